@@ -1,0 +1,39 @@
+"""Conversion between OpenRTB's decimal CPM prices and the integer micros used inside.
+
+Money on the wire is a CPM as a JSON number; inside, a price is an integer count of
+micro-units (1 USD = 1_000_000 micros) so that no float is ever added into a budget.
+Rounding is stated where it happens:
+
+* a wire price becomes micros by rounding half-up on its *decimal* text (``2.675`` is
+  2_675_000, not 2_674_999 as binary floats would give);
+* a CPM becomes a per-impression cost by integer division by 1000, rounding down (the
+  advertiser is never charged more than the price it agreed to).
+"""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Final
+
+MICROS_PER_UNIT: Final = 1_000_000
+IMPRESSIONS_PER_MILLE: Final = 1_000
+_MICRO: Final = Decimal(1)
+
+
+def cpm_to_micros(price_cpm: float | int | str | Decimal) -> int:
+    """A decimal CPM from the wire (or config) as integer micros, half-up on its decimal text."""
+    try:
+        value = Decimal(str(price_cpm)) * MICROS_PER_UNIT
+    except InvalidOperation as exc:
+        raise ValueError(f"not a decimal price: {price_cpm!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"price must be finite: {price_cpm!r}")
+    return int(value.quantize(_MICRO, rounding=ROUND_HALF_UP))
+
+
+def micros_to_cpm(price_micros: int) -> float:
+    """Integer micros back to the wire's CPM number (exact for any realistic price)."""
+    return price_micros / MICROS_PER_UNIT
+
+
+def impression_cost_micros(price_cpm_micros: int) -> int:
+    """What one impression costs at a CPM, in micros, rounded down."""
+    return price_cpm_micros // IMPRESSIONS_PER_MILLE
