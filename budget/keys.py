@@ -1,0 +1,27 @@
+"""Every key format the counter store writes, in one place.
+
+A campaign's keys share the hash tag ``{c:<id>}`` so that Redis Cluster keeps them on one
+shard and a Lua script may touch several of them at once. Keys that carry money carry the
+campaign's calendar day, so a new day starts from zero and old days expire on their own.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpace:
+    """Key formats under one prefix (the prefix lets tests and tenants share a Redis)."""
+
+    prefix: str = "rtb:"
+
+    def spend(self, campaign_id: str, day: str) -> str:
+        """Settled spend of one campaign on one of its days, integer micros."""
+        return f"{self.prefix}spend:{{c:{campaign_id}}}:{day}"
+
+    def charge(self, campaign_id: str, charge_id: str) -> str:
+        """Marker that one won impression has been charged (shares the campaign's hash tag)."""
+        return f"{self.prefix}charged:{{c:{campaign_id}}}:{charge_id}"
+
+    def notice(self, kind: str, notice_id: str) -> str:
+        """Marker that one notice (win, billing, loss) has been processed."""
+        return f"{self.prefix}notice:{kind}:{notice_id}"

@@ -1,0 +1,90 @@
+"""Redis counter store: shared by every exchange process, atomic through Lua.
+
+One client (and pool) per process, opened by the app's lifespan and closed with
+``aclose()``. Scripts are registered once and called by SHA (redis-py reloads them on
+NOSCRIPT). Every call has a small socket timeout; a timeout or connection error becomes
+StoreUnavailable so callers fail safe instead of hanging the auction.
+"""
+
+from collections.abc import Sequence
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from budget.days import SPEND_KEY_TTL_S
+from budget.store import StoreUnavailable
+
+_CHARGE_ONCE: Final = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+  if redis.call('TTL', KEYS[1]) < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+  end
+  return 1
+end
+return 0
+"""
+"""KEYS: spend, charge marker. ARGV: cost micros, marker TTL, spend TTL. Same hash tag."""
+
+
+class RedisStore:
+    """CounterStore on a real Redis server (or cluster-compatible keys on one node)."""
+
+    def __init__(self, client: "Redis") -> None:
+        self._client = client
+        self._charge_once = client.register_script(_CHARGE_ONCE)
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = 0.05) -> "RedisStore":
+        """A store with its own pool; ``timeout_s`` bounds every socket operation."""
+        client = Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=max(timeout_s, 0.2),
+            decode_responses=False,
+        )
+        return cls(client)
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        try:
+            return bool(await self._client.set(key, b"1", nx=True, ex=ttl_s))
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def charge_once(
+        self, *, spend_key: str, charge_key: str, cost_micros: int, charge_ttl_s: int
+    ) -> bool:
+        if cost_micros < 0:
+            raise ValueError("cost_micros must not be negative")
+        try:
+            charged = await self._charge_once(
+                keys=[spend_key, charge_key],
+                args=[cost_micros, charge_ttl_s, SPEND_KEY_TTL_S],
+            )
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return bool(charged)
+
+    async def read_many(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        try:
+            # A pipeline of GETs rather than MGET: one round trip either way, and it stays
+            # valid when campaigns' hash tags put the keys on different cluster shards.
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            values = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [int(value) if value is not None else 0 for value in values]
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except RedisError:
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
