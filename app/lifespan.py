@@ -1,0 +1,113 @@
+"""Startup and shutdown: open the store and the HTTP client, build the bidders, close it all.
+
+Order on shutdown: stop forwarding (draining what is queued), then close the HTTP client,
+then the store, so that nothing accepted is dropped silently.
+"""
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import httpx
+import structlog
+from fastapi import FastAPI
+
+from app.bidders.registry import build_registry, load_router_specs
+from app.events import LogEventSink
+from app.exchange import Exchange, ExchangeConfig
+from app.forwarder import NoticeForwarder
+from app.metrics import Metrics
+from app.notice_token import NoticeSigner
+from app.notices import NoticeService
+from app.services import Services
+from app.settings import Settings
+from auction.types import QUALITY_ONE
+from budget.keys import KeySpace
+from budget.ledger import SpendLedger
+from budget.memory import MemoryStore
+from budget.redis_store import RedisStore
+from budget.store import CounterStore
+from openrtb.money import cpm_to_micros
+from openrtb.validate import RequestRules
+
+log = structlog.get_logger("app.lifespan")
+
+
+def open_store(settings: Settings) -> CounterStore:
+    """The counter store the settings ask for."""
+    if settings.store == "redis":
+        return RedisStore.from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
+    return MemoryStore()
+
+
+def exchange_config(settings: Settings) -> ExchangeConfig:
+    """Settings in the units the exchange works in (micros, ppm)."""
+    return ExchangeConfig(
+        currency=settings.currency,
+        increment_micros=cpm_to_micros(settings.increment_cpm),
+        default_tmax_ms=settings.default_tmax_ms,
+        bidder_timeout_ms=settings.bidder_timeout_ms,
+        response_reserve_ms=settings.response_reserve_ms,
+        notice_ttl_s=settings.notice_ttl_s,
+        tiebreak_secret=settings.notice_secret.get_secret_value().encode(),
+        quality_ppm={
+            key: int(Decimal(str(score)) * QUALITY_ONE) for key, score in settings.quality.items()
+        },
+    )
+
+
+@asynccontextmanager
+async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+    """Build the Services of one process and tear them down at shutdown."""
+    metrics = Metrics()
+    keys = KeySpace(settings.key_prefix)
+    store = open_store(settings)
+    ledger = SpendLedger(store, keys)
+    registry = build_registry(load_router_specs(settings.campaigns_file), ledger, settings.currency)
+    signer = NoticeSigner(settings.notice_secret.get_secret_value().encode())
+    client = httpx.AsyncClient(
+        timeout=settings.forward_timeout_s,
+        limits=httpx.Limits(max_connections=settings.forward_concurrency),
+        follow_redirects=False,
+    )
+    forwarder = NoticeForwarder(
+        client,
+        metrics,
+        concurrency=settings.forward_concurrency,
+        queue_size=settings.forward_queue_size,
+        retries=settings.forward_retries,
+    )
+    services = Services(
+        settings=settings,
+        rules=RequestRules(tmax_min_ms=settings.tmax_min_ms, tmax_max_ms=settings.tmax_max_ms),
+        store=store,
+        registry=registry,
+        exchange=Exchange(registry.bidders, signer, exchange_config(settings), metrics),
+        notices=NoticeService(
+            signer=signer,
+            store=store,
+            keys=keys,
+            ledger=ledger,
+            registry=registry,
+            forwarder=forwarder,
+            events=LogEventSink(),
+            metrics=metrics,
+        ),
+        metrics=metrics,
+        log_sampler=random.Random(),
+    )
+    app.state.metrics = metrics
+    log.info(
+        "exchange_started",
+        store=settings.store,
+        bidders=sorted(registry.bidders),
+        campaigns=len(registry.campaigns),
+    )
+    try:
+        yield {"services": services}
+    finally:
+        await forwarder.aclose()
+        await client.aclose()
+        await store.aclose()
+        log.info("exchange_stopped")

@@ -1,0 +1,47 @@
+"""The app factory: ``create_app(settings)`` builds one exchange; uvicorn calls it."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.errors import install_error_handlers
+from app.lifespan import lifespan_for
+from app.logs import configure_logging
+from app.openapi import build_openapi
+from app.routes import auction, health, notices
+from app.services import Services
+from app.settings import Settings
+
+DESCRIPTION = """An OpenRTB 2.6 exchange: SSPs post bid requests to `/openrtb2/auction` and get
+the winning bids at their quality-adjusted second-price clearing prices, with signed win and
+billing notice URLs that charge the winning campaign exactly once."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured exchange; settings from the environment (``RTB_*``) unless given."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+        async with lifespan_for(settings, app) as state:
+            yield state
+
+    app = FastAPI(
+        title="RTB exchange",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(auction.router)
+    app.include_router(notices.router)
+    app.include_router(health.router)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,144 @@
+"""Win and billing notices: verify, charge exactly once, record, forward.
+
+Order matters for money. The charge is keyed by the impression (shared by its win and
+billing notices) and is itself idempotent, so it runs first; only then is the notice marked
+as processed. If the store fails in between, the SSP's retry charges nothing more and
+completes the rest. A replay within the token's life finds the marker and changes nothing;
+a replay after it finds an expired token.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+import structlog
+
+from app.bidders.registry import BidderRegistry
+from app.events import EventSink
+from app.forwarder import NoticeForwarder
+from app.metrics import Metrics
+from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
+from budget.keys import KeySpace
+from budget.ledger import SpendLedger
+from budget.store import CounterStore
+from openrtb.macros import AuctionMacros, substitute
+from openrtb.money import impression_cost_micros
+
+log = structlog.get_logger("app.notices")
+
+_MARKER_MARGIN_S: Final = 3600
+"""Idempotency markers outlive the token by this much, so no replay slips between them."""
+
+
+class NoticeResult(StrEnum):
+    """What a valid notice did."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeOutcome:
+    """The result and the money it moved (0 when nothing was charged)."""
+
+    result: NoticeResult
+    charged_micros: int
+
+
+class NoticeService:
+    """Handles notices for the auctions this exchange (any of its processes) ran."""
+
+    def __init__(
+        self,
+        *,
+        signer: NoticeSigner,
+        store: CounterStore,
+        keys: KeySpace,
+        ledger: SpendLedger,
+        registry: BidderRegistry,
+        forwarder: NoticeForwarder,
+        events: EventSink,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._signer = signer
+        self._store = store
+        self._keys = keys
+        self._ledger = ledger
+        self._registry = registry
+        self._forwarder = forwarder
+        self._events = events
+        self._metrics = metrics
+        self._clock = clock
+
+    def verify(self, kind: NoticeKind, token: str) -> NoticeClaim:
+        """The claim of a token valid for this endpoint; InvalidNotice otherwise."""
+        claim = self._signer.verify(token, self._clock())
+        if claim.kind is not kind:
+            raise InvalidNotice(f"token is for a {claim.kind.value} notice")
+        return claim
+
+    async def handle(self, claim: NoticeClaim) -> NoticeOutcome:
+        """Charge once, mark processed once, record and forward the first time only."""
+        now_s = self._clock()
+        marker_ttl_s = max(1, int(claim.expires_at_s - now_s)) + _MARKER_MARGIN_S
+        charged = await self._charge(claim, marker_ttl_s)
+        first = await self._store.claim(
+            self._keys.notice(claim.kind.value, claim.impression_id), marker_ttl_s
+        )
+        result = NoticeResult.RECORDED if first else NoticeResult.DUPLICATE
+        self._metrics.notices.labels(claim.kind.value, result.value).inc()
+        if first:
+            self._events.emit(
+                f"notice_{claim.kind.value}",
+                auction_id=claim.auction_id,
+                imp_id=claim.imp_id,
+                bid_id=claim.bid_id,
+                seat=claim.seat,
+                bidder=claim.bidder,
+                campaign_id=claim.campaign_id,
+                price_micros=claim.price_micros,
+                currency=claim.currency,
+                charged_micros=charged,
+            )
+            if claim.forward_url:
+                self._forwarder.submit(_forward_url(claim, claim.forward_url))
+        return NoticeOutcome(result, charged)
+
+    async def _charge(self, claim: NoticeClaim, marker_ttl_s: int) -> int:
+        if not claim.billable:
+            return 0
+        campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
+        if campaign is None:
+            if claim.bidder in self._registry.in_process:
+                log.error(
+                    "notice_unknown_campaign", bidder=claim.bidder, campaign_id=claim.campaign_id
+                )
+            return 0
+        cost_micros = impression_cost_micros(claim.price_micros)
+        charged = await self._ledger.charge(
+            (campaign.id, campaign.time_zone),
+            cost_micros=cost_micros,
+            charge_id=claim.impression_id,
+            bid_time_s=claim.issued_at_s,
+            charge_ttl_s=marker_ttl_s,
+        )
+        if not charged:
+            return 0
+        self._metrics.charged_micros.labels(claim.bidder).inc(cost_micros)
+        return cost_micros
+
+
+def _forward_url(claim: NoticeClaim, template: str) -> str:
+    macros = AuctionMacros(
+        auction_id=claim.auction_id,
+        bid_id=claim.bid_id,
+        imp_id=claim.imp_id,
+        seat_id=claim.seat,
+        ad_id=claim.ad_id or None,
+        price_micros=claim.price_micros,
+        currency=claim.currency,
+    )
+    return substitute(template, macros, url_encode=True)

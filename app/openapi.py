@@ -1,0 +1,99 @@
+"""The OpenAPI document, with the OpenRTB schemas the auction endpoint really takes.
+
+The auction handler reads its body itself (see ``app.routes.auction``), so FastAPI cannot
+infer the schema; it is generated here from the same pydantic models that validate the
+wire, with the spec's own example requests and this exchange's example response.
+"""
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from openrtb.request import BidRequest
+from openrtb.response import BidResponse
+
+_REF = "#/components/schemas/{model}"
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "field": {"type": "string", "example": "imp[0].bidfloor"},
+                "message": {"type": "string", "example": "must be >= 0"},
+                "nbr": {"type": "integer", "example": 2},
+            },
+            "required": ["field", "message"],
+        }
+    },
+}
+
+
+@cache
+def _example(name: str) -> Any:
+    return json.loads(resources.files("app").joinpath("examples", name).read_text())
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+    }
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document, computed once."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    _, top = models_json_schema(
+        [(BidRequest, "validation"), (BidResponse, "serialization")], ref_template=_REF
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(top.get("$defs", {}))
+    components["Error"] = _ERROR_SCHEMA
+    operation = schema["paths"]["/openrtb2/auction"]["post"]
+    operation["requestBody"] = {
+        "required": True,
+        "description": "An OpenRTB 2.6 BidRequest (optionally gzip-encoded).",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": _REF.format(model="BidRequest")},
+                "examples": {
+                    "simple_banner": {
+                        "summary": "OpenRTB 2.6 spec example 6.2.1: simple banner",
+                        "value": _example("request_simple_banner.json"),
+                    },
+                    "mobile_app": {
+                        "summary": "OpenRTB 2.6 spec example 6.2.3: mobile app",
+                        "value": _example("request_mobile_app.json"),
+                    },
+                },
+            }
+        },
+    }
+    operation["responses"] = {
+        "200": {
+            "description": "The winning bids at their clearing prices, with signed notice URLs.",
+            "headers": {"x-openrtb-version": {"schema": {"type": "string", "example": "2.6"}}},
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": _REF.format(model="BidResponse")},
+                    "example": _example("response_banner.json"),
+                }
+            },
+        },
+        "204": {"description": "No bid: nothing won (empty body)."},
+        "400": _error("Invalid request; `field` names what is wrong, `nbr` is 2."),
+        "413": _error("Body larger than the configured limit (default 64 KiB)."),
+        "415": _error("Content type is not JSON, or an unsupported content encoding."),
+    }
+    app.openapi_schema = schema
+    return schema

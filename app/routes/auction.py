@@ -1,0 +1,92 @@
+"""``POST /openrtb2/auction``: the SSP-facing endpoint.
+
+The body is read once and parsed once (orjson into the pydantic models) by the handler
+itself rather than through a FastAPI body parameter, which would parse it with the
+standard-library json first; the OpenAPI schema is therefore attached by ``app.openapi``.
+"""
+
+import time
+from typing import Final
+
+import structlog
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.body import read_body
+from app.errors import JSON, ClientError, error_response
+from app.exchange import AuctionResult
+from app.services import Services, services_of
+from openrtb.codec import decode_request, encode_response
+from openrtb.enums import NoBidReason
+from openrtb.errors import InvalidRequest
+from openrtb.request import BidRequest
+from openrtb.validate import validate_request
+
+OPENRTB_VERSION: Final = "2.6"
+OPENRTB_HEADERS: Final = {"x-openrtb-version": OPENRTB_VERSION}
+AUCTION_PATH: Final = "/openrtb2/auction"
+
+router = APIRouter(tags=["auction"])
+log = structlog.get_logger("app.auction")
+
+
+async def _parse(request: Request, services: Services) -> BidRequest:
+    body = await read_body(request, services.settings.max_body_bytes)
+    try:
+        bid_request = decode_request(body)
+        validate_request(bid_request, services.rules)
+    except InvalidRequest as exc:
+        raise ClientError(400, exc.field, exc.message, NoBidReason.INVALID_REQUEST) from exc
+    return bid_request
+
+
+@router.post(
+    AUCTION_PATH,
+    summary="Run an auction for an OpenRTB 2.6 bid request",
+    response_class=Response,
+    operation_id="auction",
+)
+async def auction(request: Request) -> Response:
+    """200 with a BidResponse of the winning bids at their clearing prices, 204 when nothing
+    wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON."""
+    received_at = time.monotonic()
+    services = services_of(request)
+    metrics = services.metrics
+    try:
+        bid_request = await _parse(request, services)
+    except ClientError as exc:
+        metrics.requests.labels("invalid").inc()
+        response = error_response(exc.status, exc.field, exc.message, exc.nbr)
+        response.headers.update(OPENRTB_HEADERS)
+        return response
+    base_url = services.settings.public_url or str(request.base_url)
+    result = await services.exchange.run(
+        bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
+    )
+    _record(services, bid_request, result, received_at)
+    if result.response is None:
+        return Response(status_code=204, headers=OPENRTB_HEADERS)
+    return Response(encode_response(result.response), media_type=JSON, headers=OPENRTB_HEADERS)
+
+
+def _record(
+    services: Services, request: BidRequest, result: AuctionResult, received_at: float
+) -> None:
+    """Metrics for every auction; one canonical log line for a sampled few."""
+    metrics = services.metrics
+    outcome = "bid" if result.response is not None else "nobid"
+    metrics.requests.labels(outcome).inc()
+    if result.nbr is not None:
+        metrics.nobids.labels(str(int(result.nbr))).inc()
+    elapsed_s = time.monotonic() - received_at
+    metrics.latency.observe(elapsed_s)
+    if services.log_sampler.random() < services.settings.auction_log_sample_rate:
+        log.info(
+            "auction",
+            auction_id=request.id,
+            imps=len(request.imp),
+            outcome=outcome,
+            winners=[w.candidate.bid_id for w in result.winners],
+            bidders={c.bidder: c.status.value for c in result.calls},
+            elapsed_ms=round(elapsed_s * 1000, 3),
+        )

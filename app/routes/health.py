@@ -1,0 +1,35 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+import orjson
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from app.errors import JSON
+from app.services import services_of
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> Response:
+    """Always 200 while the event loop runs."""
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+@router.get("/readyz", summary="The store and the bidders are ready")
+async def readyz(request: Request) -> Response:
+    """200 when the counter store answers and every bidder is ready; 503 otherwise."""
+    services = services_of(request)
+    store_ok = await services.store.ping()
+    bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
+    ready = store_ok and all(bidders.values())
+    body = {"status": "ready" if ready else "degraded", "store": store_ok, "bidders": bidders}
+    return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    """The text exposition format of this process's registry."""
+    registry = services_of(request).metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

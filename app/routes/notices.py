@@ -1,0 +1,48 @@
+"""``GET /notices/win`` and ``GET /notices/billing``: the URLs the exchange put in its bids.
+
+204 on success, whether first or replayed (``x-notice-result`` says which); 403 for a
+token that is forged, expired or for the other endpoint; 503 when the store cannot answer,
+so the caller retries (a retry is safe: charging is idempotent).
+"""
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.errors import error_response
+from app.notice_token import InvalidNotice, NoticeKind
+from app.services import services_of
+from budget.store import StoreUnavailable
+
+router = APIRouter(tags=["notices"])
+
+
+async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Response:
+    services = services_of(request)
+    if not token:
+        services.metrics.notices.labels(kind.value, "rejected").inc()
+        return error_response(400, "t", "notice token is required")
+    try:
+        claim = services.notices.verify(kind, token)
+    except InvalidNotice as exc:
+        services.metrics.notices.labels(kind.value, "rejected").inc()
+        return error_response(403, "t", str(exc))
+    try:
+        outcome = await services.notices.handle(claim)
+    except StoreUnavailable:
+        return error_response(503, "store", "counter store unavailable; retry later")
+    return Response(status_code=204, headers={"x-notice-result": outcome.result.value})
+
+
+_TOKEN = Query(default=None, description="The signed token the exchange put in the URL.")
+
+
+@router.get("/notices/win", status_code=204, summary="Win notice (the bid's nurl)")
+async def win_notice(request: Request, t: str | None = _TOKEN) -> Response:
+    """Record the win; charges the impression if no billing notice did already."""
+    return await _notice(request, NoticeKind.WIN, t)
+
+
+@router.get("/notices/billing", status_code=204, summary="Billing notice (the bid's burl)")
+async def billing_notice(request: Request, t: str | None = _TOKEN) -> Response:
+    """Record the billable event and charge the impression exactly once."""
+    return await _notice(request, NoticeKind.BILLING, t)

@@ -1,0 +1,38 @@
+"""Everything a request handler needs, built once per process by the lifespan.
+
+Handlers reach it through ``services_of(request)``: typed, no globals, and tests get a fresh
+set with every app they build.
+"""
+
+import random
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from app.bidders.registry import BidderRegistry
+from app.exchange import Exchange
+from app.metrics import Metrics
+from app.notices import NoticeService
+from app.settings import Settings
+from budget.store import CounterStore
+from openrtb.validate import RequestRules
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The wired collaborators of one exchange process."""
+
+    settings: Settings
+    rules: RequestRules
+    store: CounterStore
+    registry: BidderRegistry
+    exchange: Exchange
+    notices: NoticeService
+    metrics: Metrics
+    log_sampler: random.Random
+
+
+def services_of(request: Request) -> Services:
+    """The process's Services, put into the request state by the lifespan."""
+    services: Services = request.state.services
+    return services

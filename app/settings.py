@@ -1,0 +1,61 @@
+"""Settings: the only place that reads the environment (prefix ``RTB_``).
+
+Provided to the app factory (tests build their own) rather than read at import time.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of one exchange process."""
+
+    model_config = SettingsConfigDict(env_prefix="RTB_", env_file=None, extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    public_url: str | None = None
+    """Base URL the notice links point to; None: the URL the request came in on."""
+    max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
+    debug_allowed: bool = False
+
+    # Auction
+    currency: str = "USD"
+    increment_cpm: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal("0.01")
+    quality: dict[str, Annotated[float, Field(gt=0, le=10)]] = {}
+    """Quality score per seat (or ``seat/crid``), default 1.0."""
+    default_tmax_ms: Annotated[int, Field(gt=0)] = 100
+    tmax_min_ms: Annotated[int, Field(gt=0)] = 10
+    tmax_max_ms: Annotated[int, Field(gt=0)] = 10_000
+    bidder_timeout_ms: Annotated[int, Field(gt=0, le=50)] = 50
+    response_reserve_ms: Annotated[int, Field(ge=0)] = 5
+    """Part of tmax held back for the auction, the response and the network back to the SSP."""
+
+    # Bidders
+    campaigns_file: Path | None = None
+    """In-process routers and their campaigns; None: the demo campaigns shipped with the code."""
+
+    # Notices
+    notice_secret: SecretStr = SecretStr("dev-only-change-me")
+    notice_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600
+    forward_timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    forward_concurrency: Annotated[int, Field(gt=0)] = 64
+    forward_queue_size: Annotated[int, Field(gt=0)] = 10_000
+    forward_retries: Annotated[int, Field(ge=0, le=5)] = 2
+
+    # Store
+    store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.05
+    key_prefix: str = "rtb:"
+
+    # Logging
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool | None = None
+    """None: JSON when stderr is not a terminal."""
+    auction_log_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.01

@@ -1,0 +1,136 @@
+"""The in-process DSP router: answers a bid request for every campaign it hosts.
+
+It speaks the same bidder interface as an external DSP (request in, OpenRTB BidResponse or
+None out), so the exchange runs one auction over both. This first router bids each
+campaign's fixed CPM on banner impressions whose size one of its creatives fits; value-based
+bidding replaces the fixed price later without changing this interface.
+
+It never bids what it cannot pay for: a campaign whose spend today plus the cost of one
+impression at its bid would pass its daily budget does not bid. If the spend store fails,
+the error propagates and the exchange drops this bidder for the auction (no bid is safer
+than overspend).
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bidding.campaigns import Campaign, Creative, RouterSpec
+from openrtb.imp import Imp
+from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
+from openrtb.request import BidRequest
+from openrtb.response import Bid, BidResponse, SeatBid
+
+
+class SpendReader(Protocol):
+    """Today's spend per campaign, in one round trip (implemented by budget.SpendLedger)."""
+
+    async def spent_today(self, accounts: Sequence[tuple[str, str]]) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    campaign: Campaign
+    creative: Creative
+    imp_id: str
+
+
+def _banner_sizes(imp: Imp) -> set[tuple[int, int]]:
+    banner = imp.banner
+    if banner is None:
+        return set()
+    sizes = {(f.w, f.h) for f in banner.format or () if f.w and f.h}
+    if banner.w and banner.h:
+        sizes.add((banner.w, banner.h))
+    return sizes
+
+
+def _allowed(creative: Creative, blocked_domains: set[str], blocked_cats: set[str]) -> bool:
+    return not (
+        blocked_domains.intersection(creative.adomain) or blocked_cats.intersection(creative.cat)
+    )
+
+
+class CampaignRouter:
+    """Bids for the campaigns of one RouterSpec; one instance per router per process."""
+
+    def __init__(self, spec: RouterSpec, spend: SpendReader, currency: str) -> None:
+        self.name = spec.name
+        self.campaigns = spec.campaigns
+        self._spend = spend
+        self._currency = currency
+
+    def ready(self) -> bool:
+        """A router with its config loaded is ready; models will add their own state."""
+        return True
+
+    def _offers(self, request: BidRequest) -> Iterator[tuple[_Offer, int]]:
+        blocked_domains = set(request.badv or ())
+        blocked_cats = set(request.bcat or ())
+        for imp in request.imp:
+            if imp.bidfloorcur != self._currency:
+                continue  # floors in other currencies need the exchange's rates (a later step)
+            sizes = _banner_sizes(imp)
+            if not sizes:
+                continue
+            floor_micros = cpm_to_micros(imp.bidfloor)
+            for campaign in self.campaigns:
+                if campaign.bid_cpm_micros < floor_micros:
+                    continue
+                creative = next(
+                    (
+                        c
+                        for c in campaign.creatives
+                        if (c.w, c.h) in sizes and _allowed(c, blocked_domains, blocked_cats)
+                    ),
+                    None,
+                )
+                if creative is not None:
+                    yield _Offer(campaign, creative, imp.id), campaign.bid_cpm_micros
+
+    async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
+        """All affordable offers for ``request``; None when there is nothing to bid."""
+        offers = list(self._offers(request))
+        if not offers:
+            return None
+        accounts = list(
+            {o.campaign.id: (o.campaign.id, o.campaign.time_zone) for o, _ in offers}.values()
+        )
+        spent = dict(
+            zip((cid for cid, _ in accounts), await self._spend.spent_today(accounts), strict=True)
+        )
+        by_seat: dict[str, list[Bid]] = {}
+        for offer, price_micros in offers:
+            campaign = offer.campaign
+            if (
+                spent[campaign.id] + impression_cost_micros(price_micros)
+                > campaign.daily_budget_micros
+            ):
+                continue
+            by_seat.setdefault(campaign.seat, []).append(_bid(offer, price_micros))
+        if not by_seat:
+            return None
+        return BidResponse(
+            id=request.id,
+            cur=self._currency,
+            seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
+        )
+
+
+def _bid(offer: _Offer, price_micros: int) -> Bid:
+    creative = offer.creative
+    return Bid(
+        id=f"{offer.imp_id}-{offer.campaign.id}",
+        impid=offer.imp_id,
+        price=micros_to_cpm(price_micros),
+        adid=creative.id,
+        crid=creative.id,
+        cid=offer.campaign.id,
+        adomain=list(creative.adomain),
+        cat=list(creative.cat),
+        w=creative.w,
+        h=creative.h,
+        adm=creative.adm,
+        nurl=offer.campaign.nurl,
+        burl=offer.campaign.burl,
+    )

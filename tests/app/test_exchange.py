@@ -1,0 +1,218 @@
+"""The exchange orchestrator with scripted bidders: deadlines, failures, garbage, pricing."""
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from app.exchange import CallStatus, Exchange, ExchangeConfig
+from app.metrics import Metrics
+from app.notice_token import NoticeKind, NoticeSigner
+from auction.types import QUALITY_ONE
+from openrtb.request import BidRequest
+from openrtb.response import BidResponse
+from tests.builders import banner_request, bid_response
+
+SIGNER = NoticeSigner(b"exchange-test-secret-0123456789")
+
+
+class Scripted:
+    """A bidder that answers what it is told, after an optional delay, or raises."""
+
+    def __init__(
+        self,
+        name: str,
+        answer: dict[str, Any] | None = None,
+        *,
+        delay_s: float = 0.0,
+        error: Exception | None = None,
+    ) -> None:
+        self.name = name
+        self._answer = answer
+        self._delay_s = delay_s
+        self._error = error
+        self.timeouts: list[float] = []
+
+    def ready(self) -> bool:
+        return True
+
+    async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
+        self.timeouts.append(timeout_s)
+        if self._delay_s:
+            await asyncio.sleep(self._delay_s)
+        if self._error is not None:
+            raise self._error
+        return None if self._answer is None else BidResponse.model_validate(self._answer)
+
+
+def config(**overrides: Any) -> ExchangeConfig:
+    fields: dict[str, Any] = {
+        "currency": "USD",
+        "increment_micros": 10_000,
+        "default_tmax_ms": 100,
+        "bidder_timeout_ms": 50,
+        "response_reserve_ms": 5,
+        "notice_ttl_s": 3600,
+        "tiebreak_secret": b"tiebreak",
+        "quality_ppm": {},
+    }
+    fields.update(overrides)
+    return ExchangeConfig(**fields)
+
+
+def exchange(*bidders: Scripted, metrics: Metrics | None = None, **overrides: Any) -> Exchange:
+    return Exchange(
+        {b.name: b for b in bidders},
+        SIGNER,
+        config(**overrides),
+        metrics or Metrics(),
+        clock=lambda: 1_000_000.0,
+    )
+
+
+def offer(seat: str, cpm: float, **bid: Any) -> dict[str, Any]:
+    answer = bid_response(price=cpm)
+    answer["seatbid"][0]["seat"] = seat
+    answer["seatbid"][0]["bid"][0].update(id=f"bid-{seat}", **bid)
+    return answer
+
+
+def request(**overrides: Any) -> BidRequest:
+    return BidRequest.model_validate(banner_request(**overrides))
+
+
+async def run(ex: Exchange, req: BidRequest | None = None) -> Any:
+    return await ex.run(
+        req or request(), received_at=time.monotonic(), notice_base_url="https://x.example"
+    )
+
+
+async def test_second_price_with_increment_and_signed_notices() -> None:
+    result = await run(exchange(Scripted("a", offer("s1", 2.0)), Scripted("b", offer("s2", 1.5))))
+    assert result.response is not None
+    (seatbid,) = result.response.seatbid
+    (bid,) = seatbid.bid
+    assert (seatbid.seat, bid.price) == ("s1", 1.51)
+    win = parse_qs(urlsplit(bid.nurl).query)["t"][0]
+    claim = SIGNER.verify(win, now_s=1_000_000)
+    assert (claim.kind, claim.price_micros, claim.bidder, claim.seat) == (
+        NoticeKind.WIN,
+        1_510_000,
+        "a",
+        "s1",
+    )
+    assert claim.forward_url == "https://dsp.example/win?id=${AUCTION_ID}&p=${AUCTION_PRICE}"
+    assert bid.burl is not None
+    assert bid.burl.startswith("https://x.example/notices/billing?t=")
+
+
+async def test_markup_macros_get_the_clearing_price() -> None:
+    adm = '<img src="https://t.example/i?p=${AUCTION_PRICE}&a=${AUCTION_ID}">'
+    result = await run(
+        exchange(Scripted("a", offer("s1", 2.0, adm=adm)), Scripted("b", offer("s2", 1.0)))
+    )
+    (bid,) = result.response.seatbid[0].bid
+    assert bid.adm == '<img src="https://t.example/i?p=1.01&a=req-6f1c2a9e-banner">'
+
+
+async def test_quality_can_reverse_the_order() -> None:
+    ex = exchange(
+        Scripted("a", offer("s1", 2.0)),
+        Scripted("b", offer("s2", 1.5)),
+        quality_ppm={"s1": QUALITY_ONE // 2},
+    )
+    result = await run(ex)
+    (seatbid,) = result.response.seatbid
+    assert (seatbid.seat, seatbid.bid[0].price) == ("s2", 1.01)
+
+
+async def test_a_hanging_bidder_is_cut_at_the_deadline_and_the_rest_still_win() -> None:
+    hanging = Scripted("slow", offer("s9", 9.0), delay_s=5)
+    metrics = Metrics()
+    started = time.monotonic()
+    result = await run(exchange(hanging, Scripted("a", offer("s1", 2.0)), metrics=metrics))
+    assert time.monotonic() - started < 1.0
+    assert result.response.seatbid[0].seat == "s1"
+    statuses = {c.bidder: c.status for c in result.calls}
+    assert statuses == {"slow": CallStatus.TIMEOUT, "a": CallStatus.BID}
+    assert metrics.bidder_errors.labels("slow", "timeout")._value.get() == 1
+
+
+async def test_deadline_is_the_smaller_of_bidder_timeout_and_what_tmax_leaves() -> None:
+    a = Scripted("a")
+    await run(exchange(a), request(tmax=30))
+    assert a.timeouts[0] == pytest.approx(0.025, abs=0.002)
+    b = Scripted("b")
+    await run(exchange(b), request(tmax=500))
+    assert b.timeouts[0] == pytest.approx(0.050)
+
+
+async def test_no_time_left_means_no_call_and_no_bid() -> None:
+    a = Scripted("a", offer("s1", 2.0))
+    ex = exchange(a)
+    result = await ex.run(
+        request(tmax=20), received_at=time.monotonic() - 1, notice_base_url="https://x"
+    )
+    assert result.response is None
+    assert a.timeouts == []
+
+
+async def test_a_raising_bidder_costs_only_its_own_bids() -> None:
+    broken = Scripted("broken", error=RuntimeError("boom"))
+    result = await run(exchange(broken, Scripted("a", offer("s1", 2.0))))
+    assert {c.bidder: c.status for c in result.calls}["broken"] is CallStatus.ERROR
+    assert result.response.seatbid[0].seat == "s1"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"impid": "no-such-imp"}, {"price": -1.0}, {"price": 0.0}],
+)
+async def test_invalid_bids_are_dropped_and_counted(bad: dict[str, Any]) -> None:
+    metrics = Metrics()
+    result = await run(
+        exchange(
+            Scripted("bad", offer("s9", 5.0, **bad)),
+            Scripted("a", offer("s1", 2.0)),
+            metrics=metrics,
+        )
+    )
+    assert result.response.seatbid[0].seat == "s1"
+    assert {c.bidder: c.bids_dropped for c in result.calls} == {"bad": 1, "a": 0}
+    assert metrics.invalid_bids.labels("bad", "3")._value.get() == 1
+
+
+async def test_bids_in_another_currency_are_dropped() -> None:
+    euros = offer("s9", 5.0)
+    euros["cur"] = "EUR"
+    result = await run(exchange(Scripted("eur", euros)))
+    assert result.response is None
+    assert result.calls[0].bids_dropped == 1
+
+
+async def test_below_floor_means_no_bid() -> None:
+    result = await run(exchange(Scripted("a", offer("s1", 0.4))))
+    assert result.response is None
+    (outcome,) = result.outcomes
+    assert outcome.winner is None
+    assert outcome.losses[0].reason == 100
+
+
+async def test_test_requests_issue_non_billable_notices() -> None:
+    result = await run(exchange(Scripted("a", offer("s1", 2.0))), request(test=1))
+    bid = result.response.seatbid[0].bid[0]
+    claim = SIGNER.verify(parse_qs(urlsplit(bid.burl).query)["t"][0], now_s=1_000_000)
+    assert claim.billable is False
+
+
+async def test_each_imp_has_its_own_auction() -> None:
+    two = offer("s1", 2.0)
+    second = dict(two["seatbid"][0]["bid"][0], id="bid-s1-2", impid="2", price=3.0)
+    two["seatbid"][0]["bid"].append(second)
+    result = await run(
+        exchange(Scripted("a", two), Scripted("b", offer("s2", 1.0))), request(imps=2)
+    )
+    prices = {b.impid: b.price for b in result.response.seatbid[0].bid}
+    assert prices == {"1": 1.01, "2": 0.51}

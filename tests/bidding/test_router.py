@@ -1,0 +1,125 @@
+"""The in-process router: size matching, floors, blocked advertisers, and the budget check."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from bidding.campaigns import Campaign, Creative, RouterSpec
+from bidding.router import CampaignRouter
+from openrtb.request import BidRequest
+from tests.builders import banner_imp, banner_request
+
+
+class FixedSpend:
+    """Spend per campaign id, and a record of how the router asked for it."""
+
+    def __init__(self, spent: dict[str, int] | None = None) -> None:
+        self.spent = spent or {}
+        self.calls: list[list[tuple[str, str]]] = []
+
+    async def spent_today(self, accounts: Sequence[tuple[str, str]]) -> list[int]:
+        self.calls.append(list(accounts))
+        return [self.spent.get(cid, 0) for cid, _ in accounts]
+
+
+def campaign(cid: str, bid_cpm_micros: int, *sizes: tuple[int, int], **kw: Any) -> Campaign:
+    creatives = tuple(
+        Creative(
+            f"{cid}-{w}x{h}",
+            w,
+            h,
+            "<img>",
+            kw.pop("adomain", (f"{cid}.example",)),
+            kw.pop("cat", ()),
+        )
+        for w, h in sizes
+    )
+    return Campaign(
+        id=cid,
+        advertiser=cid,
+        seat=kw.pop("seat", cid),
+        bid_cpm_micros=bid_cpm_micros,
+        daily_budget_micros=kw.pop("budget", 10_000_000),
+        time_zone="UTC",
+        creatives=creatives,
+        **kw,
+    )
+
+
+def router(*campaigns: Campaign, spend: FixedSpend | None = None) -> CampaignRouter:
+    return CampaignRouter(RouterSpec("house", campaigns), spend or FixedSpend(), "USD")
+
+
+def request(**overrides: Any) -> BidRequest:
+    return BidRequest.model_validate(banner_request(**overrides))
+
+
+async def test_bids_each_fitting_campaign_at_its_price() -> None:
+    answer = await router(
+        campaign("a", 2_000_000, (300, 250)),
+        campaign("b", 1_000_000, (300, 600)),  # fits the imp's second format
+        campaign("c", 3_000_000, (728, 90)),  # fits nothing
+    ).request_bids(request(), 0.05)
+    assert answer is not None
+    bids = {b.cid: b for sb in answer.seatbid for b in sb.bid}
+    assert set(bids) == {"a", "b"}
+    assert bids["a"].price == 2.0
+    assert (bids["a"].w, bids["a"].h) == (300, 250)
+    assert bids["b"].price == 1.0
+    assert (bids["b"].w, bids["b"].h) == (300, 600)
+    assert {sb.seat for sb in answer.seatbid} == {"a", "b"}
+    assert answer.id == "req-6f1c2a9e-banner"
+
+
+async def test_no_bid_below_the_floor_or_in_another_currency() -> None:
+    floored = request(imp=[banner_imp(bidfloor=2.5)])
+    assert await router(campaign("a", 2_000_000, (300, 250))).request_bids(floored, 0.05) is None
+    euros = request(imp=[banner_imp(bidfloorcur="EUR")])
+    assert await router(campaign("a", 2_000_000, (300, 250))).request_bids(euros, 0.05) is None
+
+
+async def test_blocked_advertiser_and_category_are_not_bid() -> None:
+    blocked = campaign("a", 2_000_000, (300, 250), adomain=("blocked.example",))
+    gambling = campaign("b", 2_000_000, (300, 250), cat=("IAB25",))
+    assert await router(blocked, gambling).request_bids(request(), 0.05) is None
+
+
+async def test_a_campaign_that_cannot_afford_one_more_impression_does_not_bid() -> None:
+    # 2.00 CPM costs 2_000 micros per impression; 10_000_000 budget.
+    spend = FixedSpend({"a": 9_998_001, "b": 9_998_000})
+    answer = await router(
+        campaign("a", 2_000_000, (300, 250)), campaign("b", 2_000_000, (300, 250)), spend=spend
+    ).request_bids(request(), 0.05)
+    assert answer is not None
+    assert [b.cid for sb in answer.seatbid for b in sb.bid] == ["b"]
+
+
+async def test_spend_is_read_once_per_request_for_all_candidates() -> None:
+    spend = FixedSpend()
+    await router(
+        campaign("a", 2_000_000, (300, 250)), campaign("b", 1_000_000, (300, 250)), spend=spend
+    ).request_bids(request(imp=[banner_imp("1"), banner_imp("2")]), 0.05)
+    assert spend.calls == [[("a", "UTC"), ("b", "UTC")]]
+
+
+async def test_no_banner_imps_means_no_call_to_the_store() -> None:
+    spend = FixedSpend()
+    video_only = request(imp=[{"id": "1", "video": {"mimes": ["video/mp4"], "w": 640, "h": 360}}])
+    assert (
+        await router(campaign("a", 2_000_000, (300, 250)), spend=spend).request_bids(
+            video_only, 0.05
+        )
+        is None
+    )
+    assert spend.calls == []
+
+
+@pytest.mark.parametrize("imps", [1, 3])
+async def test_bid_ids_are_unique_per_imp_and_campaign(imps: int) -> None:
+    answer = await router(
+        campaign("a", 2_000_000, (300, 250)), campaign("b", 1_000_000, (300, 250))
+    ).request_bids(request(imps=imps), 0.05)
+    assert answer is not None
+    ids = [b.id for sb in answer.seatbid for b in sb.bid]
+    assert len(ids) == len(set(ids)) == 2 * imps

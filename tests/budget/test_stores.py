@@ -1,0 +1,167 @@
+"""The CounterStore contract, run against both backends: in-memory and a real Redis."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from budget.days import SPEND_KEY_TTL_S
+from budget.keys import KeySpace
+from budget.memory import MemoryStore
+from budget.redis_store import RedisStore
+from budget.store import CounterStore, StoreUnavailable
+from tests.servers import free_port
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    redis_store = RedisStore.from_url(redis_url, timeout_s=1.0)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.aclose()
+
+
+@pytest.fixture
+def keys(request: pytest.FixtureRequest) -> KeySpace:
+    # Every test gets its own prefix (cleaned up) whatever the backend.
+    return KeySpace(request.getfixturevalue("key_prefix"))
+
+
+async def test_claim_is_true_once(store: CounterStore, keys: KeySpace) -> None:
+    key = keys.notice("win", "a:1:b")
+    assert await store.claim(key, 60) is True
+    assert await store.claim(key, 60) is False
+    assert await store.claim(keys.notice("billing", "a:1:b"), 60) is True
+
+
+async def test_concurrent_claims_have_one_winner(store: CounterStore, keys: KeySpace) -> None:
+    key = keys.notice("win", "race")
+    results = await asyncio.gather(*(store.claim(key, 60) for _ in range(50)))
+    assert results.count(True) == 1
+
+
+async def test_charge_once_adds_cost_once(store: CounterStore, keys: KeySpace) -> None:
+    spend = keys.spend("c1", "2026-11-28")
+    for _ in range(3):
+        await store.charge_once(
+            spend_key=spend,
+            charge_key=keys.charge("c1", "imp-1"),
+            cost_micros=1910,
+            charge_ttl_s=60,
+        )
+    charged = await store.charge_once(
+        spend_key=spend, charge_key=keys.charge("c1", "imp-2"), cost_micros=90, charge_ttl_s=60
+    )
+    assert charged is True
+    assert await store.read_many([spend]) == [2000]
+
+
+async def test_concurrent_charges_of_one_impression_charge_once(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    spend = keys.spend("c1", "2026-11-28")
+    results = await asyncio.gather(
+        *(
+            store.charge_once(
+                spend_key=spend,
+                charge_key=keys.charge("c1", "imp-9"),
+                cost_micros=2400,
+                charge_ttl_s=60,
+            )
+            for _ in range(40)
+        )
+    )
+    assert results.count(True) == 1
+    assert await store.read_many([spend]) == [2400]
+
+
+async def test_negative_cost_is_refused_and_changes_nothing(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    spend = keys.spend("c1", "2026-11-28")
+    with pytest.raises(ValueError, match="negative"):
+        await store.charge_once(
+            spend_key=spend, charge_key=keys.charge("c1", "x"), cost_micros=-1, charge_ttl_s=60
+        )
+    assert await store.read_many([spend]) == [0]
+    assert await store.claim(keys.charge("c1", "x"), 60) is True
+
+
+async def test_read_many_defaults_to_zero_and_keeps_order(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    a, b = keys.spend("a", "d"), keys.spend("b", "d")
+    await store.charge_once(
+        spend_key=b, charge_key=keys.charge("b", "1"), cost_micros=7, charge_ttl_s=60
+    )
+    assert await store.read_many([a, b, a]) == [0, 7, 0]
+    assert await store.read_many([]) == []
+
+
+async def test_ping(store: CounterStore) -> None:
+    assert await store.ping() is True
+
+
+def test_memory_markers_expire_with_the_clock() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+
+    async def scenario() -> list[bool]:
+        first = await store.claim("k", 10)
+        clock.now += 9.9
+        during = await store.claim("k", 10)
+        clock.now += 0.2
+        after = await store.claim("k", 10)
+        return [first, during, after]
+
+    assert asyncio.run(scenario()) == [True, False, True]
+
+
+async def test_redis_keys_expire(redis_url: str, key_prefix: str, redis_client: Redis) -> None:
+    keys = KeySpace(key_prefix)
+    store = RedisStore.from_url(redis_url, timeout_s=1.0)
+    try:
+        spend = keys.spend("c1", "2026-11-28")
+        await store.charge_once(
+            spend_key=spend, charge_key=keys.charge("c1", "i"), cost_micros=5, charge_ttl_s=120
+        )
+        assert 0 < await redis_client.ttl(keys.charge("c1", "i")) <= 120
+        assert SPEND_KEY_TTL_S - 5 < await redis_client.ttl(spend) <= SPEND_KEY_TTL_S
+        await store.claim(keys.notice("win", "n"), 30)
+        assert 0 < await redis_client.ttl(keys.notice("win", "n")) <= 30
+    finally:
+        await store.aclose()
+
+
+def test_campaign_keys_share_a_cluster_hash_tag() -> None:
+    keys = KeySpace("p:")
+    assert "{c:c1}" in keys.spend("c1", "2026-11-28")
+    assert "{c:c1}" in keys.charge("c1", "imp")
+
+
+async def test_unreachable_redis_raises_store_unavailable() -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.05)
+    try:
+        assert await store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            await store.claim("k", 1)
+        with pytest.raises(StoreUnavailable):
+            await store.read_many(["k"])
+        with pytest.raises(StoreUnavailable):
+            await store.charge_once(spend_key="s", charge_key="c", cost_micros=1, charge_ttl_s=1)
+    finally:
+        await store.aclose()

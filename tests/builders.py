@@ -1,0 +1,140 @@
+"""Realistic OpenRTB 2.6 payloads for tests, as plain dicts (one place, not copied JSON).
+
+Every call returns a fresh, deep structure that tests may mutate freely::
+
+    from tests.builders import banner_request, banner_imp, bid_response
+
+    body = orjson.dumps(banner_request(imps=3, tmax=80))
+"""
+
+from typing import Any
+
+__all__ = ["banner_imp", "banner_request", "bid_response"]
+
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+
+
+def banner_imp(imp_id: str = "1", **overrides: Any) -> dict[str, Any]:
+    """A 300x250 banner impression (with 300x250 and 300x600 formats) floored at 0.50 USD."""
+    imp: dict[str, Any] = {
+        "id": imp_id,
+        "tagid": f"homepage-mpu-{imp_id}",
+        "secure": 1,
+        "bidfloor": 0.5,
+        "bidfloorcur": "USD",
+        "banner": {
+            "w": 300,
+            "h": 250,
+            "format": [{"w": 300, "h": 250}, {"w": 300, "h": 600}],
+            "pos": 1,
+            "battr": [13, 14],
+            "api": [3, 5],
+        },
+        "metric": [{"type": "viewability", "value": 0.72, "vendor": "EXCHANGE"}],
+    }
+    imp.update(overrides)
+    return imp
+
+
+def banner_request(*, imps: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A web banner bid request; ``imps`` impressions with ids "1".."n".
+
+    ``overrides`` replace top-level fields (``tmax=80``, ``regs={...}``); to drop a field,
+    ``del`` it from the returned dict.
+    """
+    request: dict[str, Any] = {
+        "id": "req-6f1c2a9e-banner",
+        "imp": [banner_imp(str(n)) for n in range(1, imps + 1)],
+        "site": {
+            "id": "site-1029",
+            "name": "Daily Example News",
+            "domain": "news.example.com",
+            "cat": ["IAB12"],
+            "page": "https://news.example.com/world/story-123.html",
+            "ref": "https://www.example.org/search?q=news",
+            "publisher": {"id": "pub-8953", "name": "Example Media", "domain": "example.com"},
+        },
+        "device": {
+            "ua": USER_AGENT,
+            "ip": "203.0.113.17",
+            "devicetype": 2,
+            "make": "Generic",
+            "os": "Windows",
+            "osv": "10",
+            "language": "en",
+            "js": 1,
+            "dnt": 0,
+            "connectiontype": 2,
+            "geo": {
+                "country": "USA",
+                "region": "NY",
+                "city": "New York",
+                "zip": "10001",
+                "type": 2,
+                "utcoffset": -300,
+            },
+        },
+        "user": {
+            "id": "u-55816b39711f9b5a",
+            "buyeruid": "dsp-545678765467876567",
+            "eids": [{"source": "id.example.org", "uids": [{"id": "ex-id-7f3a", "atype": 1}]}],
+        },
+        "at": 2,
+        "tmax": 120,
+        "cur": ["USD"],
+        "bcat": ["IAB25", "IAB26"],
+        "badv": ["blocked.example"],
+        "source": {
+            "tid": "tid-2c7e9b1d",
+            "schain": {
+                "complete": 1,
+                "ver": "1.0",
+                "nodes": [{"asi": "ssp.example", "sid": "pub-8953", "hp": 1, "rid": "req-up-1"}],
+            },
+        },
+        "regs": {"coppa": 0, "gdpr": 0, "us_privacy": "1YNN"},
+    }
+    request.update(overrides)
+    return request
+
+
+def bid_response(
+    request_id: str = "req-6f1c2a9e-banner",
+    *,
+    imp_id: str = "1",
+    price: float = 1.25,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A DSP's answer with one banner bid, win/billing notice URLs carrying macros."""
+    response: dict[str, Any] = {
+        "id": request_id,
+        "bidid": "resp-91b3",
+        "cur": "USD",
+        "seatbid": [
+            {
+                "seat": "seat-42",
+                "bid": [
+                    {
+                        "id": "bid-1",
+                        "impid": imp_id,
+                        "price": price,
+                        "adid": "ad-314",
+                        "crid": "creative-314",
+                        "cid": "campaign-27",
+                        "adomain": ["advertiser.example"],
+                        "adm": '<a href="https://advertiser.example/"><img src="https://cdn.advertiser.example/300x250.png"></a>',
+                        "nurl": "https://dsp.example/win?id=${AUCTION_ID}&p=${AUCTION_PRICE}",
+                        "burl": "https://dsp.example/bill?id=${AUCTION_ID}&p=${AUCTION_PRICE}",
+                        "w": 300,
+                        "h": 250,
+                        "mtype": 1,
+                    }
+                ],
+            }
+        ],
+    }
+    response.update(overrides)
+    return response

@@ -1,0 +1,90 @@
+"""Shared fixtures: a real Redis for the tests that need one.
+
+Redis is used for real, never mocked. ``REDIS_URL`` (default redis://127.0.0.1:6379/0) is
+tried first; if nothing answers there and a ``redis-server`` binary exists, a throwaway one is
+started on a free port for the session; otherwise the run stops with a message saying how
+to get one. Every test gets its own key prefix and its keys are deleted afterwards, so the
+suite can share a Redis with other users.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from tests.servers import free_port
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+NO_REDIS = """No Redis server reachable at {url} and no `redis-server` binary to start one.
+Install Redis (Debian/Ubuntu: `sudo apt-get install redis-server`; macOS: `brew install redis`)
+or point REDIS_URL at a running server, then run `make test` again."""
+
+
+def _answers(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a Redis that answers: the configured one, or a throwaway server."""
+    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    if _answers(url):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.exit(NO_REDIS.format(url=url), returncode=3)
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while not _answers(url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.exit(f"redis-server at {binary} did not start on port {port}", returncode=3)
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def key_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted when the test ends."""
+    prefix = f"rtb-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client for the test's own checks, closed afterwards."""
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -1,0 +1,188 @@
+"""The auction endpoint over a real socket: spec examples, bad input, headers, gzip."""
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.builders import banner_imp, banner_request
+from tests.e2e.conftest import Exchange
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+JSON_HEADERS = {"content-type": "application/json"}
+
+SPEC_REQUESTS = [
+    *sorted(p.name for p in DATA.glob("ortb2*_req_*.json")),
+    "ortb26_impl_7-9-6-1_dooh_banner_request.json",
+]
+
+
+def post(exchange: Exchange, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    return exchange.client.post(
+        "/openrtb2/auction", content=body, headers=headers if headers is not None else JSON_HEADERS
+    )
+
+
+@pytest.mark.parametrize("name", SPEC_REQUESTS)
+def test_every_spec_example_gets_200_or_204(exchange: Exchange, name: str) -> None:
+    response = post(exchange, (DATA / name).read_bytes())
+    assert response.status_code in (200, 204), response.text
+    assert response.headers["x-openrtb-version"] == "2.6"
+    if response.status_code == 200:
+        answer = response.json()
+        assert answer["id"] == json.loads((DATA / name).read_text())["id"]
+    else:
+        assert response.content == b""
+
+
+def test_banner_request_is_won_at_the_second_price(exchange: Exchange) -> None:
+    response = post(exchange, orjson.dumps(banner_request()))
+    assert response.status_code == 200
+    answer = response.json()
+    (seatbid,) = answer["seatbid"]
+    (bid,) = seatbid["bid"]
+    assert (seatbid["seat"], bid["cid"], bid["price"]) == ("winner", "winner", 1.91)
+    assert bid["adm"] == '<img src="https://winner.example/i.png?p=1.91">'
+    assert bid["nurl"].startswith(f"{exchange.url}/notices/win?t=")
+    assert bid["burl"].startswith(f"{exchange.url}/notices/billing?t=")
+    assert answer["cur"] == "USD"
+
+
+def test_gzip_body_is_accepted(exchange: Exchange) -> None:
+    body = gzip.compress(orjson.dumps(banner_request()))
+    response = post(exchange, body, {**JSON_HEADERS, "content-encoding": "gzip"})
+    assert response.status_code == 200
+
+
+def test_floor_above_every_bid_gives_204(exchange: Exchange) -> None:
+    response = post(exchange, orjson.dumps(banner_request(imp=[banner_imp(bidfloor=5.0)])))
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def nested(depth: int) -> bytes:
+    return b'{"id":"1","imp":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def with_request(**changes: Any) -> bytes:
+    return orjson.dumps(banner_request(**changes))
+
+
+def both_site_and_app() -> bytes:
+    request = banner_request()
+    request["app"] = {"id": "app-1", "bundle": "com.example.app"}
+    return orjson.dumps(request)
+
+
+BAD_INPUT: list[tuple[str, bytes, dict[str, str], int, str]] = [
+    ("truncated json", with_request()[:-40], JSON_HEADERS, 400, "body"),
+    ("empty body", b"", JSON_HEADERS, 400, "body"),
+    ("not an object", b"[1, 2, 3]", JSON_HEADERS, 400, "body"),
+    ("invalid utf-8", b'{"id": "\xff\xfe"}', JSON_HEADERS, 400, "body"),
+    (
+        "NaN literal",
+        with_request().replace(b'"bidfloor":0.5', b'"bidfloor":NaN'),
+        JSON_HEADERS,
+        400,
+        "body",
+    ),
+    (
+        "wrong type",
+        with_request(imp=[banner_imp(banner={"w": "300", "h": 250})]),
+        JSON_HEADERS,
+        400,
+        "imp[0].banner.w",
+    ),
+    ("missing imp", orjson.dumps({"id": "r1", "site": {"id": "s"}}), JSON_HEADERS, 400, "imp"),
+    ("empty imp", with_request(imp=[]), JSON_HEADERS, 400, "imp"),
+    ("missing id", orjson.dumps({"imp": [banner_imp()]}), JSON_HEADERS, 400, "id"),
+    (
+        "duplicate imp ids",
+        with_request(imp=[banner_imp("1"), banner_imp("1")]),
+        JSON_HEADERS,
+        400,
+        "imp[1].id",
+    ),
+    ("imp without media", with_request(imp=[{"id": "1"}]), JSON_HEADERS, 400, "imp[0]"),
+    (
+        "negative floor",
+        with_request(imp=[banner_imp(bidfloor=-0.5)]),
+        JSON_HEADERS,
+        400,
+        "imp[0].bidfloor",
+    ),
+    (
+        "unknown floor currency",
+        with_request(imp=[banner_imp(bidfloorcur="XYZ")]),
+        JSON_HEADERS,
+        400,
+        "imp[0].bidfloorcur",
+    ),
+    ("unknown request currency", with_request(cur=["US$"]), JSON_HEADERS, 400, "cur[0]"),
+    ("tmax zero", with_request(tmax=0), JSON_HEADERS, 400, "tmax"),
+    ("tmax absurd", with_request(tmax=10_000_000), JSON_HEADERS, 400, "tmax"),
+    ("deeply nested", nested(30_000), JSON_HEADERS, 400, "body"),
+    ("1 MiB body", b'{"id":"' + b"x" * (1 << 20) + b'"}', JSON_HEADERS, 413, "body"),
+    (
+        "gzip bomb",
+        gzip.compress(b" " * (16 << 20)),
+        {**JSON_HEADERS, "content-encoding": "gzip"},
+        413,
+        "body",
+    ),
+    (
+        "corrupt gzip",
+        b"\x1f\x8b garbage",
+        {**JSON_HEADERS, "content-encoding": "gzip"},
+        400,
+        "body",
+    ),
+    (
+        "unknown encoding",
+        with_request(),
+        {**JSON_HEADERS, "content-encoding": "br"},
+        415,
+        "content-encoding",
+    ),
+    ("wrong content type", with_request(), {"content-type": "text/plain"}, 415, "content-type"),
+    (
+        "form content type",
+        b"id=1",
+        {"content-type": "application/x-www-form-urlencoded"},
+        415,
+        "content-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "field"),
+    [case[1:] for case in BAD_INPUT],
+    ids=[case[0] for case in BAD_INPUT],
+)
+def test_bad_input_gets_4xx_naming_the_field_and_the_server_keeps_serving(
+    exchange: Exchange, body: bytes, headers: dict[str, str], status: int, field: str
+) -> None:
+    response = post(exchange, body, headers)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["field"] == field or error["field"].startswith(field), error
+    assert error["message"]
+    assert post(exchange, with_request()).status_code == 200
+
+
+def test_both_site_and_app_is_refused(exchange: Exchange) -> None:
+    response = post(exchange, both_site_and_app())
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] in ("site", "app")
+
+
+def test_invalid_requests_change_no_state(exchange: Exchange) -> None:
+    before = exchange.client.get("/metrics").text
+    post(exchange, b"{")
+    after = exchange.client.get("/metrics").text
+    assert 'rtb_auction_requests_total{outcome="invalid"} 1.0' in after
+    assert "rtb_charged_micros_total{" not in before + after

@@ -1,0 +1,150 @@
+"""Win and billing notices over a real socket, charged against a real Redis."""
+
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import redis
+
+from tests.builders import banner_request
+from tests.e2e.conftest import Exchange, Recorder
+
+
+def won_bid(exchange: Exchange, **changes: object) -> dict[str, str]:
+    response = exchange.client.post(
+        "/openrtb2/auction",
+        content=orjson.dumps(banner_request(**changes)),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    bid: dict[str, str] = response.json()["seatbid"][0]["bid"][0]
+    return bid
+
+
+def spend(redis_url: str, exchange: Exchange, campaign_id: str) -> int:
+    day = datetime.now(UTC).date().isoformat()  # the test campaigns run on UTC days
+    client = redis.Redis.from_url(redis_url)
+    try:
+        value = client.get(f"{exchange.key_prefix}spend:{{c:{campaign_id}}}:{day}")
+    finally:
+        client.close()
+    return int(value) if value is not None else 0
+
+
+def notice(exchange: Exchange, url: str) -> tuple[int, str | None]:
+    parts = urlsplit(url)
+    response = exchange.client.get(f"{parts.path}?{parts.query}")
+    return response.status_code, response.headers.get("x-notice-result")
+
+
+def wait_for(recorder: Recorder, prefix: str, timeout_s: float = 5.0) -> list[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        calls = [c for c in recorder.calls if c.startswith(prefix)]
+        if calls:
+            return calls
+        time.sleep(0.02)
+    return []
+
+
+def test_win_notice_charges_once_and_replays_charge_nothing(
+    exchange: Exchange, redis_url: str
+) -> None:
+    bid = won_bid(exchange)
+    assert spend(redis_url, exchange, "winner") == 0
+    assert notice(exchange, bid["nurl"]) == (204, "recorded")
+    assert spend(redis_url, exchange, "winner") == 1910  # 1.91 CPM = 1910 micros per impression
+    for _ in range(3):
+        assert notice(exchange, bid["nurl"]) == (204, "duplicate")
+    assert notice(exchange, bid["burl"]) == (204, "recorded")  # billing: recorded, not recharged
+    assert notice(exchange, bid["burl"]) == (204, "duplicate")
+    assert spend(redis_url, exchange, "winner") == 1910
+    assert spend(redis_url, exchange, "runner-up") == 0
+
+
+def test_billing_notice_alone_charges_once(exchange: Exchange, redis_url: str) -> None:
+    first, second = won_bid(exchange, id="auction-a"), won_bid(exchange, id="auction-b")
+    assert notice(exchange, first["burl"]) == (204, "recorded")
+    assert notice(exchange, second["burl"]) == (204, "recorded")
+    assert notice(exchange, second["nurl"]) == (204, "recorded")
+    assert spend(redis_url, exchange, "winner") == 2 * 1910
+
+
+def test_forged_tampered_or_misdirected_tokens_are_403_and_charge_nothing(
+    exchange: Exchange, redis_url: str
+) -> None:
+    bid = won_bid(exchange)
+    token = parse_qs(urlsplit(bid["nurl"]).query)["t"][0]
+    payload, _, mac = token.partition(".")
+    cases = [
+        f"/notices/win?t={payload}.{mac[:-2]}AA",  # forged signature
+        f"/notices/win?t={payload[:-4]}.{mac}",  # tampered payload
+        f"/notices/billing?t={token}",  # a win token on the billing endpoint
+        "/notices/win?t=garbage",
+    ]
+    for path in cases:
+        response = exchange.client.get(path)
+        assert response.status_code == 403, path
+        assert response.json()["error"]["field"] == "t"
+    missing = exchange.client.get("/notices/win")
+    assert missing.status_code == 400
+    assert missing.json()["error"]["field"] == "t"
+    assert spend(redis_url, exchange, "winner") == 0
+    assert notice(exchange, bid["nurl"]) == (204, "recorded")
+
+
+def test_test_auctions_are_not_billed(exchange: Exchange, redis_url: str) -> None:
+    bid = won_bid(exchange, test=1)
+    assert notice(exchange, bid["burl"]) == (204, "recorded")
+    assert spend(redis_url, exchange, "winner") == 0
+
+
+def test_dsp_notice_urls_are_forwarded_with_macros(exchange: Exchange, recorder: Recorder) -> None:
+    bid = won_bid(exchange, id="auction-fwd")
+    notice(exchange, bid["nurl"])
+    notice(exchange, bid["nurl"])  # a replay is not forwarded again
+    notice(exchange, bid["burl"])
+    wins = wait_for(recorder, f"{recorder.base_url}/win?auction=auction-fwd")
+    bills = wait_for(recorder, f"{recorder.base_url}/bill?auction=auction-fwd")
+    assert wins == [f"{recorder.base_url}/win?auction=auction-fwd&price=1.91"]
+    assert bills == [f"{recorder.base_url}/bill?auction=auction-fwd&price=1.91"]
+
+
+def test_a_campaign_stops_bidding_when_its_budget_is_spent(
+    exchange: Exchange, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    day = datetime.now(UTC).date().isoformat()
+    try:  # 100 USD budget; leave less than one impression at 2.40 CPM (2400 micros)
+        client.set(f"{exchange.key_prefix}spend:{{c:winner}}:{day}", 100_000_000 - 2399)
+    finally:
+        client.close()
+    bid = won_bid(exchange)
+    assert bid["cid"] == "runner-up"
+    assert bid["price"] == 0.51  # alone now: the floor (0.50) plus the increment
+
+
+def test_health_readiness_and_metrics(exchange: Exchange) -> None:
+    assert exchange.client.get("/healthz").json() == {"status": "ok"}
+    ready = exchange.client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "store": True, "bidders": {"house": True}}
+    won_bid(exchange)
+    metrics = exchange.client.get("/metrics").text
+    assert 'rtb_auction_requests_total{outcome="bid"} 1.0' in metrics
+    assert 'rtb_wins_total{bidder="house"} 1.0' in metrics
+    assert 'rtb_bids_total{bidder="house"} 2.0' in metrics
+    assert "rtb_auction_latency_seconds_count 1.0" in metrics
+
+
+def test_openapi_documents_the_auction_with_examples(exchange: Exchange) -> None:
+    spec = exchange.client.get("/openapi.json").json()
+    operation = spec["paths"]["/openrtb2/auction"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/BidRequest"}
+    assert body["examples"]["simple_banner"]["value"]["imp"][0]["banner"]["w"] == 300
+    assert {"200", "204", "400", "413", "415"} <= set(operation["responses"])
+    assert "Imp" in spec["components"]["schemas"]
+    assert "BidResponse" in spec["components"]["schemas"]
+    assert exchange.client.get("/docs").status_code == 200
