@@ -1,0 +1,26 @@
+# The exchange, one uvicorn worker per container (run one container per core).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN useradd --create-home --uid 10001 rtb
+WORKDIR /srv/rtb
+
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY openrtb ./openrtb
+COPY auction ./auction
+COPY bidding ./bidding
+COPY budget ./budget
+COPY fraud ./fraud
+RUN pip install . && rm -rf /root/.cache
+
+USER rtb
+EXPOSE 8000
+ENV RTB_HOST=0.0.0.0 RTB_PORT=8000 RTB_LOG_JSON=true
+HEALTHCHECK --interval=10s --timeout=2s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=1)"
+CMD ["rtb", "serve"]
