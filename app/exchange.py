@@ -24,7 +24,7 @@ from app.metrics import Metrics
 from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
 from auction.second_price import run_second_price
 from auction.types import QUALITY_ONE, Candidate, ImpOutcome
-from openrtb.enums import LossReason, NoBidReason
+from openrtb.enums import LossReason
 from openrtb.macros import AuctionMacros, substitute
 from openrtb.money import cpm_to_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -33,6 +33,17 @@ from openrtb.response import Bid, BidResponse, SeatBid
 log = structlog.get_logger("app.exchange")
 
 _MS: Final = 1000.0
+
+
+class NoBid(StrEnum):
+    """Why an auction ended without a winner (the ``reason`` label of the no-bid metric)."""
+
+    NO_TIME = "no_time"
+    """``tmax`` left nothing for the bidders after the response reserve."""
+    NO_BIDS = "no_bids"
+    """No bidder returned a valid bid."""
+    NOT_CLEARED = "not_cleared"
+    """There were valid bids, but none cleared (below floors, or imps the auction refused)."""
 
 
 class CallStatus(StrEnum):
@@ -85,7 +96,7 @@ class AuctionResult:
     """Everything the route needs to answer and to record the auction."""
 
     response: BidResponse | None
-    nbr: NoBidReason | None
+    nobid: NoBid | None
     outcomes: tuple[ImpOutcome, ...]
     calls: tuple[BidderCall, ...]
     winners: tuple[Entry, ...]
@@ -122,8 +133,8 @@ class Exchange:
     ) -> AuctionResult:
         """The auction for ``request``; ``received_at`` is monotonic time of arrival."""
         timeout_s = self.bidder_timeout_s(request, received_at)
-        if timeout_s <= 0 or not self._bidders:
-            return AuctionResult(None, NoBidReason.TECHNICAL_ERROR, (), (), ())
+        if timeout_s <= 0:
+            return AuctionResult(None, NoBid.NO_TIME, (), (), ())
         answers = await asyncio.gather(
             *(self._call(bidder, request, timeout_s) for bidder in self._bidders.values())
         )
@@ -143,7 +154,8 @@ class Exchange:
             by_id[outcome.winner.bid_id] for outcome in outcomes if outcome.winner is not None
         )
         if not winners:
-            return AuctionResult(None, NoBidReason.UNKNOWN_ERROR, outcomes, tuple(calls), ())
+            reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
+            return AuctionResult(None, reason, outcomes, tuple(calls), ())
         prices = {o.winner.bid_id: o.clearing_price_micros for o in outcomes if o.winner}
         response = self._response(request, winners, prices, notice_base_url)
         return AuctionResult(response, None, outcomes, tuple(calls), winners)

@@ -43,7 +43,7 @@ class Metrics:
         )
         self.nobids = Counter(
             "rtb_nobids",
-            "Requests answered without a bid, by OpenRTB no-bid reason code.",
+            "Auctions that ended without a winner, by reason (no_time, no_bids, not_cleared).",
             ["reason"],
             registry=self.registry,
         )

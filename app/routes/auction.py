@@ -76,8 +76,8 @@ def _record(
     metrics = services.metrics
     outcome = "bid" if result.response is not None else "nobid"
     metrics.requests.labels(outcome).inc()
-    if result.nbr is not None:
-        metrics.nobids.labels(str(int(result.nbr))).inc()
+    if result.nobid is not None:
+        metrics.nobids.labels(result.nobid.value).inc()
     elapsed_s = time.monotonic() - received_at
     metrics.latency.observe(elapsed_s)
     if services.log_sampler.random() < services.settings.auction_log_sample_rate:

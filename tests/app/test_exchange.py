@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.exchange import CallStatus, Exchange, ExchangeConfig
+from app.exchange import CallStatus, Exchange, ExchangeConfig, NoBid
 from app.metrics import Metrics
 from app.notice_token import NoticeKind, NoticeSigner
 from auction.types import QUALITY_ONE
@@ -156,6 +156,7 @@ async def test_no_time_left_means_no_call_and_no_bid() -> None:
         request(tmax=20), received_at=time.monotonic() - 1, notice_base_url="https://x"
     )
     assert result.response is None
+    assert result.nobid is NoBid.NO_TIME
     assert a.timeouts == []
 
 
@@ -189,12 +190,14 @@ async def test_bids_in_another_currency_are_dropped() -> None:
     euros["cur"] = "EUR"
     result = await run(exchange(Scripted("eur", euros)))
     assert result.response is None
+    assert result.nobid is NoBid.NO_BIDS
     assert result.calls[0].bids_dropped == 1
 
 
 async def test_below_floor_means_no_bid() -> None:
     result = await run(exchange(Scripted("a", offer("s1", 0.4))))
     assert result.response is None
+    assert result.nobid is NoBid.NOT_CLEARED
     (outcome,) = result.outcomes
     assert outcome.winner is None
     assert outcome.losses[0].reason == 100

@@ -61,6 +61,8 @@ def test_floor_above_every_bid_gives_204(exchange: Exchange) -> None:
     response = post(exchange, orjson.dumps(banner_request(imp=[banner_imp(bidfloor=5.0)])))
     assert response.status_code == 204
     assert response.content == b""
+    metrics = exchange.client.get("/metrics").text
+    assert 'rtb_nobids_total{reason="no_bids"} 1.0' in metrics
 
 
 def nested(depth: int) -> bytes:
