@@ -1,16 +1,17 @@
 """The exchange's request path, free of any web framework: fan out, collect, auction, answer.
 
-Given a validated BidRequest it calls every bidder in parallel under one deadline derived
-from ``tmax``, turns their bids into auction candidates (dropping invalid ones with a loss
-reason), runs the auction per impression in ``auction``, and builds the BidResponse with
-clearing prices, signed notice URLs and substituted markup. A bidder that fails, hangs or
-answers garbage costs only its own bids.
+Given a validated BidRequest it works out what each impression is sold under (floors in
+exchange micros, deals, seat rules), calls every bidder in parallel under one deadline
+derived from ``tmax``, turns their bids into auction candidates (dropping invalid ones with
+a loss reason), runs the mechanism the request calls for (``auction.mechanism`` per imp, or
+the VCG page auction), and builds the BidResponse with clearing prices, signed notice URLs
+and substituted markup. A bidder that fails, hangs or answers garbage costs only its own
+bids.
 """
 
 import asyncio
 import hashlib
 import hmac
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,16 +20,20 @@ from typing import Final
 
 import structlog
 
+from app.bid_intake import Entry, collect_bids
 from app.bidders.base import Bidder
 from app.metrics import Metrics
-from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
-from auction.second_price import run_second_price
-from auction.types import QUALITY_ONE, Candidate, ImpOutcome
-from openrtb.enums import LossReason
-from openrtb.macros import AuctionMacros, substitute
-from openrtb.money import cpm_to_micros, micros_to_cpm
+from app.notice_token import NoticeSigner
+from app.winning_bids import build_response
+from auction.currency import CurrencyRates, UnknownCurrency
+from auction.floors import FloorRule
+from auction.mechanism import run_imp
+from auction.page import page_slots, run_page
+from auction.terms import terms_for
+from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
+from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest
-from openrtb.response import Bid, BidResponse, SeatBid
+from openrtb.response import BidResponse
 
 log = structlog.get_logger("app.exchange")
 
@@ -43,7 +48,7 @@ class NoBid(StrEnum):
     NO_BIDS = "no_bids"
     """No bidder returned a valid bid."""
     NOT_CLEARED = "not_cleared"
-    """There were valid bids, but none cleared (below floors, or imps the auction refused)."""
+    """There were valid bids, but none cleared (below floors, deal rules)."""
 
 
 class CallStatus(StrEnum):
@@ -59,8 +64,10 @@ class CallStatus(StrEnum):
 class ExchangeConfig:
     """The auction rules and limits of one exchange, in the units used inside."""
 
-    currency: str
-    increment_micros: int
+    rates: CurrencyRates
+    rules: AuctionRules
+    floor_rules: tuple[FloorRule, ...]
+    page_auction_default: bool
     default_tmax_ms: int
     bidder_timeout_ms: int
     response_reserve_ms: int
@@ -68,6 +75,20 @@ class ExchangeConfig:
     tiebreak_secret: bytes
     quality_ppm: Mapping[str, int]
     """By ``seat/crid`` or ``seat``; QUALITY_ONE when absent."""
+
+    @property
+    def currency(self) -> str:
+        """The exchange currency: every price inside is micros of it."""
+        return self.rates.exchange_currency
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionPlan:
+    """What is for sale: the request as bidders see it, each imp's terms, the page if any."""
+
+    request: BidRequest
+    terms: Mapping[str, ImpTerms]
+    page: Sequence[ImpTerms] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +103,6 @@ class BidderCall:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """A received bid, where it came from, and its auction candidate."""
-
-    bidder: str
-    seat: str
-    bid: Bid
-    candidate: Candidate
-
-
-@dataclass(frozen=True, slots=True)
 class AuctionResult:
     """Everything the route needs to answer and to record the auction."""
 
@@ -100,6 +111,7 @@ class AuctionResult:
     outcomes: tuple[ImpOutcome, ...]
     calls: tuple[BidderCall, ...]
     winners: tuple[Entry, ...]
+    mechanism: str = ""
 
 
 class Exchange:
@@ -128,37 +140,78 @@ class Exchange:
         left_ms = tmax_ms - self._config.response_reserve_ms - elapsed_ms
         return max(0.0, min(float(self._config.bidder_timeout_ms), left_ms)) / _MS
 
+    def plan(self, request: BidRequest) -> AuctionPlan:
+        """What the exchange sells of ``request``, decided before any bidder is called.
+
+        An imp whose floor is in a currency without a rate is refused (left out of what the
+        bidders see); InvalidRequest names the first such field when no imp is left, or a
+        malformed page-auction extension.
+        """
+        terms: dict[str, ImpTerms] = {}
+        refused: list[tuple[int, UnknownCurrency]] = []
+        cfg = self._config
+        for index, imp in enumerate(request.imp):
+            try:
+                terms[imp.id] = terms_for(
+                    request, imp, rates=cfg.rates, floor_rules=cfg.floor_rules
+                )
+            except UnknownCurrency as exc:
+                refused.append((index, exc))
+        if refused and not terms:
+            index, unknown = refused[0]
+            imp = request.imp[index]
+            field = "bidfloorcur" if imp.bidfloorcur == unknown.currency else "pmp.deals"
+            raise InvalidRequest(f"imp[{index}].{field}", str(unknown))
+        page = page_slots(request, terms, default=cfg.page_auction_default)
+        if refused:
+            kept = [imp for imp in request.imp if imp.id in terms]
+            request = request.model_copy(update={"imp": kept})
+        return AuctionPlan(request, terms, page)
+
     async def run(
         self, request: BidRequest, *, received_at: float, notice_base_url: str
     ) -> AuctionResult:
-        """The auction for ``request``; ``received_at`` is monotonic time of arrival."""
+        """The auction for ``request``; ``received_at`` is monotonic time of arrival.
+
+        Raises InvalidRequest when nothing can be sold (see ``plan``).
+        """
+        plan = self.plan(request)
+        request, terms = plan.request, plan.terms
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), ())
         answers = await asyncio.gather(
             *(self._call(bidder, request, timeout_s) for bidder in self._bidders.values())
         )
-        imp_ids = {imp.id for imp in request.imp}
         calls: list[BidderCall] = []
         entries: list[Entry] = []
         for call, response in answers:
-            kept, dropped = self._collect(call.bidder, response, imp_ids, entries)
+            intake = collect_bids(call.bidder, response, terms, self._config, self._metrics)
+            entries.extend(intake.entries)
             calls.append(
-                BidderCall(call.bidder, call.status, call.latency_ms, kept, dropped)
+                BidderCall(call.bidder, call.status, call.latency_ms, *intake.counts)
                 if response is not None
                 else call
             )
-        outcomes = self._auction(request, entries)
+        mechanism, outcomes = self._auction(plan, entries)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
-        winners = tuple(
-            by_id[outcome.winner.bid_id] for outcome in outcomes if outcome.winner is not None
-        )
-        if not winners:
+        won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
+        if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
-            return AuctionResult(None, reason, outcomes, tuple(calls), ())
-        prices = {o.winner.bid_id: o.clearing_price_micros for o in outcomes if o.winner}
-        response = self._response(request, winners, prices, notice_base_url)
-        return AuctionResult(response, None, outcomes, tuple(calls), winners)
+            return AuctionResult(None, reason, outcomes, tuple(calls), (), mechanism)
+        for _, entry in won:
+            self._metrics.wins.labels(entry.bidder).inc()
+        response = build_response(
+            request,
+            [(entry, outcome.clearing_price_micros) for outcome, entry in won],
+            signer=self._signer,
+            currency=self._config.currency,
+            notice_ttl_s=self._config.notice_ttl_s,
+            now_s=int(self._clock()),
+            notice_base_url=notice_base_url,
+        )
+        winners = tuple(entry for _, entry in won)
+        return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism)
 
     async def _call(
         self, bidder: Bidder, request: BidRequest, timeout_s: float
@@ -181,134 +234,27 @@ class Exchange:
         latency_ms = (self._monotonic() - started) * _MS
         return BidderCall(bidder.name, status, latency_ms), response
 
-    def _collect(
-        self,
-        bidder: str,
-        response: BidResponse | None,
-        imp_ids: set[str],
-        entries: list[Entry],
-    ) -> tuple[int, int]:
-        """Append the valid bids of one response as entries; (kept, dropped)."""
-        if response is None or not response.seatbid:
-            return 0, 0
-        kept = dropped = 0
-        currency_ok = (response.cur or "USD") == self._config.currency
-        for seatbid in response.seatbid:
-            seat = seatbid.seat or bidder
-            for bid in seatbid.bid:
-                if not currency_ok or bid.impid not in imp_ids or not _valid_price(bid.price):
-                    dropped += 1
-                    self._metrics.invalid_bids.labels(
-                        bidder, str(int(LossReason.INVALID_BID_RESPONSE))
-                    ).inc()
-                    continue
-                kept += 1
-                candidate = Candidate(
-                    bid_id=f"{bidder}/{seat}/{bid.id}",
-                    seat=seat,
-                    price_micros=cpm_to_micros(bid.price),
-                    quality_ppm=self._quality(seat, bid.crid),
-                )
-                entries.append(Entry(bidder, seat, bid, candidate))
-        self._metrics.bids.labels(bidder).inc(kept)
-        return kept, dropped
-
-    def _quality(self, seat: str, crid: str | None) -> int:
-        table = self._config.quality_ppm
-        if crid is not None and (score := table.get(f"{seat}/{crid}")) is not None:
-            return score
-        return table.get(seat, QUALITY_ONE)
-
-    def _auction(self, request: BidRequest, entries: Sequence[Entry]) -> tuple[ImpOutcome, ...]:
+    def _auction(
+        self, plan: AuctionPlan, entries: Sequence[Entry]
+    ) -> tuple[str, tuple[ImpOutcome, ...]]:
+        """The mechanism's name and the outcomes (per imp with bids; per slot on a page)."""
+        request = plan.request
         by_imp: dict[str, list[Candidate]] = {}
         for entry in entries:
             by_imp.setdefault(entry.bid.impid, []).append(entry.candidate)
         seed = hmac.new(self._config.tiebreak_secret, request.id.encode(), hashlib.sha256)
         tiebreak_id = seed.hexdigest()[:32]
-        outcomes = []
-        for imp in request.imp:
-            candidates = by_imp.get(imp.id)
-            if not candidates or imp.bidfloorcur != self._config.currency:
-                continue  # floors in other currencies need a rate table (auction rules issue)
-            outcomes.append(
-                run_second_price(
-                    imp.id,
-                    candidates,
-                    floor_micros=cpm_to_micros(imp.bidfloor),
-                    increment_micros=self._config.increment_micros,
-                    auction_id=tiebreak_id,
-                )
+        if plan.page is not None:
+            return "vcg", run_page(plan.page, by_imp, auction_id=tiebreak_id)
+        rules = self._config.rules
+        outcomes = tuple(
+            run_imp(
+                plan.terms[imp_id],
+                candidates,
+                at=request.at,
+                rules=rules,
+                auction_id=f"{tiebreak_id}:{imp_id}",
             )
-        return tuple(outcomes)
-
-    def _response(
-        self,
-        request: BidRequest,
-        winners: Sequence[Entry],
-        prices: Mapping[str, int],
-        notice_base_url: str,
-    ) -> BidResponse:
-        now_s = int(self._clock())
-        by_seat: dict[str, list[Bid]] = {}
-        for entry in winners:
-            price_micros = prices[entry.candidate.bid_id]
-            by_seat.setdefault(entry.seat, []).append(
-                self._winning_bid(request, entry, price_micros, now_s, notice_base_url)
-            )
-            self._metrics.wins.labels(entry.bidder).inc()
-        return BidResponse(
-            id=request.id,
-            cur=self._config.currency,
-            seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
+            for imp_id, candidates in by_imp.items()
         )
-
-    def _winning_bid(
-        self,
-        request: BidRequest,
-        entry: Entry,
-        price_micros: int,
-        now_s: int,
-        notice_base_url: str,
-    ) -> Bid:
-        bid = entry.bid
-        macros = AuctionMacros(
-            auction_id=request.id,
-            bid_id=bid.id,
-            imp_id=bid.impid,
-            seat_id=entry.seat,
-            ad_id=bid.adid,
-            price_micros=price_micros,
-            currency=self._config.currency,
-        )
-
-        def notice_url(kind: NoticeKind, forward: str | None) -> str:
-            claim = NoticeClaim(
-                kind=kind,
-                auction_id=request.id,
-                imp_id=bid.impid,
-                bid_id=bid.id,
-                seat=entry.seat,
-                bidder=entry.bidder,
-                campaign_id=bid.cid or "",
-                ad_id=bid.adid or "",
-                price_micros=price_micros,
-                currency=self._config.currency,
-                billable=request.test != 1,
-                issued_at_s=now_s,
-                expires_at_s=now_s + self._config.notice_ttl_s,
-                forward_url=forward,
-            )
-            return f"{notice_base_url}/notices/{kind.value}?t={self._signer.sign(claim)}"
-
-        return bid.model_copy(
-            update={
-                "price": micros_to_cpm(price_micros),
-                "nurl": notice_url(NoticeKind.WIN, bid.nurl),
-                "burl": notice_url(NoticeKind.BILLING, bid.burl),
-                "adm": substitute(bid.adm, macros) if bid.adm else bid.adm,
-            }
-        )
-
-
-def _valid_price(price: float | None) -> bool:
-    return price is not None and math.isfinite(price) and price > 0
+        return ("first_price" if request.at == 1 else "second_price"), outcomes

@@ -22,7 +22,9 @@ from app.notice_token import NoticeSigner
 from app.notices import NoticeService
 from app.services import Services
 from app.settings import Settings
-from auction.types import QUALITY_ONE
+from auction.currency import CurrencyRates
+from auction.floors import FloorRule
+from auction.types import QUALITY_ONE, AuctionRules
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
@@ -44,8 +46,22 @@ def open_store(settings: Settings) -> CounterStore:
 def exchange_config(settings: Settings) -> ExchangeConfig:
     """Settings in the units the exchange works in (micros, ppm)."""
     return ExchangeConfig(
-        currency=settings.currency,
-        increment_micros=cpm_to_micros(settings.increment_cpm),
+        rates=CurrencyRates(settings.currency, settings.currency_rates),
+        rules=AuctionRules(
+            increment_micros=cpm_to_micros(settings.increment_cpm),
+            deal_priority=settings.deal_priority,
+        ),
+        floor_rules=tuple(
+            FloorRule(
+                floor_micros=cpm_to_micros(rule.floor_cpm),
+                publisher_id=rule.publisher_id,
+                media_type=rule.media_type,
+                size=rule.size,
+                country=rule.country,
+            )
+            for rule in settings.floor_rules
+        ),
+        page_auction_default=settings.page_auction,
         default_tmax_ms=settings.default_tmax_ms,
         bidder_timeout_ms=settings.bidder_timeout_ms,
         response_reserve_ms=settings.response_reserve_ms,
@@ -97,7 +113,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         metrics=metrics,
         log_sampler=random.Random(),
     )
-    app.state.metrics = metrics
+    if not await store.ping():  # also opens the first connection before traffic arrives
+        log.warning("store_unavailable_at_start", store=settings.store)
     log.info(
         "exchange_started",
         store=settings.store,

@@ -7,8 +7,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FloorRuleSetting(BaseModel):
+    """An exchange floor rule: raises the floor of matching imps to ``floor_cpm``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    floor_cpm: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    publisher_id: str | None = None
+    media_type: Literal["banner", "video", "audio", "native"] | None = None
+    size: Annotated[str, Field(pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
 
 
 class Settings(BaseSettings):
@@ -25,7 +37,14 @@ class Settings(BaseSettings):
     debug_allowed: bool = False
 
     # Auction
-    currency: str = "USD"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
+    """Units of the exchange currency per unit of another, e.g. ``{"EUR": "1.08"}``."""
+    floor_rules: list[FloorRuleSetting] = []
+    deal_priority: bool = True
+    """A valid deal bid beats every open bid (False: they compete on price)."""
+    page_auction: bool = False
+    """Sell every multi-imp second-price request as one page (VCG) unless it opts out."""
     increment_cpm: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal("0.01")
     quality: dict[str, Annotated[float, Field(gt=0, le=10)]] = {}
     """Quality score per seat (or ``seat/crid``), default 1.0."""

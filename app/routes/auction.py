@@ -60,9 +60,15 @@ async def auction(request: Request) -> Response:
         response.headers.update(OPENRTB_HEADERS)
         return response
     base_url = services.settings.public_url or str(request.base_url)
-    result = await services.exchange.run(
-        bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
-    )
+    try:
+        result = await services.exchange.run(
+            bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
+        )
+    except InvalidRequest as exc:
+        metrics.requests.labels("invalid").inc()
+        response = error_response(400, exc.field, exc.message, NoBidReason.INVALID_REQUEST)
+        response.headers.update(OPENRTB_HEADERS)
+        return response
     _record(services, bid_request, result, received_at)
     if result.response is None:
         return Response(status_code=204, headers=OPENRTB_HEADERS)

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,10 +11,12 @@ import pytest
 from app.exchange import CallStatus, Exchange, ExchangeConfig, NoBid
 from app.metrics import Metrics
 from app.notice_token import NoticeKind, NoticeSigner
-from auction.types import QUALITY_ONE
+from auction.currency import CurrencyRates
+from auction.types import QUALITY_ONE, AuctionRules
+from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
-from tests.builders import banner_request, bid_response
+from tests.builders import banner_imp, banner_request, bid_response
 
 SIGNER = NoticeSigner(b"exchange-test-secret-0123456789")
 
@@ -49,8 +52,10 @@ class Scripted:
 
 def config(**overrides: Any) -> ExchangeConfig:
     fields: dict[str, Any] = {
-        "currency": "USD",
-        "increment_micros": 10_000,
+        "rates": CurrencyRates("USD", {"EUR": Decimal("1.10")}),
+        "rules": AuctionRules(increment_micros=10_000),
+        "floor_rules": (),
+        "page_auction_default": False,
         "default_tmax_ms": 100,
         "bidder_timeout_ms": 50,
         "response_reserve_ms": 5,
@@ -185,13 +190,55 @@ async def test_invalid_bids_are_dropped_and_counted(bad: dict[str, Any]) -> None
     assert metrics.invalid_bids.labels("bad", "3")._value.get() == 1
 
 
-async def test_bids_in_another_currency_are_dropped() -> None:
-    euros = offer("s9", 5.0)
-    euros["cur"] = "EUR"
-    result = await run(exchange(Scripted("eur", euros)))
+async def test_bids_in_a_currency_without_a_rate_are_dropped() -> None:
+    francs = offer("s9", 5.0)
+    francs["cur"] = "CHF"
+    result = await run(exchange(Scripted("chf", francs)))
     assert result.response is None
     assert result.nobid is NoBid.NO_BIDS
     assert result.calls[0].bids_dropped == 1
+
+
+async def test_bids_in_another_currency_are_converted_rounding_down() -> None:
+    euros = offer("s9", 2.0)  # 2.00 EUR = 2.20 USD
+    euros["cur"] = "EUR"
+    result = await run(exchange(Scripted("eur", euros), Scripted("usd", offer("s1", 2.1))))
+    (seatbid,) = result.response.seatbid
+    assert (seatbid.seat, seatbid.bid[0].price) == ("s9", 2.11)
+    assert result.response.cur == "USD"
+
+
+async def test_duplicate_bid_ids_in_one_response_keep_the_first() -> None:
+    twice = offer("s1", 2.0)
+    twice["seatbid"][0]["bid"].append(dict(twice["seatbid"][0]["bid"][0], price=9.0))
+    result = await run(exchange(Scripted("a", twice)))
+    assert result.calls[0].bids_dropped == 1
+    assert result.response.seatbid[0].bid[0].price == 0.51
+
+
+async def test_first_price_request_pays_the_bid() -> None:
+    result = await run(
+        exchange(Scripted("a", offer("s1", 2.0)), Scripted("b", offer("s2", 1.5))), request(at=1)
+    )
+    assert result.mechanism == "first_price"
+    assert result.response.seatbid[0].bid[0].price == 2.0
+
+
+async def test_a_floor_in_a_currency_without_a_rate_refuses_that_imp() -> None:
+    seen: list[list[str]] = []
+
+    class Spy(Scripted):
+        async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
+            seen.append([imp.id for imp in request.imp])
+            return await super().request_bids(request, timeout_s)
+
+    two = request(imp=[banner_imp("1"), banner_imp("2", bidfloorcur="CHF")])
+    result = await run(exchange(Spy("a", offer("s1", 2.0))), two)
+    assert seen == [["1"]]
+    assert result.response.seatbid[0].bid[0].impid == "1"
+    with pytest.raises(InvalidRequest) as refused:
+        await run(exchange(Spy("a")), request(imp=[banner_imp("1", bidfloorcur="CHF")]))
+    assert refused.value.field == "imp[0].bidfloorcur"
 
 
 async def test_below_floor_means_no_bid() -> None:

@@ -3,6 +3,7 @@ and a recorder that plays the DSP's notice endpoint."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -103,6 +104,7 @@ def exchange(
         key_prefix=key_prefix,
         campaigns_file=campaigns_file(tmp_path, recorder.base_url),
         notice_secret=SECRET,  # type: ignore[arg-type]
+        currency_rates={"EUR": Decimal("1.08"), "GBP": Decimal("1.27")},
         log_json=True,
     )
     with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:

@@ -1,0 +1,77 @@
+"""The exchange's answer: winning bids at their clearing prices, with signed notice URLs.
+
+Each winning bid is the DSP's own bid with three changes: ``price`` is the clearing price,
+``nurl``/``burl`` point to the exchange's notice endpoints (the DSP's own URLs travel inside
+the signed token and are fired when the notice comes), and the markup's macros are
+substituted so the SSP never sees an unresolved ``${AUCTION_PRICE}``.
+"""
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from app.bid_intake import Entry
+from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
+from openrtb.macros import AuctionMacros, substitute
+from openrtb.money import micros_to_cpm
+from openrtb.request import BidRequest
+from openrtb.response import Bid, BidResponse, SeatBid
+
+
+def build_response(
+    request: BidRequest,
+    winners: Sequence[tuple[Entry, int]],
+    *,
+    signer: NoticeSigner,
+    currency: str,
+    notice_ttl_s: int,
+    now_s: int,
+    notice_base_url: str,
+) -> BidResponse:
+    """The BidResponse for ``winners`` (entry, clearing price micros), grouped by seat."""
+    by_seat: dict[str, list[Bid]] = {}
+    for entry, price_micros in winners:
+        claim = NoticeClaim(
+            kind=NoticeKind.WIN,
+            auction_id=request.id,
+            imp_id=entry.bid.impid,
+            bid_id=entry.bid.id,
+            seat=entry.seat,
+            bidder=entry.bidder,
+            campaign_id=entry.bid.cid or "",
+            ad_id=entry.bid.adid or "",
+            price_micros=price_micros,
+            currency=currency,
+            billable=request.test != 1,
+            issued_at_s=now_s,
+            expires_at_s=now_s + notice_ttl_s,
+            forward_url=entry.bid.nurl,
+        )
+        by_seat.setdefault(entry.seat, []).append(
+            _winning_bid(entry.bid, claim, signer, notice_base_url)
+        )
+    return BidResponse(
+        id=request.id,
+        cur=currency,
+        seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
+    )
+
+
+def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str) -> Bid:
+    billing = replace(win, kind=NoticeKind.BILLING, forward_url=bid.burl)
+    macros = AuctionMacros(
+        auction_id=win.auction_id,
+        bid_id=win.bid_id,
+        imp_id=win.imp_id,
+        seat_id=win.seat,
+        ad_id=bid.adid,
+        price_micros=win.price_micros,
+        currency=win.currency,
+    )
+    return bid.model_copy(
+        update={
+            "price": micros_to_cpm(win.price_micros),
+            "nurl": f"{base_url}/notices/win?t={signer.sign(win)}",
+            "burl": f"{base_url}/notices/billing?t={signer.sign(billing)}",
+            "adm": substitute(bid.adm, macros) if bid.adm else bid.adm,
+        }
+    )

@@ -1,0 +1,100 @@
+"""When several impressions of a request are sold together as one page (the VCG auction).
+
+A request opts in with ``ext.page_auction = 1`` (or ``true``); the exchange may make it the
+default for every multi-imp request. Each imp may state the relative click-through rate of
+its slot in ``imp.ext.slot_ctr`` (a number in (0, 1], 1 when absent), which makes the page a
+position auction. The page auction is used only where its assumptions hold:
+
+* at least two impressions (one slot is a plain second-price auction);
+* second-price requests (``at`` ≠ 1): VCG is a second-price family mechanism; a first-price
+  request gets first price per impression;
+* no PMP deals or private auctions on any imp: deal terms (fixed prices, priority) are
+  contracts per impression that a joint welfare optimum would override.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from auction.deals import screen
+from auction.types import QUALITY_ONE, Candidate, ImpOutcome, ImpTerms, Loss
+from auction.vcg import run_vcg
+from openrtb.enums import AuctionType
+from openrtb.errors import InvalidRequest
+from openrtb.request import BidRequest
+
+__all__ = ["page_slots", "run_page"]
+
+
+def _flag(ext: Mapping[str, Any] | None) -> bool | None:
+    """``ext.page_auction`` as a bool; None when absent; InvalidRequest when malformed."""
+    if not ext or "page_auction" not in ext:
+        return None
+    value = ext["page_auction"]
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise InvalidRequest("ext.page_auction", "must be 0, 1, true or false")
+
+
+def _slot_ctr_ppm(index: int, ext: Mapping[str, Any] | None) -> int:
+    if not ext or "slot_ctr" not in ext:
+        return QUALITY_ONE
+    value = ext["slot_ctr"]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= 1
+    ):
+        raise InvalidRequest(f"imp[{index}].ext.slot_ctr", "must be a number in (0, 1]")
+    return max(1, round(value * QUALITY_ONE))
+
+
+def page_slots(
+    request: BidRequest, terms: Mapping[str, ImpTerms], *, default: bool
+) -> list[ImpTerms] | None:
+    """The slots of the page auction for ``request``, or None when it is sold per imp.
+
+    ``terms`` are the imps' terms (only imps present there take part). InvalidRequest names
+    a malformed ``ext.page_auction`` or ``imp[i].ext.slot_ctr``.
+    """
+    flag = _flag(request.ext)
+    wanted = default if flag is None else flag
+    slots = []
+    for index, imp in enumerate(request.imp):
+        ctr_ppm = _slot_ctr_ppm(index, imp.ext)
+        imp_terms = terms.get(imp.id)
+        if imp_terms is not None:
+            slots.append(replace(imp_terms, ctr_ppm=ctr_ppm))
+    if not wanted or len(slots) < 2 or request.at == AuctionType.FIRST_PRICE:
+        return None
+    if any(slot.deals or slot.private_auction for slot in slots):
+        return None
+    return slots
+
+
+def run_page(
+    slots: Sequence[ImpTerms],
+    candidates_by_imp: Mapping[str, Sequence[Candidate]],
+    *,
+    auction_id: str,
+) -> tuple[ImpOutcome, ...]:
+    """The VCG page auction after the seat rules (``wseat``/``bseat``, loss reason 104).
+
+    Screened-out bids are added to their slot's losses, so every candidate still appears
+    exactly once.
+    """
+    eligible: dict[str, list[Candidate]] = {}
+    screened: dict[str, list[Loss]] = {}
+    for slot in slots:
+        kept, losses = screen(slot, candidates_by_imp.get(slot.imp_id, ()))
+        eligible[slot.imp_id] = kept
+        screened[slot.imp_id] = losses
+    outcomes = run_vcg(slots, eligible, auction_id=auction_id)
+    return tuple(
+        replace(outcome, losses=outcome.losses + tuple(screened[outcome.imp_id]))
+        if screened[outcome.imp_id]
+        else outcome
+        for outcome in outcomes
+    )
