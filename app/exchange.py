@@ -22,6 +22,7 @@ import structlog
 
 from app.bid_intake import Entry, collect_bids
 from app.bidders.base import Bidder
+from app.loss_notices import loss_notice_urls
 from app.metrics import Metrics
 from app.notice_token import NoticeSigner
 from app.winning_bids import build_response
@@ -125,8 +126,10 @@ class Exchange:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        notify: Callable[[str], object] | None = None,
     ) -> None:
         self._bidders = bidders
+        self._notify = notify
         self._signer = signer
         self._config = config
         self._metrics = metrics
@@ -195,6 +198,9 @@ class Exchange:
             )
         mechanism, outcomes = self._auction(plan, entries)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
+        if self._notify is not None:
+            for url in loss_notice_urls(request.id, outcomes, by_id, self._config.currency):
+                self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS

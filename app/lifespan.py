@@ -99,7 +99,13 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         rules=RequestRules(tmax_min_ms=settings.tmax_min_ms, tmax_max_ms=settings.tmax_max_ms),
         store=store,
         registry=registry,
-        exchange=Exchange(registry.bidders, signer, exchange_config(settings), metrics),
+        exchange=Exchange(
+            registry.bidders,
+            signer,
+            exchange_config(settings),
+            metrics,
+            notify=forwarder.submit,
+        ),
         notices=NoticeService(
             signer=signer,
             store=store,

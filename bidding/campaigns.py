@@ -8,6 +8,7 @@ is already integer micros.
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -45,6 +46,9 @@ class Campaign:
     creatives: tuple[Creative, ...]
     nurl: str | None = None
     burl: str | None = None
+    lurl: str | None = None
+    deal_ids: frozenset[str] = frozenset()
+    """PMP deals the campaign buys through (bids carry the deal id when the imp offers one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class _CampaignFile(BaseModel):
     creatives: list[_CreativeFile] = Field(min_length=1)
     nurl: str | None = None
     burl: str | None = None
+    lurl: str | None = None
+    deal_ids: list[Annotated[str, Field(min_length=1)]] = []
 
     @field_validator("time_zone")
     @classmethod
@@ -117,6 +123,8 @@ def _campaign(raw: _CampaignFile) -> Campaign:
         ),
         nurl=raw.nurl,
         burl=raw.burl,
+        lurl=raw.lurl,
+        deal_ids=frozenset(raw.deal_ids),
     )
 
 

@@ -5,6 +5,10 @@ None out), so the exchange runs one auction over both. This first router bids ea
 campaign's fixed CPM on banner impressions whose size one of its creatives fits; value-based
 bidding replaces the fixed price later without changing this interface.
 
+A campaign set up for PMP deals (``deal_ids``) bids on an impression offering one of them
+with that deal's id, against the deal's floor; private auctions get bids only from such
+campaigns.
+
 It never bids what it cannot pay for: a campaign whose spend today plus the cost of one
 impression at its bid would pass its daily budget does not bid. If the spend store fails,
 the error propagates and the exchange drops this bidder for the auction (no bid is safer
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bidding.campaigns import Campaign, Creative, RouterSpec
-from openrtb.imp import Imp
+from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
 from openrtb.request import BidRequest
 from openrtb.response import Bid, BidResponse, SeatBid
@@ -33,6 +37,18 @@ class _Offer:
     campaign: Campaign
     creative: Creative
     imp_id: str
+    deal_id: str | None
+
+
+def _deal_for(campaign: Campaign, imp: Imp) -> Deal | None:
+    """The first of the imp's deals this campaign is set up to buy (and whose wseat admits it)."""
+    pmp = imp.pmp
+    if pmp is None or not pmp.deals or not campaign.deal_ids:
+        return None
+    for deal in pmp.deals:
+        if deal.id in campaign.deal_ids and (not deal.wseat or campaign.seat in deal.wseat):
+            return deal
+    return None
 
 
 def _banner_sizes(imp: Imp) -> set[tuple[int, int]]:
@@ -73,8 +89,15 @@ class CampaignRouter:
             sizes = _banner_sizes(imp)
             if not sizes:
                 continue
-            floor_micros = cpm_to_micros(imp.bidfloor)
+            open_floor_micros = cpm_to_micros(imp.bidfloor)
+            private = imp.pmp is not None and imp.pmp.private_auction == 1
             for campaign in self.campaigns:
+                deal = _deal_for(campaign, imp)
+                if deal is None and private:
+                    continue
+                if deal is not None and deal.bidfloorcur != self._currency:
+                    continue
+                floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
                 if campaign.bid_cpm_micros < floor_micros:
                     continue
                 creative = next(
@@ -86,7 +109,8 @@ class CampaignRouter:
                     None,
                 )
                 if creative is not None:
-                    yield _Offer(campaign, creative, imp.id), campaign.bid_cpm_micros
+                    deal_id = deal.id if deal else None
+                    yield _Offer(campaign, creative, imp.id, deal_id), campaign.bid_cpm_micros
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """All affordable offers for ``request``; None when there is nothing to bid."""
@@ -131,6 +155,8 @@ def _bid(offer: _Offer, price_micros: int) -> Bid:
         w=creative.w,
         h=creative.h,
         adm=creative.adm,
+        dealid=offer.deal_id,
         nurl=offer.campaign.nurl,
         burl=offer.campaign.burl,
+        lurl=offer.campaign.lurl,
     )

@@ -123,3 +123,33 @@ async def test_bid_ids_are_unique_per_imp_and_campaign(imps: int) -> None:
     assert answer is not None
     ids = [b.id for sb in answer.seatbid for b in sb.bid]
     assert len(ids) == len(set(ids)) == 2 * imps
+
+
+def pmp_imp(private: int, *deals: dict[str, Any]) -> dict[str, Any]:
+    return banner_imp(pmp={"private_auction": private, "deals": list(deals)})
+
+
+async def test_deal_campaigns_bid_with_the_deal_id_against_the_deal_floor() -> None:
+    deal_buyer = campaign("a", 2_000_000, (300, 250), deal_ids=frozenset({"d1"}))
+    open_buyer = campaign("b", 1_000_000, (300, 250))
+    answer = await router(deal_buyer, open_buyer).request_bids(
+        request(imp=[pmp_imp(0, {"id": "d1", "bidfloor": 1.5})]), 0.05
+    )
+    assert answer is not None
+    deals = {b.cid: b.dealid for sb in answer.seatbid for b in sb.bid}
+    assert deals == {"a": "d1", "b": None}
+    floored = await router(deal_buyer).request_bids(
+        request(imp=[pmp_imp(0, {"id": "d1", "bidfloor": 2.5})]), 0.05
+    )
+    assert floored is None
+
+
+async def test_private_auctions_get_only_deal_bids_from_admitted_seats() -> None:
+    deal_buyer = campaign("a", 2_000_000, (300, 250), deal_ids=frozenset({"d1"}))
+    open_buyer = campaign("b", 3_000_000, (300, 250))
+    private = request(imp=[pmp_imp(1, {"id": "d1", "bidfloor": 1.0})])
+    answer = await router(deal_buyer, open_buyer).request_bids(private, 0.05)
+    assert answer is not None
+    assert [b.cid for sb in answer.seatbid for b in sb.bid] == ["a"]
+    other_seat = request(imp=[pmp_imp(1, {"id": "d1", "bidfloor": 1.0, "wseat": ["zz"]})])
+    assert await router(deal_buyer, open_buyer).request_bids(other_seat, 0.05) is None

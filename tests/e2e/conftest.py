@@ -76,6 +76,8 @@ def campaigns_file(directory: Path, dsp_url: str) -> Path:
                         "bid_cpm": "1.90",
                         "daily_budget": "100",
                         "creatives": [creative("runner-up")],
+                        "lurl": f"{dsp_url}/loss?auction=${{AUCTION_ID}}"
+                        "&reason=${AUCTION_LOSS}&min=${AUCTION_MIN_TO_WIN}",
                     },
                 ],
             }

@@ -148,3 +148,12 @@ def test_openapi_documents_the_auction_with_examples(exchange: Exchange) -> None
     assert "Imp" in spec["components"]["schemas"]
     assert "BidResponse" in spec["components"]["schemas"]
     assert exchange.client.get("/docs").status_code == 200
+
+
+def test_losers_get_a_loss_notice_with_reason_and_price_to_win(
+    exchange: Exchange, recorder: Recorder
+) -> None:
+    won_bid(exchange, id="auction-loss")
+    losses = wait_for(recorder, f"{recorder.base_url}/loss?auction=auction-loss")
+    # Lost to a higher bid (102); 2.40 would have tied, so 2.400001 was needed to win.
+    assert losses == [f"{recorder.base_url}/loss?auction=auction-loss&reason=102&min=2.400001"]
