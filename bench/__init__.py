@@ -1,0 +1,1 @@
+"""Benchmarks of the exchange: ``python -m bench`` (see ``bench/README.md``)."""
