@@ -34,6 +34,19 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ClientError(400, "content-length", "must be a non-negative integer")
         if int(declared) > limit:
             raise ClientError(413, "body", f"larger than {limit} bytes")
+        body = await request.body()  # the server stops at the declared length
+    else:
+        body = await _read_chunked(request, limit)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        return gunzip(body, limit)
+    if encoding not in ("identity", ""):
+        raise ClientError(415, "content-encoding", f"unsupported {encoding!r}; use gzip")
+    return body
+
+
+async def _read_chunked(request: Request, limit: int) -> bytes:
+    """A body without a declared length, refused as soon as it passes ``limit``."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -41,13 +54,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise ClientError(413, "body", f"larger than {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding == "gzip":
-        return gunzip(body, limit)
-    if encoding not in ("identity", ""):
-        raise ClientError(415, "content-encoding", f"unsupported {encoding!r}; use gzip")
-    return body
+    return b"".join(chunks)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

@@ -128,7 +128,7 @@ class Exchange:
         monotonic: Callable[[], float] = time.monotonic,
         notify: Callable[[str], object] | None = None,
     ) -> None:
-        self._bidders = bidders
+        self._bidder_list = tuple(bidders.values())
         self._notify = notify
         self._signer = signer
         self._config = config
@@ -183,9 +183,13 @@ class Exchange:
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), ())
-        answers = await asyncio.gather(
-            *(self._call(bidder, request, timeout_s) for bidder in self._bidders.values())
-        )
+        bidders = self._bidder_list
+        if len(bidders) == 1:  # no task to schedule: the one call runs inline
+            answers = [await self._call(bidders[0], request, timeout_s)]
+        else:
+            answers = await asyncio.gather(
+                *(self._call(bidder, request, timeout_s) for bidder in bidders)
+            )
         calls: list[BidderCall] = []
         entries: list[Entry] = []
         for call, response in answers:

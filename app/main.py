@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(auction.router)
+    app.router.routes.insert(0, auction.route)
     app.include_router(notices.router)
     app.include_router(health.router)
 

@@ -9,11 +9,9 @@ make replays within it harmless.
 
 import base64
 import binascii
-import hashlib
 import hmac
-from dataclasses import astuple, dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 
@@ -31,9 +29,12 @@ class InvalidNotice(ValueError):
     """A token that is malformed, forged or expired (the caller answers 403)."""
 
 
-@dataclass(frozen=True, slots=True)
-class NoticeClaim:
-    """What the exchange promised when it issued the notice URL."""
+class NoticeClaim(NamedTuple):
+    """What the exchange promised when it issued the notice URL.
+
+    A NamedTuple: its fields in order *are* the token payload, so signing costs one tuple
+    unpack, not a field-by-field copy (two claims are signed per winning bid).
+    """
 
     kind: NoticeKind
     auction_id: str
@@ -73,11 +74,11 @@ class NoticeSigner:
         self._secret = secret
 
     def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._secret, payload, hashlib.sha256).digest()
+        return hmac.digest(self._secret, payload, "sha256")  # one-shot: the C fast path
 
     def sign(self, claim: NoticeClaim) -> str:
         """The token for ``claim``."""
-        payload = orjson.dumps([_VERSION, *astuple(claim)])
+        payload = orjson.dumps((_VERSION, *claim))
         return f"{_b64encode(payload)}.{_b64encode(self._mac(payload))}"
 
     def verify(self, token: str, now_s: float) -> NoticeClaim:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from app.routes.auction import AUCTION_PATH
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
 
@@ -59,7 +60,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(top.get("$defs", {}))
     components["Error"] = _ERROR_SCHEMA
-    operation = schema["paths"]["/openrtb2/auction"]["post"]
+    operation: dict[str, Any] = {
+        "tags": ["auction"],
+        "summary": "Run an auction for an OpenRTB 2.6 bid request",
+        "operationId": "auction",
+        "description": "200 with the winning bids at their clearing prices, 204 when nothing "
+        "wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON.",
+    }
+    schema.setdefault("paths", {})[AUCTION_PATH] = {"post": operation}
     operation["requestBody"] = {
         "required": True,
         "description": "An OpenRTB 2.6 BidRequest (optionally gzip-encoded).",

@@ -7,7 +7,6 @@ substituted so the SSP never sees an unresolved ``${AUCTION_PRICE}``.
 """
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from app.bid_intake import Entry
 from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
@@ -57,7 +56,7 @@ def build_response(
 
 
 def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str) -> Bid:
-    billing = replace(win, kind=NoticeKind.BILLING, forward_url=bid.burl)
+    billing = win._replace(kind=NoticeKind.BILLING, forward_url=bid.burl)
     macros = AuctionMacros(
         auction_id=win.auction_id,
         bid_id=win.bid_id,
@@ -72,6 +71,6 @@ def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str
             "price": micros_to_cpm(win.price_micros),
             "nurl": f"{base_url}/notices/win?t={signer.sign(win)}",
             "burl": f"{base_url}/notices/billing?t={signer.sign(billing)}",
-            "adm": substitute(bid.adm, macros) if bid.adm else bid.adm,
+            "adm": substitute(bid.adm, macros) if bid.adm and "${" in bid.adm else bid.adm,
         }
     )

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Final, Literal
 
-from openrtb.money import MICROS_PER_UNIT
+from openrtb.money import MICROS_PER_UNIT, whole_micros
 
 __all__ = ["CurrencyRates", "Rounding", "UnknownCurrency"]
 
@@ -82,10 +82,17 @@ class CurrencyRates:
         a rate and ``ValueError`` for an amount that is not a finite decimal within
         10^±400.
         """
+        if rounding != "down" and rounding != "up":
+            raise ValueError(f'rounding must be "up" or "down", got {rounding!r}')
         try:
             rate_numerator, rate_denominator = self._ratios[currency]
         except KeyError:
             raise UnknownCurrency(currency) from None
+        if type(amount_cpm) is float and (micros := whole_micros(amount_cpm)) is not None:
+            numerator, denominator = micros * rate_numerator, rate_denominator
+            if denominator == 1:
+                return numerator
+            return numerator // denominator if rounding == "down" else -(-numerator // denominator)
         try:
             amount = Decimal(str(amount_cpm))
         except InvalidOperation as exc:
@@ -99,6 +106,4 @@ class CurrencyRates:
         denominator *= rate_denominator
         if rounding == "down":
             return numerator // denominator
-        if rounding == "up":
-            return -(-numerator // denominator)
-        raise ValueError(f'rounding must be "up" or "down", got {rounding!r}')
+        return -(-numerator // denominator)

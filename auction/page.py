@@ -61,14 +61,14 @@ def page_slots(
     """
     flag = _flag(request.ext)
     wanted = default if flag is None else flag
+    if not wanted or len(terms) < 2 or request.at == AuctionType.FIRST_PRICE:
+        return None  # slot CTRs only matter on a page; not read (nor refused) otherwise
     slots = []
     for index, imp in enumerate(request.imp):
         ctr_ppm = _slot_ctr_ppm(index, imp.ext)
         imp_terms = terms.get(imp.id)
         if imp_terms is not None:
             slots.append(replace(imp_terms, ctr_ppm=ctr_ppm))
-    if not wanted or len(slots) < 2 or request.at == AuctionType.FIRST_PRICE:
-        return None
     if any(slot.deals or slot.private_auction for slot in slots):
         return None
     return slots

@@ -16,8 +16,7 @@ than overspend).
 """
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bidding.campaigns import Campaign, Creative, RouterSpec
 from openrtb.imp import Deal, Imp
@@ -32,8 +31,7 @@ class SpendReader(Protocol):
     async def spent_today(self, accounts: Sequence[tuple[str, str]]) -> list[int]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Offer:
+class _Offer(NamedTuple):
     campaign: Campaign
     creative: Creative
     imp_id: str
@@ -61,10 +59,27 @@ def _banner_sizes(imp: Imp) -> set[tuple[int, int]]:
     return sizes
 
 
-def _allowed(creative: Creative, blocked_domains: set[str], blocked_cats: set[str]) -> bool:
-    return not (
-        blocked_domains.intersection(creative.adomain) or blocked_cats.intersection(creative.cat)
-    )
+class _Fit(NamedTuple):
+    """A campaign's creative of one size, with its position (the router's preference order)."""
+
+    campaign_index: int
+    creative_index: int
+    campaign: Campaign
+    creative: Creative
+    domains: frozenset[str]
+    cats: frozenset[str]
+
+
+def _size_index(campaigns: tuple[Campaign, ...]) -> dict[tuple[int, int], tuple[_Fit, ...]]:
+    """Creatives by banner size, so a request looks at the campaigns that fit, not all."""
+    index: dict[tuple[int, int], list[_Fit]] = {}
+    for ci, campaign in enumerate(campaigns):
+        for ki, creative in enumerate(campaign.creatives):
+            fit = _Fit(
+                ci, ki, campaign, creative, frozenset(creative.adomain), frozenset(creative.cat)
+            )
+            index.setdefault((creative.w, creative.h), []).append(fit)
+    return {size: tuple(fits) for size, fits in index.items()}
 
 
 class CampaignRouter:
@@ -75,10 +90,34 @@ class CampaignRouter:
         self.campaigns = spec.campaigns
         self._spend = spend
         self._currency = currency
+        self._by_size = _size_index(spec.campaigns)
+        self._templates = {
+            (campaign.id, creative.id): _template(campaign, creative)
+            for campaign in spec.campaigns
+            for creative in campaign.creatives
+        }
 
     def ready(self) -> bool:
         """A router with its config loaded is ready; models will add their own state."""
         return True
+
+    def _fits(
+        self, sizes: set[tuple[int, int]], blocked_domains: set[str], blocked_cats: set[str]
+    ) -> list[_Fit]:
+        """Per campaign, its first creative (in config order) of a size the imp accepts and
+        not blocked by the request; in campaign order."""
+        best: dict[int, _Fit] = {}
+        for size in sizes:
+            for fit in self._by_size.get(size, ()):
+                current = best.get(fit.campaign_index)
+                if current is not None and current.creative_index <= fit.creative_index:
+                    continue
+                if not (
+                    blocked_domains.isdisjoint(fit.domains) and blocked_cats.isdisjoint(fit.cats)
+                ):
+                    continue
+                best[fit.campaign_index] = fit
+        return [best[index] for index in sorted(best)]
 
     def _offers(self, request: BidRequest) -> Iterator[tuple[_Offer, int]]:
         blocked_domains = set(request.badv or ())
@@ -91,7 +130,8 @@ class CampaignRouter:
                 continue
             open_floor_micros = cpm_to_micros(imp.bidfloor)
             private = imp.pmp is not None and imp.pmp.private_auction == 1
-            for campaign in self.campaigns:
+            for fit in self._fits(sizes, blocked_domains, blocked_cats):
+                campaign, creative = fit.campaign, fit.creative
                 deal = _deal_for(campaign, imp)
                 if deal is None and private:
                     continue
@@ -100,17 +140,8 @@ class CampaignRouter:
                 floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
                 if campaign.bid_cpm_micros < floor_micros:
                     continue
-                creative = next(
-                    (
-                        c
-                        for c in campaign.creatives
-                        if (c.w, c.h) in sizes and _allowed(c, blocked_domains, blocked_cats)
-                    ),
-                    None,
-                )
-                if creative is not None:
-                    deal_id = deal.id if deal else None
-                    yield _Offer(campaign, creative, imp.id, deal_id), campaign.bid_cpm_micros
+                deal_id = deal.id if deal else None
+                yield _Offer(campaign, creative, imp.id, deal_id), campaign.bid_cpm_micros
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """All affordable offers for ``request``; None when there is nothing to bid."""
@@ -131,7 +162,8 @@ class CampaignRouter:
                 > campaign.daily_budget_micros
             ):
                 continue
-            by_seat.setdefault(campaign.seat, []).append(_bid(offer, price_micros))
+            template = self._templates[campaign.id, offer.creative.id]
+            by_seat.setdefault(campaign.seat, []).append(_bid(template, offer, price_micros))
         if not by_seat:
             return None
         return BidResponse(
@@ -141,22 +173,33 @@ class CampaignRouter:
         )
 
 
-def _bid(offer: _Offer, price_micros: int) -> Bid:
-    creative = offer.creative
+def _template(campaign: Campaign, creative: Creative) -> Bid:
+    """What every bid of this campaign with this creative has in common, validated once."""
     return Bid(
-        id=f"{offer.imp_id}-{offer.campaign.id}",
-        impid=offer.imp_id,
-        price=micros_to_cpm(price_micros),
+        id="template",
+        impid="template",
+        price=micros_to_cpm(campaign.bid_cpm_micros),
         adid=creative.id,
         crid=creative.id,
-        cid=offer.campaign.id,
+        cid=campaign.id,
         adomain=list(creative.adomain),
         cat=list(creative.cat),
         w=creative.w,
         h=creative.h,
         adm=creative.adm,
-        dealid=offer.deal_id,
-        nurl=offer.campaign.nurl,
-        burl=offer.campaign.burl,
-        lurl=offer.campaign.lurl,
+        nurl=campaign.nurl,
+        burl=campaign.burl,
+        lurl=campaign.lurl,
     )
+
+
+def _bid(template: Bid, offer: _Offer, price_micros: int) -> Bid:
+    """One bid: the template with this imp's ids and price (a shallow copy, no revalidation)."""
+    update: dict[str, object] = {
+        "id": f"{offer.imp_id}-{offer.campaign.id}",
+        "impid": offer.imp_id,
+        "price": micros_to_cpm(price_micros),
+    }
+    if offer.deal_id is not None:
+        update["dealid"] = offer.deal_id
+    return template.model_copy(update=update)

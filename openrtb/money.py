@@ -18,8 +18,30 @@ IMPRESSIONS_PER_MILLE: Final = 1_000
 _MICRO: Final = Decimal(1)
 
 
+_FAST_LIMIT: Final = 1e9
+"""Below this, doubles are spaced far closer than a micro, so the fast path below is exact."""
+
+
+def whole_micros(price_cpm: float) -> int | None:
+    """``price_cpm`` in micros when its decimal text has at most six decimals, else None.
+
+    The fast path for wire prices (which almost always have few decimals): if the double
+    nearest to ``m / 10**6`` is ``price_cpm`` itself, then ``str(price_cpm)`` *is* that
+    decimal — two decimals with at most six places are at least a micro apart, and doubles
+    under 10**9 are much closer together than that, so no other short decimal maps to the same
+    double. The result then equals the exact decimal conversion, with no rounding at all.
+    """
+    if -_FAST_LIMIT < price_cpm < _FAST_LIMIT:
+        micros = round(price_cpm * MICROS_PER_UNIT)
+        if micros / MICROS_PER_UNIT == price_cpm:
+            return micros
+    return None
+
+
 def cpm_to_micros(price_cpm: float | int | str | Decimal) -> int:
     """A decimal CPM from the wire (or config) as integer micros, half-up on its decimal text."""
+    if type(price_cpm) is float and (micros := whole_micros(price_cpm)) is not None:
+        return micros
     try:
         value = Decimal(str(price_cpm)) * MICROS_PER_UNIT
     except InvalidOperation as exc:

@@ -2,15 +2,20 @@
 
 The body is read once and parsed once (orjson into the pydantic models) by the handler
 itself rather than through a FastAPI body parameter, which would parse it with the
-standard-library json first; the OpenAPI schema is therefore attached by ``app.openapi``.
+standard-library json first. The handler is a plain Starlette route placed first in the
+routing table: the hottest path skips FastAPI's dependency solving and its scan of the
+other routes (together about a tenth of the exchange's own time per request). Its OpenAPI
+entry is therefore written by ``app.openapi``.
 """
 
 import time
+from functools import lru_cache
 from typing import Final
 
 import structlog
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.body import read_body
 from app.errors import JSON, ClientError, error_response
@@ -26,7 +31,6 @@ OPENRTB_VERSION: Final = "2.6"
 OPENRTB_HEADERS: Final = {"x-openrtb-version": OPENRTB_VERSION}
 AUCTION_PATH: Final = "/openrtb2/auction"
 
-router = APIRouter(tags=["auction"])
 log = structlog.get_logger("app.auction")
 
 
@@ -40,12 +44,6 @@ async def _parse(request: Request, services: Services) -> BidRequest:
     return bid_request
 
 
-@router.post(
-    AUCTION_PATH,
-    summary="Run an auction for an OpenRTB 2.6 bid request",
-    response_class=Response,
-    operation_id="auction",
-)
 async def auction(request: Request) -> Response:
     """200 with a BidResponse of the winning bids at their clearing prices, 204 when nothing
     wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON."""
@@ -59,7 +57,9 @@ async def auction(request: Request) -> Response:
         response = error_response(exc.status, exc.field, exc.message, exc.nbr)
         response.headers.update(OPENRTB_HEADERS)
         return response
-    base_url = services.settings.public_url or str(request.base_url)
+    base_url = services.settings.public_url or _base_url(
+        request.scope["scheme"], request.headers.get("host", ""), request.scope.get("root_path", "")
+    )
     try:
         result = await services.exchange.run(
             bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
@@ -73,6 +73,19 @@ async def auction(request: Request) -> Response:
     if result.response is None:
         return Response(status_code=204, headers=OPENRTB_HEADERS)
     return Response(encode_response(result.response), media_type=JSON, headers=OPENRTB_HEADERS)
+
+
+@lru_cache(maxsize=64)
+def _base_url(scheme: str, host: str, root_path: str) -> str:
+    """Where notice URLs point when no public URL is configured: where the request came in.
+
+    Cached: building it from the request costs more than the rest of the response headers.
+    """
+    return f"{scheme}://{host}{root_path}"
+
+
+route = Route(AUCTION_PATH, auction, methods=["POST"], name="auction", include_in_schema=False)
+"""Mounted first by ``app.main.create_app``."""
 
 
 def _record(
