@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import serving
+from bench import mechanisms, serving
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
+    "mechanisms": mechanisms.run,
 }
 
 

@@ -1,4 +1,7 @@
-"""Timings of the page mechanisms (VCG) on random, realistic pages.
+"""Timings of the auction mechanisms: one impression (second and first price) and pages (VCG).
+
+Targets (issue 3): one impression with 100 bids under 50 µs; VCG 10 slots × 100 bids under
+2 ms.
 
 Realistic: prices log-normal around $2 CPM, qualities 0.5–2.0, slot ctrs falling down the
 page, floors around $0.50, and about 30 % of bids sharing a seat or an advertiser domain with
@@ -10,10 +13,12 @@ import statistics
 import timeit
 from collections.abc import Callable
 
-from auction.types import Candidate, ImpTerms
+from auction.mechanism import run_imp
+from auction.types import AuctionRules, Candidate, ImpTerms
 from auction.vcg import run_vcg
+from bench.section import Options, Report, Table, progress
 
-__all__ = ["random_page", "vcg_timings"]
+__all__ = ["imp_timings", "random_page", "run", "vcg_timings"]
 
 Page = tuple[list[ImpTerms], dict[str, list[Candidate]]]
 
@@ -63,6 +68,59 @@ def vcg_timings(repeat: int = 2_000, seed: int = 7) -> list[tuple[str, float, fl
     return rows
 
 
+def _random_bids(rng: random.Random, n_bids: int) -> list[Candidate]:
+    return [
+        Candidate(
+            f"bid-{i}",
+            f"seat-{i}",
+            max(1, int(rng.lognormvariate(0.7, 0.6) * 1_000_000)),
+            rng.randint(500_000, 2_000_000),
+            f"adv-{i}.com",
+        )
+        for i in range(n_bids)
+    ]
+
+
+def imp_timings(repeat: int = 5_000, seed: int = 11) -> list[tuple[str, float, float]]:
+    """``(label, median µs, p99 µs)`` of ``run_imp`` (second and first price) for 10 and 100
+    bids on one impression, floor 0.50, increment 0.01."""
+    rng = random.Random(seed)
+    terms = ImpTerms("imp-1", 500_000)
+    rules = AuctionRules(increment_micros=10_000)
+    rows: list[tuple[str, float, float]] = []
+    for at, name in ((2, "second price"), (1, "first price")):
+        for n_bids in (10, 100):
+            lists = [_random_bids(rng, n_bids) for _ in range(100)]
+            samples: list[float] = []
+            for index in range(repeat + 500):
+                bids = lists[index % len(lists)]
+                started = timeit.default_timer()
+                run_imp(terms, bids, at=at, rules=rules, auction_id=f"a-{index}")
+                if index >= 500:  # the first ones warm caches up
+                    samples.append((timeit.default_timer() - started) * 1e6)
+            samples.sort()
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+            rows.append((f"{name}, 1 imp × {n_bids} bids", statistics.median(samples), p99))
+    return rows
+
+
+def run(options: Options) -> Report:
+    """The mechanisms section of ``python -m bench`` (CPU-bound, ignores the load options)."""
+    progress("mechanisms: one impression")
+    rows = imp_timings()
+    progress("mechanisms: VCG pages")
+    rows += vcg_timings()
+    table = Table(
+        "µs per auction (this process, one core)",
+        ["mechanism", "median µs", "p99 µs"],
+        [[label, f"{median:,.1f}", f"{p99:,.1f}"] for label, median, p99 in rows],
+    )
+    return Report(
+        "auction mechanisms",
+        context=["targets: 1 imp × 100 bids < 50 µs; VCG 10 slots × 100 bids < 2,000 µs"],
+        tables=[table],
+    )
+
+
 if __name__ == "__main__":
-    for label, median, p99 in vcg_timings():
-        print(f"{label:28} median {median:8.1f} µs   p99 {p99:8.1f} µs")
+    print(run(Options()).render())
