@@ -7,13 +7,13 @@ is dropped and counted with loss reason 3; the rest of the response still counts
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from app.metrics import Metrics
 from auction.currency import CurrencyRates, UnknownCurrency
-from auction.types import QUALITY_ONE, Candidate, ImpTerms
+from auction.types import QUALITY_ONE, Candidate
 from openrtb.enums import LossReason
 from openrtb.response import Bid, BidResponse
 
@@ -53,11 +53,12 @@ class Intake:
         return len(self.entries), self.dropped
 
 
-def quality_of(table: Mapping[str, int], seat: str, crid: str | None) -> int:
-    """The configured quality of ``seat/crid``, else of ``seat``, else 1.0 (ppm)."""
+def quality_of(table: Mapping[str, int], bidder: str, seat: str, crid: str | None) -> int:
+    """The configured quality of ``seat/crid``, else ``seat``, else the bidder, else 1.0."""
     if crid is not None and (score := table.get(f"{seat}/{crid}")) is not None:
         return score
-    return table.get(seat, QUALITY_ONE)
+    score = table.get(seat)
+    return score if score is not None else table.get(bidder, QUALITY_ONE)
 
 
 def _price_micros(bid: Bid, currency: str, rates: CurrencyRates) -> int | None:
@@ -74,11 +75,14 @@ def _price_micros(bid: Bid, currency: str, rates: CurrencyRates) -> int | None:
 def collect_bids(
     bidder: str,
     response: BidResponse | None,
-    terms: Mapping[str, ImpTerms],
+    sent: Collection[str],
     config: IntakeConfig,
     metrics: Metrics,
 ) -> Intake:
-    """The valid bids of ``response`` as entries; invalid ones counted by reason."""
+    """The valid bids of ``response`` as entries; invalid ones counted by reason.
+
+    ``sent`` are the ids of the imps this bidder was sent: a bid for any other is invalid.
+    """
     if response is None or not response.seatbid:
         return Intake((), 0)
     currency = response.cur or "USD"
@@ -90,7 +94,7 @@ def collect_bids(
         for bid in seatbid.bid:
             key = f"{bidder}/{seat}/{bid.id}"
             price_micros = _price_micros(bid, currency, config.rates)
-            if price_micros is None or bid.impid not in terms or key in seen:
+            if price_micros is None or bid.impid not in sent or key in seen:
                 dropped += 1
                 continue
             seen.add(key)
@@ -98,7 +102,7 @@ def collect_bids(
                 bid_id=key,
                 seat=seat,
                 price_micros=price_micros,
-                quality_ppm=quality_of(config.quality_ppm, seat, bid.crid),
+                quality_ppm=quality_of(config.quality_ppm, bidder, seat, bid.crid),
                 adomain=bid.adomain[0].lower() if bid.adomain else None,
                 deal_id=bid.dealid,
             )

@@ -22,6 +22,7 @@ import structlog
 
 from app.bid_intake import Entry, collect_bids
 from app.bidders.base import Bidder
+from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
 from app.metrics import Metrics
 from app.notice_token import NoticeSigner
@@ -30,11 +31,12 @@ from auction.currency import CurrencyRates, UnknownCurrency
 from auction.floors import FloorRule
 from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
-from auction.terms import terms_for
+from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from openrtb.errors import InvalidRequest
-from openrtb.request import BidRequest
+from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import BidResponse
+from openrtb.schain import with_node
 
 log = structlog.get_logger("app.exchange")
 
@@ -75,7 +77,9 @@ class ExchangeConfig:
     notice_ttl_s: int
     tiebreak_secret: bytes
     quality_ppm: Mapping[str, int]
-    """By ``seat/crid`` or ``seat``; QUALITY_ONE when absent."""
+    """By ``seat/crid``, ``seat`` or bidder name; QUALITY_ONE when absent."""
+    seller_domain: str = "rtb-exchange.invalid"
+    """The exchange's ``asi`` in the supply chain (its advertising system domain)."""
 
     @property
     def currency(self) -> str:
@@ -183,17 +187,18 @@ class Exchange:
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), ())
-        bidders = self._bidder_list
-        if len(bidders) == 1:  # no task to schedule: the one call runs inline
-            answers = [await self._call(bidders[0], request, timeout_s)]
+        sends = self._sends(request)
+        if len(sends) == 1:  # no task to schedule: the one call runs inline
+            bidder, view, _ = sends[0]
+            answers = [await self._call(bidder, view, timeout_s)]
         else:
             answers = await asyncio.gather(
-                *(self._call(bidder, request, timeout_s) for bidder in bidders)
+                *(self._call(bidder, view, timeout_s) for bidder, view, _ in sends)
             )
         calls: list[BidderCall] = []
         entries: list[Entry] = []
-        for call, response in answers:
-            intake = collect_bids(call.bidder, response, terms, self._config, self._metrics)
+        for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
+            intake = collect_bids(call.bidder, response, sent, self._config, self._metrics)
             entries.extend(intake.entries)
             calls.append(
                 BidderCall(call.bidder, call.status, call.latency_ms, *intake.counts)
@@ -223,6 +228,36 @@ class Exchange:
         winners = tuple(entry for _, entry in won)
         return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism)
 
+    def _sends(self, request: BidRequest) -> list[tuple[Bidder, BidRequest, frozenset[str]]]:
+        """Each bidder with at least one eligible imp, the view of the request it is sent
+        (only those imps, the exchange's supply-chain node appended) and their ids. Bidders
+        eligible for the same imps share one view, so it is built (and encoded) once."""
+        views: dict[frozenset[str], BidRequest] = {}
+        sends = []
+        for bidder in self._bidder_list:
+            imps = [imp for imp in request.imp if bidder.eligible(imp)]
+            if not imps:
+                continue
+            ids = frozenset(imp.id for imp in imps)
+            view = views.get(ids)
+            if view is None:
+                narrowed = (
+                    request
+                    if len(imps) == len(request.imp)
+                    else request.model_copy(update={"imp": imps})
+                )
+                view = views[ids] = with_node(narrowed, self._node(request))
+            sends.append((bidder, view, ids))
+        return sends
+
+    def _node(self, request: BidRequest) -> SupplyChainNode:
+        return SupplyChainNode(
+            asi=self._config.seller_domain,
+            sid=publisher_id(request) or "unknown",
+            rid=request.id,
+            hp=1,
+        )
+
     async def _call(
         self, bidder: Bidder, request: BidRequest, timeout_s: float
     ) -> tuple[BidderCall, BidResponse | None]:
@@ -234,12 +269,15 @@ class Exchange:
                 response = await bidder.request_bids(request, timeout_s)
         except TimeoutError:
             status = CallStatus.TIMEOUT
-        except Exception as exc:  # a bidder's failure must never fail the auction
+            self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
+        except BidderError as exc:  # counted, not logged: a sick DSP must not flood the log
             status = CallStatus.ERROR
-            log.warning("bidder_error", bidder=bidder.name, error=type(exc).__name__)
-        if status is not CallStatus.NO_BID:
-            self._metrics.bidder_errors.labels(bidder.name, status.value).inc()
-        elif response is not None and response.seatbid:
+            self._metrics.bidder_errors.labels(bidder.name, exc.kind).inc()
+        except Exception as exc:  # a bug in a bidder must never fail the auction
+            status = CallStatus.ERROR
+            self._metrics.bidder_errors.labels(bidder.name, "internal").inc()
+            log.error("bidder_failed", bidder=bidder.name, error=repr(exc))
+        if status is CallStatus.NO_BID and response is not None and response.seatbid:
             status = CallStatus.BID
         latency_ms = (self._monotonic() - started) * _MS
         return BidderCall(bidder.name, status, latency_ms), response

@@ -14,7 +14,8 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from app.bidders.registry import build_registry, load_router_specs
+from app.bidders.config import load_bidders
+from app.bidders.registry import build_registry
 from app.events import LogEventSink
 from app.exchange import Exchange, ExchangeConfig
 from app.forwarder import NoticeForwarder
@@ -63,6 +64,7 @@ def exchange_config(settings: Settings) -> ExchangeConfig:
             for rule in settings.floor_rules
         ),
         page_auction_default=settings.page_auction,
+        seller_domain=settings.seller_domain,
         default_tmax_ms=settings.default_tmax_ms,
         bidder_timeout_ms=settings.bidder_timeout_ms,
         response_reserve_ms=settings.response_reserve_ms,
@@ -81,7 +83,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     keys = KeySpace(settings.key_prefix)
     store = open_store(settings)
     ledger = SpendLedger(store, keys)
-    registry = build_registry(load_router_specs(settings.campaigns_file), ledger, settings.currency)
+    bidders = load_bidders(settings.bidders_file)
+    registry = build_registry(bidders.routers, ledger, settings.currency)
     signer = NoticeSigner(settings.notice_secret.get_secret_value().encode())
     client = httpx.AsyncClient(
         timeout=settings.forward_timeout_s,

@@ -55,9 +55,13 @@ class Settings(BaseSettings):
     response_reserve_ms: Annotated[int, Field(ge=0)] = 5
     """Part of tmax held back for the auction, the response and the network back to the SSP."""
 
+    seller_domain: str = "rtb-exchange.invalid"
+    """The exchange's advertising-system domain: its ``asi`` in the supply chain it passes on."""
+
     # Bidders
-    campaigns_file: Path | None = None
-    """In-process routers and their campaigns; None: the demo campaigns shipped with the code."""
+    bidders_file: Path | None = None
+    """In-process routers with their campaigns, and external DSPs (``app.bidders.config``);
+    None: the demo routers shipped with the code."""
 
     # Notices
     notice_secret: SecretStr = SecretStr("dev-only-change-me")

@@ -1,18 +1,18 @@
-"""Campaigns and creatives: the config file format and the frozen objects the router uses.
+"""Campaigns and creatives: their config format and the frozen objects the router uses.
 
-The file is validated with pydantic at load time (a bad file fails with the field named,
-before the exchange takes traffic); the router then works on frozen dataclasses whose money
+The ``routers`` part of the exchange's bidders file (read by ``app.bidders.config``) is
+validated with these pydantic models at load time — a bad file fails with the field named,
+before the exchange takes traffic; the router then works on frozen dataclasses whose money
 is already integer micros.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openrtb.money import cpm_to_micros
 
@@ -95,19 +95,13 @@ class _CampaignFile(BaseModel):
         return value
 
 
-class _RouterFile(BaseModel):
+class RouterFile(BaseModel):
+    """An in-process router in a bidders file: its name and the campaigns it hosts."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     campaigns: list[_CampaignFile]
-
-
-class _CampaignsFile(BaseModel):
-    """Top level of a campaigns file: a list of in-process routers."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    routers: list[_RouterFile]
 
 
 def _campaign(raw: _CampaignFile) -> Campaign:
@@ -128,31 +122,12 @@ def _campaign(raw: _CampaignFile) -> Campaign:
     )
 
 
-def parse_routers(data: bytes, source: str = "<campaigns>") -> tuple[RouterSpec, ...]:
-    """Routers from the bytes of a campaigns file; ConfigError names the bad field."""
-    try:
-        parsed = _CampaignsFile.model_validate(orjson.loads(data))
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: not valid JSON: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
-    names = [r.name for r in parsed.routers]
+def router_specs(routers: Sequence[RouterFile], source: str) -> tuple[RouterSpec, ...]:
+    """Validated router entries as RouterSpecs; ConfigError for duplicate names or ids."""
+    names = [r.name for r in routers]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: routers: names must be unique")
-    ids = [c.id for r in parsed.routers for c in r.campaigns]
+    ids = [c.id for r in routers for c in r.campaigns]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: campaigns: ids must be unique across routers")
-    return tuple(
-        RouterSpec(r.name, tuple(_campaign(c) for c in r.campaigns)) for r in parsed.routers
-    )
-
-
-def load_routers(path: Path) -> tuple[RouterSpec, ...]:
-    """Routers from a campaigns file on disk."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_routers(data, str(path))
+    return tuple(RouterSpec(r.name, tuple(_campaign(c) for c in r.campaigns)) for r in routers)

@@ -101,6 +101,10 @@ class CampaignRouter:
         """A router with its config loaded is ready; models will add their own state."""
         return True
 
+    def eligible(self, imp: Imp) -> bool:
+        """Banner impressions of a size one of its campaigns has a creative for."""
+        return any(size in self._by_size for size in _banner_sizes(imp))
+
     def _fits(
         self, sizes: set[tuple[int, int]], blocked_domains: set[str], blocked_cats: set[str]
     ) -> list[_Fit]:

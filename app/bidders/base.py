@@ -2,12 +2,18 @@
 
 from typing import Protocol
 
+from openrtb.imp import Imp
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
 
 
 class Bidder(Protocol):
-    """Request in, bids out, within a deadline the exchange also enforces from outside."""
+    """Request in, bids out, within a deadline the exchange also enforces from outside.
+
+    The exchange asks ``eligible`` for every imp and sends each bidder a view of the request
+    with only its eligible imps (a bidder with none is not called). ``request_bids`` raises a
+    ``app.bidders.errors.BidderError`` for a failed call; no bid is None.
+    """
 
     @property
     def name(self) -> str:
@@ -16,6 +22,10 @@ class Bidder(Protocol):
 
     def ready(self) -> bool:
         """Whether the bidder can take traffic now (for /readyz)."""
+        ...
+
+    def eligible(self, imp: Imp) -> bool:
+        """Whether ``imp`` may be sent to this bidder (media type, size)."""
         ...
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:

@@ -1,19 +1,16 @@
-"""The bidders of one process, built from config, and the campaigns behind in-process ones.
+"""The bidders of one process, built from the bidders file, and the campaigns behind the
+in-process ones.
 
 An explicit map from name to bidder: the exchange iterates it for the fan-out, and the
 notice handler looks up which campaign to charge for a won impression.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 from app.bidders.base import Bidder
-from bidding.campaigns import Campaign, RouterSpec, load_routers, parse_routers
+from bidding.campaigns import Campaign, RouterSpec
 from bidding.router import CampaignRouter, SpendReader
-
-DEMO_CAMPAIGNS = "demo_campaigns.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +26,21 @@ class BidderRegistry:
         return self.campaigns.get((bidder, campaign_id))
 
 
-def load_router_specs(campaigns_file: Path | None) -> tuple[RouterSpec, ...]:
-    """Routers from ``campaigns_file``, or the demo campaigns shipped with ``bidding``."""
-    if campaigns_file is not None:
-        return load_routers(campaigns_file)
-    demo = resources.files("bidding").joinpath(DEMO_CAMPAIGNS)
-    return parse_routers(demo.read_bytes(), f"bidding/{DEMO_CAMPAIGNS}")
-
-
 def build_registry(
-    specs: tuple[RouterSpec, ...], spend: SpendReader, currency: str
+    routers: Sequence[RouterSpec],
+    spend: SpendReader,
+    currency: str,
+    external: Sequence[Bidder] = (),
 ) -> BidderRegistry:
-    """One CampaignRouter per spec."""
-    routers = [CampaignRouter(spec, spend, currency) for spec in specs]
+    """One CampaignRouter per router spec, then the external bidders, by name."""
+    in_process = [CampaignRouter(spec, spend, currency) for spec in routers]
+    bidders: dict[str, Bidder] = {router.name: router for router in in_process}
+    for bidder in external:
+        if bidder.name in bidders:
+            raise ValueError(f"duplicate bidder name {bidder.name!r}")
+        bidders[bidder.name] = bidder
     return BidderRegistry(
-        bidders={router.name: router for router in routers},
-        campaigns={(r.name, c.id): c for r in routers for c in r.campaigns},
-        in_process=frozenset(router.name for router in routers),
+        bidders=bidders,
+        campaigns={(r.name, c.id): c for r in in_process for c in r.campaigns},
+        in_process=frozenset(router.name for router in in_process),
     )

@@ -8,12 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app.bidders.errors import BidderHTTPError
 from app.exchange import CallStatus, Exchange, ExchangeConfig, NoBid
 from app.metrics import Metrics
 from app.notice_token import NoticeKind, NoticeSigner
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
 from openrtb.errors import InvalidRequest
+from openrtb.imp import Imp
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
 from tests.builders import banner_imp, banner_request, bid_response
@@ -37,12 +39,18 @@ class Scripted:
         self._delay_s = delay_s
         self._error = error
         self.timeouts: list[float] = []
+        self.imps: set[str] | None = None
+        self.seen: list[BidRequest] = []
 
     def ready(self) -> bool:
         return True
 
+    def eligible(self, imp: Imp) -> bool:
+        return self.imps is None or imp.id in self.imps
+
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         self.timeouts.append(timeout_s)
+        self.seen.append(request)
         if self._delay_s:
             await asyncio.sleep(self._delay_s)
         if self._error is not None:
@@ -266,3 +274,38 @@ async def test_each_imp_has_its_own_auction() -> None:
     )
     prices = {b.impid: b.price for b in result.response.seatbid[0].bid}
     assert prices == {"1": 1.01, "2": 0.51}
+
+
+async def test_bidders_get_only_their_eligible_imps_and_the_exchange_schain_node() -> None:
+    banner_only, none, both = Scripted("a", offer("s1", 2.0)), Scripted("n"), Scripted("b")
+    banner_only.imps, none.imps = {"1"}, set()
+    await run(exchange(banner_only, none, both), request(imps=2))
+    assert none.seen == []
+    (seen_a,), (seen_b,) = banner_only.seen, both.seen
+    assert [imp.id for imp in seen_a.imp] == ["1"]
+    assert [imp.id for imp in seen_b.imp] == ["1", "2"]
+    assert seen_b.source is not None and seen_b.source.schain is not None
+    node = seen_b.source.schain.nodes[-1]
+    assert (node.asi, node.sid, node.rid, node.hp) == (
+        "rtb-exchange.invalid",
+        "pub-8953",
+        "req-6f1c2a9e-banner",
+        1,
+    )
+
+
+async def test_a_bid_for_an_imp_the_bidder_was_not_sent_is_dropped() -> None:
+    sneaky = Scripted("a", offer("s1", 2.0, impid="2"))
+    sneaky.imps = {"1"}
+    result = await run(exchange(sneaky), request(imps=2))
+    assert result.response is None
+    assert result.calls[0].bids_dropped == 1
+
+
+async def test_bidder_errors_are_counted_by_kind() -> None:
+    metrics = Metrics()
+    failing = Scripted("down", error=BidderHTTPError(503))
+    buggy = Scripted("buggy", error=KeyError("oops"))
+    await run(exchange(failing, buggy, Scripted("a", offer("s1", 2.0)), metrics=metrics))
+    assert metrics.bidder_errors.labels("down", "http_status")._value.get() == 1
+    assert metrics.bidder_errors.labels("buggy", "internal")._value.get() == 1

@@ -104,7 +104,7 @@ def exchange(
         redis_url=redis_url,
         redis_timeout_s=1.0,
         key_prefix=key_prefix,
-        campaigns_file=campaigns_file(tmp_path, recorder.base_url),
+        bidders_file=campaigns_file(tmp_path, recorder.base_url),
         notice_secret=SECRET,  # type: ignore[arg-type]
         currency_rates={"EUR": Decimal("1.08"), "GBP": Decimal("1.27")},
         log_json=True,

@@ -48,7 +48,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
             }
         )
     )
-    app = create_app(Settings(campaigns_file=path, log_json=True))
+    app = create_app(Settings(bidders_file=path, log_json=True))
     with serve(app) as url, httpx.Client(base_url=url, timeout=5) as http:
         yield http
 
