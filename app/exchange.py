@@ -183,7 +183,7 @@ class Exchange:
         Raises InvalidRequest when nothing can be sold (see ``plan``).
         """
         plan = self.plan(request)
-        request, terms = plan.request, plan.terms
+        request = plan.request
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), ())

@@ -284,7 +284,8 @@ async def test_bidders_get_only_their_eligible_imps_and_the_exchange_schain_node
     (seen_a,), (seen_b,) = banner_only.seen, both.seen
     assert [imp.id for imp in seen_a.imp] == ["1"]
     assert [imp.id for imp in seen_b.imp] == ["1", "2"]
-    assert seen_b.source is not None and seen_b.source.schain is not None
+    assert seen_b.source is not None
+    assert seen_b.source.schain is not None
     node = seen_b.source.schain.nodes[-1]
     assert (node.asi, node.sid, node.rid, node.hp) == (
         "rtb-exchange.invalid",

@@ -11,9 +11,11 @@ NODE = SupplyChainNode(asi="exchange.example", sid="pub-8953", hp=1, rid="req-1"
 def test_node_is_appended_to_an_upstream_chain_and_the_input_is_unchanged() -> None:
     request = BidRequest.model_validate(banner_request())
     passed_on = with_node(request, NODE)
-    assert request.source is not None and request.source.schain is not None
+    assert request.source is not None
+    assert request.source.schain is not None
     assert len(request.source.schain.nodes) == 1
-    assert passed_on.source is not None and passed_on.source.schain is not None
+    assert passed_on.source is not None
+    assert passed_on.source.schain is not None
     nodes = passed_on.source.schain.nodes
     assert [n.asi for n in nodes] == ["ssp.example", "exchange.example"]
     assert passed_on.source.schain.complete == 1
