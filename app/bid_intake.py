@@ -1,9 +1,16 @@
 """Turning a bidder's BidResponse into auction candidates, dropping what is invalid.
 
-Every bid is checked before it can compete: the imp exists in what was sold, the price is a
-positive finite number, the currency converts into the exchange's (rounding down: a buyer is
-never charged more than it bid), the bid id is unique within the response. A bid that fails
-is dropped and counted with loss reason 3; the rest of the response still counts.
+Every bid is checked before it can compete, and a bid that fails is dropped with the loss
+reason that names the failure (counted per bidder and reason, and told to the bidder
+through its ``lurl``); the rest of that response still counts:
+
+* reason 3 (invalid bid response): price not a positive finite number, currency without a
+  rate, the imp was not sent to this bidder, a seat the bidder is not configured for, a bid
+  id repeated within the response;
+* the request's blocks and the slot (``openrtb.bid_rules``): 203, 204, 205, 209, 210, 215.
+
+Prices convert into the exchange currency rounding down: a buyer is never charged more than
+it bid.
 """
 
 import math
@@ -14,10 +21,11 @@ from typing import NamedTuple, Protocol
 from app.metrics import Metrics
 from auction.currency import CurrencyRates, UnknownCurrency
 from auction.types import QUALITY_ONE, Candidate
+from openrtb.bid_rules import BidRules
 from openrtb.enums import LossReason
 from openrtb.response import Bid, BidResponse
 
-_INVALID = str(int(LossReason.INVALID_BID_RESPONSE))
+_INVALID = LossReason.INVALID_BID_RESPONSE
 
 
 class IntakeConfig(Protocol):
@@ -28,6 +36,9 @@ class IntakeConfig(Protocol):
 
     @property
     def quality_ppm(self) -> Mapping[str, int]: ...
+
+    @property
+    def bidder_seats(self) -> Mapping[str, frozenset[str]]: ...
 
 
 class Entry(NamedTuple):
@@ -40,17 +51,29 @@ class Entry(NamedTuple):
     candidate: Candidate
 
 
+class Rejected(NamedTuple):
+    """A bid dropped before the auction, and why."""
+
+    bidder: str
+    seat: str
+    bid: Bid
+    reason: LossReason
+
+
 @dataclass(frozen=True, slots=True)
 class Intake:
-    """The valid bids of one response, and how many were dropped."""
+    """The valid bids of one response, and the dropped ones."""
 
     entries: tuple[Entry, ...]
-    dropped: int
+    rejected: tuple[Rejected, ...]
 
     @property
     def counts(self) -> tuple[int, int]:
         """(kept, dropped)."""
-        return len(self.entries), self.dropped
+        return len(self.entries), len(self.rejected)
+
+
+NOTHING = Intake((), ())
 
 
 def quality_of(table: Mapping[str, int], bidder: str, seat: str, crid: str | None) -> int:
@@ -76,26 +99,33 @@ def collect_bids(
     bidder: str,
     response: BidResponse | None,
     sent: Collection[str],
+    rules: BidRules,
     config: IntakeConfig,
     metrics: Metrics,
 ) -> Intake:
-    """The valid bids of ``response`` as entries; invalid ones counted by reason.
+    """The valid bids of ``response`` as entries; the invalid ones with their reasons.
 
     ``sent`` are the ids of the imps this bidder was sent: a bid for any other is invalid.
     """
     if response is None or not response.seatbid:
-        return Intake((), 0)
+        return NOTHING
     currency = response.cur or "USD"
+    allowed_seats = config.bidder_seats.get(bidder)
     entries: list[Entry] = []
+    rejected: list[Rejected] = []
     seen: set[str] = set()
-    dropped = 0
     for seatbid in response.seatbid:
         seat = seatbid.seat or bidder
+        seat_ok = not allowed_seats or seat in allowed_seats
         for bid in seatbid.bid:
             key = f"{bidder}/{seat}/{bid.id}"
             price_micros = _price_micros(bid, currency, config.rates)
-            if price_micros is None or bid.impid not in sent or key in seen:
-                dropped += 1
+            if price_micros is None or not seat_ok or bid.impid not in sent or key in seen:
+                rejected.append(Rejected(bidder, seat, bid, _INVALID))
+                continue
+            reason = rules.rejection(bid)
+            if reason is not None:
+                rejected.append(Rejected(bidder, seat, bid, reason))
                 continue
             seen.add(key)
             candidate = Candidate(
@@ -109,6 +139,6 @@ def collect_bids(
             entries.append(Entry(bidder, seat, bid, candidate))
     if entries:
         metrics.bids.labels(bidder).inc(len(entries))
-    if dropped:
-        metrics.invalid_bids.labels(bidder, _INVALID).inc(dropped)
-    return Intake(tuple(entries), dropped)
+    for dropped in rejected:
+        metrics.invalid_bids.labels(bidder, str(int(dropped.reason))).inc()
+    return Intake(tuple(entries), tuple(rejected))

@@ -14,13 +14,13 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 import structlog
 
-from app.bid_intake import Entry, collect_bids
+from app.bid_intake import Entry, Rejected, collect_bids
 from app.bidders.base import Bidder
 from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
@@ -33,6 +33,7 @@ from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
+from openrtb.bid_rules import BidRules
 from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import BidResponse
@@ -80,6 +81,8 @@ class ExchangeConfig:
     """By ``seat/crid``, ``seat`` or bidder name; QUALITY_ONE when absent."""
     seller_domain: str = "rtb-exchange.invalid"
     """The exchange's ``asi`` in the supply chain (its advertising system domain)."""
+    bidder_seats: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Seats each external bidder may bid with (absent or empty: any)."""
 
     @property
     def currency(self) -> str:
@@ -197,9 +200,12 @@ class Exchange:
             )
         calls: list[BidderCall] = []
         entries: list[Entry] = []
+        rejected: list[Rejected] = []
+        rules = BidRules.of(request)
         for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
-            intake = collect_bids(call.bidder, response, sent, self._config, self._metrics)
+            intake = collect_bids(call.bidder, response, sent, rules, self._config, self._metrics)
             entries.extend(intake.entries)
+            rejected.extend(intake.rejected)
             calls.append(
                 BidderCall(call.bidder, call.status, call.latency_ms, *intake.counts)
                 if response is not None
@@ -208,7 +214,9 @@ class Exchange:
         mechanism, outcomes = self._auction(plan, entries)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
         if self._notify is not None:
-            for url in loss_notice_urls(request.id, outcomes, by_id, self._config.currency):
+            for url in loss_notice_urls(
+                request.id, outcomes, by_id, rejected, self._config.currency
+            ):
                 self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
@@ -279,8 +287,10 @@ class Exchange:
             log.error("bidder_failed", bidder=bidder.name, error=repr(exc))
         if status is CallStatus.NO_BID and response is not None and response.seatbid:
             status = CallStatus.BID
-        latency_ms = (self._monotonic() - started) * _MS
-        return BidderCall(bidder.name, status, latency_ms), response
+        elapsed_s = self._monotonic() - started
+        self._metrics.bidder_calls.labels(bidder.name, status.value).inc()
+        self._metrics.bidder_latency.labels(bidder.name).observe(elapsed_s)
+        return BidderCall(bidder.name, status, elapsed_s * _MS), response
 
     def _auction(
         self, plan: AuctionPlan, entries: Sequence[Entry]

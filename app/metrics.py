@@ -47,6 +47,19 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.bidder_calls = Counter(
+            "rtb_bidder_calls",
+            "Bidder calls by bidder and result (bid, nobid, timeout, error).",
+            ["bidder", "result"],
+            registry=self.registry,
+        )
+        self.bidder_latency = Histogram(
+            "rtb_bidder_latency_seconds",
+            "Time from calling a bidder to its answer (or the deadline), by bidder.",
+            ["bidder"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.bidder_errors = Counter(
             "rtb_bidder_errors",
             "Bidder calls that failed, by bidder and kind (timeout, error).",

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.body import read_body
+from app.debug import wants_debug, with_debug
 from app.errors import JSON, ClientError, error_response
 from app.exchange import AuctionResult
 from app.services import Services, services_of
@@ -70,9 +71,12 @@ async def auction(request: Request) -> Response:
         response.headers.update(OPENRTB_HEADERS)
         return response
     _record(services, bid_request, result, received_at)
-    if result.response is None:
+    answer = result.response
+    if services.settings.debug_allowed and wants_debug(bid_request):
+        answer = with_debug(bid_request, result)
+    if answer is None:
         return Response(status_code=204, headers=OPENRTB_HEADERS)
-    return Response(encode_response(result.response), media_type=JSON, headers=OPENRTB_HEADERS)
+    return Response(encode_response(answer), media_type=JSON, headers=OPENRTB_HEADERS)
 
 
 @lru_cache(maxsize=64)

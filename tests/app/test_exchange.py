@@ -310,3 +310,32 @@ async def test_bidder_errors_are_counted_by_kind() -> None:
     await run(exchange(failing, buggy, Scripted("a", offer("s1", 2.0)), metrics=metrics))
     assert metrics.bidder_errors.labels("down", "http_status")._value.get() == 1
     assert metrics.bidder_errors.labels("buggy", "internal")._value.get() == 1
+
+
+async def test_bids_breaking_the_request_rules_are_dropped_with_their_reason() -> None:
+    notices: list[str] = []
+    metrics = Metrics()
+    blocked = offer("s9", 5.0, adomain=["blocked.example"], lurl="https://d/l?r=${AUCTION_LOSS}")
+    ex = Exchange(
+        {b.name: b for b in (Scripted("bad", blocked), Scripted("a", offer("s1", 2.0)))},
+        SIGNER,
+        config(),
+        metrics,
+        clock=lambda: 1_000_000.0,
+        notify=notices.append,
+    )
+    result = await run(ex)
+    assert result.response.seatbid[0].seat == "s1"
+    assert metrics.invalid_bids.labels("bad", "205")._value.get() == 1
+    assert notices == ["https://d/l?r=205"]
+
+
+async def test_seats_a_bidder_is_not_configured_for_are_dropped() -> None:
+    ex = exchange(
+        Scripted("dsp", offer("not-mine", 5.0)),
+        Scripted("a", offer("s1", 2.0)),
+        bidder_seats={"dsp": frozenset({"mine"})},
+    )
+    result = await run(ex)
+    assert result.response.seatbid[0].seat == "s1"
+    assert {c.bidder: c.bids_dropped for c in result.calls} == {"dsp": 1, "a": 0}

@@ -108,6 +108,7 @@ def exchange(
         notice_secret=SECRET,  # type: ignore[arg-type]
         currency_rates={"EUR": Decimal("1.08"), "GBP": Decimal("1.27")},
         log_json=True,
+        debug_allowed=True,
     )
     with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield Exchange(url, key_prefix, client)

@@ -189,3 +189,24 @@ def test_invalid_requests_change_no_state(exchange: Exchange) -> None:
     after = exchange.client.get("/metrics").text
     assert 'rtb_auction_requests_total{outcome="invalid"} 1.0' in after
     assert "rtb_charged_micros_total{" not in before + after
+
+
+def test_debug_requests_see_each_bidder_and_every_loss(exchange: Exchange) -> None:
+    answer = post(exchange, with_request(ext={"debug": 1})).json()
+    debug = answer["ext"]["debug"]
+    assert debug["mechanism"] == "second_price"
+    assert debug["bidders"]["house"]["status"] == "bid"
+    assert debug["bidders"]["house"]["bids_kept"] == 2
+    imp = debug["imps"]["1"]
+    assert imp["clearing_price"] == 1.91
+    assert [(loss["reason"], loss["min_to_win"]) for loss in imp["losses"]] == [(102, 2.400001)]
+
+
+def test_a_debug_request_that_nothing_wins_still_gets_its_debug_object(
+    exchange: Exchange,
+) -> None:
+    response = post(exchange, with_request(test=1, imp=[banner_imp(bidfloor=9.0)]))
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["seatbid"] == []
+    assert answer["ext"]["debug"]["nobid_reason"] == "no_bids"

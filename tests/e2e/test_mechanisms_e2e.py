@@ -130,3 +130,12 @@ def test_malformed_page_extension_is_400_naming_the_field(client: httpx.Client) 
         headers={"content-type": "application/json"},
     )
     assert response.json()["error"]["field"] == "imp[1].ext.slot_ctr"
+
+
+def test_debug_output_is_off_unless_the_exchange_allows_it(client: httpx.Client) -> None:
+    won = client.post(
+        "/openrtb2/auction",
+        content=orjson.dumps(banner_request(ext={"debug": 1})),
+        headers={"content-type": "application/json"},
+    ).json()
+    assert "ext" not in won

@@ -1,0 +1,61 @@
+"""Debug output for integrators: what each bidder did in an auction, in the response ``ext``.
+
+Only when the exchange allows it (``RTB_DEBUG_ALLOWED``) and the request asks for it
+(``test = 1`` or ``ext.debug = 1``): it tells a caller which bidders were called and how they
+fared, which must not leak to every SSP in production. A debug request that nothing wins is
+answered 200 with an empty ``seatbid`` (instead of 204) so the debug object has a place.
+"""
+
+from typing import Any
+
+from app.exchange import AuctionResult
+from openrtb.money import micros_to_cpm
+from openrtb.request import BidRequest
+from openrtb.response import BidResponse
+
+
+def wants_debug(request: BidRequest) -> bool:
+    """Whether the request asks for debug output."""
+    return request.test == 1 or bool(request.ext and request.ext.get("debug") in (1, True))
+
+
+def debug_object(result: AuctionResult) -> dict[str, Any]:
+    """Per-bidder status, latency and bid counts; per-imp losses with reasons."""
+    return {
+        "mechanism": result.mechanism,
+        "nobid_reason": result.nobid.value if result.nobid else None,
+        "bidders": {
+            call.bidder: {
+                "status": call.status.value,
+                "latency_ms": round(call.latency_ms, 3),
+                "bids_kept": call.bids_kept,
+                "bids_dropped": call.bids_dropped,
+            }
+            for call in result.calls
+        },
+        "imps": {
+            outcome.imp_id: {
+                "winner": outcome.winner.bid_id if outcome.winner else None,
+                "clearing_price": micros_to_cpm(outcome.clearing_price_micros),
+                "losses": [
+                    {
+                        "bid": loss.candidate.bid_id,
+                        "reason": int(loss.reason),
+                        "min_to_win": micros_to_cpm(loss.min_to_win_micros),
+                    }
+                    for loss in outcome.losses
+                ],
+            }
+            for outcome in result.outcomes
+        },
+    }
+
+
+def with_debug(request: BidRequest, result: AuctionResult) -> BidResponse:
+    """The response to send, carrying ``ext.debug``."""
+    debug = debug_object(result)
+    if result.response is None:
+        return BidResponse(id=request.id, seatbid=[], ext={"debug": debug})
+    ext = dict(result.response.ext or {})
+    ext["debug"] = debug
+    return result.response.model_copy(update={"ext": ext})
