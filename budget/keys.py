@@ -7,6 +7,8 @@ campaign's calendar day, so a new day starts from zero and old days expire on th
 
 from dataclasses import dataclass
 
+from budget.accounts import AccountKeys
+
 
 @dataclass(frozen=True, slots=True)
 class KeySpace:
@@ -21,6 +23,16 @@ class KeySpace:
     def charge(self, campaign_id: str, charge_id: str) -> str:
         """Marker that one won impression has been charged (shares the campaign's hash tag)."""
         return f"{self.prefix}charged:{{c:{campaign_id}}}:{charge_id}"
+
+    def account(self, campaign_id: str, day: str) -> AccountKeys:
+        """The keys of one campaign-day account (spend, held, holds, expiries)."""
+        tag = f"{{c:{campaign_id}}}"
+        return AccountKeys(
+            spend=self.spend(campaign_id, day),
+            held=f"{self.prefix}held:{tag}:{day}",
+            holds=f"{self.prefix}holds:{tag}:{day}",
+            expiries=f"{self.prefix}hold-exp:{tag}:{day}",
+        )
 
     def notice(self, kind: str, notice_id: str) -> str:
         """Marker that one notice (win, billing, loss) has been processed."""

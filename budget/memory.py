@@ -7,6 +7,8 @@ is lazy (checked on read) against an injected monotonic clock so tests can move 
 import time
 from collections.abc import Callable, Sequence
 
+from budget.accounts import AccountKeys, Hold, Settlement
+
 
 class MemoryStore:
     """CounterStore backed by two dicts; every operation is atomic under asyncio."""
@@ -15,6 +17,8 @@ class MemoryStore:
         self._clock = clock
         self._counters: dict[str, int] = {}
         self._markers: dict[str, float] = {}
+        self._holds: dict[str, dict[str, tuple[int, float]]] = {}
+        """Per holds key: hold id → (amount, expiry)."""
 
     def _alive(self, key: str) -> bool:
         expires_at = self._markers.get(key)
@@ -41,6 +45,61 @@ class MemoryStore:
         self._counters[spend_key] = self._counters.get(spend_key, 0) + cost_micros
         return True
 
+    def _purge(self, account: AccountKeys) -> dict[str, tuple[int, float]]:
+        holds = self._holds.setdefault(account.holds, {})
+        now = self._clock()
+        expired = [hold_id for hold_id, (_, expiry) in holds.items() if expiry <= now]
+        for hold_id in expired:
+            amount, _ = holds.pop(hold_id)
+            self._counters[account.held] = self._counters.get(account.held, 0) - amount
+        return holds
+
+    async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
+        placed = []
+        for hold in holds:
+            account = hold.account
+            current = self._purge(account)
+            spend = self._counters.get(account.spend, 0)
+            held = self._counters.get(account.held, 0)
+            ok = (
+                spend + held + hold.amount_micros <= hold.budget_micros
+                and hold.hold_id not in current
+            )
+            if ok:
+                current[hold.hold_id] = (hold.amount_micros, self._clock() + hold.ttl_ms / 1000)
+                self._counters[account.held] = held + hold.amount_micros
+            placed.append(ok)
+        return placed
+
+    async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
+        for account, hold_id in holds:
+            entry = self._holds.get(account.holds, {}).pop(hold_id, None)
+            if entry is not None:
+                self._counters[account.held] = self._counters.get(account.held, 0) - entry[0]
+
+    async def settle(
+        self,
+        account: AccountKeys,
+        *,
+        hold_id: str,
+        cost_micros: int,
+        budget_micros: int,
+        charge_key: str,
+        charge_ttl_s: int,
+    ) -> Settlement:
+        if cost_micros < 0:
+            raise ValueError("cost_micros must not be negative")
+        entry = self._purge(account).pop(hold_id, None)
+        if entry is not None:
+            self._counters[account.held] = self._counters.get(account.held, 0) - entry[0]
+        if not await self.claim(charge_key, charge_ttl_s):
+            return Settlement.DUPLICATE
+        spend = self._counters.get(account.spend, 0)
+        if spend + self._counters.get(account.held, 0) + cost_micros > budget_micros:
+            return Settlement.REFUSED
+        self._counters[account.spend] = spend + cost_micros
+        return Settlement.SETTLED if entry is not None else Settlement.CHARGED_LATE
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         return [self._counters.get(key, 0) for key in keys]
 
@@ -50,3 +109,4 @@ class MemoryStore:
     async def aclose(self) -> None:
         self._counters.clear()
         self._markers.clear()
+        self._holds.clear()

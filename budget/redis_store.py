@@ -12,6 +12,8 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from budget import scripts
+from budget.accounts import AccountKeys, Hold, Settlement
 from budget.days import SPEND_KEY_TTL_S
 from budget.store import StoreUnavailable
 
@@ -34,6 +36,9 @@ class RedisStore:
     def __init__(self, client: "Redis") -> None:
         self._client = client
         self._charge_once = client.register_script(_CHARGE_ONCE)
+        self._reserve = client.register_script(scripts.RESERVE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._settle = client.register_script(scripts.SETTLE)
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.05) -> "RedisStore":
@@ -65,6 +70,65 @@ class RedisStore:
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
         return bool(charged)
+
+    async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
+        if not holds:
+            return []
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for hold in holds:
+                a = hold.account
+                await self._reserve(
+                    keys=[a.spend, a.held, a.holds, a.expiries],
+                    args=[
+                        hold.hold_id,
+                        hold.amount_micros,
+                        hold.budget_micros,
+                        hold.ttl_ms,
+                        SPEND_KEY_TTL_S,
+                    ],
+                    client=pipe,
+                )
+            placed = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return [bool(result) for result in placed]
+
+    async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
+        if not holds:
+            return
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for account, hold_id in holds:
+                await self._release(
+                    keys=[account.held, account.holds, account.expiries],
+                    args=[hold_id],
+                    client=pipe,
+                )
+            await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def settle(
+        self,
+        account: AccountKeys,
+        *,
+        hold_id: str,
+        cost_micros: int,
+        budget_micros: int,
+        charge_key: str,
+        charge_ttl_s: int,
+    ) -> Settlement:
+        if cost_micros < 0:
+            raise ValueError("cost_micros must not be negative")
+        try:
+            result = await self._settle(
+                keys=[account.spend, account.held, account.holds, account.expiries, charge_key],
+                args=[hold_id, cost_micros, budget_micros, charge_ttl_s, SPEND_KEY_TTL_S],
+            )
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return Settlement(int(result))
 
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         if not keys:

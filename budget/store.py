@@ -1,13 +1,16 @@
 """The counter store interface shared by the Redis and the in-memory backends.
 
 The exchange needs few primitives from its store, each atomic: claim a key once (notice
-idempotency), charge a campaign once per won impression, and read spend for many campaigns
-in one round trip. Both backends implement exactly this, so tests and the single-process
+idempotency), hold money for bids in flight and settle or release it (budget safety: spend
+plus holds never pass a budget), charge a campaign once per won impression, and read spend
+for many campaigns in one round trip. Both backends implement exactly this, so tests and the single-process
 demo swap one for the other instead of patching.
 """
 
 from collections.abc import Sequence
 from typing import Protocol
+
+from budget.accounts import AccountKeys, Hold, Settlement
 
 
 class StoreUnavailable(RuntimeError):
@@ -25,6 +28,28 @@ class CounterStore(Protocol):
         self, *, spend_key: str, charge_key: str, cost_micros: int, charge_ttl_s: int
     ) -> bool:
         """Add ``cost_micros`` to ``spend_key`` unless ``charge_key`` exists; True if charged."""
+        ...
+
+    async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
+        """Place each hold if spend + held + amount stays within its budget (expired holds of
+        the account are released first); one round trip; True where placed."""
+        ...
+
+    async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
+        """Give held money back (lost or cancelled bids); unknown holds are ignored."""
+        ...
+
+    async def settle(
+        self,
+        account: AccountKeys,
+        *,
+        hold_id: str,
+        cost_micros: int,
+        budget_micros: int,
+        charge_key: str,
+        charge_ttl_s: int,
+    ) -> Settlement:
+        """Charge a won impression once, against its hold (see Settlement)."""
         ...
 
     async def read_many(self, keys: Sequence[str]) -> list[int]:
