@@ -21,7 +21,7 @@ from typing import Final
 import structlog
 
 from app.bid_intake import Entry, Rejected, collect_bids
-from app.bidders.base import Bidder
+from app.bidders.base import Bidder, HoldingBidder
 from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
 from app.metrics import Metrics
@@ -36,7 +36,7 @@ from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from openrtb.bid_rules import BidRules
 from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest, SupplyChainNode
-from openrtb.response import BidResponse
+from openrtb.response import Bid, BidResponse
 from openrtb.schain import with_node
 
 log = structlog.get_logger("app.exchange")
@@ -136,6 +136,10 @@ class Exchange:
         notify: Callable[[str], object] | None = None,
     ) -> None:
         self._bidder_list = tuple(bidders.values())
+        self._holders = {
+            name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
+        }
+        self._background: set[asyncio.Task[None]] = set()
         self._notify = notify
         self._signer = signer
         self._config = config
@@ -213,6 +217,8 @@ class Exchange:
             )
         mechanism, outcomes = self._auction(plan, entries)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
+        if self._holders:
+            self._release_holds(request, outcomes, by_id, rejected)
         if self._notify is not None:
             for url in loss_notice_urls(
                 request.id, outcomes, by_id, rejected, self._config.currency
@@ -265,6 +271,44 @@ class Exchange:
             rid=request.id,
             hp=1,
         )
+
+    def _release_holds(
+        self,
+        request: BidRequest,
+        outcomes: Sequence[ImpOutcome],
+        entries: Mapping[str, Entry],
+        rejected: Sequence[Rejected],
+    ) -> None:
+        """Tell bidders that hold budget per bid which of their bids did not win (and, for a
+        test auction, that none will be billed), off the request path."""
+        lost: dict[str, list[Bid]] = {}
+        for outcome in outcomes:
+            for loss in outcome.losses:
+                entry = entries[loss.candidate.bid_id]
+                if entry.bidder in self._holders:
+                    lost.setdefault(entry.bidder, []).append(entry.bid)
+            if request.test == 1 and outcome.winner is not None:
+                entry = entries[outcome.winner.bid_id]
+                if entry.bidder in self._holders:
+                    lost.setdefault(entry.bidder, []).append(entry.bid)
+        for dropped in rejected:
+            if dropped.bidder in self._holders:
+                lost.setdefault(dropped.bidder, []).append(dropped.bid)
+        for name, bids in lost.items():
+            task = asyncio.create_task(self._release(name, request.id, bids))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _release(self, bidder: str, auction_id: str, bids: Sequence[Bid]) -> None:
+        try:
+            await self._holders[bidder].release_lost(auction_id, bids)
+        except Exception as exc:  # the holds expire on their own; no money is at risk
+            log.warning("release_failed", bidder=bidder, error=repr(exc))
+
+    async def drain(self) -> None:
+        """Wait for background releases (graceful shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     async def _call(
         self, bidder: Bidder, request: BidRequest, timeout_s: float

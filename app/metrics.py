@@ -72,6 +72,12 @@ class Metrics:
             ["kind", "result"],
             registry=self.registry,
         )
+        self.settlements = Counter(
+            "rtb_settlements",
+            "Won impressions settled, by result (settled, charged_late, refused, duplicate).",
+            ["result"],
+            registry=self.registry,
+        )
         self.charged_micros = Counter(
             "rtb_charged_micros",
             "Micros charged to in-process campaigns, by bidder.",

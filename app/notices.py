@@ -20,6 +20,7 @@ from app.events import EventSink
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
+from budget.accounts import Settlement
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.store import CounterStore
@@ -108,8 +109,8 @@ class NoticeService:
         return NoticeOutcome(result, charged)
 
     async def _charge(self, claim: NoticeClaim, marker_ttl_s: int) -> int:
-        if not claim.billable:
-            return 0
+        """Settle the impression's hold; the micros charged (0 for test auctions, repeats
+        and refusals)."""
         campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
         if campaign is None:
             if claim.bidder in self._registry.in_process:
@@ -117,15 +118,24 @@ class NoticeService:
                     "notice_unknown_campaign", bidder=claim.bidder, campaign_id=claim.campaign_id
                 )
             return 0
-        cost_micros = impression_cost_micros(claim.price_micros)
-        charged = await self._ledger.charge(
+        cost_micros = impression_cost_micros(claim.price_micros) if claim.billable else 0
+        settlement = await self._ledger.settle(
             (campaign.id, campaign.time_zone),
+            budget_micros=campaign.daily_budget_micros,
+            impression_id=claim.impression_id,
             cost_micros=cost_micros,
-            charge_id=claim.impression_id,
             bid_time_s=claim.issued_at_s,
             charge_ttl_s=marker_ttl_s,
         )
-        if not charged:
+        self._metrics.settlements.labels(settlement.name.lower()).inc()
+        if settlement is Settlement.REFUSED:
+            log.warning(
+                "settlement_refused_over_budget",
+                bidder=claim.bidder,
+                campaign_id=campaign.id,
+                cost_micros=cost_micros,
+            )
+        if settlement not in (Settlement.SETTLED, Settlement.CHARGED_LATE) or not cost_micros:
             return 0
         self._metrics.charged_micros.labels(claim.bidder).inc(cost_micros)
         return cost_micros

@@ -9,13 +9,16 @@ A campaign set up for PMP deals (``deal_ids``) bids on an impression offering on
 with that deal's id, against the deal's floor; private auctions get bids only from such
 campaigns.
 
-It never bids what it cannot pay for: a campaign whose spend today plus the cost of one
-impression at its bid would pass its daily budget does not bid. If the spend store fails,
-the error propagates and the exchange drops this bidder for the auction (no bid is safer
-than overspend).
+It never bids what it cannot pay for: before bidding it *holds* the most each bid can cost
+(one impression at its bid) on the campaign's budget, atomically with every other process
+sharing the store; a campaign whose hold is refused does not bid. The exchange releases
+the holds of lost bids (``release_lost``); a won impression's billing notice settles its
+hold; a hold nobody settles expires. If the store fails, the error propagates and the
+exchange drops this bidder for the auction (no bid is safer than overspend).
 """
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from bidding.campaigns import Campaign, Creative, RouterSpec
@@ -25,10 +28,27 @@ from openrtb.request import BidRequest
 from openrtb.response import Bid, BidResponse, SeatBid
 
 
-class SpendReader(Protocol):
-    """Today's spend per campaign, in one round trip (implemented by budget.SpendLedger)."""
+class BidHold(NamedTuple):
+    """The most one bid can cost, held on its campaign's budget while the bid is out."""
 
-    async def spent_today(self, accounts: Sequence[tuple[str, str]]) -> list[int]: ...
+    campaign_id: str
+    time_zone: str
+    budget_micros: int
+    hold_id: str
+    """The impression id the exchange will settle it by: ``auction:imp:bid``."""
+    amount_micros: int
+
+
+class BudgetGate(Protocol):
+    """Holds on campaign budgets (implemented by budget.ledger.SpendLedger)."""
+
+    async def reserve(self, holds: Sequence[BidHold], ttl_s: float) -> list[bool]: ...
+
+    async def release(self, holds: Sequence[BidHold], bid_time_s: float) -> None: ...
+
+
+DEFAULT_HOLD_TTL_S = 900.0
+"""A won impression's hold waits this long for its billing notice before it expires."""
 
 
 class _Offer(NamedTuple):
@@ -85,11 +105,21 @@ def _size_index(campaigns: tuple[Campaign, ...]) -> dict[tuple[int, int], tuple[
 class CampaignRouter:
     """Bids for the campaigns of one RouterSpec; one instance per router per process."""
 
-    def __init__(self, spec: RouterSpec, spend: SpendReader, currency: str) -> None:
+    def __init__(
+        self,
+        spec: RouterSpec,
+        budget: BudgetGate,
+        currency: str,
+        hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = spec.name
         self.campaigns = spec.campaigns
-        self._spend = spend
+        self._by_id = {campaign.id: campaign for campaign in spec.campaigns}
+        self._budget = budget
         self._currency = currency
+        self._hold_ttl_s = hold_ttl_s
+        self._clock = clock
         self._by_size = _size_index(spec.campaigns)
         self._templates = {
             (campaign.id, creative.id): _template(campaign, creative)
@@ -152,20 +182,16 @@ class CampaignRouter:
         offers = list(self._offers(request))
         if not offers:
             return None
-        accounts = list(
-            {o.campaign.id: (o.campaign.id, o.campaign.time_zone) for o, _ in offers}.values()
-        )
-        spent = dict(
-            zip((cid for cid, _ in accounts), await self._spend.spent_today(accounts), strict=True)
-        )
+        holds = [
+            _hold(request.id, offer.imp_id, offer.campaign, price_micros)
+            for offer, price_micros in offers
+        ]
+        placed = await self._budget.reserve(holds, self._hold_ttl_s)
         by_seat: dict[str, list[Bid]] = {}
-        for offer, price_micros in offers:
-            campaign = offer.campaign
-            if (
-                spent[campaign.id] + impression_cost_micros(price_micros)
-                > campaign.daily_budget_micros
-            ):
+        for (offer, price_micros), held in zip(offers, placed, strict=True):
+            if not held:
                 continue
+            campaign = offer.campaign
             template = self._templates[campaign.id, offer.creative.id]
             by_seat.setdefault(campaign.seat, []).append(_bid(template, offer, price_micros))
         if not by_seat:
@@ -175,6 +201,30 @@ class CampaignRouter:
             cur=self._currency,
             seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
         )
+
+    async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
+        """Give back the holds of this router's bids that did not win ``auction_id``."""
+        holds = []
+        for bid in lost:
+            campaign = self._by_id.get(bid.cid or "")
+            if campaign is not None and bid.price is not None:
+                holds.append(_hold(auction_id, bid.impid, campaign, cpm_to_micros(bid.price)))
+        if holds:
+            await self._budget.release(holds, self._clock())
+
+
+def _bid_id(imp_id: str, campaign: Campaign) -> str:
+    return f"{imp_id}-{campaign.id}"
+
+
+def _hold(auction_id: str, imp_id: str, campaign: Campaign, price_micros: int) -> BidHold:
+    return BidHold(
+        campaign.id,
+        campaign.time_zone,
+        campaign.daily_budget_micros,
+        f"{auction_id}:{imp_id}:{_bid_id(imp_id, campaign)}",
+        impression_cost_micros(price_micros),
+    )
 
 
 def _template(campaign: Campaign, creative: Creative) -> Bid:
@@ -200,7 +250,7 @@ def _template(campaign: Campaign, creative: Creative) -> Bid:
 def _bid(template: Bid, offer: _Offer, price_micros: int) -> Bid:
     """One bid: the template with this imp's ids and price (a shallow copy, no revalidation)."""
     update: dict[str, object] = {
-        "id": f"{offer.imp_id}-{offer.campaign.id}",
+        "id": _bid_id(offer.imp_id, offer.campaign),
         "impid": offer.imp_id,
         "price": micros_to_cpm(price_micros),
     }

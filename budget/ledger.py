@@ -1,19 +1,51 @@
-"""Campaign spend: what has been charged today, and charging a won impression exactly once.
+"""Campaign money in campaign terms: hold at bid time, release on loss, settle on billing.
 
 Sits between callers that think in campaigns and days and the store that only knows keys.
-A charge is keyed by the impression (auction, imp, bid), so a win notice and a billing
-notice for the same impression, or any replay of either, charge it once in total.
+A bid holds the most it can cost on the campaign's current day; a lost bid releases its
+hold; a won impression settles against its hold, keyed by the impression (auction, imp,
+bid), so a win notice and a billing notice for it, or any replay of either, charge it once
+in total. The hold id *is* the impression id, so whoever knows the impression can settle
+or release it.
 """
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
+from budget.accounts import Hold, Settlement
 from budget.days import campaign_day
 from budget.keys import KeySpace
 from budget.store import CounterStore
 
 CampaignAccount = tuple[str, str]
 """(campaign id, IANA time zone): enough to find a campaign's spend counter for a day."""
+
+
+class HoldRequest(Protocol):
+    """What the ledger needs to know of a hold (callers pass their own records)."""
+
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def budget_micros(self) -> int: ...
+    @property
+    def hold_id(self) -> str: ...
+    @property
+    def amount_micros(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignHold:
+    """A bid's hold in campaign terms."""
+
+    campaign_id: str
+    time_zone: str
+    budget_micros: int
+    hold_id: str
+    amount_micros: int
 
 
 class SpendLedger:
@@ -35,20 +67,52 @@ class SpendLedger:
         keys = [self._keys.spend(cid, campaign_day(now_s, tz)) for cid, tz in accounts]
         return await self._store.read_many(keys)
 
-    async def charge(
+    async def reserve(self, holds: Sequence[HoldRequest], ttl_s: float) -> list[bool]:
+        """Place holds on each campaign's current day, one round trip; True where placed."""
+        now_s = self._clock()
+        ttl_ms = max(1, int(ttl_s * 1000))
+        return await self._store.reserve(
+            [
+                Hold(
+                    self._keys.account(h.campaign_id, campaign_day(now_s, h.time_zone)),
+                    h.hold_id,
+                    h.amount_micros,
+                    h.budget_micros,
+                    ttl_ms,
+                )
+                for h in holds
+            ]
+        )
+
+    async def release(self, holds: Sequence[HoldRequest], bid_time_s: float) -> None:
+        """Give the holds of lost bids back to their campaigns' budgets."""
+        await self._store.release(
+            [
+                (
+                    self._keys.account(h.campaign_id, campaign_day(bid_time_s, h.time_zone)),
+                    h.hold_id,
+                )
+                for h in holds
+            ]
+        )
+
+    async def settle(
         self,
         account: CampaignAccount,
         *,
+        budget_micros: int,
+        impression_id: str,
         cost_micros: int,
-        charge_id: str,
         bid_time_s: float,
         charge_ttl_s: int,
-    ) -> bool:
-        """Charge one impression to the day it was bid on; False when it was charged before."""
+    ) -> Settlement:
+        """Charge a won impression once, on the day it was bid, against its hold."""
         campaign_id, time_zone = account
-        return await self._store.charge_once(
-            spend_key=self._keys.spend(campaign_id, campaign_day(bid_time_s, time_zone)),
-            charge_key=self._keys.charge(campaign_id, charge_id),
+        return await self._store.settle(
+            self._keys.account(campaign_id, campaign_day(bid_time_s, time_zone)),
+            hold_id=impression_id,
             cost_micros=cost_micros,
+            budget_micros=budget_micros,
+            charge_key=self._keys.charge(campaign_id, impression_id),
             charge_ttl_s=charge_ttl_s,
         )

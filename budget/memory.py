@@ -35,16 +35,6 @@ class MemoryStore:
         self._markers[key] = self._clock() + ttl_s
         return True
 
-    async def charge_once(
-        self, *, spend_key: str, charge_key: str, cost_micros: int, charge_ttl_s: int
-    ) -> bool:
-        if cost_micros < 0:
-            raise ValueError("cost_micros must not be negative")
-        if not await self.claim(charge_key, charge_ttl_s):
-            return False
-        self._counters[spend_key] = self._counters.get(spend_key, 0) + cost_micros
-        return True
-
     def _purge(self, account: AccountKeys) -> dict[str, tuple[int, float]]:
         holds = self._holds.setdefault(account.holds, {})
         now = self._clock()

@@ -7,7 +7,6 @@ StoreUnavailable so callers fail safe instead of hanging the auction.
 """
 
 from collections.abc import Sequence
-from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -17,25 +16,12 @@ from budget.accounts import AccountKeys, Hold, Settlement
 from budget.days import SPEND_KEY_TTL_S
 from budget.store import StoreUnavailable
 
-_CHARGE_ONCE: Final = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then
-  redis.call('INCRBY', KEYS[1], ARGV[1])
-  if redis.call('TTL', KEYS[1]) < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[3])
-  end
-  return 1
-end
-return 0
-"""
-"""KEYS: spend, charge marker. ARGV: cost micros, marker TTL, spend TTL. Same hash tag."""
-
 
 class RedisStore:
     """CounterStore on a real Redis server (or cluster-compatible keys on one node)."""
 
     def __init__(self, client: "Redis") -> None:
         self._client = client
-        self._charge_once = client.register_script(_CHARGE_ONCE)
         self._reserve = client.register_script(scripts.RESERVE)
         self._release = client.register_script(scripts.RELEASE)
         self._settle = client.register_script(scripts.SETTLE)
@@ -56,20 +42,6 @@ class RedisStore:
             return bool(await self._client.set(key, b"1", nx=True, ex=ttl_s))
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
-
-    async def charge_once(
-        self, *, spend_key: str, charge_key: str, cost_micros: int, charge_ttl_s: int
-    ) -> bool:
-        if cost_micros < 0:
-            raise ValueError("cost_micros must not be negative")
-        try:
-            charged = await self._charge_once(
-                keys=[spend_key, charge_key],
-                args=[cost_micros, charge_ttl_s, SPEND_KEY_TTL_S],
-            )
-        except RedisError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        return bool(charged)
 
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
         if not holds:

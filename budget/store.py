@@ -1,10 +1,10 @@
 """The counter store interface shared by the Redis and the in-memory backends.
 
 The exchange needs few primitives from its store, each atomic: claim a key once (notice
-idempotency), hold money for bids in flight and settle or release it (budget safety: spend
-plus holds never pass a budget), charge a campaign once per won impression, and read spend
-for many campaigns in one round trip. Both backends implement exactly this, so tests and the single-process
-demo swap one for the other instead of patching.
+idempotency), hold money for bids in flight and settle (charge once per won impression) or
+release it — spend plus holds never pass a budget — and read spend
+for many campaigns in one round trip. Both backends implement exactly this, so tests and
+the single-process demo swap one for the other instead of patching.
 """
 
 from collections.abc import Sequence
@@ -22,12 +22,6 @@ class CounterStore(Protocol):
 
     async def claim(self, key: str, ttl_s: int) -> bool:
         """Set ``key`` if absent (expiring after ``ttl_s``); True only for the first caller."""
-        ...
-
-    async def charge_once(
-        self, *, spend_key: str, charge_key: str, cost_micros: int, charge_ttl_s: int
-    ) -> bool:
-        """Add ``cost_micros`` to ``spend_key`` unless ``charge_key`` exists; True if charged."""
         ...
 
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:

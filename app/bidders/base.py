@@ -1,10 +1,11 @@
 """The one interface every bidder answers through, in-process router or external DSP."""
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
-from openrtb.response import BidResponse
+from openrtb.response import Bid, BidResponse
 
 
 class Bidder(Protocol):
@@ -30,4 +31,14 @@ class Bidder(Protocol):
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """Bids for ``request`` (None or an empty response for no bid)."""
+        ...
+
+
+@runtime_checkable
+class HoldingBidder(Protocol):
+    """A bidder that holds budget for every bid it makes (the in-process routers): the
+    exchange tells it which bids lost so the money goes back at once, not at hold expiry."""
+
+    async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
+        """Release the holds of ``lost`` bids of ``auction_id``."""
         ...

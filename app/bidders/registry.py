@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from app.bidders.base import Bidder
 from bidding.campaigns import Campaign, RouterSpec
-from bidding.router import CampaignRouter, SpendReader
+from bidding.router import DEFAULT_HOLD_TTL_S, BudgetGate, CampaignRouter
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,13 @@ class BidderRegistry:
 
 def build_registry(
     routers: Sequence[RouterSpec],
-    spend: SpendReader,
+    budget: BudgetGate,
     currency: str,
     external: Sequence[Bidder] = (),
+    hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
 ) -> BidderRegistry:
     """One CampaignRouter per router spec, then the external bidders, by name."""
-    in_process = [CampaignRouter(spec, spend, currency) for spec in routers]
+    in_process = [CampaignRouter(spec, budget, currency, hold_ttl_s) for spec in routers]
     bidders: dict[str, Bidder] = {router.name: router for router in in_process}
     for bidder in external:
         if bidder.name in bidders:

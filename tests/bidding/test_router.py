@@ -7,20 +7,37 @@ import pytest
 
 from bidding.campaigns import Campaign, Creative, RouterSpec
 from bidding.router import CampaignRouter
+from budget.keys import KeySpace
+from budget.ledger import HoldRequest, SpendLedger
+from budget.memory import MemoryStore
 from openrtb.request import BidRequest
 from tests.builders import banner_imp, banner_request
 
 
-class FixedSpend:
-    """Spend per campaign id, and a record of how the router asked for it."""
+class RecordingLedger(SpendLedger):
+    """The real ledger on an in-memory store, recording how the router used it."""
 
-    def __init__(self, spent: dict[str, int] | None = None) -> None:
-        self.spent = spent or {}
-        self.calls: list[list[tuple[str, str]]] = []
+    def __init__(self) -> None:
+        super().__init__(MemoryStore(), KeySpace("t:"), clock=lambda: NOW)
+        self.reserved: list[list[str]] = []
 
-    async def spent_today(self, accounts: Sequence[tuple[str, str]]) -> list[int]:
-        self.calls.append(list(accounts))
-        return [self.spent.get(cid, 0) for cid, _ in accounts]
+    async def reserve(self, holds: Sequence[HoldRequest], ttl_s: float) -> list[bool]:
+        self.reserved.append([h.hold_id for h in holds])
+        return await super().reserve(holds, ttl_s)
+
+    async def spend(self, campaign_id: str, micros: int) -> None:
+        """Spend that happened earlier today, settled."""
+        await self.settle(
+            (campaign_id, "UTC"),
+            budget_micros=micros,
+            impression_id=f"earlier-{campaign_id}",
+            cost_micros=micros,
+            bid_time_s=NOW,
+            charge_ttl_s=60,
+        )
+
+
+NOW = 1_795_000_000.0
 
 
 def campaign(cid: str, bid_cpm_micros: int, *sizes: tuple[int, int], **kw: Any) -> Campaign:
@@ -47,8 +64,10 @@ def campaign(cid: str, bid_cpm_micros: int, *sizes: tuple[int, int], **kw: Any) 
     )
 
 
-def router(*campaigns: Campaign, spend: FixedSpend | None = None) -> CampaignRouter:
-    return CampaignRouter(RouterSpec("house", campaigns), spend or FixedSpend(), "USD")
+def router(*campaigns: Campaign, spend: RecordingLedger | None = None) -> CampaignRouter:
+    return CampaignRouter(
+        RouterSpec("house", campaigns), spend or RecordingLedger(), "USD", clock=lambda: NOW
+    )
 
 
 def request(**overrides: Any) -> BidRequest:
@@ -87,7 +106,9 @@ async def test_blocked_advertiser_and_category_are_not_bid() -> None:
 
 async def test_a_campaign_that_cannot_afford_one_more_impression_does_not_bid() -> None:
     # 2.00 CPM costs 2_000 micros per impression; 10_000_000 budget.
-    spend = FixedSpend({"a": 9_998_001, "b": 9_998_000})
+    spend = RecordingLedger()
+    await spend.spend("a", 9_998_001)
+    await spend.spend("b", 9_998_000)
     answer = await router(
         campaign("a", 2_000_000, (300, 250)), campaign("b", 2_000_000, (300, 250)), spend=spend
     ).request_bids(request(), 0.05)
@@ -95,16 +116,23 @@ async def test_a_campaign_that_cannot_afford_one_more_impression_does_not_bid() 
     assert [b.cid for sb in answer.seatbid for b in sb.bid] == ["b"]
 
 
-async def test_spend_is_read_once_per_request_for_all_candidates() -> None:
-    spend = FixedSpend()
+async def test_holds_are_placed_in_one_call_per_request_for_all_candidates() -> None:
+    spend = RecordingLedger()
     await router(
         campaign("a", 2_000_000, (300, 250)), campaign("b", 1_000_000, (300, 250)), spend=spend
     ).request_bids(request(imp=[banner_imp("1"), banner_imp("2")]), 0.05)
-    assert spend.calls == [[("a", "UTC"), ("b", "UTC")]]
+    assert spend.reserved == [
+        [
+            "req-6f1c2a9e-banner:1:1-a",
+            "req-6f1c2a9e-banner:1:1-b",
+            "req-6f1c2a9e-banner:2:2-a",
+            "req-6f1c2a9e-banner:2:2-b",
+        ]
+    ]
 
 
 async def test_no_banner_imps_means_no_call_to_the_store() -> None:
-    spend = FixedSpend()
+    spend = RecordingLedger()
     video_only = request(imp=[{"id": "1", "video": {"mimes": ["video/mp4"], "w": 640, "h": 360}}])
     assert (
         await router(campaign("a", 2_000_000, (300, 250)), spend=spend).request_bids(
@@ -112,7 +140,7 @@ async def test_no_banner_imps_means_no_call_to_the_store() -> None:
         )
         is None
     )
-    assert spend.calls == []
+    assert spend.reserved == []
 
 
 @pytest.mark.parametrize("imps", [1, 3])
@@ -153,3 +181,15 @@ async def test_private_auctions_get_only_deal_bids_from_admitted_seats() -> None
     assert [b.cid for sb in answer.seatbid for b in sb.bid] == ["a"]
     other_seat = request(imp=[pmp_imp(1, {"id": "d1", "bidfloor": 1.0, "wseat": ["zz"]})])
     assert await router(deal_buyer, open_buyer).request_bids(other_seat, 0.05) is None
+
+
+async def test_holds_fill_the_budget_and_lost_bids_give_them_back() -> None:
+    # 2.00 CPM holds 2_000 micros per bid; a 5_000 budget takes two bids at a time.
+    spend = RecordingLedger()
+    tight = router(campaign("a", 2_000_000, (300, 250), budget=5_000), spend=spend)
+    answers = [await tight.request_bids(request(id=f"r{i}"), 0.05) for i in range(3)]
+    assert [a is not None for a in answers] == [True, True, False]
+    first = answers[0]
+    assert first is not None
+    await tight.release_lost("r0", first.seatbid[0].bid)
+    assert await tight.request_bids(request(id="r3"), 0.05) is not None

@@ -2,9 +2,10 @@
 
 from datetime import UTC, datetime
 
+from budget.accounts import Settlement
 from budget.days import campaign_day
 from budget.keys import KeySpace
-from budget.ledger import SpendLedger
+from budget.ledger import CampaignHold, SpendLedger
 from budget.memory import MemoryStore
 
 
@@ -20,22 +21,45 @@ def test_campaign_day_follows_the_campaign_time_zone() -> None:
     assert campaign_day(epoch("2026-11-28T15:30:00"), "Asia/Tokyo") == "2026-11-29"
 
 
-async def test_charge_lands_on_the_day_of_the_bid_and_only_once() -> None:
+async def test_holds_and_settlement_land_on_the_day_of_the_bid() -> None:
     now = epoch("2026-11-28T12:00:00")
-    ledger = SpendLedger(MemoryStore(), KeySpace("t:"), clock=lambda: now)
+    clock = [epoch("2026-11-28T04:59:00")]  # still 27 Nov in New York
+    ledger = SpendLedger(MemoryStore(), KeySpace("t:"), clock=lambda: clock[0])
     account = ("c1", "America/New_York")
-    late_bid = epoch("2026-11-28T04:59:00")  # still 27 Nov in New York
-    assert await ledger.charge(
-        account, cost_micros=1500, charge_id="a:1:b", bid_time_s=late_bid, charge_ttl_s=60
+    hold = CampaignHold("c1", "America/New_York", 10_000, "a:1:b", 2_400)
+    assert await ledger.reserve([hold], ttl_s=3600) == [True]
+    bid_time = clock[0]
+    clock[0] = now
+    settled = await ledger.settle(
+        account,
+        budget_micros=10_000,
+        impression_id="a:1:b",
+        cost_micros=1_500,
+        bid_time_s=bid_time,
+        charge_ttl_s=60,
     )
-    assert not await ledger.charge(
-        account, cost_micros=1500, charge_id="a:1:b", bid_time_s=now, charge_ttl_s=60
+    assert settled is Settlement.SETTLED
+    again = await ledger.settle(
+        account,
+        budget_micros=10_000,
+        impression_id="a:1:b",
+        cost_micros=1_500,
+        bid_time_s=now,
+        charge_ttl_s=60,
     )
+    assert again is Settlement.DUPLICATE
     assert await ledger.spent_today([account]) == [0]  # it is 28 Nov in New York now
-    assert await ledger.charge(
-        account, cost_micros=700, charge_id="a:2:b", bid_time_s=now, charge_ttl_s=60
-    )
-    assert await ledger.spent_today([account, ("other", "UTC")]) == [700, 0]
+    clock[0] = bid_time
+    assert await ledger.spent_today([account, ("other", "UTC")]) == [1_500, 0]
+
+
+async def test_release_returns_the_hold() -> None:
+    ledger = SpendLedger(MemoryStore(), KeySpace("t:"), clock=lambda: 1_000.0)
+    hold = CampaignHold("c1", "UTC", 2_400, "a:1:b", 2_400)
+    assert await ledger.reserve([hold], ttl_s=60) == [True]
+    assert await ledger.reserve([CampaignHold("c1", "UTC", 2_400, "a:2:b", 1)], ttl_s=60) == [False]
+    await ledger.release([hold], bid_time_s=1_000.0)
+    assert await ledger.reserve([CampaignHold("c1", "UTC", 2_400, "a:2:b", 1)], ttl_s=60) == [True]
 
 
 def test_campaign_day_is_exact_at_midnight_and_across_dst() -> None:

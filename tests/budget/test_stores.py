@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from budget.accounts import Hold
 from budget.days import SPEND_KEY_TTL_S
 from budget.keys import KeySpace
 from budget.memory import MemoryStore
@@ -54,61 +55,19 @@ async def test_concurrent_claims_have_one_winner(store: CounterStore, keys: KeyS
     assert results.count(True) == 1
 
 
-async def test_charge_once_adds_cost_once(store: CounterStore, keys: KeySpace) -> None:
-    spend = keys.spend("c1", "2026-11-28")
-    for _ in range(3):
-        await store.charge_once(
-            spend_key=spend,
-            charge_key=keys.charge("c1", "imp-1"),
-            cost_micros=1910,
-            charge_ttl_s=60,
-        )
-    charged = await store.charge_once(
-        spend_key=spend, charge_key=keys.charge("c1", "imp-2"), cost_micros=90, charge_ttl_s=60
-    )
-    assert charged is True
-    assert await store.read_many([spend]) == [2000]
-
-
-async def test_concurrent_charges_of_one_impression_charge_once(
-    store: CounterStore, keys: KeySpace
-) -> None:
-    spend = keys.spend("c1", "2026-11-28")
-    results = await asyncio.gather(
-        *(
-            store.charge_once(
-                spend_key=spend,
-                charge_key=keys.charge("c1", "imp-9"),
-                cost_micros=2400,
-                charge_ttl_s=60,
-            )
-            for _ in range(40)
-        )
-    )
-    assert results.count(True) == 1
-    assert await store.read_many([spend]) == [2400]
-
-
-async def test_negative_cost_is_refused_and_changes_nothing(
-    store: CounterStore, keys: KeySpace
-) -> None:
-    spend = keys.spend("c1", "2026-11-28")
-    with pytest.raises(ValueError, match="negative"):
-        await store.charge_once(
-            spend_key=spend, charge_key=keys.charge("c1", "x"), cost_micros=-1, charge_ttl_s=60
-        )
-    assert await store.read_many([spend]) == [0]
-    assert await store.claim(keys.charge("c1", "x"), 60) is True
-
-
 async def test_read_many_defaults_to_zero_and_keeps_order(
     store: CounterStore, keys: KeySpace
 ) -> None:
-    a, b = keys.spend("a", "d"), keys.spend("b", "d")
-    await store.charge_once(
-        spend_key=b, charge_key=keys.charge("b", "1"), cost_micros=7, charge_ttl_s=60
+    a, b = keys.account("a", "d"), keys.account("b", "d")
+    await store.settle(
+        b,
+        hold_id="1",
+        cost_micros=7,
+        budget_micros=100,
+        charge_key=keys.charge("b", "1"),
+        charge_ttl_s=60,
     )
-    assert await store.read_many([a, b, a]) == [0, 7, 0]
+    assert await store.read_many([a.spend, b.spend, a.spend]) == [0, 7, 0]
     assert await store.read_many([]) == []
 
 
@@ -135,12 +94,17 @@ async def test_redis_keys_expire(redis_url: str, key_prefix: str, redis_client: 
     keys = KeySpace(key_prefix)
     store = RedisStore.from_url(redis_url, timeout_s=1.0)
     try:
-        spend = keys.spend("c1", "2026-11-28")
-        await store.charge_once(
-            spend_key=spend, charge_key=keys.charge("c1", "i"), cost_micros=5, charge_ttl_s=120
+        account = keys.account("c1", "2026-11-28")
+        await store.settle(
+            account,
+            hold_id="i",
+            cost_micros=5,
+            budget_micros=100,
+            charge_key=keys.charge("c1", "i"),
+            charge_ttl_s=120,
         )
         assert 0 < await redis_client.ttl(keys.charge("c1", "i")) <= 120
-        assert SPEND_KEY_TTL_S - 5 < await redis_client.ttl(spend) <= SPEND_KEY_TTL_S
+        assert SPEND_KEY_TTL_S - 5 < await redis_client.ttl(account.spend) <= SPEND_KEY_TTL_S
         await store.claim(keys.notice("win", "n"), 30)
         assert 0 < await redis_client.ttl(keys.notice("win", "n")) <= 30
     finally:
@@ -162,6 +126,15 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
         with pytest.raises(StoreUnavailable):
             await store.read_many(["k"])
         with pytest.raises(StoreUnavailable):
-            await store.charge_once(spend_key="s", charge_key="c", cost_micros=1, charge_ttl_s=1)
+            await store.reserve([Hold(KeySpace().account("c", "d"), "h", 1, 10, 1000)])
+        with pytest.raises(StoreUnavailable):
+            await store.settle(
+                KeySpace().account("c", "d"),
+                hold_id="h",
+                cost_micros=1,
+                budget_micros=10,
+                charge_key="c",
+                charge_ttl_s=1,
+            )
     finally:
         await store.aclose()

@@ -1,5 +1,6 @@
 """The mechanism a request calls for, over a real socket: first price, PMP deals, a page (VCG)."""
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
 
 
 def auction(client: httpx.Client, request: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Winning bids by imp id."""
+    """Winning bids by imp id (each auction under a fresh id, as an SSP sends them)."""
+    request["id"] = uuid.uuid4().hex
     response = client.post(
         "/openrtb2/auction",
         content=orjson.dumps(request),
@@ -135,7 +137,7 @@ def test_malformed_page_extension_is_400_naming_the_field(client: httpx.Client) 
 def test_debug_output_is_off_unless_the_exchange_allows_it(client: httpx.Client) -> None:
     won = client.post(
         "/openrtb2/auction",
-        content=orjson.dumps(banner_request(ext={"debug": 1})),
+        content=orjson.dumps(banner_request(id=uuid.uuid4().hex, ext={"debug": 1})),
         headers={"content-type": "application/json"},
     ).json()
     assert "ext" not in won

@@ -157,3 +157,27 @@ def test_losers_get_a_loss_notice_with_reason_and_price_to_win(
     losses = wait_for(recorder, f"{recorder.base_url}/loss?auction=auction-loss")
     # Lost to a higher bid (102); 2.40 would have tied, so 2.400001 was needed to win.
     assert losses == [f"{recorder.base_url}/loss?auction=auction-loss&reason=102&min=2.400001"]
+
+
+def held(redis_url: str, exchange: Exchange, campaign_id: str) -> int:
+    day = datetime.now(UTC).date().isoformat()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        value = client.get(f"{exchange.key_prefix}held:{{c:{campaign_id}}}:{day}")
+    finally:
+        client.close()
+    return int(value) if value is not None else 0
+
+
+def test_holds_are_released_for_losers_and_settled_for_the_winner(
+    exchange: Exchange, redis_url: str
+) -> None:
+    bid = won_bid(exchange, id="auction-holds")
+    deadline = time.monotonic() + 5
+    while held(redis_url, exchange, "runner-up") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert held(redis_url, exchange, "runner-up") == 0  # lost: released at once
+    assert held(redis_url, exchange, "winner") == 2400  # won: 2.40 CPM held until billed
+    assert notice(exchange, bid["burl"]) == (204, "recorded")
+    assert held(redis_url, exchange, "winner") == 0
+    assert spend(redis_url, exchange, "winner") == 1910
