@@ -84,6 +84,14 @@ class Metrics:
             ["bidder"],
             registry=self.registry,
         )
+        self.events_written = Counter(
+            "rtb_events_written", "Events written to the event stream.", registry=self.registry
+        )
+        self.events_dropped = Counter(
+            "rtb_events_dropped",
+            "Events dropped because the queue to the stream was full.",
+            registry=self.registry,
+        )
         self.forwards = Counter(
             "rtb_notice_forwards",
             "Forwarded DSP notices by result (sent, failed, dropped).",
