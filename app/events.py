@@ -104,7 +104,9 @@ class StreamEventSink:
             await self._task
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
-                while self._queue and not await self._flush():
+                for _attempt in range(int(timeout_s * 10) + 1):
+                    if await self._flush():
+                        break
                     await asyncio.sleep(0.1)
         if self._queue:
             log.error("events_lost_at_shutdown", count=len(self._queue))
