@@ -110,3 +110,13 @@ class StreamEventSink:
                     await asyncio.sleep(0.1)
         if self._queue:
             log.error("events_lost_at_shutdown", count=len(self._queue))
+
+
+class LogEventSink:
+    """Writes each event as one structured log line (when no event stream is configured)."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("events")
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        self._log.info(kind, **fields)
