@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     """In-process routers with their campaigns, and external DSPs (``app.bidders.config``);
     None: the demo routers shipped with the code."""
 
+    # External DSPs (app.bidders.transport, app.bidders.http)
+    dsp_ca_file: Path | None = None
+    """CA bundle that signs the external DSPs' TLS certificates; None: the certifi bundle."""
+    dsp_http1_connections: Annotated[int, Field(gt=0)] = 64
+    """Keep-alive connections per ``http1.1`` DSP origin (one per call in flight)."""
+    dsp_breaker_failures: Annotated[int, Field(gt=0)] = 5
+    """Consecutive failed or timed-out calls that open a DSP's circuit."""
+    dsp_breaker_cooldown_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    """How long an open circuit leaves a DSP alone before one probe call."""
+    dsp_prewarm_timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    """Startup wait for the first connection to each DSP (a DSP that is down is logged)."""
+
     # Notices
     notice_secret: SecretStr = SecretStr("dev-only-change-me")
     notice_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600
