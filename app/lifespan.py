@@ -47,9 +47,7 @@ def open_store(settings: Settings) -> CounterStore:
     return MemoryStore()
 
 
-def exchange_config(
-    settings: Settings, dsps: Sequence[ExternalBidderSpec] = ()
-) -> ExchangeConfig:
+def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ()) -> ExchangeConfig:
     """Settings (and the DSPs' quality scores and seats) in the exchange's units."""
     quality = {dsp.name: _ppm(dsp.quality) for dsp in dsps}
     quality.update({key: _ppm(score) for key, score in settings.quality.items()})
