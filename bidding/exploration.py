@@ -1,0 +1,168 @@
+"""Creative choice within a campaign: Thompson sampling over Beta posteriors of CTR.
+
+Each creative's CTR has a Beta(α, β) posterior: its prior (from config, or a weak default
+centred on the campaign's historical CTR) plus its clicks and non-clicked impressions. To
+choose, draw one CTR from every eligible creative's posterior and take the largest draw: a
+new creative's wide posterior wins often enough to be explored, a bad one's narrows below the
+others and stops being shown. Following auction-gym, the draw only *chooses*; the bid uses the
+chosen creative's posterior *mean* — bidding on a lucky draw would overpay exactly when the
+sampling explores.
+
+Counts live behind ``CreativeStats`` (one call for every creative of a request), so a process
+can use the in-memory ``MemoryCreativeStats`` and a fleet a Redis-backed one sharing counts;
+randomness is a ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DEFAULT_PRIOR_STRENGTH",
+    "BetaPrior",
+    "Choice",
+    "Choices",
+    "Counts",
+    "CreativeStats",
+    "MemoryCreativeStats",
+    "choose_creative",
+    "posterior",
+    "thompson",
+]
+
+DEFAULT_PRIOR_STRENGTH: Final = 100.0
+"""Pseudo-impressions of the default prior: weak enough that a few hundred real impressions
+outweigh it, strong enough that a new creative's posterior mean (what is bid on) is the
+campaign's historical CTR, not the 50 % a uniform Beta(1, 1) would claim."""
+
+
+@dataclass(frozen=True, slots=True)
+class BetaPrior:
+    """A Beta(α, β) belief about a CTR; both parameters positive."""
+
+    alpha: float
+    beta: float
+
+    def __post_init__(self) -> None:
+        if not (self.alpha > 0 and self.beta > 0):
+            raise ValueError("Beta prior parameters must be positive")
+
+    @classmethod
+    def weak(cls, mean_ctr: float, strength: float = DEFAULT_PRIOR_STRENGTH) -> BetaPrior:
+        """A prior with this mean worth ``strength`` impressions."""
+        mean = min(max(mean_ctr, 1e-6), 1 - 1e-6)
+        return cls(mean * strength, (1 - mean) * strength)
+
+    @property
+    def mean(self) -> float:
+        """The expected CTR under this belief."""
+        return self.alpha / (self.alpha + self.beta)
+
+
+class Counts(NamedTuple):
+    """Impressions and clicks of one creative (lifetime, or a decayed window)."""
+
+    impressions: int = 0
+    clicks: int = 0
+
+
+def posterior(prior: BetaPrior, counts: Counts) -> BetaPrior:
+    """The prior updated with the counts (clicks beyond impressions — late impression
+    events — count as impressions too, so β never shrinks)."""
+    clicks = max(0, counts.clicks)
+    misses = max(0, counts.impressions - clicks)
+    return BetaPrior(prior.alpha + clicks, prior.beta + misses)
+
+
+class CreativeStats(Protocol):
+    """Impression and click counts per (campaign id, creative id), in one call."""
+
+    async def counts(self, keys: Sequence[tuple[str, str]]) -> list[Counts]:
+        """Counts for every key, in order; unknown keys count zero."""
+        ...
+
+
+class MemoryCreativeStats:
+    """Counts in this process's memory (tests, simulation, a single exchange process)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], Counts] = {}
+
+    def record(
+        self, campaign_id: str, creative_id: str, impressions: int = 0, clicks: int = 0
+    ) -> None:
+        """Add impressions and clicks of one creative."""
+        key = (campaign_id, creative_id)
+        old = self._counts.get(key, Counts())
+        self._counts[key] = Counts(old.impressions + impressions, old.clicks + clicks)
+
+    def snapshot(self, keys: Sequence[tuple[str, str]]) -> list[Counts]:
+        """The counts of ``keys`` (synchronously; what ``counts`` answers)."""
+        zero = Counts()
+        return [self._counts.get(key, zero) for key in keys]
+
+    async def counts(self, keys: Sequence[tuple[str, str]]) -> list[Counts]:
+        """Counts for every key, in order; unknown keys count zero."""
+        return self.snapshot(keys)
+
+
+class Choice(NamedTuple):
+    """The chosen creative (position among those offered), its posterior mean and draw."""
+
+    position: int
+    posterior_mean: float
+    sample: float
+
+
+def choose_creative(
+    priors: Sequence[BetaPrior], counts: Sequence[Counts], rng: np.random.Generator
+) -> Choice:
+    """Thompson sampling among one campaign's eligible creatives (at least one)."""
+    if not priors or len(priors) != len(counts):
+        raise ValueError("need one count per prior, and at least one creative")
+    posts = [posterior(p, c) for p, c in zip(priors, counts, strict=True)]
+    alphas = np.array([p.alpha for p in posts])
+    betas = np.array([p.beta for p in posts])
+    draws = rng.beta(alphas, betas)
+    best = int(np.argmax(draws))
+    return Choice(best, posts[best].mean, float(draws[best]))
+
+
+class Choices(NamedTuple):
+    """Per group: the chosen flat index, its posterior mean and its draw."""
+
+    position: npt.NDArray[np.intp]
+    posterior_mean: npt.NDArray[np.float64]
+    sample: npt.NDArray[np.float64]
+
+
+def thompson(
+    alpha: npt.ArrayLike,
+    beta: npt.ArrayLike,
+    group_starts: npt.ArrayLike,
+    rng: np.random.Generator,
+) -> Choices:
+    """Thompson sampling for many campaigns at once: one ``rng.beta`` call for all.
+
+    ``alpha``/``beta`` are the posteriors of every eligible (campaign, creative) pair, laid
+    out campaign after campaign; ``group_starts`` the sorted offsets where each campaign's
+    creatives begin (the first is 0, none empty). Returns, per campaign, the flat index of the
+    creative with the largest draw (the first on a tie).
+    """
+    a = np.asarray(alpha, np.float64)
+    b = np.asarray(beta, np.float64)
+    starts = np.asarray(group_starts, np.intp)
+    draws = rng.beta(a, b)
+    sizes = np.diff(np.append(starts, a.size))
+    group = np.repeat(np.arange(starts.size), sizes)
+    best = np.maximum.reduceat(draws, starts)
+    at_max = np.flatnonzero(draws == best[group])
+    first = np.ones(at_max.size, np.bool_)
+    first[1:] = group[at_max[1:]] != group[at_max[:-1]]
+    chosen = at_max[first]
+    return Choices(chosen, a[chosen] / (a[chosen] + b[chosen]), draws[chosen])
