@@ -6,6 +6,7 @@ then the store, so that nothing accepted is dropped silently.
 
 import gc
 import random
+import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -15,6 +16,7 @@ import structlog
 from fastapi import FastAPI
 
 from app.bidders.config import ExternalBidderSpec, load_bidders
+from app.bidders.h2_transport import h2_transport
 from app.bidders.http import HttpBidderMetrics, build_http_bidders
 from app.bidders.registry import build_registry
 from app.bidders.transport import DspTransports, TransportOptions
@@ -79,6 +81,10 @@ def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ())
     )
 
 
+def _lean_h2(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    return h2_transport(verify=tls, connect_timeout=1.0)
+
+
 def _ppm(score: float) -> int:
     return int(Decimal(str(score)) * QUALITY_ONE)
 
@@ -97,6 +103,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         TransportOptions(
             ca_file=settings.dsp_ca_file, http1_connections=settings.dsp_http1_connections
         ),
+        http2_engine=_lean_h2 if settings.dsp_http2_engine == "lean" else None,
     )
     external = build_http_bidders(
         bidders.dsps,

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     None: the demo routers shipped with the code."""
 
     # External DSPs (app.bidders.transport, app.bidders.http)
+    dsp_http2_engine: Literal["lean", "httpcore"] = "lean"
+    """HTTP/2 client engine for h2/h2c DSPs: ``lean`` (``app.bidders.h2_transport``, ~5-8x
+    less CPU per call, see docs/performance.md) or httpx's stock ``httpcore``."""
     dsp_ca_file: Path | None = None
     """CA bundle that signs the external DSPs' TLS certificates; None: the certifi bundle."""
     dsp_http1_connections: Annotated[int, Field(gt=0)] = 64
