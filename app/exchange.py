@@ -33,6 +33,7 @@ from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
+from budget.store import StoreUnavailable
 from openrtb.bid_rules import BidRules
 from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest, SupplyChainNode
@@ -325,6 +326,9 @@ class Exchange:
         except BidderError as exc:  # counted, not logged: a sick DSP must not flood the log
             status = CallStatus.ERROR
             self._metrics.bidder_errors.labels(bidder.name, exc.kind).inc()
+        except StoreUnavailable:  # in-process bidding pauses; the store's breaker logs it
+            status = CallStatus.ERROR
+            self._metrics.bidder_errors.labels(bidder.name, "store_unavailable").inc()
         except Exception as exc:  # a bug in a bidder must never fail the auction
             status = CallStatus.ERROR
             self._metrics.bidder_errors.labels(bidder.name, "internal").inc()

@@ -7,6 +7,7 @@ then the store, so that nothing accepted is dropped silently.
 import gc
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -33,6 +34,8 @@ from auction.floors import FloorRule
 from auction.types import QUALITY_ONE, AuctionRules
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
+from budget.breaker import BreakerState, CircuitBreaker
+from budget.guarded import GuardedStore
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
@@ -41,12 +44,28 @@ from openrtb.validate import RequestRules
 
 log = structlog.get_logger("app.lifespan")
 
+_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
-def open_store(settings: Settings) -> CounterStore:
-    """The counter store the settings ask for."""
+
+def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
+    """The counter store the settings ask for, behind its circuit breaker."""
+    store: CounterStore
     if settings.store == "redis":
-        return RedisStore.from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
-    return MemoryStore()
+        store = RedisStore.from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
+    else:
+        store = MemoryStore()
+
+    def on_change(old: BreakerState, new: BreakerState) -> None:
+        metrics.store_circuit.set(_BREAKER_VALUE[new])
+        log.warning("store_circuit", old=old.value, new=new.value)
+
+    breaker = CircuitBreaker(
+        settings.store_breaker_failures,
+        settings.store_breaker_cooldown_s,
+        time.monotonic,
+        on_change,
+    )
+    return GuardedStore(store, breaker)
 
 
 def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ()) -> ExchangeConfig:
@@ -94,7 +113,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     """Build the Services of one process and tear them down at shutdown."""
     metrics = Metrics()
     keys = KeySpace(settings.key_prefix)
-    store = open_store(settings)
+    store = open_store(settings, metrics)
     ledger = SpendLedger(store, keys)
     bidders = load_bidders(settings.bidders_file)
     # External DSPs: one connection pool per DSP origin, one HttpBidder per `dsps` entry.

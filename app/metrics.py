@@ -4,7 +4,13 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -70,6 +76,11 @@ class Metrics:
             "rtb_notices",
             "Notices by kind and result (recorded, duplicate, rejected).",
             ["kind", "result"],
+            registry=self.registry,
+        )
+        self.store_circuit = Gauge(
+            "rtb_store_circuit_state",
+            "Counter store circuit: 0 closed, 1 half-open (probing), 2 open (no in-process bids).",
             registry=self.registry,
         )
         self.settlements = Counter(

@@ -14,7 +14,7 @@ from app.exchange import Exchange
 from app.metrics import Metrics
 from app.notices import NoticeService
 from app.settings import Settings
-from budget.store import CounterStore
+from budget.guarded import GuardedStore
 from openrtb.validate import RequestRules
 
 
@@ -24,7 +24,7 @@ class Services:
 
     settings: Settings
     rules: RequestRules
-    store: CounterStore
+    store: GuardedStore
     registry: BidderRegistry
     exchange: Exchange
     notices: NoticeService

@@ -89,7 +89,12 @@ class Settings(BaseSettings):
     # Store
     store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.05
+    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.02
+    """Every Redis call's socket timeout: a store slower than this counts as failing."""
+    store_breaker_failures: Annotated[int, Field(gt=0)] = 3
+    """Consecutive store failures that open its circuit (in-process bidding stops)."""
+    store_breaker_cooldown_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How long an open store circuit waits before one probe call."""
     key_prefix: str = "rtb:"
 
     # Logging

@@ -9,6 +9,9 @@ StoreUnavailable so callers fail safe instead of hanging the auction.
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from budget import scripts
@@ -34,6 +37,11 @@ class RedisStore:
             socket_timeout=timeout_s,
             socket_connect_timeout=max(timeout_s, 0.2),
             decode_responses=False,
+            # redis-py retries a failed call 10 times by default: seconds of waiting during an
+            # outage. Here: one retry, and only of a connection error (a pooled connection the
+            # server dropped, or a refused connect: both fail fast), then StoreUnavailable;
+            # the circuit breaker takes it from there.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         return cls(client)
 
@@ -47,21 +55,21 @@ class RedisStore:
         if not holds:
             return []
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for hold in holds:
-                a = hold.account
-                await self._reserve(
-                    keys=[a.spend, a.held, a.holds, a.expiries],
-                    args=[
-                        hold.hold_id,
-                        hold.amount_micros,
-                        hold.budget_micros,
-                        hold.ttl_ms,
-                        SPEND_KEY_TTL_S,
-                    ],
-                    client=pipe,
-                )
-            placed = await pipe.execute()
+            async with self._client.pipeline(transaction=False) as pipe:
+                for hold in holds:
+                    a = hold.account
+                    await self._reserve(
+                        keys=[a.spend, a.held, a.holds, a.expiries],
+                        args=[
+                            hold.hold_id,
+                            hold.amount_micros,
+                            hold.budget_micros,
+                            hold.ttl_ms,
+                            SPEND_KEY_TTL_S,
+                        ],
+                        client=pipe,
+                    )
+                placed = await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [bool(result) for result in placed]
@@ -70,14 +78,14 @@ class RedisStore:
         if not holds:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for account, hold_id in holds:
-                await self._release(
-                    keys=[account.held, account.holds, account.expiries],
-                    args=[hold_id],
-                    client=pipe,
-                )
-            await pipe.execute()
+            async with self._client.pipeline(transaction=False) as pipe:
+                for account, hold_id in holds:
+                    await self._release(
+                        keys=[account.held, account.holds, account.expiries],
+                        args=[hold_id],
+                        client=pipe,
+                    )
+                await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -108,10 +116,10 @@ class RedisStore:
         try:
             # A pipeline of GETs rather than MGET: one round trip either way, and it stays
             # valid when campaigns' hash tags put the keys on different cluster shards.
-            pipe = self._client.pipeline(transaction=False)
-            for key in keys:
-                pipe.get(key)
-            values = await pipe.execute()
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                values = await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [int(value) if value is not None else 0 for value in values]

@@ -49,11 +49,11 @@ class RedisEventStream:
         if not events:
             return
         try:
-            pipe = self._client.pipeline(transaction=False)
-            for event in events:
-                fields: dict[Any, Any] = dict(event)
-                pipe.xadd(self._key, fields, maxlen=self._max_len, approximate=True)
-            await pipe.execute()
+            async with self._client.pipeline(transaction=False) as pipe:
+                for event in events:
+                    fields: dict[Any, Any] = dict(event)
+                    pipe.xadd(self._key, fields, maxlen=self._max_len, approximate=True)
+                await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -24,7 +24,12 @@ async def readyz(request: Request) -> Response:
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
     ready = store_ok and all(bidders.values())
-    body = {"status": "ready" if ready else "degraded", "store": store_ok, "bidders": bidders}
+    body = {
+        "status": "ready" if ready else "degraded",
+        "store": store_ok,
+        "store_circuit": services.store.breaker.state.value,
+        "bidders": bidders,
+    }
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
 

@@ -1,0 +1,83 @@
+"""A circuit breaker around the counter store: when Redis is slow or down, fail in
+microseconds instead of waiting out a timeout on every auction.
+
+Every store call first asks the breaker; an open breaker raises StoreUnavailable at once, so
+the in-process routers stop bidding (no bid beats overspend) while the exchange keeps serving
+external bidders. After the cool-down one call probes the store; success closes the breaker
+and bidding resumes by itself. ``ping`` (readiness) always asks the store itself.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from budget.accounts import AccountKeys, Hold, Settlement
+from budget.breaker import BreakerState, CircuitBreaker
+from budget.store import CounterStore, StoreUnavailable
+
+_T = TypeVar("_T")
+
+
+class GuardedStore:
+    """A CounterStore that consults a CircuitBreaker before every call to the real one."""
+
+    def __init__(self, store: CounterStore, breaker: CircuitBreaker) -> None:
+        self._store = store
+        self.breaker = breaker
+
+    @property
+    def open(self) -> bool:
+        """Whether calls are being refused right now."""
+        return self.breaker.state is BreakerState.OPEN
+
+    async def _guard(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        if not self.breaker.allow():
+            raise StoreUnavailable("circuit open: the store failed repeatedly")
+        try:
+            result = await call()
+        except StoreUnavailable:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return result
+
+    async def claim(self, key: str, ttl_s: int) -> bool:
+        return await self._guard(lambda: self._store.claim(key, ttl_s))
+
+    async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
+        return await self._guard(lambda: self._store.reserve(holds))
+
+    async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
+        await self._guard(lambda: self._store.release(holds))
+
+    async def settle(
+        self,
+        account: AccountKeys,
+        *,
+        hold_id: str,
+        cost_micros: int,
+        budget_micros: int,
+        charge_key: str,
+        charge_ttl_s: int,
+    ) -> Settlement:
+        return await self._guard(
+            lambda: self._store.settle(
+                account,
+                hold_id=hold_id,
+                cost_micros=cost_micros,
+                budget_micros=budget_micros,
+                charge_key=charge_key,
+                charge_ttl_s=charge_ttl_s,
+            )
+        )
+
+    async def read_many(self, keys: Sequence[str]) -> list[int]:
+        return await self._guard(lambda: self._store.read_many(keys))
+
+    async def ping(self) -> bool:
+        healthy = await self._store.ping()
+        if healthy and self.open:
+            self.breaker.record_success()  # readiness probes may close it early
+        return healthy
+
+    async def aclose(self) -> None:
+        await self._store.aclose()

@@ -1,0 +1,113 @@
+"""Redis goes away mid-run and comes back: no 5xx, no in-process bids while it is gone, and
+recovery by itself — against a real redis-server this test stops and restarts."""
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from app.main import create_app
+from app.settings import Settings
+from tests.builders import banner_request
+from tests.e2e.conftest import campaigns_file
+from tests.servers import free_port, serve
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+class RedisProcess:
+    """A throwaway redis-server on a fixed port that can be stopped and started again."""
+
+    def __init__(self, binary: str, port: int) -> None:
+        self.binary, self.port = binary, port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        try:
+            for _ in range(200):
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    time.sleep(0.025)
+        finally:
+            client.close()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_process() -> Iterator[RedisProcess]:
+    if REDIS_SERVER is None:
+        pytest.skip("needs the redis-server binary to stop and restart a Redis of its own")
+    server = RedisProcess(REDIS_SERVER, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def auction(client: httpx.Client, n: int) -> httpx.Response:
+    return client.post(
+        "/openrtb2/auction",
+        content=orjson.dumps(banner_request(id=f"outage-{n}")),
+        headers={"content-type": "application/json"},
+    )
+
+
+def test_the_exchange_degrades_and_recovers_with_the_store(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    settings = Settings(
+        store="redis",
+        redis_url=redis_process.url,
+        bidders_file=campaigns_file(tmp_path, "http://127.0.0.1:9"),
+        store_breaker_cooldown_s=0.2,
+        log_json=True,
+        log_level="error",
+    )
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
+        assert auction(client, 0).status_code == 200
+        assert client.get("/readyz").status_code == 200
+
+        redis_process.stop()
+        outage = [auction(client, n) for n in range(1, 30)]
+        assert {r.status_code for r in outage} == {204}  # no in-process bid; never a 5xx
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["store"] is False
+        assert "rtb_store_circuit_state 2.0" in client.get("/metrics").text
+
+        redis_process.start()
+        recovered = None
+        for n in range(100, 400):
+            if auction(client, n).status_code == 200:
+                recovered = n
+                break
+            time.sleep(0.02)
+        assert recovered is not None, "bidding did not resume after Redis came back"
+        ready_again = [client.get("/readyz").status_code for _ in range(20)]
+        assert ready_again[-1] == 200
+        assert "rtb_store_circuit_state 0.0" in client.get("/metrics").text
