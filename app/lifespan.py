@@ -32,10 +32,10 @@ from app.settings import Settings
 from auction.currency import CurrencyRates
 from auction.floors import FloorRule
 from auction.types import QUALITY_ONE, AuctionRules
-from budget.keys import KeySpace
-from budget.ledger import SpendLedger
 from budget.breaker import BreakerState, CircuitBreaker
 from budget.guarded import GuardedStore
+from budget.keys import KeySpace
+from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore

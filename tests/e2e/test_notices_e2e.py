@@ -129,7 +129,12 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
     assert exchange.client.get("/healthz").json() == {"status": "ok"}
     ready = exchange.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "store": True, "bidders": {"house": True}}
+    assert ready.json() == {
+        "status": "ready",
+        "store": True,
+        "store_circuit": "closed",
+        "bidders": {"house": True},
+    }
     won_bid(exchange)
     metrics = exchange.client.get("/metrics").text
     assert 'rtb_auction_requests_total{outcome="bid"} 1.0' in metrics
