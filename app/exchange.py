@@ -12,6 +12,7 @@ bids.
 import asyncio
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from openrtb.schain import with_node
 log = structlog.get_logger("app.exchange")
 
 _MS: Final = 1000.0
+AUCTION_ID_BYTES: Final = 12
+"""96 random bits: unique across every process and day without coordination."""
 
 
 class NoBid(StrEnum):
@@ -121,6 +124,8 @@ class AuctionResult:
     calls: tuple[BidderCall, ...]
     winners: tuple[Entry, ...]
     mechanism: str = ""
+    auction_id: str = ""
+    """The exchange's id of the auction (bidders' request id; notices and holds key)."""
 
 
 class Exchange:
@@ -195,7 +200,11 @@ class Exchange:
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), ())
-        sends = self._sends(request)
+        # The exchange's own id for this auction: what bidders see as the request id, what
+        # holds, notices and charges are keyed by. An SSP's request ids are only unique to
+        # that SSP (and get replayed); keying money by them would merge distinct auctions.
+        auction_id = secrets.token_hex(AUCTION_ID_BYTES)
+        sends = self._sends(request, auction_id)
         if len(sends) == 1:  # no task to schedule: the one call runs inline
             bidder, view, _ = sends[0]
             answers = [await self._call(bidder, view, timeout_s)]
@@ -216,23 +225,24 @@ class Exchange:
                 if response is not None
                 else call
             )
-        mechanism, outcomes = self._auction(plan, entries)
+        mechanism, outcomes = self._auction(plan, entries, auction_id)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
         if self._holders:
-            self._release_holds(request, outcomes, by_id, rejected)
+            self._release_holds(request, auction_id, outcomes, by_id, rejected)
         if self._notify is not None:
             for url in loss_notice_urls(
-                request.id, outcomes, by_id, rejected, self._config.currency
+                auction_id, outcomes, by_id, rejected, self._config.currency
             ):
                 self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
-            return AuctionResult(None, reason, outcomes, tuple(calls), (), mechanism)
+            return AuctionResult(None, reason, outcomes, tuple(calls), (), mechanism, auction_id)
         for _, entry in won:
             self._metrics.wins.labels(entry.bidder).inc()
         response = build_response(
             request,
+            auction_id,
             [(entry, outcome.clearing_price_micros) for outcome, entry in won],
             signer=self._signer,
             currency=self._config.currency,
@@ -241,9 +251,11 @@ class Exchange:
             notice_base_url=notice_base_url,
         )
         winners = tuple(entry for _, entry in won)
-        return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism)
+        return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism, auction_id)
 
-    def _sends(self, request: BidRequest) -> list[tuple[Bidder, BidRequest, frozenset[str]]]:
+    def _sends(
+        self, request: BidRequest, auction_id: str
+    ) -> list[tuple[Bidder, BidRequest, frozenset[str]]]:
         """Each bidder with at least one eligible imp, the view of the request it is sent
         (only those imps, the exchange's supply-chain node appended) and their ids. Bidders
         eligible for the same imps share one view, so it is built (and encoded) once."""
@@ -256,11 +268,7 @@ class Exchange:
             ids = frozenset(imp.id for imp in imps)
             view = views.get(ids)
             if view is None:
-                narrowed = (
-                    request
-                    if len(imps) == len(request.imp)
-                    else request.model_copy(update={"imp": imps})
-                )
+                narrowed = request.model_copy(update={"id": auction_id, "imp": imps})
                 view = views[ids] = with_node(narrowed, self._node(request))
             sends.append((bidder, view, ids))
         return sends
@@ -276,6 +284,7 @@ class Exchange:
     def _release_holds(
         self,
         request: BidRequest,
+        auction_id: str,
         outcomes: Sequence[ImpOutcome],
         entries: Mapping[str, Entry],
         rejected: Sequence[Rejected],
@@ -296,7 +305,7 @@ class Exchange:
             if dropped.bidder in self._holders:
                 lost.setdefault(dropped.bidder, []).append(dropped.bid)
         for name, bids in lost.items():
-            task = asyncio.create_task(self._release(name, request.id, bids))
+            task = asyncio.create_task(self._release(name, auction_id, bids))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
@@ -341,17 +350,22 @@ class Exchange:
         return BidderCall(bidder.name, status, elapsed_s * _MS), response
 
     def _auction(
-        self, plan: AuctionPlan, entries: Sequence[Entry]
+        self, plan: AuctionPlan, entries: Sequence[Entry], auction_id: str
     ) -> tuple[str, tuple[ImpOutcome, ...]]:
         """The mechanism's name and the outcomes (per imp with bids; per slot on a page)."""
         request = plan.request
         by_imp: dict[str, list[Candidate]] = {}
         for entry in entries:
             by_imp.setdefault(entry.bid.impid, []).append(entry.candidate)
-        seed = hmac.new(self._config.tiebreak_secret, request.id.encode(), hashlib.sha256)
+        seed = hmac.new(self._config.tiebreak_secret, auction_id.encode(), hashlib.sha256)
         tiebreak_id = seed.hexdigest()[:32]
         if plan.page is not None:
-            return "vcg", run_page(plan.page, by_imp, auction_id=tiebreak_id)
+            return "vcg", run_page(
+                plan.page,
+                by_imp,
+                auction_id=tiebreak_id,
+                increment_micros=self._config.rules.increment_micros,
+            )
         rules = self._config.rules
         outcomes = tuple(
             run_imp(

@@ -5,6 +5,7 @@ then the store, so that nothing accepted is dropped silently.
 """
 
 import gc
+import hmac
 import random
 import ssl
 import time
@@ -94,7 +95,7 @@ def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ())
         bidder_timeout_ms=settings.bidder_timeout_ms,
         response_reserve_ms=settings.response_reserve_ms,
         notice_ttl_s=settings.notice_ttl_s,
-        tiebreak_secret=settings.notice_secret.get_secret_value().encode(),
+        tiebreak_secret=hmac.digest(settings.notice_key(), b"tie-break", "sha256"),
         quality_ppm=quality,
         bidder_seats={dsp.name: dsp.seats for dsp in dsps if dsp.seats},
     )
@@ -132,7 +133,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         cooldown_s=settings.dsp_breaker_cooldown_s,
     )
     registry = build_registry(bidders.routers, ledger, settings.currency, external=external)
-    signer = NoticeSigner(settings.notice_secret.get_secret_value().encode())
+    signer = NoticeSigner(settings.notice_key())
     client = httpx.AsyncClient(
         timeout=settings.forward_timeout_s,
         limits=httpx.Limits(max_connections=settings.forward_concurrency),

@@ -109,8 +109,12 @@ class NoticeService:
         return NoticeOutcome(result, charged)
 
     async def _charge(self, claim: NoticeClaim, marker_ttl_s: int) -> int:
-        """Settle the impression's hold; the micros charged (0 for test auctions, repeats
-        and refusals)."""
+        """Settle the impression's hold; the micros charged (0 for repeats and refusals).
+
+        Test auctions are never billed and leave no charge marker (their holds were released
+        when the auction ended)."""
+        if not claim.billable:
+            return 0
         campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
         if campaign is None:
             if claim.bidder in self._registry.in_process:
@@ -118,7 +122,7 @@ class NoticeService:
                     "notice_unknown_campaign", bidder=claim.bidder, campaign_id=claim.campaign_id
                 )
             return 0
-        cost_micros = impression_cost_micros(claim.price_micros) if claim.billable else 0
+        cost_micros = impression_cost_micros(claim.price_micros)
         settlement = await self._ledger.settle(
             (campaign.id, campaign.time_zone),
             budget_micros=campaign.daily_budget_micros,

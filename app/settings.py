@@ -3,12 +3,15 @@
 Provided to the app factory (tests build their own) rather than read at import time.
 """
 
+import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
 
 
 class FloorRuleSetting(BaseModel):
@@ -25,6 +28,28 @@ class FloorRuleSetting(BaseModel):
 
 class Settings(BaseSettings):
     """Every knob of one exchange process."""
+
+    @model_validator(mode="after")
+    def _secret_fits_the_store(self) -> "Settings":
+        secret = self.notice_secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"notice_secret must be at least {MIN_SECRET_BYTES} bytes")
+        if secret is None and self.store == "redis":
+            raise ValueError(
+                "notice_secret is required with store=redis: every process must verify the "
+                "others' notices (set RTB_NOTICE_SECRET to 32+ random bytes)"
+            )
+        return self
+
+    def notice_key(self) -> bytes:
+        """The notice HMAC key: the configured one, or a random one for this process."""
+        if self.notice_secret is not None:
+            return self.notice_secret.get_secret_value().encode()
+        if self._random_secret is None:
+            self._random_secret = secrets.token_bytes(MIN_SECRET_BYTES)
+        return self._random_secret
+
+    _random_secret: bytes | None = PrivateAttr(default=None)
 
     model_config = SettingsConfigDict(env_prefix="RTB_", env_file=None, extra="ignore")
 
@@ -79,7 +104,10 @@ class Settings(BaseSettings):
     """Startup wait for the first connection to each DSP (a DSP that is down is logged)."""
 
     # Notices
-    notice_secret: SecretStr = SecretStr("dev-only-change-me")
+    notice_secret: SecretStr | None = None
+    """HMAC key of notice tokens, at least 32 bytes, the same on every process sharing a
+    store. Required with ``store=redis``; with the single-process memory store a random one
+    is made at startup when unset (tokens then die with the process)."""
     notice_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600
     forward_timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
     forward_concurrency: Annotated[int, Field(gt=0)] = 64

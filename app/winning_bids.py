@@ -18,6 +18,7 @@ from openrtb.response import Bid, BidResponse, SeatBid
 
 def build_response(
     request: BidRequest,
+    auction_id: str,
     winners: Sequence[tuple[Entry, int]],
     *,
     signer: NoticeSigner,
@@ -26,12 +27,13 @@ def build_response(
     now_s: int,
     notice_base_url: str,
 ) -> BidResponse:
-    """The BidResponse for ``winners`` (entry, clearing price micros), grouped by seat."""
+    """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
+    by seat; ``bidid`` carries the exchange's auction id (what notices and macros use)."""
     by_seat: dict[str, list[Bid]] = {}
     for entry, price_micros in winners:
         claim = NoticeClaim(
             kind=NoticeKind.WIN,
-            auction_id=request.id,
+            auction_id=auction_id,
             imp_id=entry.bid.impid,
             bid_id=entry.bid.id,
             seat=entry.seat,
@@ -50,6 +52,7 @@ def build_response(
         )
     return BidResponse(
         id=request.id,
+        bidid=auction_id,
         cur=currency,
         seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
     )

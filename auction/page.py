@@ -79,11 +79,13 @@ def run_page(
     candidates_by_imp: Mapping[str, Sequence[Candidate]],
     *,
     auction_id: str,
+    increment_micros: int = 0,
 ) -> tuple[ImpOutcome, ...]:
     """The VCG page auction after the seat rules (``wseat``/``bseat``, loss reason 104).
 
     Screened-out bids are added to their slot's losses, so every candidate still appears
-    exactly once.
+    exactly once. Each winner pays its VCG price plus ``increment_micros``, capped at its bid
+    — as the second-price auction adds it — so an uncontested slot never sells for nothing.
     """
     eligible: dict[str, list[Candidate]] = {}
     screened: dict[str, list[Loss]] = {}
@@ -93,8 +95,15 @@ def run_page(
         screened[slot.imp_id] = losses
     outcomes = run_vcg(slots, eligible, auction_id=auction_id)
     return tuple(
-        replace(outcome, losses=outcome.losses + tuple(screened[outcome.imp_id]))
-        if screened[outcome.imp_id]
-        else outcome
-        for outcome in outcomes
+        _finish(outcome, screened[outcome.imp_id], increment_micros) for outcome in outcomes
     )
+
+
+def _finish(outcome: ImpOutcome, screened: Sequence[Loss], increment_micros: int) -> ImpOutcome:
+    winner = outcome.winner
+    price = outcome.clearing_price_micros
+    if winner is not None and increment_micros > 0:
+        price = min(winner.price_micros, price + increment_micros)
+    if not screened and price == outcome.clearing_price_micros:
+        return outcome
+    return replace(outcome, clearing_price_micros=price, losses=outcome.losses + tuple(screened))

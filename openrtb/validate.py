@@ -9,8 +9,8 @@ Runs on every request, so the happy path is plain attribute reads and comparison
 exception is raised unless the request is refused, and nothing is compiled per call.
 """
 
-import math
 from dataclasses import dataclass
+from typing import Final
 
 from openrtb.currencies import ISO_4217_CODES
 from openrtb.errors import InvalidRequest
@@ -26,9 +26,14 @@ class RequestRules:
 
     tmax_min_ms: int = 10
     tmax_max_ms: int = 10_000
+    max_imps: int = 50
+    """More impressions than any page carries only multiply the exchange's work per request."""
 
 
 _DEFAULT_RULES = RequestRules()
+
+MAX_FLOOR_CPM: Final = 1_000_000.0
+"""No real floor is a million per mille; beyond, prices stop being exact in micros math."""
 
 
 def validate_request(request: BidRequest, rules: RequestRules = _DEFAULT_RULES) -> None:
@@ -37,6 +42,8 @@ def validate_request(request: BidRequest, rules: RequestRules = _DEFAULT_RULES) 
         raise InvalidRequest("id", "must not be empty")
     if not request.imp:
         raise InvalidRequest("imp", "must contain at least one impression")
+    if len(request.imp) > rules.max_imps:
+        raise InvalidRequest("imp", f"at most {rules.max_imps} impressions, got {len(request.imp)}")
     _check_one_inventory(request)
     if request.cur is not None:
         for i, code in enumerate(request.cur):
@@ -71,14 +78,14 @@ def _check_one_inventory(request: BidRequest) -> None:
 def _check_imp(i: int, imp: Imp) -> None:
     if imp.banner is None and imp.video is None and imp.audio is None and imp.native is None:
         raise InvalidRequest(f"imp[{i}]", "must offer banner, video, audio or native")
-    if not 0.0 <= imp.bidfloor < math.inf:  # also false for NaN
+    if not 0.0 <= imp.bidfloor <= MAX_FLOOR_CPM:  # also false for NaN
         raise InvalidRequest(f"imp[{i}].bidfloor", _bad_floor(imp.bidfloor))
     if imp.bidfloorcur not in ISO_4217_CODES:
         raise InvalidRequest(f"imp[{i}].bidfloorcur", _not_currency(imp.bidfloorcur))
     if imp.pmp is None or imp.pmp.deals is None:
         return
     for j, deal in enumerate(imp.pmp.deals):
-        if not 0.0 <= deal.bidfloor < math.inf:
+        if not 0.0 <= deal.bidfloor <= MAX_FLOOR_CPM:
             raise InvalidRequest(f"imp[{i}].pmp.deals[{j}].bidfloor", _bad_floor(deal.bidfloor))
         if deal.bidfloorcur not in ISO_4217_CODES:
             raise InvalidRequest(
@@ -87,7 +94,7 @@ def _check_imp(i: int, imp: Imp) -> None:
 
 
 def _bad_floor(value: float) -> str:
-    return f"must be a finite number >= 0, got {value!r}"
+    return f"must be a number from 0 to {MAX_FLOOR_CPM:g}, got {value!r}"
 
 
 def _not_currency(code: str) -> str:

@@ -127,7 +127,8 @@ async def test_markup_macros_get_the_clearing_price() -> None:
         exchange(Scripted("a", offer("s1", 2.0, adm=adm)), Scripted("b", offer("s2", 1.0)))
     )
     (bid,) = result.response.seatbid[0].bid
-    assert bid.adm == '<img src="https://t.example/i?p=1.01&a=req-6f1c2a9e-banner">'
+    assert result.response.bidid == result.auction_id
+    assert bid.adm == f'<img src="https://t.example/i?p=1.01&a={result.auction_id}">'
 
 
 async def test_quality_can_reverse_the_order() -> None:

@@ -16,7 +16,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.servers import serve
 
-SECRET = "e2e-notice-secret-0123456789"
+SECRET = "e2e-notice-secret-0123456789-abcdef"
 
 
 @dataclass

@@ -106,9 +106,10 @@ def test_a_page_of_two_slots_is_sold_by_vcg(client: httpx.Client) -> None:
     # Values above the 0.50 floors: alpha 1.90·c, beta 1.40·c, gamma 0.50·c (dealer bids no
     # deal here: it is an open bidder at 2.00 → 1.50·c). Optimum: alpha top, dealer second.
     # alpha pays 0.50 + [W(-alpha) − (W − 1.90)] = 0.50 + [(1.50 + 0.70) − 0.75] = 1.95;
-    # dealer pays 0.50 + [(1.90 + 0.70) − 1.90] / 0.5 = 0.50 + 1.40 = 1.90.
-    assert (won["1"]["cid"], won["1"]["price"]) == ("alpha", 1.95)
-    assert (won["2"]["cid"], won["2"]["price"]) == ("dealer", 1.9)
+    # dealer pays 0.50 + [(1.90 + 0.70) − 1.90] / 0.5 = 0.50 + 1.40 = 1.90; each plus the
+    # 0.01 increment, as in second price.
+    assert (won["1"]["cid"], won["1"]["price"]) == ("alpha", 1.96)
+    assert (won["2"]["cid"], won["2"]["price"]) == ("dealer", 1.91)
 
 
 def test_one_winner_per_advertiser_on_a_page(client: httpx.Client) -> None:

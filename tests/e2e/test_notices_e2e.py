@@ -18,7 +18,9 @@ def won_bid(exchange: Exchange, **changes: object) -> dict[str, str]:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 200, response.text
-    bid: dict[str, str] = response.json()["seatbid"][0]["bid"][0]
+    answer = response.json()
+    bid: dict[str, str] = answer["seatbid"][0]["bid"][0]
+    bid["auction_id"] = answer["bidid"]  # the exchange's own id: what notices carry
     return bid
 
 
@@ -102,13 +104,14 @@ def test_test_auctions_are_not_billed(exchange: Exchange, redis_url: str) -> Non
 
 def test_dsp_notice_urls_are_forwarded_with_macros(exchange: Exchange, recorder: Recorder) -> None:
     bid = won_bid(exchange, id="auction-fwd")
+    auction = bid["auction_id"]
     notice(exchange, bid["nurl"])
     notice(exchange, bid["nurl"])  # a replay is not forwarded again
     notice(exchange, bid["burl"])
-    wins = wait_for(recorder, f"{recorder.base_url}/win?auction=auction-fwd")
-    bills = wait_for(recorder, f"{recorder.base_url}/bill?auction=auction-fwd")
-    assert wins == [f"{recorder.base_url}/win?auction=auction-fwd&price=1.91"]
-    assert bills == [f"{recorder.base_url}/bill?auction=auction-fwd&price=1.91"]
+    wins = wait_for(recorder, f"{recorder.base_url}/win?auction={auction}")
+    bills = wait_for(recorder, f"{recorder.base_url}/bill?auction={auction}")
+    assert wins == [f"{recorder.base_url}/win?auction={auction}&price=1.91"]
+    assert bills == [f"{recorder.base_url}/bill?auction={auction}&price=1.91"]
 
 
 def test_a_campaign_stops_bidding_when_its_budget_is_spent(
@@ -158,10 +161,10 @@ def test_openapi_documents_the_auction_with_examples(exchange: Exchange) -> None
 def test_losers_get_a_loss_notice_with_reason_and_price_to_win(
     exchange: Exchange, recorder: Recorder
 ) -> None:
-    won_bid(exchange, id="auction-loss")
-    losses = wait_for(recorder, f"{recorder.base_url}/loss?auction=auction-loss")
+    auction = won_bid(exchange, id="auction-loss")["auction_id"]
+    losses = wait_for(recorder, f"{recorder.base_url}/loss?auction={auction}")
     # Lost to a higher bid (102); 2.40 would have tied, so 2.400001 was needed to win.
-    assert losses == [f"{recorder.base_url}/loss?auction=auction-loss&reason=102&min=2.400001"]
+    assert losses == [f"{recorder.base_url}/loss?auction={auction}&reason=102&min=2.400001"]
 
 
 def held(redis_url: str, exchange: Exchange, campaign_id: str) -> int:
@@ -186,3 +189,13 @@ def test_holds_are_released_for_losers_and_settled_for_the_winner(
     assert notice(exchange, bid["burl"]) == (204, "recorded")
     assert held(redis_url, exchange, "winner") == 0
     assert spend(redis_url, exchange, "winner") == 1910
+
+
+def test_a_replayed_request_id_is_a_new_auction_charged_on_its_own(
+    exchange: Exchange, redis_url: str
+) -> None:
+    first, second = won_bid(exchange, id="same-id"), won_bid(exchange, id="same-id")
+    assert first["auction_id"] != second["auction_id"]
+    assert notice(exchange, first["burl"]) == (204, "recorded")
+    assert notice(exchange, second["burl"]) == (204, "recorded")
+    assert spend(redis_url, exchange, "winner") == 2 * 1910

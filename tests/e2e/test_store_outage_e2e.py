@@ -83,6 +83,7 @@ def test_the_exchange_degrades_and_recovers_with_the_store(
     settings = Settings(
         store="redis",
         redis_url=redis_process.url,
+        notice_secret="outage-test-secret-0123456789-abcdef",  # type: ignore[arg-type]
         bidders_file=campaigns_file(tmp_path, "http://127.0.0.1:9"),
         store_breaker_cooldown_s=0.2,
         log_json=True,

@@ -11,7 +11,7 @@ from openrtb.errors import InvalidRequest
 from openrtb.imp import Banner, Imp
 from openrtb.request import BidRequest
 from openrtb.validate import RequestRules, validate_request
-from tests.builders import banner_request
+from tests.builders import banner_imp, banner_request
 
 _DEFAULT_RULES = RequestRules()
 
@@ -89,13 +89,13 @@ def test_app_with_dooh_names_dooh() -> None:
 def test_negative_imp_floor() -> None:
     request = banner_request(imps=2)
     request["imp"][1]["bidfloor"] = -0.01
-    assert _refusal(request) == "imp[1].bidfloor: must be a finite number >= 0, got -0.01"
+    assert _refusal(request) == "imp[1].bidfloor: must be a number from 0 to 1e+06, got -0.01"
 
 
 def test_negative_deal_floor() -> None:
     request = banner_request()
     request["imp"][0]["pmp"] = {"deals": [{"id": "d0"}, {"id": "d1", "bidfloor": -1}]}
-    assert _refusal(request).startswith("imp[0].pmp.deals[1].bidfloor: must be a finite number")
+    assert _refusal(request).startswith("imp[0].pmp.deals[1].bidfloor: must be a number from 0")
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -103,7 +103,7 @@ def test_non_finite_floor_in_an_unvalidated_model(value: float) -> None:
     # model_construct skips pydantic; the rule still holds for models built that way.
     imp = Imp.model_construct(id="1", banner=Banner(), bidfloor=value)
     request = BidRequest.model_construct(id="r", imp=[imp])
-    with pytest.raises(InvalidRequest, match=r"^imp\[0\]\.bidfloor: must be a finite number"):
+    with pytest.raises(InvalidRequest, match=r"^imp\[0\]\.bidfloor: must be a number from 0"):
         validate_request(request)
 
 
@@ -177,3 +177,12 @@ def test_iso_4217() -> None:
     assert not is_iso4217("ZWL")
     assert all(len(code) == 3 and code.isupper() for code in ISO_4217_CODES)
     assert len(ISO_4217_CODES) > 170
+
+
+def test_absurd_floors_and_too_many_imps_are_refused() -> None:
+    huge = BidRequest.model_validate(banner_request(imp=[banner_imp(bidfloor=1e308)]))
+    with pytest.raises(InvalidRequest, match=r"^imp\[0\]\.bidfloor: must be a number from 0"):
+        validate_request(huge)
+    many = BidRequest.model_validate(banner_request(imps=51))
+    with pytest.raises(InvalidRequest, match=r"^imp: at most 50 impressions, got 51"):
+        validate_request(many)

@@ -1,0 +1,32 @@
+"""Settings that would lose money are refused at startup."""
+
+import pytest
+from pydantic import ValidationError
+
+from app.cli import main
+from app.settings import Settings
+
+
+def test_a_shared_store_needs_a_shared_notice_secret() -> None:
+    with pytest.raises(ValidationError, match="notice_secret is required with store=redis"):
+        Settings(store="redis")
+
+
+def test_a_short_notice_secret_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        Settings(notice_secret="too-short")  # type: ignore[arg-type]
+
+
+def test_without_a_secret_a_single_process_gets_a_random_one() -> None:
+    one, two = Settings(), Settings()
+    assert len(one.notice_key()) == 32
+    assert one.notice_key() == one.notice_key()
+    assert one.notice_key() != two.notice_key()
+
+
+def test_several_workers_on_the_memory_store_are_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RTB_STORE", raising=False)
+    assert main(["serve", "--workers", "2"]) == 2
+    assert "needs a shared store" in capsys.readouterr().err
