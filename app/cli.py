@@ -1,6 +1,7 @@
 """The ``rtb`` command. ``rtb serve`` runs the exchange; later tools add subcommands."""
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 import uvicorn
@@ -9,6 +10,14 @@ from app.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers > 1 and Settings().store == "memory":
+        print(
+            "rtb serve: --workers > 1 needs a shared store: each process would keep its own "
+            "budgets and notice markers (double charges). Set RTB_STORE=redis, RTB_REDIS_URL "
+            "and RTB_NOTICE_SECRET, or run one worker.",
+            file=sys.stderr,
+        )
+        return 2
     uvicorn.run(
         "app.main:create_app",
         factory=True,
