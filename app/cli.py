@@ -3,6 +3,7 @@
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -33,6 +34,64 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- bidding: model tools (`rtb train`, `rtb synth`) --------------------------------------
+# Imported lazily: xgboost and numpy cost ~0.5 s to import, which `rtb serve` should not pay
+# just to parse its arguments.
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bidding.train import Label, TrainConfig, train_command
+
+    labels: tuple[Label, ...] = ("click", "conversion") if args.label == "both" else (args.label,)
+    config = TrainConfig(
+        seed=args.seed,
+        rounds=args.rounds,
+        test_fraction=args.test_fraction,
+        threads=args.threads,
+    )
+    return train_command(
+        input_path=args.input,
+        synthetic_rows=args.synthetic,
+        labels=labels,
+        out_dir=args.out,
+        config=config,
+    )
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from bidding.synthetic import write_csv
+    from bidding.train import synthetic_columns
+
+    write_csv(synthetic_columns(args.rows, args.seed, args.days), args.out)
+    print(f"wrote {args.rows:,} labelled impressions to {args.out}")
+    return 0
+
+
+def _add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    train = commands.add_parser(
+        "train", help="train the CTR/CVR models from labelled impressions (time split)"
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, help="CSV with bidding.features raw columns")
+    source.add_argument("--synthetic", type=int, metavar="ROWS", help="generate ROWS in memory")
+    train.add_argument("--label", choices=["click", "conversion", "both"], default="both")
+    train.add_argument("--out", type=Path, required=True, help="model directory to write")
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--rounds", type=int, default=300, help="maximum boosting rounds")
+    train.add_argument("--test-fraction", type=float, default=0.3, help="latest part held out")
+    train.add_argument("--threads", type=int, default=2)
+    train.set_defaults(handler=_train)
+    synth = commands.add_parser("synth", help="write synthetic labelled impressions as CSV")
+    synth.add_argument("--rows", type=int, required=True)
+    synth.add_argument("--seed", type=int, default=7)
+    synth.add_argument("--days", type=float, default=14.0)
+    synth.add_argument("--out", type=Path, required=True)
+    synth.set_defaults(handler=_synth)
+
+
+# --- end of bidding model tools ------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rtb`` with all its subcommands."""
     settings = Settings()
@@ -43,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port)
     serve.add_argument("--workers", type=int, default=1, help="processes (one per core)")
     serve.set_defaults(handler=_serve)
+    _add_model_commands(commands)
     return parser
 
 

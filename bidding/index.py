@@ -22,11 +22,11 @@ why each campaign did not match (debug output, not the hot path).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
 from bidding.campaigns import Campaign, Creative
-from bidding.targeting import Dimension, Reason, RequestFacts, Why, matches
+from bidding.targeting import Dimension, FormatKey, Reason, RequestFacts, Why, matches
 
 __all__ = ["INDEXED", "CampaignIndex", "Candidate", "check", "eligible_creatives", "scan"]
 
@@ -124,6 +124,10 @@ class CampaignIndex:
                 by_format.setdefault(creative.format_key, set()).add(position)
         self._by_format = {key: frozenset(members) for key, members in by_format.items()}
         self._inverted = tuple(_Inverted(d, self.campaigns) for d in INDEXED)
+
+    def serves(self, formats: Iterable[FormatKey]) -> bool:
+        """Whether any campaign has a creative of one of ``formats`` (bidder eligibility)."""
+        return any(key in self._by_format for key in formats)
 
     def narrow(self, facts: RequestFacts) -> list[int]:
         """Positions (ascending) that pass the inverted indexes: a superset of candidates."""

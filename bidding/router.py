@@ -21,7 +21,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from bidding.campaigns import Campaign, Creative, RouterSpec
+from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
+from bidding.index import CampaignIndex
+from bidding.targeting import RequestFacts, format_keys
 from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -69,39 +71,6 @@ def _deal_for(campaign: Campaign, imp: Imp) -> Deal | None:
     return None
 
 
-def _banner_sizes(imp: Imp) -> set[tuple[int, int]]:
-    banner = imp.banner
-    if banner is None:
-        return set()
-    sizes = {(f.w, f.h) for f in banner.format or () if f.w and f.h}
-    if banner.w and banner.h:
-        sizes.add((banner.w, banner.h))
-    return sizes
-
-
-class _Fit(NamedTuple):
-    """A campaign's creative of one size, with its position (the router's preference order)."""
-
-    campaign_index: int
-    creative_index: int
-    campaign: Campaign
-    creative: Creative
-    domains: frozenset[str]
-    cats: frozenset[str]
-
-
-def _size_index(campaigns: tuple[Campaign, ...]) -> dict[tuple[int, int], tuple[_Fit, ...]]:
-    """Creatives by banner size, so a request looks at the campaigns that fit, not all."""
-    index: dict[tuple[int, int], list[_Fit]] = {}
-    for ci, campaign in enumerate(campaigns):
-        for ki, creative in enumerate(campaign.creatives):
-            fit = _Fit(
-                ci, ki, campaign, creative, frozenset(creative.adomain), frozenset(creative.cat)
-            )
-            index.setdefault((creative.w, creative.h), []).append(fit)
-    return {size: tuple(fits) for size, fits in index.items()}
-
-
 class CampaignRouter:
     """Bids for the campaigns of one RouterSpec; one instance per router per process."""
 
@@ -113,6 +82,14 @@ class CampaignRouter:
         hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        for campaign in spec.campaigns:
+            if campaign.currency != currency:
+                # Bids and budgets are integer micros of the exchange currency; converting a
+                # campaign's money at load time would freeze today's rate into its budget.
+                raise ConfigError(
+                    f"router {spec.name}: campaign {campaign.id}: currency {campaign.currency} "
+                    f"differs from the exchange currency {currency}"
+                )
         self.name = spec.name
         self.campaigns = spec.campaigns
         self._by_id = {campaign.id: campaign for campaign in spec.campaigns}
@@ -120,7 +97,7 @@ class CampaignRouter:
         self._currency = currency
         self._hold_ttl_s = hold_ttl_s
         self._clock = clock
-        self._by_size = _size_index(spec.campaigns)
+        self._index = CampaignIndex(spec.campaigns)
         self._templates = {
             (campaign.id, creative.id): _template(campaign, creative)
             for campaign in spec.campaigns
@@ -132,40 +109,21 @@ class CampaignRouter:
         return True
 
     def eligible(self, imp: Imp) -> bool:
-        """Banner impressions of a size one of its campaigns has a creative for."""
-        return any(size in self._by_size for size in _banner_sizes(imp))
-
-    def _fits(
-        self, sizes: set[tuple[int, int]], blocked_domains: set[str], blocked_cats: set[str]
-    ) -> list[_Fit]:
-        """Per campaign, its first creative (in config order) of a size the imp accepts and
-        not blocked by the request; in campaign order."""
-        best: dict[int, _Fit] = {}
-        for size in sizes:
-            for fit in self._by_size.get(size, ()):
-                current = best.get(fit.campaign_index)
-                if current is not None and current.creative_index <= fit.creative_index:
-                    continue
-                if not (
-                    blocked_domains.isdisjoint(fit.domains) and blocked_cats.isdisjoint(fit.cats)
-                ):
-                    continue
-                best[fit.campaign_index] = fit
-        return [best[index] for index in sorted(best)]
+        """Impressions of a format (media type and size) one of its campaigns has."""
+        return self._index.serves(format_keys(imp))
 
     def _offers(self, request: BidRequest) -> Iterator[tuple[_Offer, int]]:
-        blocked_domains = set(request.badv or ())
-        blocked_cats = set(request.bcat or ())
-        for imp in request.imp:
+        """Campaigns whose targeting, flight and creatives fit each imp (via the index), at
+        their price, where it clears the imp's (or their deal's) floor."""
+        facts = RequestFacts.for_imps(request, int(self._clock()))
+        for imp, imp_facts in zip(request.imp, facts, strict=True):
             if imp.bidfloorcur != self._currency:
                 continue  # floors in other currencies need the exchange's rates (a later step)
-            sizes = _banner_sizes(imp)
-            if not sizes:
-                continue
             open_floor_micros = cpm_to_micros(imp.bidfloor)
             private = imp.pmp is not None and imp.pmp.private_auction == 1
-            for fit in self._fits(sizes, blocked_domains, blocked_cats):
-                campaign, creative = fit.campaign, fit.creative
+            for candidate in self._index.candidates(imp_facts):
+                campaign = candidate.campaign
+                creative = campaign.creatives[candidate.creatives[0]]
                 deal = _deal_for(campaign, imp)
                 if deal is None and private:
                     continue

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.bidders.config import load_bidders, parse_bidders
-from bidding.campaigns import Campaign, ConfigError, FrequencyCap
+from bidding.campaigns import Campaign, ConfigError
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, Dimension, ListRule, hours_mask
 from bidding.valuation import GoalKind
@@ -83,12 +83,16 @@ def test_goals_become_micros_and_a_rule_based_bid() -> None:
     assert cpc.bid_cpm_micros in (799_999, 800_000)  # 1000 × 0.001 × 0.80
 
 
-def test_targeting_caps_creatives_and_flight_are_loaded() -> None:
+def test_frequency_caps_are_refused_until_they_are_enforced() -> None:
+    with pytest.raises(ConfigError, match=r"frequency_cap: not enforced yet"):
+        load(campaign(frequency_cap=[{"count": 3, "per": "day"}]))
+
+
+def test_targeting_creatives_and_flight_are_loaded() -> None:
     (parsed,) = load(
         campaign(
             time_zone="America/New_York",
             flight={"start": "2025-03-01", "end": "2025-03-31"},
-            frequency_cap=[{"count": 3, "per": "day"}, {"count": 1, "per": "hour"}],
             targeting={
                 "country": {"allow": ["USA", "can"]},
                 "device_type": {"allow": [1, 4], "block": [3]},
@@ -121,7 +125,6 @@ def test_targeting_caps_creatives_and_flight_are_loaded() -> None:
     assert t.flight_start_s == int(datetime(2025, 3, 1, 5, tzinfo=UTC).timestamp())
     assert t.flight_end_s == int(datetime(2025, 4, 1, 4, tzinfo=UTC).timestamp())
     assert (parsed.flight_start, parsed.flight_end) == (date(2025, 3, 1), date(2025, 3, 31))
-    assert parsed.frequency_caps == (FrequencyCap(3, "day"), FrequencyCap(1, "hour"))
     video, banner = parsed.creatives
     assert (video.media_type, video.w, video.h, video.attr) == ("video", 0, 0, (6,))
     assert video.format_key == ("video", 0, 0)

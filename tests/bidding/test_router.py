@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import pytest
 
-from bidding.campaigns import Campaign, Creative, RouterSpec
+from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.router import CampaignRouter
 from budget.keys import KeySpace
 from budget.ledger import HoldRequest, SpendLedger
@@ -193,3 +194,39 @@ async def test_holds_fill_the_budget_and_lost_bids_give_them_back() -> None:
     assert first is not None
     await tight.release_lost("r0", first.seatbid[0].bid)
     assert await tight.request_bids(request(id="r3"), 0.05) is not None
+
+
+def configured_router(**campaign_fields: Any) -> CampaignRouter:
+    from app.bidders.config import parse_bidders
+
+    entry: dict[str, Any] = {
+        "id": "t1",
+        "advertiser": "T",
+        "seat": "t",
+        "bid_cpm": "2.00",
+        "daily_budget": "100",
+        "creatives": [{"id": "c", "w": 300, "h": 250, "adm": "<img>", "adomain": ["t.example"]}],
+        **campaign_fields,
+    }
+    config = parse_bidders(
+        orjson.dumps({"routers": [{"name": "house", "campaigns": [entry]}]}), "t"
+    )
+    return CampaignRouter(config.routers[0], RecordingLedger(), "USD", clock=lambda: NOW)
+
+
+async def test_targeting_is_honoured() -> None:
+    usa_only = configured_router(targeting={"country": {"allow": ["USA"]}})
+    assert await usa_only.request_bids(request(), 0.05) is not None  # the builder's user is in USA
+    elsewhere = banner_request()
+    elsewhere["device"]["geo"]["country"] = "GBR"
+    assert await usa_only.request_bids(BidRequest.model_validate(elsewhere), 0.05) is None
+
+
+async def test_an_ended_flight_does_not_bid() -> None:
+    ended = configured_router(flight={"start": "2020-01-01", "end": "2020-01-31"})
+    assert await ended.request_bids(request(), 0.05) is None
+
+
+def test_a_campaign_in_another_currency_is_refused() -> None:
+    with pytest.raises(ConfigError, match="currency JPY differs"):
+        configured_router(currency="JPY")

@@ -1,0 +1,433 @@
+"""The one feature encoding shared by training and serving (schema ``SCHEMA_VERSION``).
+
+A model is only as good as the agreement between the vectors it was trained on and the
+vectors it is served, so there is exactly one implementation here: a columnar encoder over
+*raw columns* (``RAW_COLUMNS``: the named inputs such as ``country`` or ``campaign_id``).
+Training feeds it whole columns (a CSV of labelled impressions, the synthetic generator, a
+public click log renamed to these columns); serving feeds it a one-row context built from
+the bid request (``ContextFeatures.of``) and an ``AdBlock`` of candidate ads, and
+``feature_matrix`` broadcasts the shared context over all candidates in one numpy step.
+
+High-cardinality values (ids, domains, segments, crosses) are hashed with a salted 32-bit
+BLAKE2b digest — stable across processes and machines, unlike Python's ``hash()`` — into
+fixed bucket counts. Hash buckets are plain numbers to XGBoost: trees split them by range,
+which is cheaper to serve than categorical splits (measured about 2× per row) and good
+enough with a few hundred trees. Missing values are NaN; XGBoost learns a default branch
+for them.
+
+Changing a feature, its order, a bucket count or a salt changes what a number means:
+bump ``SCHEMA_VERSION``, and model files of the old version are refused at load.
+"""
+
+import hashlib
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+from openrtb.imp import Imp
+from openrtb.request import BidRequest
+
+__all__ = [
+    "AD_COLUMNS",
+    "CONTEXT_COLUMNS",
+    "FEATURE_NAMES",
+    "NUMERIC_COLUMNS",
+    "N_FEATURES",
+    "RAW_COLUMNS",
+    "SCHEMA_VERSION",
+    "AdBlock",
+    "AdKey",
+    "Columns",
+    "ContextFeatures",
+    "FeatureMatrix",
+    "age_bucket",
+    "encode_columns",
+    "feature_matrix",
+    "raw_context",
+    "stable_hash",
+]
+
+FeatureMatrix: TypeAlias = NDArray[np.float32]
+Columns: TypeAlias = Mapping[str, NDArray[Any]]
+"""Raw columns by name: numbers as float arrays (NaN = missing), text as object arrays of
+``str`` (``""`` or ``None`` = missing); ``segments`` holds ``|``-joined segment ids."""
+
+_Hashes: TypeAlias = NDArray[np.uint64]
+_Mask: TypeAlias = NDArray[np.bool_]
+
+SCHEMA_VERSION: Final = 1
+
+SEGMENT_BUCKETS: Final = 32
+SEG_CAT_BUCKETS: Final = 64
+ID_BUCKETS: Final = 4096
+SMALL_BUCKETS: Final = 256
+SEGMENT_SEPARATOR: Final = "|"
+
+_USER = (
+    "user_age_bucket",
+    "user_gender",
+    "user_seg_count",
+    *(f"user_seg_{i:02d}" for i in range(SEGMENT_BUCKETS)),
+)
+_CONTEXT = (
+    "ctx_hour",
+    "ctx_weekday",
+    "ctx_device_type",
+    "ctx_os",
+    "ctx_country",
+    "ctx_site_cat",
+    "ctx_domain",
+    "ctx_is_app",
+    "ctx_pos",
+)
+_AD = ("ad_campaign", "ad_creative", "ad_cat", "ad_w", "ad_h")
+_CROSS = (
+    "x_country_campaign",
+    "x_sitecat_adcat",
+    *(f"x_seg_cat_{i:02d}" for i in range(SEG_CAT_BUCKETS)),
+)
+FEATURE_NAMES: Final[tuple[str, ...]] = (*_USER, *_CONTEXT, *_AD, *_CROSS)
+"""The model's input columns, in order; stored in every model file and checked at load."""
+N_FEATURES: Final = len(FEATURE_NAMES)
+
+_CTX_WIDTH: Final = len(_USER) + len(_CONTEXT)
+_AD_START: Final = _CTX_WIDTH
+_CROSS_START: Final = _AD_START + len(_AD)
+_SEG_START: Final = FEATURE_NAMES.index("user_seg_00")
+_SEG_CAT_START: Final = FEATURE_NAMES.index("x_seg_cat_00")
+
+CONTEXT_COLUMNS: Final = (
+    "ts",
+    "utcoffset",
+    "yob",
+    "gender",
+    "segments",
+    "devicetype",
+    "os",
+    "country",
+    "site_cat",
+    "domain",
+    "is_app",
+    "pos",
+)
+"""Raw per-impression inputs: ``ts`` in Unix seconds, ``utcoffset`` in minutes (OpenRTB's
+``geo.utcoffset``), ``yob``, ``gender`` (M/F/O), ``segments``, ``devicetype`` (AdCOM code),
+``os``, ``country`` (ISO-3166-1 alpha-3 as in OpenRTB), ``site_cat`` (first IAB category of
+the site or app), ``domain`` (site domain or app bundle), ``is_app`` (0/1), ``pos``."""
+AD_COLUMNS: Final = ("campaign_id", "creative_id", "ad_cat", "w", "h")
+RAW_COLUMNS: Final = (*CONTEXT_COLUMNS, *AD_COLUMNS)
+NUMERIC_COLUMNS: Final = frozenset(
+    {"ts", "utcoffset", "yob", "devicetype", "is_app", "pos", "w", "h"}
+)
+"""The raw columns that are numbers; the others are text."""
+
+_GENDERS: Final = {"M": 0.0, "F": 1.0, "O": 2.0}
+_AGE_EDGES: Final = np.array([18, 25, 35, 45, 55, 65], dtype=np.float64)
+"""Age bucket i holds ages in [edge[i-1], edge[i]): 0 is under 18, 6 is 65 and over."""
+
+_MIX_A: Final = np.uint64(0x9E3779B97F4A7C15)
+_MIX_B: Final = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_C: Final = np.uint64(0x94D049BB133111EB)
+
+
+@lru_cache(maxsize=1 << 16)
+def stable_hash(value: str, field: str) -> int:
+    """A 32-bit hash of ``value`` salted by ``field``, the same in every process.
+
+    BLAKE2b's ``person`` parameter is the salt, so equal strings in different fields
+    (a domain and a bundle, say) do not share buckets by construction.
+    """
+    digest = hashlib.blake2b(
+        value.encode("utf-8"), digest_size=4, person=field.encode("ascii")[:16]
+    ).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _mix(a: _Hashes, b: _Hashes) -> _Hashes:
+    """Combine two hash arrays into one (a splitmix64 finaliser): the hash of a cross."""
+    x = (a * _MIX_A) ^ b
+    x = (x ^ (x >> np.uint64(30))) * _MIX_B
+    x = (x ^ (x >> np.uint64(27))) * _MIX_C
+    return x ^ (x >> np.uint64(31))
+
+
+def _bucket(hashes: _Hashes, valid: _Mask, buckets: int) -> NDArray[np.float32]:
+    out = (hashes % np.uint64(buckets)).astype(np.float32)
+    out[~valid] = np.nan
+    return out
+
+
+def age_bucket(yob: NDArray[np.float64], ts: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Age bucket 0–6 from year of birth and the impression's UTC year; NaN when unknown or
+    implausible (under 5 or over 110: typed-in junk, not an age)."""
+    known = ~np.isnan(ts)
+    year = np.full(ts.shape, np.nan)
+    year[known] = (
+        ts[known].astype(np.int64).astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64)
+        + 1970
+    )
+    age = year - yob
+    out = np.searchsorted(_AGE_EDGES, age, side="right").astype(np.float32)
+    out[np.isnan(age) | (age < 5) | (age > 110)] = np.nan
+    return out
+
+
+def _text(values: NDArray[Any], field: str, normalise: str) -> tuple[_Hashes, _Mask]:
+    """Hashes of a text column (each distinct value hashed once); invalid where missing."""
+    table: dict[object, int] = {}
+    hashes = np.zeros(len(values), dtype=np.uint64)
+    valid = np.zeros(len(values), dtype=np.bool_)
+    for i, value in enumerate(values.tolist()):
+        if not value or not isinstance(value, str):
+            continue
+        code = table.get(value)
+        if code is None:
+            text = value.lower() if normalise == "lower" else value.upper()
+            code = table[value] = stable_hash(text.strip(), field)
+        hashes[i] = code
+        valid[i] = True
+    return hashes, valid
+
+
+def _segments(values: NDArray[Any]) -> tuple[_Hashes, _Mask]:
+    """Segment hashes as an (n, width) array padded on the right, with a validity mask;
+    each distinct segment string is parsed and hashed once."""
+    rows: dict[Hashable, int] = {}
+    table: list[list[int]] = []
+    index = np.empty(len(values), dtype=np.intp)
+    for i, value in enumerate(values.tolist()):
+        slot = rows.get(value)
+        if slot is None:
+            ids = value.split(SEGMENT_SEPARATOR) if isinstance(value, str) else ()
+            unique = sorted({stable_hash(s.strip(), "segment") for s in ids if s.strip()})
+            slot = rows[value] = len(table)
+            table.append(unique)
+        index[i] = slot
+    width = max((len(t) for t in table), default=0)
+    hashes = np.zeros((len(table), width), dtype=np.uint64)
+    valid = np.zeros((len(table), width), dtype=np.bool_)
+    for slot, unique in enumerate(table):
+        hashes[slot, : len(unique)] = unique
+        valid[slot, : len(unique)] = True
+    return hashes[index], valid[index]
+
+
+def _number(columns: Columns, name: str, n: int) -> NDArray[np.float64]:
+    values = columns.get(name)
+    if values is None:
+        return np.full(n, np.nan)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _texts(columns: Columns, name: str, n: int) -> NDArray[Any]:
+    values = columns.get(name)
+    if values is None:
+        return np.full(n, None, dtype=object)
+    return np.asarray(values, dtype=object)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFeatures:
+    """The user and context part of the feature rows of one or many impressions.
+
+    ``block`` holds the user and context features (1 row when serving, n when training);
+    the hashes are what the crosses in ``feature_matrix`` need from the context side.
+    """
+
+    block: FeatureMatrix
+    country: _Hashes
+    country_valid: _Mask
+    site_cat: _Hashes
+    site_cat_valid: _Mask
+    segments: _Hashes
+    segments_valid: _Mask
+
+    @classmethod
+    def of(cls, request: BidRequest, imp: Imp, now_s: float) -> "ContextFeatures":
+        """The context of ``imp`` in ``request`` at ``now_s``; computed once per imp."""
+        return cls.from_columns(raw_context(request, imp, now_s))
+
+    @classmethod
+    def from_columns(cls, columns: Columns) -> "ContextFeatures":
+        """Encode the ``CONTEXT_COLUMNS`` of ``columns`` (all of the same length)."""
+        n = len(next(iter(columns.values())))
+        ts = _number(columns, "ts", n)
+        offset_s = np.nan_to_num(_number(columns, "utcoffset", n)) * 60.0
+        local_s = np.floor(ts + offset_s)
+        block = np.zeros((n, _CTX_WIDTH), dtype=np.float32)
+        block[:, 0] = age_bucket(_number(columns, "yob", n), ts)
+        gender = _texts(columns, "gender", n).tolist()
+        block[:, 1] = [_GENDERS.get(g.upper(), np.nan) if g else np.nan for g in gender]
+        seg, seg_valid = _segments(_texts(columns, "segments", n))
+        block[:, 2] = seg_valid.sum(axis=1)
+        if seg.shape[1]:
+            rows = np.broadcast_to(np.arange(n)[:, None], seg.shape)[seg_valid]
+            cols = (seg[seg_valid] % np.uint64(SEGMENT_BUCKETS)).astype(np.intp)
+            block[rows, _SEG_START + cols] = 1.0
+        c = len(_USER)
+        block[:, c] = np.floor_divide(local_s, 3600) % 24
+        block[:, c + 1] = (np.floor_divide(local_s, 86400) + 3) % 7  # 1970-01-01: Thursday
+        block[:, c + 2] = _number(columns, "devicetype", n)
+        block[:, c + 3] = _bucket(*_text(_texts(columns, "os", n), "os", "lower"), SMALL_BUCKETS)
+        country, country_valid = _text(_texts(columns, "country", n), "country", "upper")
+        block[:, c + 4] = _bucket(country, country_valid, SMALL_BUCKETS)
+        site_cat, site_cat_valid = _text(_texts(columns, "site_cat", n), "category", "upper")
+        block[:, c + 5] = _bucket(site_cat, site_cat_valid, SMALL_BUCKETS)
+        domain = _text(_texts(columns, "domain", n), "domain", "lower")
+        block[:, c + 6] = _bucket(*domain, ID_BUCKETS)
+        block[:, c + 7] = _number(columns, "is_app", n)
+        block[:, c + 8] = _number(columns, "pos", n)
+        return cls(block, country, country_valid, site_cat, site_cat_valid, seg, seg_valid)
+
+
+@dataclass(frozen=True, slots=True)
+class AdKey:
+    """A candidate ad: a campaign's creative with its first IAB category and its size."""
+
+    campaign_id: str
+    creative_id: str
+    cat: str | None
+    w: int
+    h: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdBlock:
+    """The ad part of the feature rows of many candidates, encoded once.
+
+    A router builds one block for all the creatives it hosts at startup and ``take``s the
+    candidates of each request (a numpy gather): hashing ids per request would cost
+    microseconds per candidate.
+    """
+
+    block: FeatureMatrix
+    campaign: _Hashes
+    cat: _Hashes
+    cat_valid: _Mask
+
+    @classmethod
+    def of(cls, ads: Sequence[AdKey]) -> "AdBlock":
+        """Encode candidate ads (ids hashed through the shared cache)."""
+        columns: dict[str, NDArray[Any]] = {
+            "campaign_id": np.array([a.campaign_id for a in ads], dtype=object),
+            "creative_id": np.array([a.creative_id for a in ads], dtype=object),
+            "ad_cat": np.array([a.cat for a in ads], dtype=object),
+            "w": np.array([a.w for a in ads], dtype=np.float64),
+            "h": np.array([a.h for a in ads], dtype=np.float64),
+        }
+        return cls.from_columns(columns)
+
+    @classmethod
+    def from_columns(cls, columns: Columns) -> "AdBlock":
+        """Encode the ``AD_COLUMNS`` of ``columns``."""
+        n = len(next(iter(columns.values())))
+        campaign, campaign_valid = _text(_texts(columns, "campaign_id", n), "campaign", "lower")
+        creative = _text(_texts(columns, "creative_id", n), "creative", "lower")
+        cat, cat_valid = _text(_texts(columns, "ad_cat", n), "category", "upper")
+        block = np.empty((n, len(_AD)), dtype=np.float32)
+        block[:, 0] = _bucket(campaign, campaign_valid, ID_BUCKETS)
+        block[:, 1] = _bucket(*creative, ID_BUCKETS)
+        block[:, 2] = _bucket(cat, cat_valid, SMALL_BUCKETS)
+        block[:, 3] = _number(columns, "w", n)
+        block[:, 4] = _number(columns, "h", n)
+        campaign[~campaign_valid] = 0  # crosses with a missing campaign are NaN via block
+        return cls(block, campaign, cat, cat_valid)
+
+    def take(self, rows: NDArray[np.intp]) -> "AdBlock":
+        """The candidates at ``rows`` (a numpy gather; no hashing)."""
+        return AdBlock(self.block[rows], self.campaign[rows], self.cat[rows], self.cat_valid[rows])
+
+    def __len__(self) -> int:
+        return len(self.block)
+
+
+def feature_matrix(context: ContextFeatures, ads: AdBlock | Sequence[AdKey]) -> FeatureMatrix:
+    """The (n, N_FEATURES) float32 model input: context rows joined with ad rows.
+
+    Serving passes a one-row context and N candidate ads (the context is broadcast);
+    training passes n context rows and n ad rows. Both run this same code.
+    """
+    if not isinstance(ads, AdBlock):
+        ads = AdBlock.of(ads)
+    n = len(ads)
+    if len(context.block) not in (1, n):
+        raise ValueError(f"{len(context.block)} context rows for {n} ads: need 1 or {n}")
+    out = np.empty((n, N_FEATURES), dtype=np.float32)
+    out[:, :_CTX_WIDTH] = context.block
+    out[:, _AD_START:_CROSS_START] = ads.block
+    campaign_valid = ~np.isnan(ads.block[:, 0])
+    out[:, _CROSS_START] = _bucket(
+        _mix(context.country, ads.campaign),
+        context.country_valid & campaign_valid,
+        ID_BUCKETS,
+    )
+    out[:, _CROSS_START + 1] = _bucket(
+        _mix(context.site_cat, ads.cat), context.site_cat_valid & ads.cat_valid, SMALL_BUCKETS
+    )
+    seg_cat = out[:, _SEG_CAT_START : _SEG_CAT_START + SEG_CAT_BUCKETS]
+    seg_cat[:] = 0.0
+    segments, valid = context.segments, context.segments_valid
+    if segments.shape[1]:
+        mixed = _mix(segments, ads.cat[:, None]) % np.uint64(SEG_CAT_BUCKETS)
+        valid = np.broadcast_to(valid, mixed.shape)
+        rows = np.broadcast_to(np.arange(n)[:, None], mixed.shape)[valid]
+        seg_cat[rows, mixed[valid].astype(np.intp)] = 1.0
+    seg_cat[~ads.cat_valid] = np.nan
+    return out
+
+
+def encode_columns(columns: Columns) -> FeatureMatrix:
+    """Feature rows for a table of raw columns (training, evaluation, replay)."""
+    return feature_matrix(ContextFeatures.from_columns(columns), AdBlock.from_columns(columns))
+
+
+def raw_context(request: BidRequest, imp: Imp, now_s: float) -> dict[str, NDArray[Any]]:
+    """The ``CONTEXT_COLUMNS`` of one impression as one-row columns.
+
+    Offsets and countries come from ``device.geo`` first, then ``user.geo``; without an
+    offset, hour and weekday are UTC. Segment ids are qualified by their provider's id
+    (``provider:segment``) because providers' id spaces overlap.
+    """
+    device, user = request.device, request.user
+    geos = [g for g in (device.geo if device else None, user.geo if user else None) if g]
+    offset = next((g.utcoffset for g in geos if g.utcoffset is not None), None)
+    country = next((g.country for g in geos if g.country), None)
+    segments = []
+    for data in (user.data if user else None) or ():
+        for segment in data.segment or ():
+            if segment.id:
+                segments.append(f"{data.id}:{segment.id}" if data.id else segment.id)
+    inventory = request.site or request.app
+    cat = inventory.cat[0] if inventory and inventory.cat else None
+    if request.site is not None:
+        domain, is_app = request.site.domain, 0.0
+    elif request.app is not None:
+        domain, is_app = request.app.bundle or request.app.domain, 1.0
+    else:
+        domain, is_app = None, np.nan
+    pos = imp.banner.pos if imp.banner else imp.video.pos if imp.video else None
+
+    def number(value: float | None) -> NDArray[np.float64]:
+        return np.array([np.nan if value is None else value], dtype=np.float64)
+
+    def text(value: str | None) -> NDArray[Any]:
+        return np.array([value], dtype=object)
+
+    return {
+        "ts": number(now_s),
+        "utcoffset": number(offset),
+        "yob": number(user.yob if user else None),
+        "gender": text(user.gender if user else None),
+        "segments": text(SEGMENT_SEPARATOR.join(segments) if segments else None),
+        "devicetype": number(device.devicetype if device else None),
+        "os": text(device.os if device else None),
+        "country": text(country),
+        "site_cat": text(cat),
+        "domain": text(domain),
+        "is_app": number(is_app),
+        "pos": number(pos),
+    }

@@ -1,0 +1,343 @@
+"""Synthetic ad traffic whose true click and conversion probabilities are known.
+
+Training quality can only be judged against the truth, and real logs do not carry it. This
+generator samples a small world — users with latent topic interests, sites with
+categories, campaigns with creatives — and impressions in it, and writes every impression
+with the raw columns of ``bidding.features`` (so the model sees exactly what serving would
+see), its labels, and the probabilities that produced them (``p_click``, ``p_conversion``):
+the oracle a trained model is measured against.
+
+The true click logit is
+
+    bias + α·(user interests · creative topic) + site, campaign and creative effects
+    + size, position, local hour, weekday, age and device effects
+    + a campaign's home-country lift + a site-topic match lift,
+
+and the conversion logit (given a click) likewise with its own weights. Part of the truth
+is hidden from the features on purpose, as in real traffic: the strength of an interest
+(features only see a segment, and only for most users), so the oracle's AUC is an upper
+bound a model should come close to, not reach.
+
+Randomness comes only from the ``numpy.random.Generator`` passed in.
+"""
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bidding.features import NUMERIC_COLUMNS, RAW_COLUMNS, SEGMENT_SEPARATOR
+
+__all__ = [
+    "LABEL_COLUMNS",
+    "TRUTH_COLUMNS",
+    "World",
+    "WorldSpec",
+    "generate",
+    "read_csv",
+    "write_csv",
+]
+
+LABEL_COLUMNS: Final = ("click", "conversion")
+TRUTH_COLUMNS: Final = ("p_click", "p_conversion")
+"""The true P(click) and P(conversion | click) of every row."""
+
+TOPIC_CATS: Final = ("IAB1", "IAB2", "IAB3", "IAB8", "IAB9", "IAB17", "IAB19", "IAB20")
+"""One IAB tier-1 category per latent topic (arts, autos, business, food, hobbies, sports,
+tech, travel)."""
+OTHER_SITE_CATS: Final = ("IAB12", "IAB14", "IAB15")
+SIZES: Final = ((300, 250), (728, 90), (320, 50), (300, 600), (160, 600))
+_SIZE_EFFECT: Final = (0.0, -0.35, -0.2, 0.25, -0.1)
+COUNTRIES: Final = ("USA", "GBR", "DEU", "FRA", "BRA", "IND", "JPN", "CAN")
+_COUNTRY_WEIGHT: Final = (0.35, 0.1, 0.1, 0.08, 0.1, 0.12, 0.07, 0.08)
+_COUNTRY_OFFSET_MIN: Final = (-300, 0, 60, 60, -180, 330, 540, -300)
+_DEVICES: Final = (2, 4, 5)  # AdCOM: personal computer, phone, tablet
+_DEVICE_WEIGHT: Final = (0.4, 0.5, 0.1)
+_DEVICE_CTR: Final = (0.0, 0.15, 0.05)
+_DEVICE_CVR: Final = (0.3, -0.2, 0.0)
+_OS_BY_DEVICE: Final = (("Windows", "macOS", "Linux"), ("iOS", "Android"), ("iOS", "Android"))
+_AGE_CTR: Final = (0.2, 0.15, 0.1, 0.0, -0.1, -0.2, -0.3)  # by features.age_bucket
+_AGE_CVR: Final = (-0.6, -0.2, 0.1, 0.2, 0.2, 0.1, 0.0)
+_POS_EFFECT: Final = np.array([0.0, 0.2, 0.0, -0.25])  # by OpenRTB banner pos 0, 1, 3
+_PROVIDER: Final = "synth"
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSpec:
+    """The size and the main knobs of a synthetic world."""
+
+    users: int = 40_000
+    sites: int = 150
+    campaigns: int = 20
+    max_creatives: int = 4
+    interest_weight: float = 1.3
+    """α: how strongly a user's interest in the creative's topic moves the click logit."""
+    interest_spread: float = 0.2
+    """Interest strengths are uniform in [1 − spread, 1 + spread]: the hidden part."""
+    segment_coverage: float = 0.95
+    """Chance that a user's interest is visible as a segment."""
+    ctr_bias: float = -4.8
+    cvr_bias: float = -3.4
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """A sampled world: who the users are, what the sites and creatives are."""
+
+    spec: WorldSpec
+    user_interest: NDArray[np.float64]  # (users, topics)
+    user_activity: NDArray[np.float64]  # sampling weights, sum 1
+    user_yob: NDArray[np.float64]
+    user_gender: NDArray[Any]
+    user_segments: NDArray[Any]
+    user_country: NDArray[np.intp]
+    user_device: NDArray[np.intp]
+    user_os: NDArray[Any]
+    site_topic: NDArray[np.intp]  # -1: a category outside the topics
+    site_cat: NDArray[Any]
+    site_domain: NDArray[Any]
+    site_is_app: NDArray[np.float64]
+    site_pos: NDArray[np.float64]
+    site_bias: NDArray[np.float64]
+    site_weight: NDArray[np.float64]
+    campaign_bias: NDArray[np.float64]
+    campaign_cvr_bias: NDArray[np.float64]
+    campaign_home: NDArray[np.intp]
+    creative_campaign: NDArray[np.intp]
+    creative_topic: NDArray[np.intp]
+    creative_strength: NDArray[np.float64]
+    creative_bias: NDArray[np.float64]
+    creative_size: NDArray[np.intp]
+
+    @classmethod
+    def sample(cls, spec: WorldSpec, rng: np.random.Generator) -> "World":
+        """Draw users, sites, campaigns and creatives."""
+        topics = len(TOPIC_CATS)
+        u = spec.users
+        interest = np.zeros((u, topics))
+        liked = rng.random((u, topics)) < 1.6 / topics
+        spread = spec.interest_spread
+        interest[liked] = rng.uniform(1.0 - spread, 1.0 + spread, liked.sum())
+        seen = liked & (rng.random((u, topics)) < spec.segment_coverage)
+        noise = rng.integers(0, 40, (u, 2))
+        noisy = rng.random((u, 2)) < 0.5
+        segments = np.empty(u, dtype=object)
+        for i in range(u):
+            ids = [f"{_PROVIDER}:topic-{k}" for k in np.flatnonzero(seen[i])]
+            ids += [f"{_PROVIDER}:misc-{m}" for m, on in zip(noise[i], noisy[i], strict=True) if on]
+            segments[i] = SEGMENT_SEPARATOR.join(ids) if ids else None
+        yob = rng.integers(1950, 2008, u).astype(np.float64)
+        yob[rng.random(u) < 0.3] = np.nan
+        genders = np.array(["M", "F", "O", None], dtype=object)
+        device = rng.choice(len(_DEVICES), u, p=_DEVICE_WEIGHT)
+        os_names = np.empty(u, dtype=object)
+        for d, names in enumerate(_OS_BY_DEVICE):
+            mask = device == d
+            os_names[mask] = rng.choice(np.array(names, dtype=object), mask.sum())
+
+        s = spec.sites
+        site_topic = rng.integers(0, topics, s)
+        site_topic[rng.random(s) < 0.2] = -1
+        is_app = (rng.random(s) < 0.3).astype(np.float64)
+        cats = np.array(
+            [
+                TOPIC_CATS[t] if t >= 0 else OTHER_SITE_CATS[i % len(OTHER_SITE_CATS)]
+                for i, t in enumerate(site_topic)
+            ],
+            dtype=object,
+        )
+        domains = np.array(
+            [f"com.example.app{i}" if a else f"site{i}.example" for i, a in enumerate(is_app)],
+            dtype=object,
+        )
+        site_weight = np.asarray(1.0 / np.arange(1, s + 1) ** 0.8, dtype=np.float64)
+        c = spec.campaigns
+        per_campaign = rng.integers(1, spec.max_creatives + 1, c)
+        creative_campaign = np.repeat(np.arange(c), per_campaign)
+        campaign_topic = rng.integers(0, topics, c)
+        k = len(creative_campaign)
+        creative_size = rng.integers(0, len(SIZES), k)
+        creative_size[: len(SIZES)] = np.arange(len(SIZES))  # every size has a creative
+        return cls(
+            spec=spec,
+            user_interest=interest,
+            user_activity=_normalised(rng.lognormal(0.0, 1.0, u)),
+            user_yob=yob,
+            user_gender=rng.choice(genders, u, p=[0.4, 0.4, 0.05, 0.15]),
+            user_segments=segments,
+            user_country=rng.choice(len(COUNTRIES), u, p=_COUNTRY_WEIGHT),
+            user_device=device,
+            user_os=os_names,
+            site_topic=site_topic,
+            site_cat=cats,
+            site_domain=domains,
+            site_is_app=is_app,
+            site_pos=rng.choice(np.array([0.0, 1.0, 3.0]), s),
+            site_bias=rng.normal(0.0, 0.25, s),
+            site_weight=_normalised(site_weight[rng.permutation(s)]),
+            campaign_bias=rng.normal(0.0, 0.3, c),
+            campaign_cvr_bias=rng.normal(0.0, 0.4, c),
+            campaign_home=rng.integers(0, len(COUNTRIES), c),
+            creative_campaign=creative_campaign,
+            creative_topic=campaign_topic[creative_campaign],
+            creative_strength=rng.uniform(0.8, 1.2, k),
+            creative_bias=rng.normal(0.0, 0.2, k),
+            creative_size=creative_size,
+        )
+
+
+def _normalised(weights: NDArray[np.float64]) -> NDArray[np.float64]:
+    out: NDArray[np.float64] = weights / weights.sum()
+    return out
+
+
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _creatives_by_size(
+    world: World, size: NDArray[np.intp], rng: np.random.Generator
+) -> NDArray[np.intp]:
+    """A creative of the slot's size for every impression, uniformly (as an exploring bidder
+    would show them: no selection bias in the labels)."""
+    out = np.empty(len(size), dtype=np.intp)
+    for s in range(len(SIZES)):
+        rows = np.flatnonzero(size == s)
+        pool = np.flatnonzero(world.creative_size == s)
+        out[rows] = pool[rng.integers(0, len(pool), len(rows))]
+    return out
+
+
+def generate(
+    world: World, rows: int, rng: np.random.Generator, *, start_s: int, days: float
+) -> dict[str, NDArray[Any]]:
+    """``rows`` impressions in time order over ``days`` from ``start_s`` (Unix seconds):
+    the raw feature columns, ``click``, ``conversion``, the true probabilities, and the
+    hidden user–creative ``affinity`` (for diagnostics; not written to CSV)."""
+    ts = np.sort(rng.integers(start_s, start_s + int(days * 86400), rows)).astype(np.float64)
+    user = rng.choice(len(world.user_activity), rows, p=world.user_activity)
+    site = rng.choice(len(world.site_weight), rows, p=world.site_weight)
+    size = rng.integers(0, len(SIZES), rows)
+    creative = _creatives_by_size(world, size, rng)
+    campaign = world.creative_campaign[creative]
+    country = world.user_country[user]
+    device = world.user_device[user]
+    offset = np.asarray(_COUNTRY_OFFSET_MIN, dtype=np.float64)[country]
+    local_s = ts + offset * 60.0
+    hour = (local_s // 3600) % 24
+    weekday = ((local_s // 86400) + 3) % 7
+    yob = world.user_yob[user]
+    year = ts.astype(np.int64).astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64)
+    age = np.searchsorted([18, 25, 35, 45, 55, 65], year + 1970 - yob, side="right")
+    known_age = ~np.isnan(yob)
+    creative_topic_all = world.creative_topic
+    topic = creative_topic_all[creative]
+    affinity = world.user_interest[user, topic] * world.creative_strength[creative]
+    pos = world.site_pos[site]
+    spec = world.spec
+
+    click_logit = (
+        spec.ctr_bias
+        + spec.interest_weight * affinity
+        + world.site_bias[site]
+        + world.campaign_bias[campaign]
+        + world.creative_bias[creative]
+        + np.asarray(_SIZE_EFFECT)[size]
+        + _POS_EFFECT[pos.astype(np.intp)]
+        + 0.25 * np.sin(2 * math.pi * (hour - 15) / 24)
+        + np.where(weekday >= 5, 0.1, 0.0)
+        + np.where(known_age, np.asarray(_AGE_CTR)[np.minimum(age, 6)], 0.0)
+        + np.asarray(_DEVICE_CTR)[device]
+        + np.where(country == world.campaign_home[campaign], 0.4, 0.0)
+        + np.where(world.site_topic[site] == topic, 0.3, 0.0)
+    )
+    conversion_logit = (
+        spec.cvr_bias
+        + world.campaign_cvr_bias[campaign]
+        + 0.8 * affinity
+        + np.where(known_age, np.asarray(_AGE_CVR)[np.minimum(age, 6)], 0.0)
+        + np.asarray(_DEVICE_CVR)[device]
+    )
+    p_click = _sigmoid(click_logit)
+    p_conversion = _sigmoid(conversion_logit)
+    click = rng.random(rows) < p_click
+    conversion = click & (rng.random(rows) < p_conversion)
+    sizes = np.asarray(SIZES, dtype=np.float64)[size]
+    creative_ids = np.array([f"cr-{i}" for i in range(len(creative_topic_all))], dtype=object)
+    campaign_ids = np.array([f"cmp-{i}" for i in range(len(world.campaign_bias))], dtype=object)
+    topic_cats = np.array(TOPIC_CATS, dtype=object)
+    return {
+        "ts": ts,
+        "utcoffset": offset,
+        "yob": yob,
+        "gender": world.user_gender[user],
+        "segments": world.user_segments[user],
+        "devicetype": np.asarray(_DEVICES, dtype=np.float64)[device],
+        "os": world.user_os[user],
+        "country": np.array(COUNTRIES, dtype=object)[country],
+        "site_cat": world.site_cat[site],
+        "domain": world.site_domain[site],
+        "is_app": world.site_is_app[site],
+        "pos": pos,
+        "campaign_id": campaign_ids[campaign],
+        "creative_id": creative_ids[creative],
+        "ad_cat": topic_cats[topic],
+        "w": sizes[:, 0],
+        "h": sizes[:, 1],
+        "click": click.astype(np.float64),
+        "conversion": conversion.astype(np.float64),
+        "p_click": p_click,
+        "p_conversion": p_conversion,
+        "affinity": affinity,
+    }
+
+
+_ALL_NUMERIC: Final = NUMERIC_COLUMNS | set(LABEL_COLUMNS) | set(TRUTH_COLUMNS)
+
+
+def write_csv(columns: dict[str, NDArray[Any]], path: Path) -> None:
+    """Write columns as a CSV with a header; missing values are empty cells."""
+    names = [n for n in (*RAW_COLUMNS, *LABEL_COLUMNS, *TRUTH_COLUMNS) if n in columns]
+    cells = []
+    for name in names:
+        values = columns[name].tolist()
+        if name in _ALL_NUMERIC:
+            cells.append(["" if v != v else f"{v:.12g}" for v in values])
+        else:
+            cells.append(["" if v is None else str(v) for v in values])
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(names)
+        writer.writerows(zip(*cells, strict=True))
+
+
+def read_csv(path: Path) -> dict[str, NDArray[Any]]:
+    """Columns of a CSV with a header row: known numeric columns as float64 (empty → NaN),
+    everything else as text (empty → None). Raises ValueError naming the file and the line
+    on a ragged row or a bad number."""
+    with path.open(newline="", encoding="utf-8") as source:
+        reader = csv.reader(source)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty file, no header") from None
+        rows = list(reader)
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{path}:{line}: {len(row)} cells, header has {len(header)}")
+    columns: dict[str, NDArray[Any]] = {}
+    for index, name in enumerate(header):
+        values = [row[index] for row in rows]
+        if name in _ALL_NUMERIC:
+            try:
+                columns[name] = np.array([float(v) if v else math.nan for v in values])
+            except ValueError as exc:
+                raise ValueError(f"{path}: column {name!r}: {exc}") from None
+        else:
+            columns[name] = np.array([v or None for v in values], dtype=object)
+    return columns

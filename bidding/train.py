@@ -1,0 +1,271 @@
+"""The training pipeline behind ``rtb train``: labelled impressions in, model files out.
+
+Input is a table of raw columns named as in ``bidding.features.RAW_COLUMNS`` plus the
+labels ``click`` and ``conversion`` — a CSV (``bidding.synthetic.read_csv``; a public click
+log renamed to these columns works too) or the synthetic generator in memory. The
+exchange's own event log (impressions joined with clicks and conversions) will come in
+through a ``load_events`` reader returning the same columns; it is not written yet
+because the event stream has no export to read, and ``train`` needs nothing else from it.
+
+Rows are split by time, never at random: a model is always used on traffic that comes
+after its training data, so it is evaluated the same way (train on the earlier part,
+early-stop on the last slice of it, evaluate on the later part). The CTR model learns
+``click`` on impressions; the CVR model learns ``conversion`` on clicked impressions only,
+so pCTR × pCVR is the conversion probability of an impression.
+
+Each model is written as ``DIR/ctr.ubj`` / ``DIR/cvr.ubj`` (UBJSON: compact and exact)
+with ``DIR/ctr.meta.json`` / ``DIR/cvr.meta.json`` holding the figures: schema, feature
+names, held-out metrics and calibration by decile, the oracle's metrics when the input
+carries true probabilities, rows, date range, seed and parameters.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, NamedTuple, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bidding.evaluation import Evaluation, evaluate
+from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
+from bidding.models import MODEL_FILES, XGBoostModel, fit
+from bidding.synthetic import World, WorldSpec, generate, read_csv
+
+__all__ = [
+    "Label",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDataError",
+    "synthetic_columns",
+    "time_split",
+    "train",
+    "train_command",
+    "write_model",
+]
+
+Label = Literal["click", "conversion"]
+KIND: Final[Mapping[str, str]] = {"click": "ctr", "conversion": "cvr"}
+TRUTH: Final[Mapping[str, str]] = {"click": "p_click", "conversion": "p_conversion"}
+SYNTHETIC_START_S: Final = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+class TrainingDataError(ValueError):
+    """Input that cannot be trained on; the message names the column and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Training knobs; the defaults are what the shipped models use."""
+
+    seed: int = 7
+    rounds: int = 300
+    max_depth: int = 6
+    eta: float = 0.1
+    early_stopping_rounds: int = 30
+    min_child_weight: float = 50.0
+    """Minimum hessian sum per leaf. A row with a 1% CTR weighs about 0.01, so 50 means
+    thousands of impressions per leaf: rare clicks need that much to be estimated."""
+    reg_lambda: float = 10.0
+    test_fraction: float = 0.3
+    """The latest part of the data, held out for evaluation."""
+    valid_fraction: float = 0.1
+    """The latest part of the training data, used for early stopping."""
+    threads: int = 2
+
+    def params(self) -> dict[str, Any]:
+        """XGBoost parameters (objective and metric are added by ``models.fit``)."""
+        return {
+            "tree_method": "hist",
+            "max_depth": self.max_depth,
+            "eta": self.eta,
+            "subsample": 0.8,
+            "colsample_bytree": 0.8,
+            "min_child_weight": self.min_child_weight,
+            "reg_lambda": self.reg_lambda,
+            "nthread": self.threads,
+        }
+
+
+class Split(NamedTuple):
+    """Row indices of the three time-ordered parts."""
+
+    train: NDArray[np.intp]
+    valid: NDArray[np.intp]
+    test: NDArray[np.intp]
+
+
+def time_split(ts: NDArray[np.float64], test_fraction: float, valid_fraction: float) -> Split:
+    """Earliest rows train, the last ``valid_fraction`` of those validate, the latest
+    ``test_fraction`` of all rows test (a stable sort keeps equal times in input order)."""
+    if not (0.0 < test_fraction < 1.0 and 0.0 < valid_fraction < 1.0):
+        raise ValueError("test and validation fractions must be between 0 and 1")
+    order = np.argsort(ts, kind="stable")
+    n_test = max(1, round(len(order) * test_fraction))
+    fit_part, test = order[: len(order) - n_test], order[len(order) - n_test :]
+    n_valid = max(1, round(len(fit_part) * valid_fraction))
+    return Split(fit_part[: len(fit_part) - n_valid], fit_part[len(fit_part) - n_valid :], test)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """A trained model, its held-out evaluation and the metadata written beside it."""
+
+    label: Label
+    model: XGBoostModel
+    evaluation: Evaluation
+    metadata: dict[str, Any]
+
+
+def _labels(columns: Columns, name: str) -> NDArray[np.float64]:
+    if name not in columns:
+        raise TrainingDataError(f"no {name!r} column")
+    values = np.asarray(columns[name], dtype=np.float64)
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise TrainingDataError(f"column {name!r}: labels must be 0 or 1")
+    return values
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def train(columns: Columns, label: Label, config: TrainConfig) -> TrainResult:
+    """Train and evaluate one model on ``columns`` (see the module docstring)."""
+    if "ts" not in columns:
+        raise TrainingDataError("no 'ts' column: rows must be split by time")
+    ts = np.asarray(columns["ts"], dtype=np.float64)
+    if np.isnan(ts).any():
+        raise TrainingDataError("column 'ts': every row needs a time")
+    y = _labels(columns, label)
+    rows = np.arange(len(ts))
+    if label == "conversion":
+        rows = np.flatnonzero(_labels(columns, "click") == 1.0)
+    if len(rows) < 100:
+        raise TrainingDataError(f"{len(rows)} usable rows for {label!r}: need at least 100")
+    split = time_split(ts[rows], config.test_fraction, config.valid_fraction)
+    matrix = encode_columns({name: np.asarray(v)[rows] for name, v in columns.items()})
+    y32 = y[rows].astype(np.float32)
+    started = time.perf_counter()
+    model = fit(
+        matrix[split.train],
+        y32[split.train],
+        matrix[split.valid],
+        y32[split.valid],
+        params=config.params(),
+        rounds=config.rounds,
+        early_stopping_rounds=config.early_stopping_rounds,
+        seed=config.seed,
+    )
+    fit_s = time.perf_counter() - started
+    truth_name = TRUTH[label]
+    truth = (
+        np.asarray(columns[truth_name], dtype=np.float64)[rows] if truth_name in columns else None
+    )
+    evaluation = evaluate(
+        y32[split.test],
+        model.predict(matrix[split.test]),
+        truth[split.test] if truth is not None else None,
+    )
+    t = ts[rows]
+    metadata = {
+        "kind": KIND[label],
+        "label": label,
+        "schema_version": SCHEMA_VERSION,
+        "feature_names": list(FEATURE_NAMES),
+        "trees": model.trees,
+        "rows": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
+        "date_range": {
+            "train_from": _iso(t[split.train].min()),
+            "train_to": _iso(t[split.valid].max()),
+            "test_from": _iso(t[split.test].min()),
+            "test_to": _iso(t[split.test].max()),
+        },
+        "seed": config.seed,
+        "params": {**config.params(), "rounds": config.rounds, "eta": config.eta},
+        "fit_seconds": round(fit_s, 2),
+        "trained_at": _iso(time.time()),
+        "metrics": evaluation.to_json(),
+    }
+    return TrainResult(label, model, evaluation, metadata)
+
+
+def write_model(result: TrainResult, directory: Path, source: Mapping[str, Any]) -> Path:
+    """Write the model file and its metadata JSON into ``directory``; the model path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    kind = KIND[result.label]
+    path = directory / MODEL_FILES[kind]
+    metadata_path = directory / f"{kind}.meta.json"
+    temporary = metadata_path.with_name(f".{metadata_path.name}.tmp")
+    text = json.dumps({**result.metadata, "source": dict(source)}, indent=2, allow_nan=False)
+    temporary.write_text(text + "\n", encoding="utf-8")
+    os.replace(temporary, metadata_path)
+    result.model.save(path)  # last: a watcher reloads on the model file's change
+    return path
+
+
+def synthetic_columns(rows: int, seed: int, days: float = 14.0) -> dict[str, NDArray[Any]]:
+    """A synthetic world and ``rows`` impressions in it, all from ``seed``."""
+    rng = np.random.default_rng(seed)
+    world = World.sample(WorldSpec(), rng)
+    return generate(world, rows, rng, start_s=SYNTHETIC_START_S, days=days)
+
+
+def _summary(result: TrainResult, out: TextIO) -> None:
+    e = result.evaluation
+    meta = result.metadata
+    print(
+        f"{meta['kind']}: {meta['trees']} trees in {meta['fit_seconds']} s on "
+        f"{meta['rows']['train']:,} rows; held out {e.rows:,} rows, {e.positives:,} positives "
+        f"(rate {e.base_rate:.4%}, predicted {e.mean_predicted:.4%})",
+        file=out,
+    )
+    oracle = "" if math.isnan(e.oracle_auc) else f" (oracle {e.oracle_auc:.4f})"
+    oracle_ll = "" if math.isnan(e.oracle_log_loss) else f" (oracle {e.oracle_log_loss:.5f})"
+    print(f"  AUC {e.auc:.4f}{oracle}, log loss {e.log_loss:.5f}{oracle_ll}", file=out)
+    print("  decile      rows  positives  predicted   observed       true  pred/obs", file=out)
+    for d in e.calibration:
+        mark = "" if d.enough else "  (too few positives to judge 10%)"
+        print(
+            f"  {d.index:6d} {d.rows:9,d} {d.positives:10,d} {d.predicted:10.4%} "
+            f"{d.observed:10.4%} {d.true:10.4%} {d.ratio:9.3f}{mark}",
+            file=out,
+        )
+
+
+def train_command(
+    *,
+    input_path: Path | None,
+    synthetic_rows: int | None,
+    labels: tuple[Label, ...],
+    out_dir: Path,
+    config: TrainConfig,
+    out: TextIO = sys.stdout,
+) -> int:
+    """``rtb train``: read or generate the data, train each label, write, summarise.
+
+    Returns the exit status: 2 with a message on unusable input, 0 otherwise.
+    """
+    try:
+        if input_path is not None:
+            columns = read_csv(input_path)
+            source: dict[str, Any] = {"input": str(input_path)}
+        else:
+            rows = synthetic_rows or 0
+            columns = synthetic_columns(rows, config.seed)
+            source = {"synthetic_rows": rows, "synthetic_seed": config.seed}
+        for label in labels:
+            result = train(columns, label, config)
+            path = write_model(result, out_dir, source)
+            _summary(result, out)
+            print(f"  wrote {path}", file=out)
+    except (OSError, ValueError) as exc:
+        print(f"rtb train: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,139 @@
+"""The training pipeline and its figures: AUC, log loss, calibration, the time split."""
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bidding.evaluation import auc, calibration, evaluate, log_loss
+from bidding.features import FEATURE_NAMES
+from bidding.models import XGBoostModel
+from bidding.synthetic import write_csv
+from bidding.train import (
+    TrainConfig,
+    TrainingDataError,
+    synthetic_columns,
+    time_split,
+    train,
+    train_command,
+    write_model,
+)
+
+
+def _brute_force_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_equals_pairwise_count(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.random(300) < 0.2
+    scores = np.round(rng.random(300) + labels * 0.3, 1)  # rounded: many ties
+    assert auc(labels, scores) == pytest.approx(_brute_force_auc(labels, scores), abs=1e-12)
+
+
+def test_auc_edge_cases() -> None:
+    assert auc(np.array([0, 1]), np.array([0.1, 0.9])) == 1.0
+    assert auc(np.array([1, 0]), np.array([0.1, 0.9])) == 0.0
+    assert math.isnan(auc(np.array([1, 1]), np.array([0.1, 0.9])))
+
+
+def test_log_loss() -> None:
+    assert log_loss(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(math.log(2))
+    assert log_loss(np.array([1]), np.array([0.0])) < 40  # clipped, finite
+
+
+def test_calibration_on_crafted_data() -> None:
+    # 10 bins of 1,000 rows: bin i predicts (i+1)% and has exactly 10·(i+1) positives,
+    # except bin 9, which has 20% more than predicted.
+    predicted = np.repeat(np.arange(1, 11) / 100.0, 1000)
+    labels = np.zeros(10_000)
+    for i in range(10):
+        positives = 10 * (i + 1) if i < 9 else 120
+        labels[i * 1000 : i * 1000 + positives] = 1.0
+    deciles = calibration(labels, predicted, predicted, min_rows=500, min_positives=50)
+    assert [d.rows for d in deciles] == [1000] * 10
+    assert [d.positives for d in deciles] == [10 * (i + 1) for i in range(9)] + [120]
+    assert deciles[3].predicted == pytest.approx(0.04)
+    assert deciles[3].observed == pytest.approx(0.04)
+    assert deciles[3].true == pytest.approx(0.04)
+    assert deciles[9].ratio == pytest.approx(0.1 / 0.12)
+    assert [d.enough for d in deciles] == [False] * 4 + [True] * 6
+    figures = evaluate(labels, predicted, predicted)
+    assert figures.rows == 10_000
+    assert figures.positives == 570
+    assert figures.oracle_auc == figures.auc
+
+
+def test_time_split_trains_on_the_past() -> None:
+    ts = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 0.0])
+    split = time_split(ts, test_fraction=0.3, valid_fraction=0.25)
+    assert sorted(ts[split.test]) == [7.0, 8.0, 9.0]
+    assert ts[split.train].max() < ts[split.valid].min() <= ts[split.valid].max() < 7.0
+    assert len(split.train) + len(split.valid) + len(split.test) == 10
+
+
+def test_bad_input_is_refused() -> None:
+    columns = {"ts": np.arange(200.0), "click": np.full(200, 2.0)}
+    with pytest.raises(TrainingDataError, match="labels must be 0 or 1"):
+        train(columns, "click", TrainConfig())
+    with pytest.raises(TrainingDataError, match="'ts'"):
+        train({"click": np.zeros(200)}, "click", TrainConfig())
+
+
+@pytest.fixture(scope="module")
+def small_run() -> dict[str, np.ndarray]:
+    return synthetic_columns(250_000, seed=11)
+
+
+def test_small_synthetic_run_reaches_a_sane_auc(
+    small_run: dict[str, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    config = TrainConfig(seed=11, rounds=100, threads=2)
+    result = train(small_run, "click", config)
+    e = result.evaluation
+    assert e.auc > e.oracle_auc - 0.05
+    assert e.mean_predicted == pytest.approx(e.base_rate, rel=0.25)
+    path = write_model(result, tmp_path, {"synthetic_rows": 250_000})
+    meta = json.loads((tmp_path / "ctr.meta.json").read_text())
+    assert meta["schema_version"] == 1
+    assert meta["feature_names"] == list(FEATURE_NAMES)
+    assert meta["rows"]["test"] == e.rows
+    assert meta["metrics"]["oracle_auc"] == pytest.approx(e.oracle_auc)
+    assert len(meta["metrics"]["calibration"]) == 10
+    assert meta["date_range"]["train_to"] <= meta["date_range"]["test_from"]
+    zeros = np.zeros((2, len(FEATURE_NAMES)), np.float32)
+    np.testing.assert_array_equal(
+        XGBoostModel.load(path).predict(zeros), result.model.predict(zeros)
+    )
+
+
+def test_cvr_trains_on_clicks_from_a_csv(
+    small_run: dict[str, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    csv = tmp_path / "impressions.csv"
+    write_csv({k: v[:60_000] for k, v in small_run.items()}, csv)
+    out = tmp_path / "models"
+    config = TrainConfig(seed=3, rounds=20, threads=2)
+    assert train_command(input_path=csv, synthetic_rows=None, labels=("conversion",),
+                         out_dir=out, config=config) == 0  # fmt: skip
+    meta = json.loads((out / "cvr.meta.json").read_text())
+    clicks = int(small_run["click"][:60_000].sum())
+    assert sum(meta["rows"].values()) == clicks
+    assert XGBoostModel.load(out / "cvr.ubj").trees >= 1
+
+
+def test_train_command_reports_bad_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts,click\n1,0\n2\n")
+    code = train_command(input_path=bad, synthetic_rows=None, labels=("click",),
+                         out_dir=tmp_path, config=TrainConfig())  # fmt: skip
+    assert code == 2
