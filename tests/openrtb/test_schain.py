@@ -27,3 +27,15 @@ def test_a_request_without_a_chain_gets_an_incomplete_one() -> None:
     del raw["source"]
     passed_on = with_node(BidRequest.model_validate(raw), NODE)
     assert b'"schain":{"complete":0,"nodes":[{"asi":"exchange.example"' in encode_request(passed_on)
+
+
+def test_a_chain_sent_the_2_5_way_is_moved_into_source_schain() -> None:
+    raw = banner_request()
+    chain = raw["source"].pop("schain")
+    raw["source"]["ext"] = {"schain": chain, "other": 1}
+    passed_on = with_node(BidRequest.model_validate(raw), NODE)
+    assert passed_on.source is not None
+    assert passed_on.source.schain is not None
+    assert [n.asi for n in passed_on.source.schain.nodes] == ["ssp.example", "exchange.example"]
+    assert passed_on.source.schain.complete == 1
+    assert passed_on.source.ext == {"other": 1}
