@@ -4,6 +4,7 @@ Correct only while one process owns the counters: nothing is shared or persisted
 is lazy (checked on read) against an injected monotonic clock so tests can move time.
 """
 
+import heapq
 import time
 from collections.abc import Callable, Sequence
 
@@ -19,6 +20,8 @@ class MemoryStore:
         self._markers: dict[str, float] = {}
         self._holds: dict[str, dict[str, tuple[int, float]]] = {}
         """Per holds key: hold id → (amount, expiry)."""
+        self._expiry_heaps: dict[str, list[tuple[float, str]]] = {}
+        """Per holds key: (expiry, hold id), a heap, so purging costs O(expired · log n)."""
 
     def _alive(self, key: str) -> bool:
         expires_at = self._markers.get(key)
@@ -37,11 +40,17 @@ class MemoryStore:
 
     def _purge(self, account: AccountKeys) -> dict[str, tuple[int, float]]:
         holds = self._holds.setdefault(account.holds, {})
+        heap = self._expiry_heaps.setdefault(account.holds, [])
         now = self._clock()
-        expired = [hold_id for hold_id, (_, expiry) in holds.items() if expiry <= now]
-        for hold_id in expired:
-            amount, _ = holds.pop(hold_id)
-            self._counters[account.held] = self._counters.get(account.held, 0) - amount
+        while heap and heap[0][0] <= now:
+            expiry, hold_id = heapq.heappop(heap)
+            entry = holds.get(hold_id)
+            if entry is not None and entry[1] == expiry:  # not released or settled since
+                del holds[hold_id]
+                self._counters[account.held] = self._counters.get(account.held, 0) - entry[0]
+        if len(heap) > 2 * len(holds) + 1024:  # released holds linger in the heap: compact
+            heap[:] = [(expiry, hold_id) for hold_id, (_, expiry) in holds.items()]
+            heapq.heapify(heap)
         return holds
 
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
@@ -56,7 +65,9 @@ class MemoryStore:
                 and hold.hold_id not in current
             )
             if ok:
-                current[hold.hold_id] = (hold.amount_micros, self._clock() + hold.ttl_ms / 1000)
+                expiry = self._clock() + hold.ttl_ms / 1000
+                current[hold.hold_id] = (hold.amount_micros, expiry)
+                heapq.heappush(self._expiry_heaps[account.holds], (expiry, hold.hold_id))
                 self._counters[account.held] = held + hold.amount_micros
             placed.append(ok)
         return placed
@@ -100,3 +111,4 @@ class MemoryStore:
         self._counters.clear()
         self._markers.clear()
         self._holds.clear()
+        self._expiry_heaps.clear()
