@@ -138,7 +138,7 @@ def collect_bids(
             )
             entries.append(Entry(bidder, seat, bid, candidate))
     if entries:
-        metrics.bids.labels(bidder).inc(len(entries))
+        metrics.child(metrics.bids, bidder).inc(len(entries))
     for dropped in rejected:
         metrics.invalid_bids.labels(bidder, str(int(dropped.reason))).inc()
     return Intake(tuple(entries), tuple(rejected))

@@ -239,7 +239,7 @@ class Exchange:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
             return AuctionResult(None, reason, outcomes, tuple(calls), (), mechanism, auction_id)
         for _, entry in won:
-            self._metrics.wins.labels(entry.bidder).inc()
+            self._metrics.child(self._metrics.wins, entry.bidder).inc()
         response = build_response(
             request,
             auction_id,
@@ -345,8 +345,9 @@ class Exchange:
         if status is CallStatus.NO_BID and response is not None and response.seatbid:
             status = CallStatus.BID
         elapsed_s = self._monotonic() - started
-        self._metrics.bidder_calls.labels(bidder.name, status.value).inc()
-        self._metrics.bidder_latency.labels(bidder.name).observe(elapsed_s)
+        metrics = self._metrics
+        metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()
+        metrics.child(metrics.bidder_latency, bidder.name).observe(elapsed_s)
         return BidderCall(bidder.name, status, elapsed_s * _MS), response
 
     def _auction(

@@ -4,6 +4,8 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
+from typing import Any, TypeVar
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,10 +20,23 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
+_Labelled = TypeVar("_Labelled", Counter, Histogram)
+
+
 class Metrics:
     """The counters and histograms the exchange updates."""
 
+    def child(self, metric: _Labelled, *labels: str) -> _Labelled:
+        """``metric.labels(*labels)``, remembered: per-bidder series are touched several times
+        per auction, and prometheus-client's lookup (lock, validation) costs ~1.5 µs a call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
+
     def __init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "rtb_auction_requests",
