@@ -92,6 +92,31 @@ def _add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
 # --- end of bidding model tools ------------------------------------------------------------
 
 
+def _export(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.export import export_events
+    from budget.stream import RedisEventStream
+
+    settings = Settings()
+    if settings.store != "redis":
+        print("rtb export: events are shared only with RTB_STORE=redis", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        stream = RedisEventStream.from_url(
+            settings.redis_url, f"{settings.key_prefix}events", settings.events_max_len
+        )
+        try:
+            return await export_events(stream, args.out, group=args.group, max_events=args.max)
+        finally:
+            await stream.aclose()
+
+    written = asyncio.run(run())
+    print(f"wrote {written:,} events to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rtb`` with all its subcommands."""
     settings = Settings()
@@ -102,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port)
     serve.add_argument("--workers", type=int, default=1, help="processes (one per core)")
     serve.set_defaults(handler=_serve)
+    export = commands.add_parser(
+        "export", help="write new events of the event stream (Redis) to a CSV file"
+    )
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--group", default="export", help="consumer group (remembers progress)")
+    export.add_argument("--max", type=int, default=None, help="at most this many events")
+    export.set_defaults(handler=_export)
     _add_model_commands(commands)
     return parser
 

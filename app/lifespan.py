@@ -22,7 +22,7 @@ from app.bidders.h2_transport import h2_transport
 from app.bidders.http import HttpBidderMetrics, build_http_bidders
 from app.bidders.registry import build_registry
 from app.bidders.transport import DspTransports, TransportOptions
-from app.events import LogEventSink
+from app.events import StreamEventSink
 from app.exchange import Exchange, ExchangeConfig
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
@@ -40,6 +40,7 @@ from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
+from budget.stream import MemoryEventStream, RedisEventStream
 from openrtb.money import cpm_to_micros
 from openrtb.validate import RequestRules
 
@@ -134,6 +135,14 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     )
     registry = build_registry(bidders.routers, ledger, settings.currency, external=external)
     signer = NoticeSigner(settings.notice_key())
+    stream: RedisEventStream | None = None
+    if settings.store == "redis":
+        stream = RedisEventStream.from_url(
+            settings.redis_url, f"{settings.key_prefix}events", settings.events_max_len
+        )
+        events = StreamEventSink(stream, metrics)
+    else:  # one process: a capped in-memory stream (nothing reads it across processes)
+        events = StreamEventSink(MemoryEventStream(max_len=100_000), metrics)
     client = httpx.AsyncClient(
         timeout=settings.forward_timeout_s,
         limits=httpx.Limits(max_connections=settings.forward_concurrency),
@@ -165,10 +174,11 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             ledger=ledger,
             registry=registry,
             forwarder=forwarder,
-            events=LogEventSink(),
+            events=events,
             metrics=metrics,
         ),
         metrics=metrics,
+        events=events,
         log_sampler=random.Random(),
     )
     if not await store.ping():  # also opens the first connection before traffic arrives
@@ -189,6 +199,9 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         yield {"services": services}
     finally:
         await services.exchange.drain()
+        await events.aclose()  # flush what is queued: nothing accepted is lost
+        if stream is not None:
+            await stream.aclose()
         await forwarder.aclose()
         await client.aclose()
         await dsp_transports.aclose()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from app.bidders.registry import BidderRegistry
+from app.events import EventSink
 from app.exchange import Exchange
 from app.metrics import Metrics
 from app.notices import NoticeService
@@ -29,6 +30,7 @@ class Services:
     exchange: Exchange
     notices: NoticeService
     metrics: Metrics
+    events: EventSink
     log_sampler: random.Random
 
 

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     """How long an open store circuit waits before one probe call."""
     key_prefix: str = "rtb:"
 
+    # Events
+    events_max_len: Annotated[int, Field(gt=0)] = 1_000_000
+    """Approximate cap of the Redis event stream (``store=redis``; else events go to the log)."""
+
     # Logging
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool | None = None

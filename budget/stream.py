@@ -45,6 +45,19 @@ class RedisEventStream:
         self._max_len = max_len
         self._groups: set[str] = set()
 
+    @classmethod
+    def from_url(
+        cls, url: str, key: str, max_len: int, timeout_s: float = 1.0
+    ) -> "RedisEventStream":
+        """A stream with a client of its own (batched writes tolerate a longer timeout than
+        the hot-path counters)."""
+        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        return cls(client, key, max_len)
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self._client.aclose()
+
     async def append(self, events: Sequence[Event]) -> None:
         if not events:
             return

@@ -103,6 +103,20 @@ def _record(
         metrics.nobids.labels(result.nobid.value).inc()
     elapsed_s = time.monotonic() - received_at
     metrics.latency.observe(elapsed_s)
+    services.events.emit(
+        "auction",
+        auction_id=result.auction_id,
+        request_id=request.id,
+        imps=len(request.imp),
+        mechanism=result.mechanism,
+        outcome=outcome,
+        nobid=result.nobid.value if result.nobid else None,
+        winners=";".join(  # imp | bidder/seat/bid id | bid micros | clearing micros
+            f"{o.imp_id}|{o.winner.bid_id}|{o.winner.price_micros}|{o.clearing_price_micros}"
+            for o in result.outcomes
+            if o.winner is not None
+        ),
+    )
     if services.log_sampler.random() < services.settings.auction_log_sample_rate:
         log.info(
             "auction",

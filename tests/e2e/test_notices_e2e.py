@@ -199,3 +199,24 @@ def test_a_replayed_request_id_is_a_new_auction_charged_on_its_own(
     assert notice(exchange, first["burl"]) == (204, "recorded")
     assert notice(exchange, second["burl"]) == (204, "recorded")
     assert spend(redis_url, exchange, "winner") == 2 * 1910
+
+
+def test_auctions_and_notices_reach_the_event_stream(exchange: Exchange, redis_url: str) -> None:
+    bid = won_bid(exchange, id="auction-events")
+    notice(exchange, bid["burl"])
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        key = f"{exchange.key_prefix}events"
+        kinds: dict[str, dict[str, str]] = {}
+        for _poll in range(250):
+            kinds = {fields["kind"]: fields for _, fields in client.xrange(key)}
+            if {"auction", "notice_billing"} <= set(kinds):
+                break
+            time.sleep(0.02)
+    finally:
+        client.close()
+    auction = kinds["auction"]
+    assert (auction["auction_id"], auction["request_id"]) == (bid["auction_id"], "auction-events")
+    assert auction["winners"].endswith("|2400000|1910000")
+    assert kinds["notice_billing"]["charged_micros"] == "1910"
+    assert not any("ip" in fields or "ua" in fields for fields in kinds.values())
