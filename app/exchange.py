@@ -37,6 +37,7 @@ from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from budget.store import StoreUnavailable
 from openrtb.bid_rules import BidRules
 from openrtb.errors import InvalidRequest
+from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import Bid, BidResponse
 from openrtb.schain import with_node
@@ -167,6 +168,7 @@ class Exchange:
         bidders see); InvalidRequest names the first such field when no imp is left, or a
         malformed page-auction extension.
         """
+        request = apply_privacy(request)  # before anything is sent to any bidder
         terms: dict[str, ImpTerms] = {}
         refused: list[tuple[int, UnknownCurrency]] = []
         cfg = self._config

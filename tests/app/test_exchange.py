@@ -340,3 +340,13 @@ async def test_seats_a_bidder_is_not_configured_for_are_dropped() -> None:
     result = await run(ex)
     assert result.response.seatbid[0].seat == "s1"
     assert {c.bidder: c.bids_dropped for c in result.calls} == {"dsp": 1, "a": 0}
+
+
+async def test_bidders_never_see_personal_data_under_coppa() -> None:
+    spy = Scripted("a", offer("s1", 2.0))
+    await run(exchange(spy), request(regs={"coppa": 1}))
+    (seen,) = spy.seen
+    assert seen.user is not None
+    assert seen.device is not None
+    assert (seen.user.id, seen.user.buyeruid, seen.user.eids) == (None, None, None)
+    assert seen.device.ip == "203.0.113.0"

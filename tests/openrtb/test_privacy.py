@@ -1,0 +1,70 @@
+"""Personal data under COPPA, GDPR without consent, and US-privacy opt-out."""
+
+from typing import Any
+
+import pytest
+
+from openrtb.codec import encode_request
+from openrtb.privacy import apply_privacy, restricted, truncate_ip
+from openrtb.request import BidRequest
+from tests.builders import banner_request
+
+
+def request(regs: dict[str, Any], **user: Any) -> BidRequest:
+    raw = banner_request(regs=regs)
+    raw["device"].update(ifa="ifa-123", ipv6="2001:db8:85a3:8d3:1319:8a2e:370:7348")
+    raw["device"]["geo"].update(lat=40.7128, lon=-74.006)
+    raw["user"].update(yob=1990, gender="F", **user)
+    return BidRequest.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    "regs",
+    [{"coppa": 1}, {"gdpr": 1}, {"us_privacy": "1YYN"}],
+    ids=["coppa", "gdpr-no-consent", "us-opt-out"],
+)
+def test_restricted_requests_lose_identifiers_and_precision(regs: dict[str, Any]) -> None:
+    original = request(regs)
+    assert restricted(original)
+    passed_on = apply_privacy(original)
+    body = encode_request(passed_on)
+    for secret in (
+        b"u-55816b39711f9b5a",
+        b"dsp-5456787654678",
+        b"ifa-123",
+        b"ex-id-7f3a",
+        b"203.0.113.17",
+        b"40.7128",
+        b"1990",
+    ):
+        assert secret not in body
+    assert passed_on.device is not None
+    assert passed_on.device.ip == "203.0.113.0"
+    assert passed_on.device.ipv6 == "2001:db8:85a3::"
+    assert passed_on.device.ua == original.device.ua  # the ad must still render
+    assert passed_on.device.geo is not None
+    assert passed_on.device.geo.country == "USA"
+    assert original.user is not None
+    assert original.user.id == "u-55816b39711f9b5a"  # the input is not changed
+
+
+def test_consent_or_no_signal_passes_the_request_unchanged() -> None:
+    consented = request({"gdpr": 1}, consent="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
+    assert apply_privacy(consented) is consented
+    ext_consent = request({"gdpr": 1}, ext={"consent": "CPXx"})
+    assert apply_privacy(ext_consent) is ext_consent
+    plain = request({"coppa": 0, "gdpr": 0, "us_privacy": "1YNN"})
+    assert apply_privacy(plain) is plain
+
+
+@pytest.mark.parametrize(
+    ("ip", "prefix", "expected"),
+    [
+        ("198.51.100.77", 24, "198.51.100.0"),
+        ("2001:db8::1", 48, "2001:db8::"),
+        ("not-an-ip", 24, None),
+        ("", 24, ""),
+    ],
+)
+def test_truncate_ip(ip: str, prefix: int, expected: str | None) -> None:
+    assert truncate_ip(ip, prefix) == expected
