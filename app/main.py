@@ -10,7 +10,7 @@ from app.errors import install_error_handlers
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
 from app.openapi import build_openapi
-from app.routes import auction, health, notices
+from app.routes import auction, health, notices, tracking
 from app.services import Services
 from app.settings import Settings
 
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.router.routes.insert(0, auction.route)
     app.include_router(notices.router)
+    app.include_router(tracking.router)
     app.include_router(health.router)
 
     def openapi() -> dict[str, Any]:

@@ -64,9 +64,9 @@ class NoticeService:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._signer = signer
+        self.signer = signer
         self._store = store
-        self._keys = keys
+        self.keys = keys
         self._ledger = ledger
         self._registry = registry
         self._forwarder = forwarder
@@ -76,7 +76,7 @@ class NoticeService:
 
     def verify(self, kind: NoticeKind, token: str) -> NoticeClaim:
         """The claim of a token valid for this endpoint; InvalidNotice otherwise."""
-        claim = self._signer.verify(token, self._clock())
+        claim = self.signer.verify(token, self._clock())
         if claim.kind is not kind:
             raise InvalidNotice(f"token is for a {claim.kind.value} notice")
         return claim
@@ -87,7 +87,7 @@ class NoticeService:
         marker_ttl_s = max(1, int(claim.expires_at_s - now_s)) + _MARKER_MARGIN_S
         charged = await self._charge(claim, marker_ttl_s)
         first = await self._store.claim(
-            self._keys.notice(claim.kind.value, claim.impression_id), marker_ttl_s
+            self.keys.notice(claim.kind.value, claim.impression_id), marker_ttl_s
         )
         result = NoticeResult.RECORDED if first else NoticeResult.DUPLICATE
         self._metrics.notices.labels(claim.kind.value, result.value).inc()

@@ -58,8 +58,20 @@ def build_response(
     )
 
 
+CLICK_MACRO = "${RTB_CLICK_URL}"
+"""In markup: the exchange's signed click-tracking URL, which redirects to the landing page."""
+
+
 def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str) -> Bid:
     billing = win._replace(kind=NoticeKind.BILLING, forward_url=bid.burl)
+    adm = bid.adm
+    ext = bid.ext
+    if ext and "landing_url" in ext:  # the in-process router's note for click tracking
+        landing = ext["landing_url"]
+        ext = {key: value for key, value in ext.items() if key != "landing_url"} or None
+        if adm and CLICK_MACRO in adm and isinstance(landing, str):
+            click = win._replace(kind=NoticeKind.CLICK, forward_url=landing)
+            adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={signer.sign(click)}")
     macros = AuctionMacros(
         auction_id=win.auction_id,
         bid_id=win.bid_id,
@@ -74,6 +86,7 @@ def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str
             "price": micros_to_cpm(win.price_micros),
             "nurl": f"{base_url}/notices/win?t={signer.sign(win)}",
             "burl": f"{base_url}/notices/billing?t={signer.sign(billing)}",
-            "adm": substitute(bid.adm, macros) if bid.adm and "${" in bid.adm else bid.adm,
+            "adm": substitute(adm, macros) if adm and "${" in adm else adm,
+            "ext": ext,
         }
     )

@@ -202,6 +202,8 @@ def _template(campaign: Campaign, creative: Creative) -> Bid:
         nurl=campaign.nurl,
         burl=campaign.burl,
         lurl=campaign.lurl,
+        # For the exchange's click tracking (${RTB_CLICK_URL}); removed before the SSP sees it.
+        ext={"landing_url": creative.landing_url} if creative.landing_url else None,
     )
 
 
