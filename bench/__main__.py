@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, serving
+from bench import exchange_fanout, fanout, mechanisms, router, serving
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
+    "router": router.run,
     "mechanisms": mechanisms.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
