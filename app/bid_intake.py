@@ -49,6 +49,8 @@ class Entry(NamedTuple):
     seat: str
     bid: Bid
     candidate: Candidate
+    currency: str = "USD"
+    """The currency the bidder bid in (its BidResponse.cur)."""
 
 
 class Rejected(NamedTuple):
@@ -58,6 +60,7 @@ class Rejected(NamedTuple):
     seat: str
     bid: Bid
     reason: LossReason
+    currency: str = "USD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +124,11 @@ def collect_bids(
             key = f"{bidder}/{seat}/{bid.id}"
             price_micros = _price_micros(bid, currency, config.rates)
             if price_micros is None or not seat_ok or bid.impid not in sent or key in seen:
-                rejected.append(Rejected(bidder, seat, bid, _INVALID))
+                rejected.append(Rejected(bidder, seat, bid, _INVALID, currency))
                 continue
             reason = rules.rejection(bid)
             if reason is not None:
-                rejected.append(Rejected(bidder, seat, bid, reason))
+                rejected.append(Rejected(bidder, seat, bid, reason, currency))
                 continue
             seen.add(key)
             candidate = Candidate(
@@ -136,7 +139,7 @@ def collect_bids(
                 adomain=bid.adomain[0].lower() if bid.adomain else None,
                 deal_id=bid.dealid,
             )
-            entries.append(Entry(bidder, seat, bid, candidate))
+            entries.append(Entry(bidder, seat, bid, candidate, currency))
     if entries:
         metrics.child(metrics.bids, bidder).inc(len(entries))
     for dropped in rejected:

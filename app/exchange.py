@@ -232,9 +232,7 @@ class Exchange:
         if self._holders:
             self._release_holds(request, auction_id, outcomes, by_id, rejected)
         if self._notify is not None:
-            for url in loss_notice_urls(
-                auction_id, outcomes, by_id, rejected, self._config.currency
-            ):
+            for url in loss_notice_urls(auction_id, outcomes, by_id, rejected, self._config.rates):
                 self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
@@ -247,7 +245,7 @@ class Exchange:
             auction_id,
             [(entry, outcome.clearing_price_micros) for outcome, entry in won],
             signer=self._signer,
-            currency=self._config.currency,
+            rates=self._config.rates,
             notice_ttl_s=self._config.notice_ttl_s,
             now_s=int(self._clock()),
             notice_base_url=notice_base_url,

@@ -6,16 +6,27 @@ Built here, sent off the request path by the notice forwarder."""
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from app.bid_intake import Entry, Rejected
+from auction.currency import CurrencyRates
 from auction.types import ImpOutcome
 from openrtb.macros import AuctionMacros, substitute
 from openrtb.response import Bid
 
 
 def _url(
-    auction_id: str, bid: Bid, seat: str, currency: str, reason: int, min_to_win: int
+    auction_id: str,
+    bid: Bid,
+    seat: str,
+    currency: str,
+    rates: CurrencyRates,
+    reason: int,
+    min_to_win: int,
 ) -> str | None:
+    """The bid's lurl with its macros; the price to win in the bid's own currency (rounded
+    up: a bid of that much would have been enough)."""
     if not bid.lurl:
         return None
+    if min_to_win and currency != rates.exchange_currency:
+        min_to_win = rates.from_exchange_micros(min_to_win, currency, rounding="up")
     macros = AuctionMacros(
         auction_id=auction_id,
         bid_id=bid.id,
@@ -34,7 +45,7 @@ def loss_notice_urls(
     outcomes: Sequence[ImpOutcome],
     entries: Mapping[str, Entry],
     rejected: Iterable[Rejected],
-    currency: str,
+    rates: CurrencyRates,
 ) -> Iterator[str]:
     """The substituted ``lurl`` of every losing or dropped bid that has one."""
     for outcome in outcomes:
@@ -45,13 +56,16 @@ def loss_notice_urls(
                     auction_id,
                     entry.bid,
                     entry.seat,
-                    currency,
+                    entry.currency,
+                    rates,
                     int(loss.reason),
                     loss.min_to_win_micros,
                 )
                 if url is not None:
                     yield url
     for dropped in rejected:
-        url = _url(auction_id, dropped.bid, dropped.seat, currency, int(dropped.reason), 0)
+        url = _url(
+            auction_id, dropped.bid, dropped.seat, dropped.currency, rates, int(dropped.reason), 0
+        )
         if url is not None:
             yield url

@@ -51,6 +51,10 @@ class NoticeClaim(NamedTuple):
     issued_at_s: int
     expires_at_s: int
     forward_url: str | None
+    bid_currency: str = ""
+    """The currency the bidder bid in; empty when it is ``currency``."""
+    bid_price_micros: int = 0
+    """The clearing price in ``bid_currency`` (rounded down): ${AUCTION_PRICE} for the bidder."""
 
     @property
     def impression_id(self) -> str:

@@ -20,11 +20,12 @@ from app.events import EventSink
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
+from app.winning_bids import bidder_macros
 from budget.accounts import Settlement
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.store import CounterStore
-from openrtb.macros import AuctionMacros, substitute
+from openrtb.macros import substitute
 from openrtb.money import impression_cost_micros
 
 log = structlog.get_logger("app.notices")
@@ -146,13 +147,5 @@ class NoticeService:
 
 
 def _forward_url(claim: NoticeClaim, template: str) -> str:
-    macros = AuctionMacros(
-        auction_id=claim.auction_id,
-        bid_id=claim.bid_id,
-        imp_id=claim.imp_id,
-        seat_id=claim.seat,
-        ad_id=claim.ad_id or None,
-        price_micros=claim.price_micros,
-        currency=claim.currency,
-    )
+    macros = bidder_macros(claim, ad_id=claim.ad_id or None)
     return substitute(template, macros, url_encode=True)

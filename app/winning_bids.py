@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from app.bid_intake import Entry
 from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
+from auction.currency import CurrencyRates
 from openrtb.macros import AuctionMacros, substitute
 from openrtb.money import micros_to_cpm
 from openrtb.request import BidRequest
@@ -22,15 +23,26 @@ def build_response(
     winners: Sequence[tuple[Entry, int]],
     *,
     signer: NoticeSigner,
-    currency: str,
+    rates: CurrencyRates,
     notice_ttl_s: int,
     now_s: int,
     notice_base_url: str,
 ) -> BidResponse:
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
-    by seat; ``bidid`` carries the exchange's auction id (what notices and macros use)."""
+    by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
+
+    Prices to the SSP are in the exchange currency; what the bidder sees (markup macros, its
+    own notice URLs) is in the currency it bid in, converted back rounding down.
+    """
+    currency = rates.exchange_currency
     by_seat: dict[str, list[Bid]] = {}
     for entry, price_micros in winners:
+        foreign = entry.currency != currency
+        bid_price = (
+            rates.from_exchange_micros(price_micros, entry.currency, rounding="down")
+            if foreign
+            else 0
+        )
         claim = NoticeClaim(
             kind=NoticeKind.WIN,
             auction_id=auction_id,
@@ -46,6 +58,8 @@ def build_response(
             issued_at_s=now_s,
             expires_at_s=now_s + notice_ttl_s,
             forward_url=entry.bid.nurl,
+            bid_currency=entry.currency if foreign else "",
+            bid_price_micros=bid_price,
         )
         by_seat.setdefault(entry.seat, []).append(
             _winning_bid(entry.bid, claim, signer, notice_base_url)
@@ -55,6 +69,19 @@ def build_response(
         bidid=auction_id,
         cur=currency,
         seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
+    )
+
+
+def bidder_macros(claim: NoticeClaim, *, ad_id: str | None) -> AuctionMacros:
+    """The auction macros as the bidder of ``claim`` must read them: its price and currency."""
+    return AuctionMacros(
+        auction_id=claim.auction_id,
+        bid_id=claim.bid_id,
+        imp_id=claim.imp_id,
+        seat_id=claim.seat,
+        ad_id=ad_id,
+        price_micros=claim.bid_price_micros if claim.bid_currency else claim.price_micros,
+        currency=claim.bid_currency or claim.currency,
     )
 
 
@@ -72,15 +99,7 @@ def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str
         if adm and CLICK_MACRO in adm and isinstance(landing, str):
             click = win._replace(kind=NoticeKind.CLICK, forward_url=landing)
             adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={signer.sign(click)}")
-    macros = AuctionMacros(
-        auction_id=win.auction_id,
-        bid_id=win.bid_id,
-        imp_id=win.imp_id,
-        seat_id=win.seat,
-        ad_id=bid.adid,
-        price_micros=win.price_micros,
-        currency=win.currency,
-    )
+    macros = bidder_macros(win, ad_id=bid.adid)
     return bid.model_copy(
         update={
             "price": micros_to_cpm(win.price_micros),

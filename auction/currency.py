@@ -72,6 +72,18 @@ class CurrencyRates:
         except KeyError:
             raise UnknownCurrency(currency) from None
 
+    def from_exchange_micros(self, micros: int, currency: str, *, rounding: Rounding) -> int:
+        """Exchange-currency ``micros`` as micros of ``currency``, rounded as asked: what a
+        price the exchange computed means to a bidder that bids in ``currency``."""
+        if rounding != "down" and rounding != "up":
+            raise ValueError(f'rounding must be "up" or "down", got {rounding!r}')
+        try:
+            numerator, denominator = self._ratios[currency]
+        except KeyError:
+            raise UnknownCurrency(currency) from None
+        scaled = micros * denominator
+        return scaled // numerator if rounding == "down" else -(-scaled // numerator)
+
     def to_exchange_micros(
         self, amount_cpm: float | Decimal | str, currency: str, *, rounding: Rounding
     ) -> int:

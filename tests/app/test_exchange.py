@@ -350,3 +350,30 @@ async def test_bidders_never_see_personal_data_under_coppa() -> None:
     assert seen.device is not None
     assert (seen.user.id, seen.user.buyeruid, seen.user.eids) == (None, None, None)
     assert seen.device.ip == "203.0.113.0"
+
+
+async def test_a_bidder_in_another_currency_reads_its_prices_in_its_own_currency() -> None:
+    notices: list[str] = []
+    euros = offer(
+        "s9",
+        2.0,
+        adm="p=${AUCTION_PRICE}&c=${AUCTION_CURRENCY}",
+        nurl="https://d/w?p=${AUCTION_PRICE}",
+    )
+    euros["cur"] = "EUR"  # 2.00 EUR = 2.20 USD
+    loser = offer("s1", 2.1, lurl="https://u/l?min=${AUCTION_MIN_TO_WIN}&c=${AUCTION_CURRENCY}")
+    ex = Exchange(
+        {b.name: b for b in (Scripted("eur", euros), Scripted("usd", loser))},
+        SIGNER,
+        config(),
+        Metrics(),
+        clock=lambda: 1_000_000.0,
+        notify=notices.append,
+    )
+    result = await run(ex)
+    (bid,) = result.response.seatbid[0].bid
+    assert bid.price == 2.11  # to the SSP: USD, the exchange currency
+    assert bid.adm == "p=1.918181&c=EUR"  # 2.11 USD / 1.10, rounded down
+    claim = SIGNER.verify(parse_qs(urlsplit(bid.nurl).query)["t"][0], now_s=1_000_000)
+    assert (claim.bid_currency, claim.bid_price_micros) == ("EUR", 1_918_181)
+    assert notices == ["https://u/l?min=2.200001&c=USD"]
