@@ -21,6 +21,8 @@ class MemoryStore:
         self._holds: dict[str, dict[str, tuple[int, float]]] = {}
         """Per holds key: hold id → (amount, expiry)."""
         self._expiry_heaps: dict[str, list[tuple[float, str]]] = {}
+        self._counter_expiry: dict[str, float] = {}
+        """Counters that expire (frequency caps); budget counters have no entry here."""
         """Per holds key: (expiry, hold id), a heap, so purging costs O(expired · log n)."""
 
     def _alive(self, key: str) -> bool:
@@ -101,8 +103,21 @@ class MemoryStore:
         self._counters[account.spend] = spend + cost_micros
         return Settlement.SETTLED if entry is not None else Settlement.CHARGED_LATE
 
+    async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
+        now = self._clock()
+        for key, ttl_s in items:
+            if self._counter_expiry.get(key, now + 1) <= now:
+                self._counters.pop(key, None)
+                del self._counter_expiry[key]
+            self._counters[key] = self._counters.get(key, 0) + 1
+            self._counter_expiry.setdefault(key, now + ttl_s)
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
-        return [self._counters.get(key, 0) for key in keys]
+        now = self._clock()
+        expiry = self._counter_expiry
+        return [
+            0 if expiry.get(key, now + 1) <= now else self._counters.get(key, 0) for key in keys
+        ]
 
     async def ping(self) -> bool:
         return True
@@ -112,3 +127,4 @@ class MemoryStore:
         self._markers.clear()
         self._holds.clear()
         self._expiry_heaps.clear()
+        self._counter_expiry.clear()

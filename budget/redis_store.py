@@ -110,6 +110,18 @@ class RedisStore:
             raise StoreUnavailable(str(exc)) from exc
         return Settlement(int(result))
 
+    async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
+        if not items:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, ttl_s in items:
+                    pipe.incr(key)
+                    pipe.expire(key, ttl_s, nx=True)  # the window starts at the first count
+                await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         if not keys:
             return []

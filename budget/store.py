@@ -46,6 +46,10 @@ class CounterStore(Protocol):
         """Charge a won impression once, against its hold (see Settlement)."""
         ...
 
+    async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
+        """Add one to each key, which expires ``ttl_s`` after it was first counted."""
+        ...
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         """The integer values of ``keys`` (0 when absent), in one round trip."""
         ...

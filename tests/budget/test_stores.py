@@ -138,3 +138,39 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
             )
     finally:
         await store.aclose()
+
+
+async def test_counts_expire_from_their_first_count(store: CounterStore, keys: KeySpace) -> None:
+    key = keys.notice("freq-test", "u1")
+    await store.incr_many([(key, 60), (key, 60)])
+    assert await store.read_many([key]) == [2]
+
+
+def test_memory_counts_expire_with_the_clock() -> None:
+    clock = FakeClock()
+    store = MemoryStore(clock)
+
+    async def scenario() -> list[int]:
+        await store.incr_many([("f", 10)])
+        clock.now += 5
+        await store.incr_many([("f", 10)])  # the window does not restart
+        during = (await store.read_many(["f"]))[0]
+        clock.now += 5
+        after = (await store.read_many(["f"]))[0]
+        await store.incr_many([("f", 10)])
+        return [during, after, (await store.read_many(["f"]))[0]]
+
+    assert asyncio.run(scenario()) == [2, 0, 1]
+
+
+async def test_redis_counts_get_their_ttl_once(
+    redis_url: str, key_prefix: str, redis_client: Redis
+) -> None:
+    store = RedisStore.from_url(redis_url, timeout_s=1.0)
+    try:
+        key = f"{key_prefix}freq"
+        await store.incr_many([(key, 100)])
+        await store.incr_many([(key, 5)])
+        assert 95 < await redis_client.ttl(key) <= 100
+    finally:
+        await store.aclose()
