@@ -37,6 +37,7 @@ from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from budget.store import StoreUnavailable
 from openrtb.bid_rules import BidRules
 from openrtb.errors import InvalidRequest
+from openrtb.identity import user_key
 from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import Bid, BidResponse
@@ -249,6 +250,7 @@ class Exchange:
             notice_ttl_s=self._config.notice_ttl_s,
             now_s=int(self._clock()),
             notice_base_url=notice_base_url,
+            user_key=user_key(request),
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism, auction_id)

@@ -55,6 +55,8 @@ class NoticeClaim(NamedTuple):
     """The currency the bidder bid in; empty when it is ``currency``."""
     bid_price_micros: int = 0
     """The clearing price in ``bid_currency`` (rounded down): ${AUCTION_PRICE} for the bidder."""
+    user_key: str = ""
+    """The frequency-cap key of the user (``openrtb.identity``; opaque), empty when unknown."""
 
     @property
     def impression_id(self) -> str:

@@ -87,6 +87,7 @@ class NoticeService:
         now_s = self._clock()
         marker_ttl_s = max(1, int(claim.expires_at_s - now_s)) + _MARKER_MARGIN_S
         charged = await self._charge(claim, marker_ttl_s)
+        await self._count_for_caps(claim, marker_ttl_s)
         first = await self._store.claim(
             self.keys.notice(claim.kind.value, claim.impression_id), marker_ttl_s
         )
@@ -108,6 +109,25 @@ class NoticeService:
             if claim.forward_url:
                 self._forwarder.submit(_forward_url(claim, claim.forward_url))
         return NoticeOutcome(result, charged)
+
+    async def _count_for_caps(self, claim: NoticeClaim, marker_ttl_s: int) -> None:
+        """The first notice (win or billing) of a billable impression counts it against the
+        campaign's frequency caps for the user, once (a marker per impression). A store
+        failure between the marker and the count loses that one count (a cap may then allow
+        one impression more), never counts twice."""
+        if not claim.billable or not claim.user_key:
+            return
+        campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
+        if campaign is None or not campaign.frequency_caps:
+            return
+        if await self._store.claim(self.keys.notice("shown", claim.impression_id), marker_ttl_s):
+            await self._ledger.count_impression(
+                campaign.id,
+                campaign.time_zone,
+                [(cap.count, cap.window) for cap in campaign.frequency_caps],
+                claim.user_key,
+                claim.issued_at_s,
+            )
 
     async def _charge(self, claim: NoticeClaim, marker_ttl_s: int) -> int:
         """Settle the impression's hold; the micros charged (0 for repeats and refusals).

@@ -27,6 +27,7 @@ def build_response(
     notice_ttl_s: int,
     now_s: int,
     notice_base_url: str,
+    user_key: str | None = None,
 ) -> BidResponse:
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
     by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
@@ -60,6 +61,7 @@ def build_response(
             forward_url=entry.bid.nurl,
             bid_currency=entry.currency if foreign else "",
             bid_price_micros=bid_price,
+            user_key=user_key or "",
         )
         by_seat.setdefault(entry.seat, []).append(
             _winning_bid(entry.bid, claim, signer, notice_base_url)

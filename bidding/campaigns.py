@@ -475,15 +475,8 @@ def router_specs(routers: Sequence[RouterFile], source: str) -> tuple[RouterSpec
     ids = [c.id for r in routers for c in r.campaigns]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: campaigns: ids must be unique across routers")
-    for ri, r in enumerate(routers):
-        for ci, c in enumerate(r.campaigns):
-            if c.frequency_cap:
-                # Parsed, but the counters that enforce it are not built yet: refusing the
-                # config is honest; silently ignoring a cap would spend against the promise.
-                raise ConfigError(
-                    f"{source}: routers.{ri}.campaigns.{ci}.frequency_cap: not enforced yet "
-                    "by this exchange; remove it"
-                )
+    for r in routers:
+        for c in r.campaigns:
             creative_ids = [k.id for k in c.creatives]
             if len(set(creative_ids)) != len(creative_ids):
                 raise ConfigError(f"{source}: campaign {c.id}: creatives: ids must be unique")

@@ -24,6 +24,7 @@ from typing import NamedTuple, Protocol
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.index import CampaignIndex
 from bidding.targeting import RequestFacts, format_keys
+from openrtb.identity import user_key
 from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -47,6 +48,10 @@ class BudgetGate(Protocol):
     async def reserve(self, holds: Sequence[BidHold], ttl_s: float) -> list[bool]: ...
 
     async def release(self, holds: Sequence[BidHold], bid_time_s: float) -> None: ...
+
+    async def capped(
+        self, campaigns: Sequence[tuple[str, str, Sequence[tuple[int, str]]]], user: str
+    ) -> set[str]: ...
 
 
 DEFAULT_HOLD_TTL_S = 900.0
@@ -138,6 +143,8 @@ class CampaignRouter:
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """All affordable offers for ``request``; None when there is nothing to bid."""
         offers = list(self._offers(request))
+        if offers:
+            offers = await self._within_caps(request, offers)
         if not offers:
             return None
         holds = [
@@ -159,6 +166,29 @@ class CampaignRouter:
             cur=self._currency,
             seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
         )
+
+    async def _within_caps(
+        self, request: BidRequest, offers: list[tuple[_Offer, int]]
+    ) -> list[tuple[_Offer, int]]:
+        """Offers of campaigns whose frequency caps still allow this user. A capped campaign
+        does not bid to a user nothing identifies (its cap could not be kept)."""
+        capped_campaigns = {
+            o.campaign.id: o.campaign for o, _ in offers if o.campaign.frequency_caps
+        }
+        if not capped_campaigns:
+            return offers
+        user = user_key(request)
+        if user is None:
+            blocked = set(capped_campaigns)
+        else:
+            blocked = await self._budget.capped(
+                [
+                    (c.id, c.time_zone, [(cap.count, cap.window) for cap in c.frequency_caps])
+                    for c in capped_campaigns.values()
+                ],
+                user,
+            )
+        return [(o, p) for o, p in offers if o.campaign.id not in blocked]
 
     async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
         """Give back the holds of this router's bids that did not win ``auction_id``."""

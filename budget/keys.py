@@ -34,6 +34,10 @@ class KeySpace:
             expiries=f"{self.prefix}hold-exp:{tag}:{day}",
         )
 
+    def frequency(self, campaign_id: str, user: str, window: str) -> str:
+        """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
+        return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"
+
     def notice(self, kind: str, notice_id: str) -> str:
         """Marker that one notice (win, billing, loss) has been processed."""
         return f"{self.prefix}notice:{kind}:{notice_id}"

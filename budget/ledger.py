@@ -48,6 +48,19 @@ class CampaignHold:
     amount_micros: int
 
 
+CapSpec = tuple[int, str]
+"""(count, window): at most ``count`` impressions per user per ``"day"`` or ``"hour"``."""
+
+_WINDOW_TTL_S = {"day": 2 * 24 * 3600, "hour": 2 * 3600}
+"""Counters outlive their window (the window itself is in the key); this only cleans up."""
+
+
+def _window(window: str, now_s: float, time_zone: str) -> str:
+    if window == "hour":
+        return f"h{int(now_s // 3600)}"
+    return f"d{campaign_day(now_s, time_zone)}"
+
+
 class SpendLedger:
     """Reads and charges campaign spend in integer micros through a CounterStore."""
 
@@ -95,6 +108,43 @@ class SpendLedger:
                 for h in holds
             ]
         )
+
+    def _cap_keys(
+        self, campaign_id: str, time_zone: str, caps: Sequence[CapSpec], user: str, now_s: float
+    ) -> list[str]:
+        return [
+            self._keys.frequency(campaign_id, user, _window(window, now_s, time_zone))
+            for _, window in caps
+        ]
+
+    async def capped(
+        self, campaigns: Sequence[tuple[str, str, Sequence[CapSpec]]], user: str
+    ) -> set[str]:
+        """The campaigns (id, zone, caps) that reached a frequency cap for ``user``, in one
+        round trip."""
+        now_s = self._clock()
+        keys: list[str] = []
+        limits: list[tuple[str, int]] = []
+        for campaign_id, time_zone, caps in campaigns:
+            keys.extend(self._cap_keys(campaign_id, time_zone, caps, user, now_s))
+            limits.extend((campaign_id, count) for count, _ in caps)
+        if not keys:
+            return set()
+        counts = await self._store.read_many(keys)
+        return {cid for (cid, limit), seen in zip(limits, counts, strict=True) if seen >= limit}
+
+    async def count_impression(
+        self,
+        campaign_id: str,
+        time_zone: str,
+        caps: Sequence[CapSpec],
+        user: str,
+        bid_time_s: float,
+    ) -> None:
+        """One more impression of the campaign for ``user`` in each capped window."""
+        keys = self._cap_keys(campaign_id, time_zone, caps, user, bid_time_s)
+        ttls = [_WINDOW_TTL_S[window] for _, window in caps]
+        await self._store.incr_many(list(zip(keys, ttls, strict=True)))
 
     async def settle(
         self,

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from app.bidders.config import load_bidders, parse_bidders
-from bidding.campaigns import Campaign, ConfigError
+from bidding.campaigns import Campaign, ConfigError, FrequencyCap
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, Dimension, ListRule, hours_mask
 from bidding.valuation import GoalKind
@@ -83,9 +83,11 @@ def test_goals_become_micros_and_a_rule_based_bid() -> None:
     assert cpc.bid_cpm_micros in (799_999, 800_000)  # 1000 × 0.001 × 0.80
 
 
-def test_frequency_caps_are_refused_until_they_are_enforced() -> None:
-    with pytest.raises(ConfigError, match=r"frequency_cap: not enforced yet"):
-        load(campaign(frequency_cap=[{"count": 3, "per": "day"}]))
+def test_frequency_caps_are_loaded() -> None:
+    (parsed,) = load(
+        campaign(frequency_cap=[{"count": 3, "per": "day"}, {"count": 1, "per": "hour"}])
+    )
+    assert parsed.frequency_caps == (FrequencyCap(3, "day"), FrequencyCap(1, "hour"))
 
 
 def test_targeting_creatives_and_flight_are_loaded() -> None:

@@ -11,6 +11,7 @@ from bidding.router import CampaignRouter
 from budget.keys import KeySpace
 from budget.ledger import HoldRequest, SpendLedger
 from budget.memory import MemoryStore
+from openrtb.identity import user_key
 from openrtb.request import BidRequest
 from tests.builders import banner_imp, banner_request
 
@@ -230,3 +231,26 @@ async def test_an_ended_flight_does_not_bid() -> None:
 def test_a_campaign_in_another_currency_is_refused() -> None:
     with pytest.raises(ConfigError, match="currency JPY differs"):
         configured_router(currency="JPY")
+
+
+async def test_a_campaign_at_its_frequency_cap_does_not_bid_to_that_user() -> None:
+    capped = configured_router(frequency_cap=[{"count": 2, "per": "day"}])
+    ledger = capped._budget
+    assert isinstance(ledger, SpendLedger)
+    user = user_key(request())
+    assert user is not None
+    for _shown in range(2):
+        assert await capped.request_bids(request(id=f"r{_shown}"), 0.05) is not None
+        await ledger.count_impression("t1", "UTC", [(2, "day")], user, NOW)
+    assert await capped.request_bids(request(id="r9"), 0.05) is None
+    other_user = banner_request(id="r10")
+    other_user["user"]["id"] = "someone-else"
+    assert await capped.request_bids(BidRequest.model_validate(other_user), 0.05) is not None
+
+
+async def test_a_capped_campaign_does_not_bid_to_an_unidentified_user() -> None:
+    capped = configured_router(frequency_cap=[{"count": 5, "per": "hour"}])
+    anonymous = banner_request()
+    del anonymous["user"]
+    del anonymous["device"]
+    assert await capped.request_bids(BidRequest.model_validate(anonymous), 0.05) is None

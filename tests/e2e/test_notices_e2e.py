@@ -2,13 +2,18 @@
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import orjson
 import redis
 
+from app.main import create_app
+from app.settings import Settings
 from tests.builders import banner_request
-from tests.e2e.conftest import Exchange, Recorder
+from tests.e2e.conftest import SECRET, Exchange, Recorder
+from tests.servers import serve
 
 
 def won_bid(exchange: Exchange, **changes: object) -> dict[str, str]:
@@ -220,3 +225,57 @@ def test_auctions_and_notices_reach_the_event_stream(exchange: Exchange, redis_u
     assert auction["winners"].endswith("|2400000|1910000")
     assert kinds["notice_billing"]["charged_micros"] == "1910"
     assert not any("ip" in fields or "ua" in fields for fields in kinds.values())
+
+
+def test_frequency_caps_count_shown_impressions_per_user(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    campaigns = {
+        "routers": [
+            {
+                "name": "house",
+                "campaigns": [
+                    {
+                        "id": "capped",
+                        "advertiser": "Capped",
+                        "seat": "capped",
+                        "bid_cpm": "2.00",
+                        "daily_budget": "100",
+                        "frequency_cap": [{"count": 1, "per": "day"}],
+                        "creatives": [
+                            {"id": "c", "w": 300, "h": 250, "adm": "<i>", "adomain": ["c.example"]}
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "capped.json"
+    path.write_bytes(orjson.dumps(campaigns))
+    settings = Settings(
+        store="redis",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        bidders_file=path,
+        notice_secret=SECRET,  # type: ignore[arg-type]
+        log_json=True,
+    )
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
+        shown = Exchange(url, key_prefix, client)
+        first = won_bid(shown, id="cap-1")
+        assert won_bid(shown, id="cap-2")["cid"] == "capped"  # not shown yet: still bids
+        assert notice(shown, first["burl"]) == (204, "recorded")
+        answer = client.post(
+            "/openrtb2/auction",
+            content=orjson.dumps(banner_request(id="cap-3")),
+            headers={"content-type": "application/json"},
+        )
+        assert answer.status_code == 204  # one a day for this user, shown
+        someone_else = banner_request(id="cap-4")
+        someone_else["user"]["id"] = "another-user"
+        again = client.post(
+            "/openrtb2/auction",
+            content=orjson.dumps(someone_else),
+            headers={"content-type": "application/json"},
+        )
+        assert again.status_code == 200
