@@ -9,14 +9,13 @@ another bid of the page (a seat bidding on several slots, one advertiser through
 """
 
 import random
-import statistics
 import timeit
 from collections.abc import Callable
 
 from auction.mechanism import run_imp
 from auction.types import AuctionRules, Candidate, ImpTerms
 from auction.vcg import run_vcg
-from bench.section import Options, Report, Table, progress
+from bench.section import Options, Report, median_p99, progress, timing_report
 
 __all__ = ["imp_timings", "random_page", "run", "vcg_timings"]
 
@@ -52,8 +51,7 @@ def _time(pages: list[Page], repeat: int) -> tuple[float, float]:
         slots, by_imp = pages[index % len(pages)]
         call: Callable[[], object] = lambda: run_vcg(slots, by_imp, auction_id=f"a-{index}")  # noqa: E731, B023
         samples.append(timeit.timeit(call, number=1) * 1e6)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return median_p99(samples)
 
 
 def vcg_timings(repeat: int = 2_000, seed: int = 7) -> list[tuple[str, float, float]]:
@@ -98,9 +96,8 @@ def imp_timings(repeat: int = 5_000, seed: int = 11) -> list[tuple[str, float, f
                 run_imp(terms, bids, at=at, rules=rules, auction_id=f"a-{index}")
                 if index >= 500:  # the first ones warm caches up
                     samples.append((timeit.default_timer() - started) * 1e6)
-            samples.sort()
-            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-            rows.append((f"{name}, 1 imp × {n_bids} bids", statistics.median(samples), p99))
+            median, p99 = median_p99(samples)
+            rows.append((f"{name}, 1 imp × {n_bids} bids", median, p99))
     return rows
 
 
@@ -110,15 +107,12 @@ def run(options: Options) -> Report:
     rows = imp_timings()
     progress("mechanisms: VCG pages")
     rows += vcg_timings()
-    table = Table(
-        "µs per auction (this process, one core)",
-        ["mechanism", "median µs", "p99 µs"],
-        [[label, f"{median:,.1f}", f"{p99:,.1f}"] for label, median, p99 in rows],
-    )
-    return Report(
+    return timing_report(
         "auction mechanisms",
-        context=["targets: 1 imp × 100 bids < 50 µs; VCG 10 slots × 100 bids < 2,000 µs"],
-        tables=[table],
+        "1 imp × 100 bids < 50 µs; VCG 10 slots × 100 bids < 2,000 µs",
+        "mechanism",
+        "auction",
+        rows,
     )
 
 

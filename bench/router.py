@@ -5,7 +5,7 @@ router does not yet combine these parts per request, so they are reported separa
 
 from bench.router_models import model_timings
 from bench.router_targeting import targeting_timings
-from bench.section import Options, Report, Table, progress
+from bench.section import Options, Report, progress, timing_report
 
 __all__ = ["run"]
 
@@ -16,13 +16,10 @@ def run(options: Options) -> Report:
     rows = targeting_timings()
     progress("router: models")
     rows += model_timings()
-    table = Table(
-        "µs per impression (this process, one core)",
-        ["step", "median µs", "p99 µs"],
-        [[label, f"{median:,.1f}", f"{p99:,.1f}"] for label, median, p99 in rows],
-    )
-    return Report(
+    return timing_report(
         "in-process router parts",
-        context=["target: router decision < 2,000 µs p99 for 100 campaigns"],
-        tables=[table],
+        "router decision < 2,000 µs p99 for 100 campaigns",
+        "step",
+        "impression",
+        rows,
     )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.section import median_p99
 from bidding.campaigns import Campaign, Creative
 from bidding.index import CampaignIndex, scan
 from bidding.targeting import ALL_HOURS, ListRule, RequestFacts, Targeting, hours_mask
@@ -101,8 +102,7 @@ def _time(call: Callable[[int], object], count: int, repeat: int) -> tuple[float
         start = time.perf_counter_ns()
         call(i % count)
         samples.append((time.perf_counter_ns() - start) / 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return median_p99(samples)
 
 
 def targeting_timings(repeat: int = 3_000) -> list[tuple[str, float, float]]:

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Options", "Report", "Section", "Table", "progress"]
+__all__ = ["Options", "Report", "Section", "Table", "median_p99", "progress", "timing_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +82,23 @@ Section = Callable[[Options], Report]
 def progress(message: str) -> None:
     """A progress line on stderr, so stdout holds only the report."""
     print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def median_p99(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and 99th percentile (nearest rank) of ``samples``."""
+    ordered = sorted(samples)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return median, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def timing_report(
+    title: str, target: str, what: str, unit: str, rows: Sequence[tuple[str, float, float]]
+) -> Report:
+    """The report of a CPU-bound section: one row per timed step, median and p99 in µs."""
+    table = Table(
+        f"µs per {unit} (this process, one core)",
+        [what, "median µs", "p99 µs"],
+        [[label, f"{median:,.1f}", f"{p99:,.1f}"] for label, median, p99 in rows],
+    )
+    return Report(title, context=[f"target: {target}"], tables=[table])
