@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     """In-process routers with their campaigns, and external DSPs (``app.bidders.config``);
     None: the demo routers shipped with the code."""
 
+    # In-process bidding models (bidding.models)
+    model_dir: Path | None = None
+    """Directory with the CTR/CVR model files (``ctr.ubj``, ``cvr.ubj``); None: the small
+    models shipped with the code. Missing or refused files: historical averages bid, and
+    ``/readyz`` says degraded."""
+    model_reload_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """How often the model files are checked for a change and swapped in (0: never)."""
+    router_seed: int | None = None
+    """Seed of the routers' random draws (creative sampling, participation); None: random."""
+
     # External DSPs (app.bidders.transport, app.bidders.http)
     dsp_http2_engine: Literal["lean", "httpcore"] = "lean"
     """HTTP/2 client engine for h2/h2c DSPs: ``lean`` (``app.bidders.h2_transport``, ~5-8x

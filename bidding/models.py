@@ -59,6 +59,8 @@ Probabilities: TypeAlias = NDArray[np.float32]
 P_MIN: Final = 1e-6
 P_MAX: Final = 1.0 - 1e-6
 MODEL_FILES: Final = {"ctr": "ctr.ubj", "cvr": "cvr.ubj"}
+DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parent / "model_files"
+"""The small models trained by ``rtb train`` on synthetic traffic that ship with the code."""
 """The file of each model kind inside a model directory."""
 _SCHEMA_ATTR: Final = "rtb_schema_version"
 _NAMES_ATTR: Final = "rtb_feature_names"
@@ -256,6 +258,9 @@ def load_models(directory: Path, fallback: RuleBasedModel) -> CtrCvrModels | Rul
         tuple(problems),
     )
 
+
+FALLBACK_RATES: Final = RuleBasedModel(avg_ctr=0.001, avg_cvr=0.01)
+"""Network-wide averages for a model that cannot load (campaigns' own averages come first)."""
 
 _Signature: TypeAlias = tuple[tuple[int, int] | None, ...]
 

@@ -1,9 +1,20 @@
 """The in-process DSP router: answers a bid request for every campaign it hosts.
 
 It speaks the same bidder interface as an external DSP (request in, OpenRTB BidResponse or
-None out), so the exchange runs one auction over both. This first router bids each
-campaign's fixed CPM on banner impressions whose size one of its creatives fits; value-based
-bidding replaces the fixed price later without changing this interface.
+None out), so the exchange runs one auction over both. Per request, in order of cost:
+
+1. the campaign index narrows the hosted campaigns to those whose targeting, flight and
+   creatives fit each imp (``bidding.index``); pacing may hold a campaign out of this
+   request (participation), and frequency caps are checked for all of them in one store
+   round trip;
+2. Thompson sampling picks each campaign's creative (``bidding.creative_choice``);
+3. one batched model call scores every value-based candidate (``bidding.scoring``), and the
+   bid formula turns pCTR × pCVR × value into a CPM, scaled by the pacing multiplier and
+   clipped to the campaign's [min, max] (``bidding.valuation``); a fixed-price campaign bids
+   its price;
+4. in a first-price auction value-based bids are shaded on the context's bid landscape,
+   learnt from the exchange's feedback (``observe``); second price bids the value;
+5. bids below their floor are not sent.
 
 A campaign set up for PMP deals (``deal_ids``) bids on an impression offering one of them
 with that deal's id, against the deal's floor; private auctions get bids only from such
@@ -18,12 +29,20 @@ exchange drops this bidder for the auction (no bid is safer than overspend).
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
-from bidding.index import CampaignIndex
+from bidding.creative_choice import CreativeCounts, choose_creatives
+from bidding.index import CampaignIndex, Candidate
+from bidding.models import ModelHolder
+from bidding.scoring import CandidateScorer
+from bidding.shading import LandscapeBook, bucket_key, shade
 from bidding.targeting import RequestFacts, format_keys
+from bidding.valuation import ValuationTable, value_bids
+from openrtb.enums import AuctionType
 from openrtb.identity import user_key
 from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
@@ -58,6 +77,45 @@ DEFAULT_HOLD_TTL_S = 900.0
 """A won impression's hold waits this long for its billing notice before it expires."""
 
 
+class PacingAdvice(NamedTuple):
+    """How a campaign should bid right now to follow its spend plan (``budget.pacing``)."""
+
+    multiplier: float
+    """Scales a value-based bid before its [min, max] clip (fixed prices are not scaled)."""
+    participation: float
+    """The probability that the campaign bids at all on a request."""
+
+
+FULL_SPEED = PacingAdvice(1.0, 1.0)
+
+
+class Pacer(Protocol):
+    """Pacing advice per campaign, from a local cache: no I/O on the bidding path."""
+
+    def advice(self, campaign_id: str) -> PacingAdvice: ...
+
+
+class BidResult(NamedTuple):
+    """What one of a router's bids met in an auction (the exchange's feedback)."""
+
+    bid: Bid
+    won: bool
+    competing_micros: int | None
+    """The best competing offer it met: the clearing price of a won second-price bid, the
+    minimum to win of a lost one; None when unknown."""
+
+
+class _Slot(NamedTuple):
+    """A campaign that wants one imp, before its creative and price are chosen."""
+
+    imp_index: int
+    imp_id: str
+    candidate: Candidate
+    floor_micros: int
+    deal_id: str | None
+    pacing: PacingAdvice
+
+
 class _Offer(NamedTuple):
     campaign: Campaign
     creative: Creative
@@ -86,6 +144,12 @@ class CampaignRouter:
         currency: str,
         hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
         clock: Callable[[], float] = time.time,
+        *,
+        models: ModelHolder | None = None,
+        creative_stats: CreativeCounts | None = None,
+        pacer: Pacer | None = None,
+        rng: np.random.Generator | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         for campaign in spec.campaigns:
             if campaign.currency != currency:
@@ -102,7 +166,15 @@ class CampaignRouter:
         self._currency = currency
         self._hold_ttl_s = hold_ttl_s
         self._clock = clock
+        self._monotonic = monotonic
         self._index = CampaignIndex(spec.campaigns)
+        self._table = ValuationTable.of(spec.campaigns)
+        self._scorer = CandidateScorer(spec.campaigns, models)
+        self._creative_stats = creative_stats
+        self._pacer = pacer
+        self._rng = rng if rng is not None else np.random.default_rng()
+        self.landscapes = LandscapeBook()
+        """The first-price bid landscape per context bucket, learnt from auction feedback."""
         self._templates = {
             (campaign.id, creative.id): _template(campaign, creative)
             for campaign in spec.campaigns
@@ -110,43 +182,120 @@ class CampaignRouter:
         }
 
     def ready(self) -> bool:
-        """A router with its config loaded is ready; models will add their own state."""
+        """A router with its config loaded can bid (on fallback values if models are not)."""
         return True
+
+    @property
+    def degraded(self) -> bool:
+        """Whether value-based bids use historical averages because models did not load."""
+        return self._scorer.degraded
 
     def eligible(self, imp: Imp) -> bool:
         """Impressions of a format (media type and size) one of its campaigns has."""
         return self._index.serves(format_keys(imp))
 
-    def _offers(self, request: BidRequest) -> Iterator[tuple[_Offer, int]]:
-        """Campaigns whose targeting, flight and creatives fit each imp (via the index), at
-        their price, where it clears the imp's (or their deal's) floor."""
-        facts = RequestFacts.for_imps(request, int(self._clock()))
-        for imp, imp_facts in zip(request.imp, facts, strict=True):
+    def _slots(self, request: BidRequest, now_s: float) -> list[_Slot]:
+        """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
+        index), that pacing lets take part in this request."""
+        facts = RequestFacts.for_imps(request, int(now_s))
+        pacer, rng = self._pacer, self._rng
+        slots = []
+        for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
             if imp.bidfloorcur != self._currency:
                 continue  # floors in other currencies need the exchange's rates (a later step)
             open_floor_micros = cpm_to_micros(imp.bidfloor)
             private = imp.pmp is not None and imp.pmp.private_auction == 1
             for candidate in self._index.candidates(imp_facts):
                 campaign = candidate.campaign
-                creative = campaign.creatives[candidate.creatives[0]]
                 deal = _deal_for(campaign, imp)
                 if deal is None and private:
                     continue
                 if deal is not None and deal.bidfloorcur != self._currency:
                     continue
                 floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
-                if campaign.bid_cpm_micros < floor_micros:
+                if campaign.goal is None and campaign.bid_cpm_micros < floor_micros:
+                    continue  # a fixed price below the floor: no need to look further
+                advice = pacer.advice(campaign.id) if pacer is not None else FULL_SPEED
+                if advice.participation < 1.0 and rng.random() >= advice.participation:
                     continue
                 deal_id = deal.id if deal else None
-                yield _Offer(campaign, creative, imp.id, deal_id), campaign.bid_cpm_micros
+                slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
+        return slots
+
+    def _priced(
+        self, request: BidRequest, slots: Sequence[_Slot], now_s: float
+    ) -> list[tuple[_Offer, int]]:
+        """Each slot's creative (Thompson sampling) and bid (value, pacing, shading), and the
+        slots whose bid clears their floor."""
+        creatives = choose_creatives(
+            [(s.candidate.campaign, s.candidate.creatives) for s in slots],
+            self._creative_stats,
+            self._rng,
+        )
+        positions = [s.candidate.position for s in slots]
+        if any(s.candidate.campaign.goal is not None for s in slots):
+            predictions = self._scorer.score(
+                request,
+                request.imp,
+                [(s.imp_index, p, k) for s, p, k in zip(slots, positions, creatives, strict=True)],
+                now_s,
+            )
+            pctr, pcvr = predictions.pctr, predictions.pcvr
+        else:  # fixed prices only: no model call
+            pctr = pcvr = np.zeros(len(slots))
+        valued = value_bids(
+            self._table,
+            positions,
+            pctr,
+            pcvr,
+            [s.floor_micros for s in slots],
+            [s.pacing.multiplier for s in slots],
+        )
+        bids = valued.bid_cpm_micros.tolist()
+        if request.at == AuctionType.FIRST_PRICE:
+            bids = self._shaded(request, slots, creatives, bids)
+        offers = []
+        for slot, creative_pos, sent, bid in zip(
+            slots, creatives, valued.sent.tolist(), bids, strict=True
+        ):
+            if not sent or bid < slot.floor_micros:
+                continue
+            campaign = slot.candidate.campaign
+            creative = campaign.creatives[creative_pos]
+            offers.append((_Offer(campaign, creative, slot.imp_id, slot.deal_id), bid))
+        return offers
+
+    def _shaded(
+        self,
+        request: BidRequest,
+        slots: Sequence[_Slot],
+        creatives: Sequence[int],
+        bids: list[int],
+    ) -> list[int]:
+        """First price: value-based bids shaded to maximise (value − bid) × P(win | bid) on
+        their context bucket's landscape (fixed prices are paid as agreed, not shaded)."""
+        out = list(bids)
+        for i, (slot, creative_pos) in enumerate(zip(slots, creatives, strict=True)):
+            campaign = slot.candidate.campaign
+            if campaign.goal is None or out[i] <= 0:
+                continue
+            creative = campaign.creatives[creative_pos]
+            bucket = _bucket(request, creative.w or 0, creative.h or 0)
+            out[i] = shade(out[i], self.landscapes.get(bucket), slot.floor_micros)
+        return out
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """All affordable offers for ``request``; None when there is nothing to bid."""
-        offers = list(self._offers(request))
-        if offers:
-            offers = await self._within_caps(request, offers)
-        if not offers:
+        started = self._monotonic()
+        now_s = self._clock()
+        slots = self._slots(request, now_s)
+        if slots:
+            slots = await self._within_caps(request, slots)
+        if not slots:
             return None
+        offers = self._priced(request, slots, now_s)
+        if not offers or self._monotonic() - started >= timeout_s:
+            return None  # too late: a hold placed now would only wait to expire
         holds = [
             _hold(request.id, offer.imp_id, offer.campaign, price_micros)
             for offer, price_micros in offers
@@ -167,16 +316,33 @@ class CampaignRouter:
             seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
         )
 
-    async def _within_caps(
-        self, request: BidRequest, offers: list[tuple[_Offer, int]]
-    ) -> list[tuple[_Offer, int]]:
-        """Offers of campaigns whose frequency caps still allow this user. A capped campaign
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
+        """Learn the market from this router's bids in one auction: a won bid with the
+        price it cleared at in a second-price auction (the best competing bid), a won
+        first-price bid (competition was below it), a lost bid with its minimum to win."""
+        first_price = request.at == AuctionType.FIRST_PRICE
+        for result in results:
+            bid = result.bid
+            if bid.price is None or self._by_id.get(bid.cid or "") is None:
+                continue
+            competing = None if result.won and first_price else result.competing_micros
+            self.landscapes.observe(
+                _bucket(request, bid.w or 0, bid.h or 0),
+                cpm_to_micros(bid.price),
+                result.won,
+                competing,
+            )
+
+    async def _within_caps(self, request: BidRequest, slots: list[_Slot]) -> list[_Slot]:
+        """Slots of campaigns whose frequency caps still allow this user. A capped campaign
         does not bid to a user nothing identifies (its cap could not be kept)."""
         capped_campaigns = {
-            o.campaign.id: o.campaign for o, _ in offers if o.campaign.frequency_caps
+            s.candidate.campaign.id: s.candidate.campaign
+            for s in slots
+            if s.candidate.campaign.frequency_caps
         }
         if not capped_campaigns:
-            return offers
+            return slots
         user = user_key(request)
         if user is None:
             blocked = set(capped_campaigns)
@@ -188,7 +354,7 @@ class CampaignRouter:
                 ],
                 user,
             )
-        return [(o, p) for o, p in offers if o.campaign.id not in blocked]
+        return [s for s in slots if s.candidate.campaign.id not in blocked]
 
     async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
         """Give back the holds of this router's bids that did not win ``auction_id``."""
@@ -199,6 +365,15 @@ class CampaignRouter:
                 holds.append(_hold(auction_id, bid.impid, campaign, cpm_to_micros(bid.price)))
         if holds:
             await self._budget.release(holds, self._clock())
+
+
+def _bucket(request: BidRequest, w: int, h: int) -> str:
+    """The shading landscape bucket of an impression: publisher × size × country."""
+    inventory = request.site or request.app
+    publisher = inventory.publisher.id if inventory and inventory.publisher else None
+    device = request.device
+    country = device.geo.country if device and device.geo else None
+    return bucket_key(publisher, w, h, country)
 
 
 def _bid_id(imp_id: str, campaign: Campaign) -> str:

@@ -8,9 +8,13 @@ notice handler looks up which campaign to charge for a won impression.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from app.bidders.base import Bidder
 from bidding.campaigns import Campaign, RouterSpec
-from bidding.router import DEFAULT_HOLD_TTL_S, BudgetGate, CampaignRouter
+from bidding.creative_choice import CreativeCounts
+from bidding.models import ModelHolder
+from bidding.router import DEFAULT_HOLD_TTL_S, BudgetGate, CampaignRouter, Pacer
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +36,28 @@ def build_registry(
     currency: str,
     external: Sequence[Bidder] = (),
     hold_ttl_s: float = DEFAULT_HOLD_TTL_S,
+    *,
+    models: ModelHolder | None = None,
+    creative_stats: CreativeCounts | None = None,
+    pacer: Pacer | None = None,
+    seed: int | None = None,
 ) -> BidderRegistry:
-    """One CampaignRouter per router spec, then the external bidders, by name."""
-    in_process = [CampaignRouter(spec, budget, currency, hold_ttl_s) for spec in routers]
+    """One CampaignRouter per router spec (sharing the models, creative counts and pacer),
+    then the external bidders, by name."""
+    seeds = np.random.SeedSequence(seed).spawn(len(routers))
+    in_process = [
+        CampaignRouter(
+            spec,
+            budget,
+            currency,
+            hold_ttl_s,
+            models=models,
+            creative_stats=creative_stats,
+            pacer=pacer,
+            rng=np.random.default_rng(child),
+        )
+        for spec, child in zip(routers, seeds, strict=True)
+    ]
     bidders: dict[str, Bidder] = {router.name: router for router in in_process}
     for bidder in external:
         if bidder.name in bidders:
