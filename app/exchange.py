@@ -22,7 +22,7 @@ from typing import Final
 import structlog
 
 from app.bid_intake import Entry, Rejected, collect_bids
-from app.bidders.base import Bidder, HoldingBidder
+from app.bidders.base import Bidder, HoldingBidder, LearningBidder
 from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
 from app.metrics import Metrics
@@ -34,8 +34,10 @@ from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
+from bidding.router import BidResult
 from budget.store import StoreUnavailable
 from openrtb.bid_rules import BidRules
+from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
 from openrtb.identity import user_key
 from openrtb.privacy import apply_privacy
@@ -292,30 +294,56 @@ class Exchange:
         rejected: Sequence[Rejected],
     ) -> None:
         """Tell bidders that hold budget per bid which of their bids did not win (and, for a
-        test auction, that none will be billed), off the request path."""
+        test auction, that none will be billed), and — in first-price auctions, where the
+        in-process routers shade — what each of their bids met; off the request path."""
         lost: dict[str, list[Bid]] = {}
+        met: dict[str, list[BidResult]] = {}
+        learn = request.at == AuctionType.FIRST_PRICE
         for outcome in outcomes:
             for loss in outcome.losses:
                 entry = entries[loss.candidate.bid_id]
                 if entry.bidder in self._holders:
                     lost.setdefault(entry.bidder, []).append(entry.bid)
-            if request.test == 1 and outcome.winner is not None:
+                    if learn:
+                        result = BidResult(entry.bid, False, loss.min_to_win_micros)
+                        met.setdefault(entry.bidder, []).append(result)
+            if outcome.winner is not None:
                 entry = entries[outcome.winner.bid_id]
                 if entry.bidder in self._holders:
-                    lost.setdefault(entry.bidder, []).append(entry.bid)
+                    if request.test == 1:
+                        lost.setdefault(entry.bidder, []).append(entry.bid)
+                    if learn:
+                        result = BidResult(entry.bid, True, outcome.clearing_price_micros)
+                        met.setdefault(entry.bidder, []).append(result)
         for dropped in rejected:
             if dropped.bidder in self._holders:
                 lost.setdefault(dropped.bidder, []).append(dropped.bid)
-        for name, bids in lost.items():
-            task = asyncio.create_task(self._release(name, auction_id, bids))
+        for name in lost.keys() | met.keys():
+            task = asyncio.create_task(
+                self._feedback(name, request, auction_id, lost.get(name, ()), met.get(name, ()))
+            )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    async def _release(self, bidder: str, auction_id: str, bids: Sequence[Bid]) -> None:
-        try:
-            await self._holders[bidder].release_lost(auction_id, bids)
-        except Exception as exc:  # the holds expire on their own; no money is at risk
-            log.warning("release_failed", bidder=bidder, error=repr(exc))
+    async def _feedback(
+        self,
+        bidder: str,
+        request: BidRequest,
+        auction_id: str,
+        lost: Sequence[Bid],
+        met: Sequence[BidResult],
+    ) -> None:
+        holder = self._holders[bidder]
+        if lost:
+            try:
+                await holder.release_lost(auction_id, lost)
+            except Exception as exc:  # the holds expire on their own; no money is at risk
+                log.warning("release_failed", bidder=bidder, error=repr(exc))
+        if met and isinstance(holder, LearningBidder):
+            try:
+                holder.observe(request, met)
+            except Exception as exc:  # learning is best effort; bidding goes on
+                log.error("observe_failed", bidder=bidder, error=repr(exc))
 
     async def drain(self) -> None:
         """Wait for background releases (graceful shutdown)."""

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from bidding.router import BidResult
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
 from openrtb.response import Bid, BidResponse
@@ -41,4 +42,14 @@ class HoldingBidder(Protocol):
 
     async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
         """Release the holds of ``lost`` bids of ``auction_id``."""
+        ...
+
+
+@runtime_checkable
+class LearningBidder(Protocol):
+    """A bidder that learns the market from the exchange's feedback on its bids (the
+    in-process routers shade first-price bids on what they learn)."""
+
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
+        """What each of its bids in one auction met (won or lost, the competing price)."""
         ...

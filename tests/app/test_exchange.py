@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,10 +15,11 @@ from app.metrics import Metrics
 from app.notice_token import NoticeKind, NoticeSigner
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
+from bidding.router import BidResult
 from openrtb.errors import InvalidRequest
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
-from openrtb.response import BidResponse
+from openrtb.response import Bid, BidResponse
 from tests.builders import banner_imp, banner_request, bid_response
 
 SIGNER = NoticeSigner(b"exchange-test-secret-0123456789")
@@ -377,3 +379,32 @@ async def test_a_bidder_in_another_currency_reads_its_prices_in_its_own_currency
     claim = SIGNER.verify(parse_qs(urlsplit(bid.nurl).query)["t"][0], now_s=1_000_000)
     assert (claim.bid_currency, claim.bid_price_micros) == ("EUR", 1_918_181)
     assert notices == ["https://u/l?min=2.200001&c=USD"]
+
+
+class LearningScripted(Scripted):
+    """A scripted bidder that holds budget and learns from feedback, as routers do."""
+
+    def __init__(self, name: str, answer: dict[str, Any]) -> None:
+        super().__init__(name, answer)
+        self.released: list[str] = []
+        self.observed: list[tuple[str, bool, int | None]] = []
+
+    async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
+        self.released.extend(b.id for b in lost)
+
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
+        self.observed.extend((r.bid.id, r.won, r.competing_micros) for r in results)
+
+
+@pytest.mark.parametrize("at", [1, 2])
+async def test_routers_learn_what_their_bids_met_in_first_price_auctions(at: int) -> None:
+    house = LearningScripted("house", offer("house", 1.20))
+    rival = Scripted("rival", offer("rival", 2.00))
+    ex = exchange(house, rival)
+    await run(ex, request(at=at))
+    await ex.drain()
+    assert house.released == ["bid-house"]
+    if at == 1:  # lost to 2.00: the minimum to win is one micro above it
+        assert house.observed == [("bid-house", False, 2_000_001)]
+    else:  # second price: no shading, nothing to learn
+        assert house.observed == []
