@@ -52,6 +52,7 @@ def _train(args: argparse.Namespace) -> int:
     return train_command(
         input_path=args.input,
         synthetic_rows=args.synthetic,
+        events=args.events or (),
         labels=labels,
         out_dir=args.out,
         config=config,
@@ -69,11 +70,19 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     train = commands.add_parser(
-        "train", help="train the CTR/CVR models from labelled impressions (time split)"
+        "train",
+        help="train the CTR/CVR models from labelled impressions or the event log (time split)",
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", type=Path, help="CSV with bidding.features raw columns")
     source.add_argument("--synthetic", type=int, metavar="ROWS", help="generate ROWS in memory")
+    source.add_argument(
+        "--events",
+        type=Path,
+        nargs="+",
+        metavar="CSV",
+        help="`rtb export` files: billed impressions joined with their clicks and conversions",
+    )
     train.add_argument("--label", choices=["click", "conversion", "both"], default="both")
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument("--seed", type=int, default=7)

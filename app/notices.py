@@ -5,6 +5,9 @@ billing notices) and is itself idempotent, so it runs first; only then is the no
 as processed. If the store fails in between, the SSP's retry charges nothing more and
 completes the rest. A replay within the token's life finds the marker and changes nothing;
 a replay after it finds an expired token.
+
+The first billing notice of a billable impression of an in-process campaign also counts the
+impression for the creative's Thompson-sampling statistics (``EngagementRecorder``), once.
 """
 
 import time
@@ -21,10 +24,11 @@ from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
 from app.winning_bids import bidder_macros
+from bidding.exploration import EngagementRecorder
 from budget.accounts import Settlement
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
-from budget.store import CounterStore
+from budget.store import CounterStore, StoreUnavailable
 from openrtb.macros import substitute
 from openrtb.money import impression_cost_micros
 
@@ -64,6 +68,7 @@ class NoticeService:
         events: EventSink,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        engagement: EngagementRecorder | None = None,
     ) -> None:
         self.signer = signer
         self._store = store
@@ -74,6 +79,7 @@ class NoticeService:
         self._events = events
         self._metrics = metrics
         self._clock = clock
+        self._engagement = engagement
 
     def verify(self, kind: NoticeKind, token: str) -> NoticeClaim:
         """The claim of a token valid for this endpoint; InvalidNotice otherwise."""
@@ -108,7 +114,24 @@ class NoticeService:
             )
             if claim.forward_url:
                 self._forwarder.submit(_forward_url(claim, claim.forward_url))
+            if claim.kind is NoticeKind.BILLING:
+                await self._count_for_creative(claim)
         return NoticeOutcome(result, charged)
+
+    async def _count_for_creative(self, claim: NoticeClaim) -> None:
+        """Count a shown impression for its creative's CTR statistics, on the first billing
+        notice only (its marker is already set): a store failure here loses this one count
+        rather than failing a notice that has been charged and recorded."""
+        if self._engagement is None or not claim.billable or not claim.ad_id:
+            return
+        if self._registry.campaign(claim.bidder, claim.campaign_id) is None:
+            return
+        try:
+            await self._engagement.record_impression(claim.campaign_id, claim.ad_id)
+        except StoreUnavailable as exc:
+            log.warning(
+                "creative_impression_uncounted", campaign_id=claim.campaign_id, error=str(exc)
+            )
 
     async def _count_for_caps(self, claim: NoticeClaim, marker_ttl_s: int) -> None:
         """The first notice (win or billing) of a billable impression counts it against the

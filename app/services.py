@@ -15,6 +15,8 @@ from app.exchange import Exchange
 from app.metrics import Metrics
 from app.notices import NoticeService
 from app.settings import Settings
+from bidding.exploration import EngagementRecorder
+from bidding.models import ModelHolder
 from budget.guarded import GuardedStore
 from openrtb.validate import RequestRules
 
@@ -32,6 +34,10 @@ class Services:
     metrics: Metrics
     events: EventSink
     log_sampler: random.Random
+    engagement: EngagementRecorder | None = None
+    """Creative impression/click counts for Thompson sampling; None: not counted."""
+    models: ModelHolder | None = None
+    """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
 
 
 def services_of(request: Request) -> Services:

@@ -9,8 +9,10 @@ chosen creative's posterior *mean* — bidding on a lucky draw would overpay exa
 sampling explores.
 
 Counts live behind ``CreativeStats`` (one call for every creative of a request), so a process
-can use the in-memory ``MemoryCreativeStats`` and a fleet a Redis-backed one sharing counts;
-randomness is a ``numpy.random.Generator`` passed in.
+can use the in-memory ``MemoryCreativeStats`` and a fleet the store-backed
+``bidding.creative_stats.StoreCreativeStats`` sharing counts; both are fed through
+``EngagementRecorder`` (the exchange's billing notices and click tracking). Randomness is a
+``numpy.random.Generator`` passed in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "Choices",
     "Counts",
     "CreativeStats",
+    "EngagementRecorder",
     "MemoryCreativeStats",
     "choose_creative",
     "posterior",
@@ -87,6 +90,20 @@ class CreativeStats(Protocol):
         ...
 
 
+class EngagementRecorder(Protocol):
+    """Where the exchange reports what creatives did: one shown (billed) impression, one
+    click. Callers count each impression and click once (their notice and click markers
+    deduplicate); implementations only add."""
+
+    async def record_impression(self, campaign_id: str, creative_id: str) -> None:
+        """One more impression of the creative."""
+        ...
+
+    async def record_click(self, campaign_id: str, creative_id: str) -> None:
+        """One more click on the creative."""
+        ...
+
+
 class MemoryCreativeStats:
     """Counts in this process's memory (tests, simulation, a single exchange process)."""
 
@@ -109,6 +126,14 @@ class MemoryCreativeStats:
     async def counts(self, keys: Sequence[tuple[str, str]]) -> list[Counts]:
         """Counts for every key, in order; unknown keys count zero."""
         return self.snapshot(keys)
+
+    async def record_impression(self, campaign_id: str, creative_id: str) -> None:
+        """One more impression (``EngagementRecorder``)."""
+        self.record(campaign_id, creative_id, impressions=1)
+
+    async def record_click(self, campaign_id: str, creative_id: str) -> None:
+        """One more click (``EngagementRecorder``)."""
+        self.record(campaign_id, creative_id, clicks=1)
 
 
 class Choice(NamedTuple):

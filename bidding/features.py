@@ -7,6 +7,8 @@ Training feeds it whole columns (a CSV of labelled impressions, the synthetic ge
 public click log renamed to these columns); serving feeds it a one-row context built from
 the bid request (``ContextFeatures.of``) and an ``AdBlock`` of candidate ads, and
 ``feature_matrix`` broadcasts the shared context over all candidates in one numpy step.
+The request's raw inputs are read in one place, ``context_values``: serving encodes them and
+the exchange logs them with each winning bid, so the event log trains on what was served.
 
 High-cardinality values (ids, domains, segments, crosses) are hashed with a salted 32-bit
 BLAKE2b digest — stable across processes and machines, unlike Python's ``hash()`` — into
@@ -43,8 +45,10 @@ __all__ = [
     "AdKey",
     "Columns",
     "ContextFeatures",
+    "ContextValue",
     "FeatureMatrix",
     "age_bucket",
+    "context_values",
     "encode_columns",
     "feature_matrix",
     "raw_context",
@@ -385,12 +389,19 @@ def encode_columns(columns: Columns) -> FeatureMatrix:
     return feature_matrix(ContextFeatures.from_columns(columns), AdBlock.from_columns(columns))
 
 
-def raw_context(request: BidRequest, imp: Imp, now_s: float) -> dict[str, NDArray[Any]]:
-    """The ``CONTEXT_COLUMNS`` of one impression as one-row columns.
+ContextValue: TypeAlias = float | str | None
+"""One raw context input as a plain scalar: a number, a text, or None when missing."""
 
-    Offsets and countries come from ``device.geo`` first, then ``user.geo``; without an
-    offset, hour and weekday are UTC. Segment ids are qualified by their provider's id
-    (``provider:segment``) because providers' id spaces overlap.
+
+def context_values(request: BidRequest, imp: Imp, now_s: float) -> dict[str, ContextValue]:
+    """The ``CONTEXT_COLUMNS`` of one impression as plain scalars, in that order.
+
+    The one place a bid request becomes raw feature inputs: serving wraps these into
+    one-row columns (``raw_context``), and the exchange logs the very same values with each
+    winning bid so that training reads what serving saw (no numpy here: it runs on the
+    request path). Offsets and countries come from ``device.geo`` first, then ``user.geo``;
+    without an offset, hour and weekday are UTC. Segment ids are qualified by their
+    provider's id (``provider:segment``) because providers' id spaces overlap.
     """
     device, user = request.device, request.user
     geos = [g for g in (device.geo if device else None, user.geo if user else None) if g]
@@ -403,31 +414,38 @@ def raw_context(request: BidRequest, imp: Imp, now_s: float) -> dict[str, NDArra
                 segments.append(f"{data.id}:{segment.id}" if data.id else segment.id)
     inventory = request.site or request.app
     cat = inventory.cat[0] if inventory and inventory.cat else None
+    domain: str | None
+    is_app: float | None
     if request.site is not None:
         domain, is_app = request.site.domain, 0.0
     elif request.app is not None:
         domain, is_app = request.app.bundle or request.app.domain, 1.0
     else:
-        domain, is_app = None, np.nan
+        domain, is_app = None, None
     pos = imp.banner.pos if imp.banner else imp.video.pos if imp.video else None
-
-    def number(value: float | None) -> NDArray[np.float64]:
-        return np.array([np.nan if value is None else value], dtype=np.float64)
-
-    def text(value: str | None) -> NDArray[Any]:
-        return np.array([value], dtype=object)
-
     return {
-        "ts": number(now_s),
-        "utcoffset": number(offset),
-        "yob": number(user.yob if user else None),
-        "gender": text(user.gender if user else None),
-        "segments": text(SEGMENT_SEPARATOR.join(segments) if segments else None),
-        "devicetype": number(device.devicetype if device else None),
-        "os": text(device.os if device else None),
-        "country": text(country),
-        "site_cat": text(cat),
-        "domain": text(domain),
-        "is_app": number(is_app),
-        "pos": number(pos),
+        "ts": now_s,
+        "utcoffset": offset,
+        "yob": user.yob if user else None,
+        "gender": user.gender if user else None,
+        "segments": SEGMENT_SEPARATOR.join(segments) if segments else None,
+        "devicetype": device.devicetype if device else None,
+        "os": device.os if device else None,
+        "country": country,
+        "site_cat": cat,
+        "domain": domain,
+        "is_app": is_app,
+        "pos": pos,
     }
+
+
+def raw_context(request: BidRequest, imp: Imp, now_s: float) -> dict[str, NDArray[Any]]:
+    """The ``CONTEXT_COLUMNS`` of one impression as one-row columns (numbers as float64
+    with NaN for missing, text as object): ``context_values`` in columnar form."""
+    columns: dict[str, NDArray[Any]] = {}
+    for name, value in context_values(request, imp, now_s).items():
+        if name in NUMERIC_COLUMNS:
+            columns[name] = np.array([np.nan if value is None else value], dtype=np.float64)
+        else:
+            columns[name] = np.array([value], dtype=object)
+    return columns

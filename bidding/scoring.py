@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bidding.campaigns import Campaign
+from bidding.event_log import ad_key
 from bidding.features import AdBlock, AdKey, ContextFeatures, feature_matrix
 from bidding.models import ModelHolder, RuleBasedModel
 from openrtb.imp import Imp
@@ -44,8 +45,7 @@ class CandidateScorer:
         for c_pos, campaign in enumerate(campaigns):
             for k_pos, creative in enumerate(campaign.creatives):
                 self._row[c_pos, k_pos] = len(ads)
-                cat = creative.cat[0] if creative.cat else None
-                ads.append(AdKey(campaign.id, creative.id, cat, creative.w or 0, creative.h or 0))
+                ads.append(ad_key(campaign, creative))  # as the event log records it
         self._block = AdBlock.of(ads) if ads else None
         self._historical_ctr = np.array([c.historical_ctr for c in campaigns], np.float64)
         self._historical_cvr = np.array([c.historical_cvr for c in campaigns], np.float64)

@@ -2,10 +2,9 @@
 
 Input is a table of raw columns named as in ``bidding.features.RAW_COLUMNS`` plus the
 labels ``click`` and ``conversion`` — a CSV (``bidding.synthetic.read_csv``; a public click
-log renamed to these columns works too) or the synthetic generator in memory. The
-exchange's own event log (impressions joined with clicks and conversions) will come in
-through a ``load_events`` reader returning the same columns; it is not written yet
-because the event stream has no export to read, and ``train`` needs nothing else from it.
+log renamed to these columns works too), the exchange's own event log (``rtb export`` CSVs,
+joined into labelled impressions by ``bidding.event_log``), or the synthetic generator in
+memory.
 
 Rows are split by time, never at random: a model is always used on traffic that comes
 after its training data, so it is evaluated the same way (train on the earlier part,
@@ -24,7 +23,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bidding.evaluation import Evaluation, evaluate
+from bidding.event_log import labelled_impressions, read_event_csv
 from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
 from bidding.models import MODEL_FILES, XGBoostModel, fit
 from bidding.synthetic import World, WorldSpec, generate, read_csv
@@ -43,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingDataError",
+    "event_columns",
     "synthetic_columns",
     "time_split",
     "train",
@@ -239,6 +240,19 @@ def _summary(result: TrainResult, out: TextIO) -> None:
         )
 
 
+def event_columns(paths: Sequence[Path]) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+    """Labelled impressions joined from event exports, and the ``source`` metadata naming
+    them (files and counts)."""
+    columns = labelled_impressions(read_event_csv(paths))
+    source = {
+        "events": [str(path) for path in paths],
+        "impressions": len(columns["click"]),
+        "clicks": int(columns["click"].sum()),
+        "conversions": int(columns["conversion"].sum()),
+    }
+    return columns, source
+
+
 def train_command(
     *,
     input_path: Path | None,
@@ -246,16 +260,25 @@ def train_command(
     labels: tuple[Label, ...],
     out_dir: Path,
     config: TrainConfig,
+    events: Sequence[Path] = (),
     out: TextIO = sys.stdout,
 ) -> int:
-    """``rtb train``: read or generate the data, train each label, write, summarise.
+    """``rtb train``: read, join or generate the data, train each label, write, summarise.
 
     Returns the exit status: 2 with a message on unusable input, 0 otherwise.
     """
     try:
-        if input_path is not None:
+        source: dict[str, Any]
+        if events:
+            columns, source = event_columns(events)
+            print(
+                f"joined {source['impressions']:,} impressions ({source['clicks']:,} clicks, "
+                f"{source['conversions']:,} conversions) from {len(events)} event file(s)",
+                file=out,
+            )
+        elif input_path is not None:
             columns = read_csv(input_path)
-            source: dict[str, Any] = {"input": str(input_path)}
+            source = {"input": str(input_path)}
         else:
             rows = synthetic_rows or 0
             columns = synthetic_columns(rows, config.seed)

@@ -22,9 +22,11 @@ from app.debug import wants_debug, with_debug
 from app.errors import JSON, ClientError, error_response
 from app.exchange import AuctionResult
 from app.services import Services, services_of
+from bidding.event_log import WINNER_EVENT, ad_key, winner_fields
 from openrtb.codec import decode_request, encode_response
 from openrtb.enums import NoBidReason
 from openrtb.errors import InvalidRequest
+from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest
 from openrtb.validate import validate_request
 
@@ -95,7 +97,7 @@ route = Route(AUCTION_PATH, auction, methods=["POST"], name="auction", include_i
 def _record(
     services: Services, request: BidRequest, result: AuctionResult, received_at: float
 ) -> None:
-    """Metrics for every auction; one canonical log line for a sampled few."""
+    """Metrics for every auction; its events; one canonical log line for a sampled few."""
     metrics = services.metrics
     outcome = "bid" if result.response is not None else "nobid"
     metrics.requests.labels(outcome).inc()
@@ -117,6 +119,8 @@ def _record(
             if o.winner is not None
         ),
     )
+    if result.winners and services.registry.campaigns:
+        _record_winner_features(services, request, result)
     if services.log_sampler.random() < services.settings.auction_log_sample_rate:
         log.info(
             "auction",
@@ -126,4 +130,38 @@ def _record(
             winners=[w.candidate.bid_id for w in result.winners],
             bidders={c.bidder: c.status.value for c in result.calls},
             elapsed_ms=round(elapsed_s * 1000, 3),
+        )
+
+
+def _record_winner_features(services: Services, request: BidRequest, result: AuctionResult) -> None:
+    """One ``winner_features`` event per winning bid of an in-process campaign: the raw
+    feature inputs it was scored on, keyed by auction, imp and bid id, so the event log can
+    train the models (``bidding.event_log``). Test auctions are not logged (never billed).
+
+    The inputs must be those the router saw, so privacy rules are applied again here, as
+    ``Exchange.plan`` did (no copy when none apply), only for auctions with such winners.
+    """
+    registry = services.registry
+    won = []
+    for entry in result.winners:
+        campaign = registry.campaign(entry.bidder, entry.bid.cid or "")
+        if campaign is not None:
+            won.append((entry, campaign))
+    if not won or request.test == 1:
+        return
+    seen = apply_privacy(request)
+    now_s = time.time()
+    for entry, campaign in won:
+        bid = entry.bid
+        imp = next((i for i in seen.imp if i.id == bid.impid), None)
+        creative = next((c for c in campaign.creatives if c.id == bid.adid), None)
+        if imp is None or creative is None:
+            continue
+        services.events.emit(
+            WINNER_EVENT,
+            auction_id=result.auction_id,
+            imp_id=bid.impid,
+            bid_id=bid.id,
+            bidder=entry.bidder,
+            **winner_fields(seen, imp, now_s, ad_key(campaign, creative)),
         )

@@ -19,17 +19,27 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="The store and the bidders are ready")
 async def readyz(request: Request) -> Response:
-    """200 when the counter store answers and every bidder is ready; 503 otherwise."""
+    """503 when the counter store does not answer or a bidder is not ready (take this
+    process out of rotation); 200 otherwise, with ``status: degraded`` while the routers
+    bid on historical averages because their models are missing or refused."""
     services = services_of(request)
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
     ready = store_ok and all(bidders.values())
-    body = {
-        "status": "ready" if ready else "degraded",
+    holder = services.models
+    models_degraded = holder is not None and holder.degraded
+    body: dict[str, object] = {
+        "status": "ready" if ready and not models_degraded else "degraded",
         "store": store_ok,
         "store_circuit": services.store.breaker.state.value,
         "bidders": bidders,
     }
+    if holder is not None:
+        body["models"] = {
+            "degraded": models_degraded,
+            "problems": list(holder.current.problems),
+            "last_reload_error": holder.last_error,
+        }
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
 

@@ -2,7 +2,8 @@
 
 ``GET /track/click?t=…`` — the ``${RTB_CLICK_URL}`` the exchange put into the markup: the
 token is verified (403 otherwise), the first click of an impression is recorded as an event
-(later ones only redirect), and the browser goes on to the landing page with
+and counted for its creative's Thompson-sampling statistics (later ones only redirect), and
+the browser goes on to the landing page with
 ``rtb_click=<impression id>&rtb_sig=<tag>`` appended, which the advertiser keeps.
 
 ``POST /track/conversion`` — the advertiser's postback: ``{"click", "sig", "conversion_id",
@@ -15,19 +16,21 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import orjson
+import structlog
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from app.errors import JSON, error_response
-from app.notice_token import InvalidNotice, NoticeKind
-from app.services import services_of
+from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind
+from app.services import Services, services_of
 from budget.store import StoreUnavailable
 from openrtb.currencies import is_iso4217
 from openrtb.errors import field_path
 from openrtb.money import cpm_to_micros
 
 router = APIRouter(tags=["tracking"])
+log = structlog.get_logger("app.tracking")
 _DEDUPE_TTL_S = 30 * 24 * 3600
 """Conversions arrive days after clicks; their ids are remembered for a month."""
 
@@ -61,12 +64,28 @@ async def click(
             campaign_id=claim.campaign_id,
             creative_id=claim.ad_id,
         )
+        await _count_for_creative(services, claim)
     landing = claim.forward_url or ""
     if not landing:
         return Response(status_code=204)
     joiner = "&" if "?" in landing else "?"
     tail = urlencode({"rtb_click": impression, "rtb_sig": services.notices.signer.tag(impression)})
     return RedirectResponse(f"{landing}{joiner}{tail}", status_code=302)
+
+
+async def _count_for_creative(services: Services, claim: NoticeClaim) -> None:
+    """Count a first click for its creative's CTR statistics: billable impressions of
+    in-process campaigns only (as their impressions are counted); a store failure loses
+    this one count, never the visitor's redirect."""
+    engagement = services.engagement
+    if engagement is None or not claim.billable or not claim.ad_id:
+        return
+    if services.registry.campaign(claim.bidder, claim.campaign_id) is None:
+        return
+    try:
+        await engagement.record_click(claim.campaign_id, claim.ad_id)
+    except StoreUnavailable as exc:
+        log.warning("creative_click_uncounted", campaign_id=claim.campaign_id, error=str(exc))
 
 
 class Conversion(BaseModel):

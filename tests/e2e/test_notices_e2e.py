@@ -142,6 +142,7 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
         "store": True,
         "store_circuit": "closed",
         "bidders": {"house": True},
+        "models": {"degraded": False, "problems": [], "last_reload_error": None},
     }
     won_bid(exchange)
     metrics = exchange.client.get("/metrics").text

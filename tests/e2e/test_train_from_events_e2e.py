@@ -1,0 +1,181 @@
+"""From traffic to models: auctions for the demo campaigns over a real socket, billing
+notices, clicks and conversions, ``rtb export`` of the Redis event stream, the join, and
+``rtb train --events`` writing CTR and CVR models whose metadata names the event log.
+
+Small on purpose: it shows the pipeline runs end to end and yields finite figures, not
+that a few hundred random labels make a good model.
+"""
+
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import numpy as np
+import orjson
+import redis
+
+from app.cli import main
+from app.export import export_events
+from app.main import create_app
+from app.notice_token import NoticeKind, NoticeSigner
+from app.settings import Settings
+from bidding.event_log import labelled_impressions, read_event_csv
+from budget.stream import RedisEventStream
+from tests.builders import banner_imp, banner_request
+from tests.servers import serve
+
+SECRET = "train-from-events-secret-0123456789abcdef"
+LANDING = "https://landing.example/"
+SIZES = ((300, 250), (728, 90), (320, 50))
+COUNTRIES = ("USA", "CAN", "DEU", "GBR")
+DOMAINS = ("news.example.com", "sports.example.org", "recipes.example.net")
+USER_ID, BUYER_UID, IP = "u-55816b39711f9b5a", "dsp-545678765467876567", "203.0.113.17"
+
+
+def request_body(rng: np.random.Generator, n: int) -> dict[str, Any]:
+    imps = []
+    for i in range(1 + int(rng.random() < 0.3)):
+        w, h = SIZES[int(rng.integers(len(SIZES)))]
+        imps.append(banner_imp(str(i + 1), banner={"w": w, "h": h, "pos": int(rng.integers(1, 4))}))
+    body = banner_request(id=f"ssp-{n}", imp=imps, tmax=1000)
+    body["site"]["domain"] = DOMAINS[int(rng.integers(len(DOMAINS)))]
+    body["device"]["geo"]["country"] = COUNTRIES[int(rng.integers(len(COUNTRIES)))]
+    body["device"]["devicetype"] = int(rng.choice([2, 4]))
+    body["user"].update(
+        yob=int(rng.integers(1950, 2005)),
+        gender=str(rng.choice(["M", "F"])),
+        data=[{"id": "dp", "segment": [{"id": f"s{int(rng.integers(5))}"}]}],
+    )
+    if n % 10 == 0:
+        body["regs"] = {"coppa": 1}  # no age, gender or segments may leave the exchange
+    return body
+
+
+def events_of(redis_url: str, prefix: str) -> dict[str, int]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        counts: dict[str, int] = {}
+        for _, fields in client.xrange(f"{prefix}events"):
+            counts[fields["kind"]] = counts.get(fields["kind"], 0) + 1
+        return counts
+    finally:
+        client.close()
+
+
+def wait_for_events(redis_url: str, prefix: str, expected: dict[str, int]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        counts = events_of(redis_url, prefix)
+        if all(counts.get(kind, 0) >= n for kind, n in expected.items()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"events {events_of(redis_url, prefix)}, expected {expected}")
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def run_traffic(client: httpx.Client, rng: np.random.Generator) -> tuple[dict[str, int], set[str]]:
+    """Auctions, billing for every winner, clicks and conversions; what was sent, and the
+    auction ids of the privacy-restricted requests."""
+    signer = NoticeSigner(SECRET.encode())
+    sent = {"winner_features": 0, "notice_billing": 0, "click": 0, "conversion": 0}
+    restricted: set[str] = set()
+    for n in range(300):
+        body = request_body(rng, n)
+        answer = client.post("/openrtb2/auction", content=orjson.dumps(body))
+        if answer.status_code == 204:
+            continue
+        assert answer.status_code == 200, answer.text
+        response = answer.json()
+        if "regs" in body and body["regs"].get("coppa") == 1:
+            restricted.add(response["bidid"])
+        for bid in (b for seat in response["seatbid"] for b in seat["bid"]):
+            sent["winner_features"] += 1
+            assert client.get(path_of(bid["burl"])).status_code == 204
+            sent["notice_billing"] += 1
+            token = parse_qs(urlsplit(bid["burl"]).query)["t"][0]
+            billing = signer.verify(token, time.time())
+            p_click = 0.6 if billing.campaign_id == "pixel-games" else 0.4
+            if rng.random() >= p_click:
+                continue
+            click = billing._replace(kind=NoticeKind.CLICK, forward_url=LANDING)
+            redirect = client.get(f"/track/click?t={signer.sign(click)}")
+            assert redirect.status_code == 302
+            sent["click"] += 1
+            if rng.random() < 0.35:
+                ids = parse_qs(urlsplit(redirect.headers["location"]).query)
+                postback = {
+                    "click": ids["rtb_click"][0],
+                    "sig": ids["rtb_sig"][0],
+                    "conversion_id": f"order-{n}",
+                    "value": 25.0,
+                }
+                assert client.post("/track/conversion", json=postback).json() == {
+                    "result": "recorded"
+                }
+                sent["conversion"] += 1
+    return sent, restricted
+
+
+def test_the_event_log_trains_ctr_and_cvr_models(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    settings = Settings(
+        store="redis",
+        redis_url=redis_url,
+        redis_timeout_s=1.0,
+        key_prefix=key_prefix,
+        notice_secret=SECRET,  # type: ignore[arg-type]
+        log_json=True,
+    )  # no bidders file: the demo campaigns
+    rng = np.random.default_rng(11)
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
+        sent, restricted = run_traffic(client, rng)
+        wait_for_events(redis_url, key_prefix, sent)
+    assert sent["click"] >= 100  # the CVR model trains on clicked impressions only
+
+    export = tmp_path / "events.csv"
+
+    async def export_all() -> int:
+        stream = RedisEventStream.from_url(redis_url, f"{key_prefix}events", 1_000_000)
+        try:
+            return await export_events(stream, export)
+        finally:
+            await stream.aclose()
+
+    assert asyncio.run(export_all()) >= sum(sent.values())
+
+    text = export.read_text()
+    for personal in (USER_ID, BUYER_UID, IP, "203.0.113.0"):
+        assert personal not in text
+    logged = [e for e in read_event_csv([export]) if e["kind"] == "winner_features"]
+    assert len(logged) == sent["winner_features"]
+    for event in logged:
+        if event["auction_id"] in restricted:
+            assert not {"yob", "gender", "segments"} & set(event)
+        else:
+            assert {"yob", "gender", "segments", "country", "domain", "ts"} <= set(event)
+
+    columns = labelled_impressions(read_event_csv([export]))
+    assert len(columns["click"]) == sent["notice_billing"]
+    assert int(columns["click"].sum()) == sent["click"]
+    assert int(columns["conversion"].sum()) == sent["conversion"]
+
+    models = tmp_path / "models"
+    argv = ["train", "--events", str(export), "--out", str(models), "--rounds", "20"]
+    assert main([*argv, "--threads", "1"]) == 0
+    for kind in ("ctr", "cvr"):
+        assert (models / f"{kind}.ubj").stat().st_size > 0
+        meta = json.loads((models / f"{kind}.meta.json").read_text())
+        assert meta["source"]["events"] == [str(export)]
+        assert meta["source"]["impressions"] == sent["notice_billing"]
+        assert math.isfinite(meta["metrics"]["auc"])
+        assert math.isfinite(meta["metrics"]["log_loss"])
