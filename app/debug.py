@@ -6,10 +6,12 @@ fared, which must not leak to every SSP in production. A debug request that noth
 answered 200 with an empty ``seatbid`` (instead of 204) so the debug object has a place.
 """
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from app.exchange import AuctionResult
 from openrtb.money import micros_to_cpm
+from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
 
@@ -51,9 +53,24 @@ def debug_object(result: AuctionResult) -> dict[str, Any]:
     }
 
 
-def with_debug(request: BidRequest, result: AuctionResult) -> BidResponse:
-    """The response to send, carrying ``ext.debug``."""
+@runtime_checkable
+class Explaining(Protocol):
+    """An in-process router that can say why each of its campaigns did (not) bid."""
+
+    def explain(self, request: BidRequest) -> dict[str, dict[str, str]]: ...
+
+
+def with_debug(
+    request: BidRequest,
+    result: AuctionResult,
+    routers: Mapping[str, Explaining] | None = None,
+) -> BidResponse:
+    """The response to send, carrying ``ext.debug`` (with, per in-process router, each
+    campaign's reason per imp: ``request`` as the bidders saw it, privacy rules applied)."""
     debug = debug_object(result)
+    if routers:
+        seen = apply_privacy(request)
+        debug["routers"] = {name: router.explain(seen) for name, router in routers.items()}
     if result.response is None:
         return BidResponse(id=request.id, seatbid=[], ext={"debug": debug})
     ext = dict(result.response.ext or {})

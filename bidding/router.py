@@ -29,7 +29,7 @@ exchange drops this bidder for the auction (no bid is safer than overspend).
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -194,12 +194,11 @@ class CampaignRouter:
         """Impressions of a format (media type and size) one of its campaigns has."""
         return self._index.serves(format_keys(imp))
 
-    def _slots(self, request: BidRequest, now_s: float) -> list[_Slot]:
-        """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
-        index), that pacing lets take part in this request."""
-        facts = RequestFacts.for_imps(request, int(now_s))
-        pacer, rng = self._pacer, self._rng
-        slots = []
+    def _fits(
+        self, request: BidRequest, facts: Sequence[RequestFacts]
+    ) -> Iterator[tuple[int, Imp, Candidate, int, str | None, str | None]]:
+        """Per imp, each campaign the index returns with its floor and deal id, and why it
+        cannot bid there (None: it may): deal rules, and a fixed price below the floor."""
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
             if imp.bidfloorcur != self._currency:
                 continue  # floors in other currencies need the exchange's rates (a later step)
@@ -208,19 +207,61 @@ class CampaignRouter:
             for candidate in self._index.candidates(imp_facts):
                 campaign = candidate.campaign
                 deal = _deal_for(campaign, imp)
-                if deal is None and private:
-                    continue
-                if deal is not None and deal.bidfloorcur != self._currency:
-                    continue
                 floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
-                if campaign.goal is None and campaign.bid_cpm_micros < floor_micros:
-                    continue  # a fixed price below the floor: no need to look further
-                advice = pacer.advice(campaign.id) if pacer is not None else FULL_SPEED
-                if advice.participation < 1.0 and rng.random() >= advice.participation:
-                    continue
                 deal_id = deal.id if deal else None
-                slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
+                why = None
+                if deal is None and private:
+                    why = "private auction without one of its deals"
+                elif deal is not None and deal.bidfloorcur != self._currency:
+                    why = f"deal floor in {deal.bidfloorcur}"
+                elif campaign.goal is None and campaign.bid_cpm_micros < floor_micros:
+                    why = "fixed price below the floor"
+                yield imp_index, imp, candidate, floor_micros, deal_id, why
+
+    def _slots(self, request: BidRequest, now_s: float) -> list[_Slot]:
+        """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
+        index), that pacing lets take part in this request."""
+        facts = RequestFacts.for_imps(request, int(now_s))
+        pacer, rng = self._pacer, self._rng
+        slots = []
+        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(request, facts):
+            if why is not None:
+                continue
+            advice = pacer.advice(candidate.campaign.id) if pacer is not None else FULL_SPEED
+            if advice.participation < 1.0 and rng.random() >= advice.participation:
+                continue
+            slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
         return slots
+
+    def explain(self, request: BidRequest) -> dict[str, dict[str, str]]:
+        """Per imp, per campaign, why it would not bid — or what it would bid — on
+        ``request`` now (debug output: a full scan, not the bidding path). Frequency caps
+        and budget are checked when bidding and are not repeated here."""
+        now_s = self._clock()
+        facts = RequestFacts.for_imps(request, int(now_s))
+        out: dict[str, dict[str, str]] = {}
+        for imp, imp_facts in zip(request.imp, facts, strict=True):
+            reasons = self._index.explain(imp_facts)
+            out[imp.id] = {cid: str(why) for cid, why in reasons.items() if why is not None}
+            if imp.bidfloorcur != self._currency:
+                for cid in reasons:
+                    out[imp.id].setdefault(cid, f"floor in {imp.bidfloorcur}")
+        slots = []
+        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(request, facts):
+            campaign = candidate.campaign
+            if why is not None:
+                out[imp.id][campaign.id] = why
+                continue
+            advice = self._pacer.advice(campaign.id) if self._pacer else FULL_SPEED
+            slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
+            out[imp.id][campaign.id] = "value below the floor"
+        for offer, price_micros in self._priced(request, slots, now_s) if slots else ():
+            pacing = self._pacer.advice(offer.campaign.id) if self._pacer else FULL_SPEED
+            out[offer.imp_id][offer.campaign.id] = (
+                f"bids {micros_to_cpm(price_micros)} with {offer.creative.id}"
+                f" (participation {pacing.participation:.2f})"
+            )
+        return out
 
     def _priced(
         self, request: BidRequest, slots: Sequence[_Slot], now_s: float

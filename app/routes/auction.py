@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.body import read_body
-from app.debug import wants_debug, with_debug
+from app.debug import Explaining, wants_debug, with_debug
 from app.errors import JSON, ClientError, error_response
 from app.exchange import AuctionResult
 from app.services import Services, services_of
@@ -75,7 +75,13 @@ async def auction(request: Request) -> Response:
     _record(services, bid_request, result, received_at)
     answer = result.response
     if services.settings.debug_allowed and wants_debug(bid_request):
-        answer = with_debug(bid_request, result)
+        registry = services.registry
+        routers = {
+            name: bidder
+            for name in registry.in_process
+            if isinstance(bidder := registry.bidders[name], Explaining)
+        }
+        answer = with_debug(bid_request, result, routers)
     if answer is None:
         return Response(status_code=204, headers=OPENRTB_HEADERS)
     return Response(encode_response(answer), media_type=JSON, headers=OPENRTB_HEADERS)

@@ -200,6 +200,19 @@ def test_debug_requests_see_each_bidder_and_every_loss(exchange: Exchange) -> No
     imp = debug["imps"]["1"]
     assert imp["clearing_price"] == 1.91
     assert [(loss["reason"], loss["min_to_win"]) for loss in imp["losses"]] == [(102, 2.400001)]
+    reasons = debug["routers"]["house"]["1"]
+    assert reasons["winner"].startswith("bids 2.4 with winner-300x250")
+    assert reasons["runner-up"].startswith("bids 1.9 ")
+
+
+def test_debug_output_says_why_a_campaign_did_not_bid(exchange: Exchange) -> None:
+    small = banner_imp(bidfloor=2.0)
+    small["banner"] = {"w": 728, "h": 90}
+    answer = post(exchange, with_request(test=1, imp=[small, banner_imp("2", bidfloor=2.0)]))
+    reasons = answer.json()["ext"]["debug"]["routers"]["house"]
+    no_fit = "creative: no creative fits"
+    assert reasons["1"] == {"winner": no_fit, "runner-up": no_fit}
+    assert reasons["2"]["runner-up"] == "fixed price below the floor"
 
 
 def test_a_debug_request_that_nothing_wins_still_gets_its_debug_object(
