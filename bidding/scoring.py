@@ -49,6 +49,9 @@ class CandidateScorer:
         self._block = AdBlock.of(ads) if ads else None
         self._historical_ctr = np.array([c.historical_ctr for c in campaigns], np.float64)
         self._historical_cvr = np.array([c.historical_cvr for c in campaigns], np.float64)
+        self._uses_cvr = np.array(
+            [c.goal is not None and c.goal.uses_cvr for c in campaigns], np.bool_
+        )
 
     @property
     def degraded(self) -> bool:
@@ -83,11 +86,13 @@ class CandidateScorer:
                 context = ContextFeatures.of(request, imps[int(i)], now_s)
                 parts.append(feature_matrix(context, self._block.take(rows[imp_index == i])))
             matrix = np.vstack(parts)
-        scores = models.predict(matrix)
-        pctr = np.asarray(scores.pctr, np.float64)
-        pcvr = np.asarray(scores.pcvr, np.float64)
+        pctr = np.asarray(models.ctr.predict(matrix), np.float64)
+        if self._uses_cvr[positions].any():
+            pcvr = np.asarray(models.cvr.predict(matrix), np.float64)
+        else:  # CPC goals only: a click is the whole value, the CVR model call is saved
+            pcvr = np.zeros_like(pctr)
         if order is not None:  # back to the candidates' order
             unsorted_ctr, unsorted_cvr = np.empty_like(pctr), np.empty_like(pcvr)
             unsorted_ctr[order], unsorted_cvr[order] = pctr, pcvr
             pctr, pcvr = unsorted_ctr, unsorted_cvr
-        return Predictions(pctr, pcvr, scores.degraded)
+        return Predictions(pctr, pcvr, models.degraded)
