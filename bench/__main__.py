@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, router, serving
+from bench import exchange_fanout, fanout, mechanisms, router, serving, store
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
     "router": router.run,
     "mechanisms": mechanisms.run,
+    "store": store.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
 }
