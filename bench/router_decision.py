@@ -59,7 +59,7 @@ async def _time_router(
         elapsed = (time.perf_counter_ns() - start) / 1000
         if i >= 200:  # warm-up
             samples.append(elapsed)
-            bids += sum(len(s.bid) for s in answer.seatbid) if answer else 0
+            bids += sum(len(s.bid) for s in answer.seatbid or ()) if answer else 0
     median, p99 = median_p99(samples)
     return median, p99, bids / repeat
 
