@@ -8,6 +8,7 @@ StoreUnavailable so callers fail safe instead of hanging the auction.
 
 from collections.abc import Sequence
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -54,22 +55,15 @@ class RedisStore:
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
         if not holds:
             return []
+        keys: list[str] = []
+        for hold in holds:
+            a = hold.account
+            keys += (a.spend, a.held, a.holds, a.expiries)
+        packed = orjson.dumps(
+            [[h.hold_id, h.amount_micros, h.budget_micros, h.ttl_ms] for h in holds]
+        )
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for hold in holds:
-                    a = hold.account
-                    await self._reserve(
-                        keys=[a.spend, a.held, a.holds, a.expiries],
-                        args=[
-                            hold.hold_id,
-                            hold.amount_micros,
-                            hold.budget_micros,
-                            hold.ttl_ms,
-                            SPEND_KEY_TTL_S,
-                        ],
-                        client=pipe,
-                    )
-                placed = await pipe.execute()
+            placed = await self._reserve(keys=keys, args=[packed, SPEND_KEY_TTL_S])
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
         return [bool(result) for result in placed]
@@ -77,15 +71,11 @@ class RedisStore:
     async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
         if not holds:
             return
+        keys: list[str] = []
+        for account, _ in holds:
+            keys += (account.held, account.holds, account.expiries)
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for account, hold_id in holds:
-                    await self._release(
-                        keys=[account.held, account.holds, account.expiries],
-                        args=[hold_id],
-                        client=pipe,
-                    )
-                await pipe.execute()
+            await self._release(keys=keys, args=[orjson.dumps([hold_id for _, hold_id in holds])])
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

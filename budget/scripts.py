@@ -7,48 +7,78 @@ exact up to 2^53 micros (9 billion currency units), far beyond any daily budget.
 
 from typing import Final
 
-_NOW_AND_PURGE: Final = """
+_PURGE_FUNCTION: Final = """
+local function purge(held_key, holds_key, expiries_key, now)
+  local expired = redis.call('ZRANGEBYSCORE', expiries_key, '-inf', now, 'LIMIT', 0, 200)
+  if #expired > 0 then
+    local amounts = redis.call('HMGET', holds_key, unpack(expired))
+    local total = 0
+    for _, a in ipairs(amounts) do
+      if a then total = total + tonumber(a) end
+    end
+    redis.call('HDEL', holds_key, unpack(expired))
+    redis.call('ZREM', expiries_key, unpack(expired))
+    if total > 0 then redis.call('DECRBY', held_key, total) end
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 200)
-if #expired > 0 then
-  local amounts = redis.call('HMGET', KEYS[3], unpack(expired))
-  local total = 0
-  for _, a in ipairs(amounts) do
-    if a then total = total + tonumber(a) end
-  end
-  redis.call('HDEL', KEYS[3], unpack(expired))
-  redis.call('ZREM', KEYS[4], unpack(expired))
-  if total > 0 then redis.call('DECRBY', KEYS[2], total) end
-end
 """
-"""Shared prologue: ``now`` in ms, and expired holds (at most 200 a call) released."""
+"""Shared prologue: ``now`` in ms, and ``purge`` releasing an account's expired holds (at
+most 200 a call)."""
+
+_NOW_AND_PURGE: Final = _PURGE_FUNCTION + "purge(KEYS[2], KEYS[3], KEYS[4], now)\n"
+"""For one account whose keys are KEYS[1..4]: ``now``, and its expired holds released."""
 
 RESERVE: Final = (
-    _NOW_AND_PURGE
+    _PURGE_FUNCTION
     + """
-local amount = tonumber(ARGV[2])
-local spend = tonumber(redis.call('GET', KEYS[1]) or '0')
-local held = tonumber(redis.call('GET', KEYS[2]) or '0')
-if spend + held + amount > tonumber(ARGV[3]) then return 0 end
-if redis.call('HSETNX', KEYS[3], ARGV[1], amount) == 0 then return 0 end
-redis.call('ZADD', KEYS[4], now + tonumber(ARGV[4]), ARGV[1])
-redis.call('INCRBY', KEYS[2], amount)
-for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
-return 1
+local holds = cjson.decode(ARGV[1])
+local key_ttl = ARGV[2]
+local placed = {}
+local purged = {}
+for i, hold in ipairs(holds) do
+  local k = (i - 1) * 4
+  local spend_key, held_key, holds_key, expiries_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  if not purged[expiries_key] then
+    purge(held_key, holds_key, expiries_key, now)
+    purged[expiries_key] = true
+  end
+  local id, amount = hold[1], hold[2]
+  local spend = tonumber(redis.call('GET', spend_key) or '0')
+  local held = tonumber(redis.call('GET', held_key) or '0')
+  placed[i] = 0
+  if spend + held + amount <= hold[3] and redis.call('HSETNX', holds_key, id, amount) == 1 then
+    redis.call('ZADD', expiries_key, now + hold[4], id)
+    redis.call('INCRBY', held_key, amount)
+    redis.call('EXPIRE', held_key, key_ttl)
+    redis.call('EXPIRE', holds_key, key_ttl)
+    redis.call('EXPIRE', expiries_key, key_ttl)
+    placed[i] = 1
+  end
+end
+return placed
 """
 )
-"""KEYS: spend, held, holds, expiries. ARGV: hold id, amount, budget, hold TTL ms, key TTL s."""
+"""Every hold of one request in one call (one round trip, one packed argument: redis-py
+spends microseconds per argument it packs). KEYS: spend, held, holds, expiries of each hold
+in turn. ARGV: JSON array of [hold id, amount, budget, hold TTL ms]; key TTL s. Returns 1/0
+per hold. Each hold is decided in order against what the ones before it held."""
 
 RELEASE: Final = """
-local a = redis.call('HGET', KEYS[2], ARGV[1])
-if not a then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('DECRBY', KEYS[1], a)
-return 1
+local ids = cjson.decode(ARGV[1])
+for i, id in ipairs(ids) do
+  local k = (i - 1) * 3
+  local a = redis.call('HGET', KEYS[k + 2], id)
+  if a then
+    redis.call('HDEL', KEYS[k + 2], id)
+    redis.call('ZREM', KEYS[k + 3], id)
+    redis.call('DECRBY', KEYS[k + 1], a)
+  end
+end
+return #ids
 """
-"""KEYS: held, holds, expiries. ARGV: hold id."""
+"""KEYS: held, holds, expiries of each hold in turn. ARGV: JSON array of hold ids."""
 
 SETTLE: Final = (
     _NOW_AND_PURGE
