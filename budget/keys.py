@@ -1,7 +1,9 @@
 """Every key format the counter store writes, in one place.
 
 A campaign's keys share the hash tag ``{c:<id>}`` so that Redis Cluster keeps them on one
-shard and a Lua script may touch several of them at once. Keys that carry money carry the
+shard and a Lua script may touch several of them at once. (The store reserves all holds of
+a request in one script call, across campaigns: on one Redis node that is one round trip;
+a cluster client would split the call per hash slot.) Keys that carry money carry the
 campaign's calendar day, so a new day starts from zero and old days expire on their own.
 """
 

@@ -39,7 +39,8 @@ local placed = {}
 local purged = {}
 for i, hold in ipairs(holds) do
   local k = (i - 1) * 4
-  local spend_key, held_key, holds_key, expiries_key = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  local spend_key, held_key = KEYS[k + 1], KEYS[k + 2]
+  local holds_key, expiries_key = KEYS[k + 3], KEYS[k + 4]
   if not purged[expiries_key] then
     purge(held_key, holds_key, expiries_key, now)
     purged[expiries_key] = true
