@@ -2,8 +2,10 @@
 
 A bounded queue and a fixed set of workers: a dead or slow notice endpoint costs at most
 its timeout per attempt on a worker, never a request's latency, and a flood is shed (and
-counted) instead of growing memory. Retries are few and only for failures that a retry can
-fix (connection errors, timeouts, 5xx).
+counted) instead of growing memory. URLs into private networks are refused
+(``app.forward_guard``: a DSP's URL must not reach the operator's internal services).
+Retries are few and only for failures that a retry can fix (connection errors, timeouts,
+5xx).
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import contextlib
 import httpx
 import structlog
 
+from app.forward_guard import Resolver, refusal, system_resolver
 from app.metrics import Metrics
 
 log = structlog.get_logger("app.forwarder")
@@ -28,7 +31,11 @@ class NoticeForwarder:
         concurrency: int,
         queue_size: int,
         retries: int,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self._allow_private = allow_private
+        self._resolver = resolver
         self._client = client
         self._metrics = metrics
         self._retries = retries
@@ -53,6 +60,11 @@ class NoticeForwarder:
                 self._queue.task_done()
 
     async def _send(self, url: str) -> None:
+        why = await refusal(url, self._resolver, allow_private=self._allow_private)
+        if why is not None:  # a DSP's URL pointing into the operator's network
+            self._metrics.forwards.labels("refused").inc()
+            log.warning("notice_forward_refused", reason=why)
+            return
         for attempt in range(self._retries + 1):
             try:
                 response = await self._client.get(url)

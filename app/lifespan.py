@@ -172,6 +172,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         concurrency=settings.forward_concurrency,
         queue_size=settings.forward_queue_size,
         retries=settings.forward_retries,
+        allow_private=settings.forward_allow_private,
     )
     services = Services(
         settings=settings,

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     forward_concurrency: Annotated[int, Field(gt=0)] = 64
     forward_queue_size: Annotated[int, Field(gt=0)] = 10_000
     forward_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    forward_allow_private: bool = False
+    """Fire DSP notice URLs that resolve to loopback/private/link-local addresses too (off by
+    default: a DSP's URL must not reach the operator's internal services)."""
 
     # Store
     store: Literal["memory", "redis"] = "memory"

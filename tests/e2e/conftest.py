@@ -109,6 +109,7 @@ def exchange(
         currency_rates={"EUR": Decimal("1.08"), "GBP": Decimal("1.27")},
         log_json=True,
         debug_allowed=True,
+        forward_allow_private=True,  # the DSP's notice recorder listens on loopback
     )
     with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield Exchange(url, key_prefix, client)
