@@ -186,9 +186,11 @@ def value_bids(
     one impression); ``multiplier`` the pacing multiplier (scalar or per candidate, ≥ 0).
     """
     idx = np.asarray(positions, dtype=np.intp)
-    ctr = np.nan_to_num(np.clip(np.asarray(pctr, np.float64), 0.0, 1.0), nan=0.0)
-    cvr = np.nan_to_num(np.clip(np.asarray(pcvr, np.float64), 0.0, 1.0), nan=0.0)
-    mult = np.nan_to_num(np.maximum(np.asarray(multiplier, np.float64), 0.0), nan=0.0)
+    # fmax/fmin return the non-NaN operand: NaN → 0, then clipped (plain ufuncs: np.clip
+    # and np.nan_to_num cost several times more on the few candidates of one request).
+    ctr = np.fmin(np.fmax(np.asarray(pctr, np.float64), 0.0), 1.0)
+    cvr = np.fmin(np.fmax(np.asarray(pcvr, np.float64), 0.0), 1.0)
+    mult = np.fmax(np.asarray(multiplier, np.float64), 0.0)
     rate = np.where(table.uses_cvr[idx], cvr, 1.0)
     high = table.max_cpm_micros[idx]
     raw = 1000.0 * ctr * rate * table.value_per_click[idx] * mult * _DOWN
@@ -196,7 +198,7 @@ def value_bids(
     value = np.floor(np.minimum(raw, high.astype(np.float64))).astype(np.int64)
     fixed = table.fixed_cpm_micros[idx]
     value = np.where(fixed > 0, fixed, value)
-    bid = np.clip(value, table.min_cpm_micros[idx], high)
+    bid = np.minimum(np.maximum(value, table.min_cpm_micros[idx]), high)
     has_value = value > 0
     below = has_value & (bid < np.asarray(floor_cpm_micros, np.int64))
     sent = has_value & ~below
