@@ -8,6 +8,7 @@ from pathlib import Path
 import uvicorn
 
 from app.settings import Settings
+from simulation.cli import add_simulate_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--max", type=int, default=None, help="at most this many events")
     export.set_defaults(handler=_export)
     _add_model_commands(commands)
+    add_simulate_command(commands)
     return parser
 
 

@@ -37,11 +37,13 @@ from auction.floors import FloorRule
 from auction.types import QUALITY_ONE, AuctionRules
 from bidding.creative_stats import StoreCreativeStats
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder
+from bidding.router import PacingAdvice
 from budget.breaker import BreakerState, CircuitBreaker
 from budget.guarded import GuardedStore
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
+from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 from budget.stream import MemoryEventStream, RedisEventStream
@@ -143,6 +145,10 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         keys,
         pairs=[(c.id, k.id) for r in bidders.routers for c in r.campaigns for k in c.creatives],
     )
+    # Pacing: every process steps the same shared controller state (budget.pacing).
+    pacer = StorePacer(
+        [c for r in bidders.routers for c in r.campaigns], store, keys, advice=PacingAdvice
+    )
     registry = build_registry(
         bidders.routers,
         ledger,
@@ -150,6 +156,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         external=external,
         models=models,
         creative_stats=creative_stats,
+        pacer=pacer,
         seed=settings.router_seed,
     )
     signer = NoticeSigner(settings.notice_key())
@@ -212,6 +219,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     gc.collect()
     gc.freeze()
     await creative_stats.run(settings.creative_stats_refresh_s)
+    pacer.start(settings.pacing_interval_s)
     background = []
     if settings.model_reload_s > 0:
         background.append(asyncio.create_task(watch_models(models, settings.model_reload_s)))
@@ -228,6 +236,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await creative_stats.aclose()
+        await pacer.aclose()  # hands the last traffic counts to the store
         await services.exchange.drain()
         await events.aclose()  # flush what is queued: nothing accepted is lost
         if stream is not None:

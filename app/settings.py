@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     creative_stats_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     """How often each process re-reads the fleet's creative impression/click counts (the
     Thompson sampling state) from the store."""
+    pacing_interval_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    """How often each process steps the pacing controllers (one store round trip for all
+    campaigns) and refreshes the routers' bid multipliers and participation."""
     router_seed: int | None = None
     """Seed of the routers' random draws (creative sampling, participation); None: random."""
 

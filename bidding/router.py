@@ -92,7 +92,13 @@ FULL_SPEED = PacingAdvice(1.0, 1.0)
 class Pacer(Protocol):
     """Pacing advice per campaign, from a local cache: no I/O on the bidding path."""
 
-    def advice(self, campaign_id: str) -> PacingAdvice: ...
+    def advice(self, campaign_id: str) -> PacingAdvice:
+        """The advice for a request the campaign is a candidate for (counted as traffic)."""
+        ...
+
+    def peek(self, campaign_id: str) -> PacingAdvice:
+        """The same advice without counting a request (debug output)."""
+        ...
 
 
 class BidResult(NamedTuple):
@@ -252,11 +258,11 @@ class CampaignRouter:
             if why is not None:
                 out[imp.id][campaign.id] = why
                 continue
-            advice = self._pacer.advice(campaign.id) if self._pacer else FULL_SPEED
+            advice = self._pacer.peek(campaign.id) if self._pacer else FULL_SPEED
             slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
             out[imp.id][campaign.id] = "value below the floor"
         for offer, price_micros in self._priced(request, slots, now_s) if slots else ():
-            pacing = self._pacer.advice(offer.campaign.id) if self._pacer else FULL_SPEED
+            pacing = self._pacer.peek(offer.campaign.id) if self._pacer else FULL_SPEED
             out[offer.imp_id][offer.campaign.id] = (
                 f"bids {micros_to_cpm(price_micros)} with {offer.creative.id}"
                 f" (participation {pacing.participation:.2f})"

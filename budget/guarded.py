@@ -73,6 +73,12 @@ class GuardedStore:
     async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
         await self._guard(lambda: self._store.incr_many(items))
 
+    async def add_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        await self._guard(lambda: self._store.add_many(items))
+
+    async def put_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        await self._guard(lambda: self._store.put_many(items))
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         return await self._guard(lambda: self._store.read_many(keys))
 

@@ -112,6 +112,21 @@ class MemoryStore:
             self._counters[key] = self._counters.get(key, 0) + 1
             self._counter_expiry.setdefault(key, now + ttl_s)
 
+    async def add_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        now = self._clock()
+        for key, amount, ttl_s in items:
+            if self._counter_expiry.get(key, now + 1) <= now:
+                self._counters.pop(key, None)
+                del self._counter_expiry[key]
+            self._counters[key] = self._counters.get(key, 0) + amount
+            self._counter_expiry.setdefault(key, now + ttl_s)
+
+    async def put_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        now = self._clock()
+        for key, value, ttl_s in items:
+            self._counters[key] = value
+            self._counter_expiry[key] = now + ttl_s
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         now = self._clock()
         expiry = self._counter_expiry

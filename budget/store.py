@@ -50,6 +50,16 @@ class CounterStore(Protocol):
         """Add one to each key, which expires ``ttl_s`` after it was first counted."""
         ...
 
+    async def add_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        """Add ``amount`` to each ``(key, amount, ttl_s)``; the key expires ``ttl_s`` after it
+        was first counted (pacing's traffic counts, flushed in batches)."""
+        ...
+
+    async def put_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+        """Set each ``(key, value, ttl_s)`` to the integer ``value``, expiring after ``ttl_s``
+        (pacing's shared controller state; last writer wins)."""
+        ...
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         """The integer values of ``keys`` (0 when absent), in one round trip."""
         ...

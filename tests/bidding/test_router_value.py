@@ -48,6 +48,9 @@ class FixedPacer:
     def advice(self, campaign_id: str) -> PacingAdvice:
         return self.value
 
+    def peek(self, campaign_id: str) -> PacingAdvice:
+        return self.value
+
 
 def make_router(*campaigns: Campaign, models: ModelHolder | None, **kw: Any) -> CampaignRouter:
     return CampaignRouter(

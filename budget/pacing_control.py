@@ -1,0 +1,152 @@
+"""The pacing controller: spend error in, one control level ``u`` out, advice from ``u``.
+
+**Actuator.** One number ``u`` (log₂ of the wanted spend rate relative to bidding plainly)
+drives both levers, so the controller has a single output and no lever fights the other:
+
+* ``0 ≤ u ≤ 1``: bid up, multiplier ``2^u`` (up to 2.0), everyone participates;
+* ``−2 ≤ u < 0``: slow down with both levers, multiplier and participation ``2^(u/2)``
+  each (bids fall to 0.5 while only the cheaper half of the auctions is kept);
+* ``u < −2``: multiplier 0.5, participation ``2^(u+1)``, and 0 at ``U_MIN``.
+
+Lowering bids first buys the cheaper impressions (what a thrifty buyer does); pairing it
+with participation keeps the spend's response to ``u`` steep even where the market is flat
+in the bid (a campaign that outbids everyone pays the second price whatever it bids), so
+the plant's gain is never zero.
+
+**Controller** (one step per tick, state in ``ControllerState``):
+
+* *feed-forward*: the plan's own rate. Spend is measured as a ratio to the planned spend
+  of the same interval, so the day's traffic curve needs no correction at all;
+* *learned plant* (the integral part): ``b`` = log₂ of how much the campaign spends at
+  ``u = 0`` relative to plan, estimated as a ratio of exponentially weighted sums of actual
+  spend and of ``plan increment × 2^u`` over ``memory_s`` (starting from ``b = 0`` with the
+  weight of one memory span, and carried over from day to day);
+* *proportional correction on the cumulative error*: spend what puts the campaign back on
+  plan ``horizon_s`` from now, ``g* = (plan(t + H) − spent) / (plan(t + H) − plan(t))``;
+* output ``u = log₂ g* − b``, clipped to ``[U_MIN, 1]``.
+
+Because ``u`` is computed, not integrated, saturation cannot wind up; the estimate of ``b``
+moves by at most ``dt / memory_s`` of the way per step, which keeps the loop stable even
+where the real gain is far from the model's (see docs/pacing.md for the tuning).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from budget.pacing_plan import DayPlan
+
+U_MAX: Final = 1.0
+U_MIN: Final = -12.0
+"""At and below this level a campaign does not bid at all."""
+_B_LIMIT: Final = 8.0
+"""The learned plant offset is kept within ±8 (a factor 256 from plan): beyond that the
+estimate is noise (a campaign out of flight, a day without traffic)."""
+_DAY_S: Final = 86_400.0
+_BUDGET_LIMITED: Final = 0.01
+"""With less than 1 % of the budget left, spend is limited by the budget (holds refused),
+not by the market: such intervals say nothing about the plant and are not learnt from."""
+
+
+def multiplier(u: float) -> float:
+    """The bid multiplier at control level ``u`` (in [0.5, 2.0])."""
+    if u >= 0.0:
+        return math.exp2(min(u, U_MAX))
+    return math.exp2(max(u / 2.0, -1.0))
+
+
+def participation(u: float) -> float:
+    """The probability of bidding on a request at control level ``u`` (in [0, 1])."""
+    if u >= 0.0:
+        return 1.0
+    if u >= -2.0:
+        return math.exp2(u / 2.0)
+    if u <= U_MIN:
+        return 0.0
+    return math.exp2(u + 1.0)
+
+
+def gain(u: float) -> float:
+    """The model of spend at ``u`` relative to ``u = 0`` (2^u; 0 when not bidding)."""
+    return 0.0 if u <= U_MIN else math.exp2(u)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """Tuning of the controller (docs/pacing.md explains the choices)."""
+
+    horizon_s: float = 120.0
+    """H: a spend error is planned away over this long (shorter near the day's end)."""
+    memory_s: float = 900.0
+    """Time constant of the learned plant offset."""
+    min_step_s: float = 1.0
+    """A state updated less than this long ago is adopted as it is (another process just
+    stepped it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerState:
+    """What one campaign's controller carries from step to step (shared via the store)."""
+
+    updated_s: float
+    """When the state was last stepped (0: never, this day)."""
+    spent_micros: int
+    """The campaign's spend that day at ``updated_s``."""
+    u: float = 0.0
+    spend_sum: float = 0.0
+    """Weighted sum of actual spend (micros)."""
+    model_sum: float = 0.0
+    """Weighted sum of ``plan increment × gain(u)`` (micros)."""
+
+    @property
+    def offset(self) -> float:
+        """``b``: log₂ of actual over modelled spend (0 until something is known)."""
+        return learned_offset(self.spend_sum, self.model_sum)
+
+
+def learned_offset(spend_sum: float, model_sum: float) -> float:
+    """log₂(spend / model), clipped to ±``_B_LIMIT``; the small prior at 0 keeps it finite
+    (and 0) before anything has been observed."""
+    prior = 1.0 + 1e-3 * max(spend_sum, model_sum)
+    value = math.log2((spend_sum + prior) / (model_sum + prior))
+    return max(-_B_LIMIT, min(_B_LIMIT, value))
+
+
+def step(
+    state: ControllerState,
+    *,
+    now_s: float,
+    spent_micros: int,
+    budget_micros: int,
+    plan: DayPlan,
+    config: ControllerConfig,
+) -> ControllerState:
+    """The controller's state after observing ``spent_micros`` at ``now_s``."""
+    since = state.updated_s if state.updated_s > 0 else plan.start_s
+    dt = now_s - since
+    if dt < config.min_step_s and state.updated_s > 0:
+        return state
+    spend_sum, model_sum = state.spend_sum, state.model_sum
+    share_now = plan.share(now_s)
+    if spend_sum <= 0 and model_sum <= 0:
+        # Nothing learnt yet: start from "spends as planned" with the weight of one memory
+        # span of average plan, so the first quiet minutes do not swing the estimate.
+        spend_sum = model_sum = budget_micros * config.memory_s / _DAY_S
+    if dt > 0 and budget_micros - spent_micros > _BUDGET_LIMITED * budget_micros:
+        decay = math.exp(-dt / config.memory_s)
+        planned = budget_micros * (share_now - plan.share(since))
+        spent = max(0, spent_micros - state.spent_micros)
+        spend_sum = decay * spend_sum + spent
+        model_sum = decay * model_sum + planned * gain(state.u)
+    offset = learned_offset(spend_sum, model_sum)
+    share_ahead = plan.share(min(now_s + config.horizon_s, plan.end_s))
+    due = budget_micros * share_ahead - spent_micros
+    planned_ahead = budget_micros * (share_ahead - share_now)
+    if spent_micros >= budget_micros or due <= 0:
+        u = U_MIN
+    elif planned_ahead <= 1e-9 * budget_micros:
+        u = state.u  # no traffic planned ahead (a daypart gap): nothing to steer
+    else:
+        u = math.log2(due / planned_ahead) - offset
+    u = max(U_MIN, min(U_MAX, u))
+    return ControllerState(now_s, spent_micros, u, spend_sum, model_sum)

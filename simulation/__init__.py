@@ -1,0 +1,1 @@
+"""The day simulation (``rtb simulate``): synthetic traffic through the real exchange."""

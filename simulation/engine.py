@@ -1,0 +1,269 @@
+"""The day simulation: a day of synthetic traffic through the exchange's own code.
+
+Nothing is mocked below the SSP. Each simulated exchange process has its CampaignRouter
+(targeting, caps, value bids, pacing advice, budget holds), its Exchange (fan-out, bid
+intake, second-price auction, notice URLs, releases of lost holds) and its NoticeService
+(the billing notice settles the hold: the charge) and event sink; all processes share one
+counter store (in memory, or Redis) and so one budget, one set of caps and one pacing state
+per campaign. The outside market is a bidder of its own. Time is virtual: the exchange,
+routers, ledger, notices and pacers all read a clock the loop moves from request to
+request, so a day runs in minutes.
+
+The run has two parts: *yesterday* (``simulation.yesterday``) teaches the pacers the
+traffic's shape and sizes the budgets; *today* is the measured day. Each request goes to
+one process (round robin) and the billing notices of its winners, after a random delay
+(the ad has to render), to the next one, as a load balancer would spread them.
+"""
+
+import asyncio
+import heapq
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from app.events import StreamEventSink
+from app.exchange import AuctionResult
+from app.notice_token import NoticeKind
+from bidding.campaigns import Campaign
+from budget.pacing_control import multiplier, participation
+from budget.pacing_plan import day_bounds
+from openrtb.request import BidRequest
+from simulation.capacity import Capacity
+from simulation.config import SimConfig
+from simulation.market import MarketBidder, MarketModel, request_site_country
+from simulation.progress import Progress
+from simulation.scenario import Draft, draft_campaigns, router_spec, with_budgets
+from simulation.stats import DayStats
+from simulation.traffic import World, draw_traffic, requests
+from simulation.wiring import Shared, SimProcess, VirtualClock, build_process
+from simulation.yesterday import replay_yesterday, span
+
+NOTICE_BASE = "https://sim.invalid"
+_RECORD_S = 60.0
+"""How often the pacing advice is recorded for the report (simulated seconds)."""
+
+
+@dataclass(slots=True)
+class SimResult:
+    """Everything the report needs."""
+
+    config: SimConfig
+    drafts: list[Draft]
+    campaigns: dict[str, Campaign]
+    capacity: dict[str, Capacity]
+    stats: DayStats
+    final_spend: dict[str, int]
+    """Each campaign's spend on the day, read back from the store."""
+    events: int
+    """Events written to the event stream today."""
+    wall_s: float
+
+
+def _billing_token(burl: str | None) -> str | None:
+    if not burl:
+        return None
+    values = parse_qs(urlsplit(burl).query).get("t")
+    return values[0] if values else None
+
+
+def _emit_auction(events: StreamEventSink, request: BidRequest, result: AuctionResult) -> None:
+    """The ``auction`` event, as the auction route writes it."""
+    events.emit(
+        "auction",
+        auction_id=result.auction_id,
+        request_id=request.id,
+        imps=len(request.imp),
+        mechanism=result.mechanism,
+        outcome="bid" if result.response is not None else "nobid",
+        nobid=result.nobid.value if result.nobid else None,
+        winners=";".join(
+            f"{o.imp_id}|{o.winner.bid_id}|{o.winner.price_micros}|{o.clearing_price_micros}"
+            for o in result.outcomes
+            if o.winner is not None
+        ),
+    )
+
+
+Clicks = Callable[[str, BidRequest], bool]
+
+
+def clicker(world: World, drafts: Sequence[Draft], rng: np.random.Generator) -> Clicks:
+    """Whether an impression is clicked: the campaign's true CTR times the site's factor."""
+    base = {d.id: d.base_ctr for d in drafts}
+
+    def clicked(campaign_id: str, request: BidRequest) -> bool:
+        site, _ = request_site_country(request)
+        return bool(rng.random() < base[campaign_id] * float(world.site_ctr_factor[site]))
+
+    return clicked
+
+
+class _Notice(NamedTuple):
+    """A billing notice on its way: the SSP calls it when the ad has rendered."""
+
+    due_s: float
+    serial: int
+    bid_time_s: float
+    campaign_id: str
+    token: str
+    clicked: bool
+
+
+class Today:
+    """The measured day: pacing ticks, auctions and (delayed) billing notices, in time order,
+    counted into ``stats``."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        processes: Sequence[SimProcess],
+        stats: DayStats,
+        clicks: Clicks,
+        rng: np.random.Generator,
+    ) -> None:
+        self.config = config
+        self.processes = processes
+        self.stats = stats
+        self.clicks = clicks
+        self._rng = rng
+        count = len(processes)
+        self._ticks = [stats.start_s + k * config.tick_s / count for k in range(count)]
+        self._notices: list[_Notice] = []
+        self._next_record_s = stats.start_s
+
+    async def tick(self, index: int, now_s: float) -> None:
+        """Process ``index``'s pacing tick; the first process's view is recorded (about
+        once a simulated minute)."""
+        pacer = self.processes[index].pacer
+        await pacer.tick(now_s)
+        if index != 0 or now_s < self._next_record_s:
+            return
+        self._next_record_s = now_s + _RECORD_S
+        for cid, tally in self.stats.campaigns.items():
+            plan = pacer.plan(cid)
+            if tally.plan is None and plan is not None and plan.day == self.config.day:
+                tally.plan = plan
+            state = pacer.state(cid)
+            if state is not None:
+                self.stats.signal(now_s, cid, multiplier(state.u), participation(state.u))
+
+    async def auction(self, serial: int, now_s: float, request: BidRequest) -> None:
+        """One request through one process; its campaign winners' notices are scheduled."""
+        process = self.processes[serial % len(self.processes)]
+        result = await process.exchange.run(
+            request, received_at=time.monotonic(), notice_base_url=NOTICE_BASE
+        )
+        self.stats.auction(now_s, len(request.imp), result.outcomes)
+        _emit_auction(process.events, request, result)
+        if result.response is None:
+            return
+        mean_delay = self.config.notice_delay_s
+        for seatbid in result.response.seatbid or ():
+            for bid in seatbid.bid:
+                token = _billing_token(bid.burl)
+                if bid.cid not in self.stats.campaigns or token is None:
+                    continue  # the outside market's win: its own DSP bills it
+                delay = float(self._rng.exponential(mean_delay)) if mean_delay > 0 else 0.0
+                clicked = self.clicks(bid.cid, request)
+                notice = _Notice(now_s + delay, serial, now_s, bid.cid, token, clicked)
+                heapq.heappush(self._notices, notice)
+
+    async def bill(self, notice: _Notice) -> None:
+        """The billing notice, through the process after the one that ran the auction (a
+        load balancer does not send it back to the same one)."""
+        billing = self.processes[(notice.serial + 1) % len(self.processes)]
+        claim = billing.notices.verify(NoticeKind.BILLING, notice.token)
+        outcome = await billing.notices.handle(claim)
+        clicked = notice.clicked and outcome.charged_micros > 0
+        if clicked:
+            billing.events.emit(
+                "click", auction_id=claim.auction_id, imp_id=claim.imp_id, bid_id=claim.bid_id
+            )
+        self.stats.billed(notice.bid_time_s, notice.campaign_id, outcome.charged_micros, clicked)
+
+    async def until(self, now_s: float, clock: VirtualClock) -> None:
+        """Every pacing tick and due notice up to ``now_s``, in time order."""
+        ticks, notices = self._ticks, self._notices
+        while True:
+            k = min(range(len(ticks)), key=ticks.__getitem__)
+            due = notices[0].due_s if notices else math.inf
+            at = min(ticks[k], due)
+            if at > now_s:
+                return
+            clock.now_s = at
+            if due <= ticks[k]:
+                await self.bill(heapq.heappop(notices))
+            else:
+                await self.tick(k, at)
+                ticks[k] += self.config.tick_s
+
+    async def run(
+        self, traffic: Iterator[tuple[float, BidRequest]], total: int, clock: VirtualClock
+    ) -> None:
+        """Every request in time order, then the notices still on their way."""
+        progress = Progress("today", total, self.config.progress)
+        for serial, (now_s, request) in enumerate(traffic):
+            await self.until(now_s, clock)
+            clock.now_s = now_s
+            await self.auction(serial, now_s, request)
+            if serial % 16 == 0:
+                await asyncio.sleep(0)  # the exchange's background releases of lost holds
+            if serial % 1000 == 0:
+                at = datetime.fromtimestamp(now_s, tz=UTC).strftime("%d %H:%M UTC")
+                progress.update(serial, at)
+        while self._notices:
+            clock.now_s = self._notices[0].due_s
+            await self.bill(heapq.heappop(self._notices))
+        progress.update(total)
+
+
+async def simulate(config: SimConfig) -> SimResult:
+    """Yesterday, then today; today's figures."""
+    started = time.monotonic()
+    rngs = iter([np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(16)])
+    world = World.sample(next(rngs))
+    drafts = draft_campaigns(config.campaigns, next(rngs))
+    start, end = span(drafts, config.day)
+    clock = VirtualClock(start)
+    shared = Shared.open(config, clock)
+    try:
+        capacity = await replay_yesterday(config, world, drafts, shared, clock, rngs)
+        drafts = with_budgets(drafts, capacity, next(rngs))
+        spec = router_spec(drafts, day=config.day)
+        market = MarketBidder(MarketModel(world), next(rngs), clock)
+        process_seeds = np.random.SeedSequence([config.seed, 1]).spawn(config.processes)
+        processes = [
+            build_process(spec, shared, clock, market, config, np.random.default_rng(seed))
+            for seed in process_seeds
+        ]
+        days = {c.id: day_bounds(config.day, c.time_zone) for c in spec.campaigns}
+        stats = DayStats(start, end, days)
+        today = Today(config, processes, stats, clicker(world, drafts, next(rngs)), next(rngs))
+        traffic = draw_traffic(
+            world, next(rngs), start_s=start, end_s=end, requests=config.requests
+        )
+        clock.now_s = start
+        await today.run(requests(world, traffic), len(traffic), clock)
+        events = 0
+        for process in processes:
+            events += await process.aclose()
+        spend_keys = [shared.keys.spend(c.id, config.day) for c in spec.campaigns]
+        spent = await shared.store.read_many(spend_keys)
+    finally:
+        await shared.aclose()
+    return SimResult(
+        config=config,
+        drafts=list(drafts),
+        campaigns={c.id: c for c in spec.campaigns},
+        capacity=capacity,
+        stats=stats,
+        final_spend={c.id: s for c, s in zip(spec.campaigns, spent, strict=True)},
+        events=events,
+        wall_s=time.monotonic() - started,
+    )

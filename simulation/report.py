@@ -1,0 +1,124 @@
+"""The report directory: ``report.md`` with the figures, the plots, and a summary for stdout."""
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from simulation import plots
+from simulation.engine import SimResult
+from simulation.measure import (
+    SLOT_TARGET,
+    TOLERANCE,
+    CampaignFigures,
+    Headline,
+    campaign_figures,
+    headline,
+    pooled_slot_error,
+)
+
+_MICROS = 1_000_000
+
+
+def _usd(micros: float) -> str:
+    return f"{micros / _MICROS:,.2f}"
+
+
+def _pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
+
+
+def summary(result: SimResult, head: Headline) -> str:
+    """The figures the run is judged by, as a few lines of text."""
+    cfg = result.config
+    verdict = "met" if head.on_budget_share >= 0.95 else "NOT met"
+    return "\n".join(
+        [
+            f"campaigns whose demand allows their budget: {head.deliverable}; within "
+            f"±{TOLERANCE:.0%} of budget: {head.on_budget} ({head.on_budget_share:.1%}; "
+            f"target ≥ 95 %: {verdict})",
+            f"campaigns over 100 % of budget: {head.over_budget} (target 0)",
+            f"15-min slot error (RMS of spend − plan ÷ planned per slot), deliverable campaigns: "
+            f"median {_pct(head.slot_error_median)}, budget-weighted "
+            f"{_pct(head.slot_error_weighted)}, p90 {_pct(head.slot_error_p90)}; "
+            f"{head.within_slot_target}/{head.deliverable} ≤ "
+            f"{SLOT_TARGET:.0%} (median Poisson floor {_pct(head.poisson_floor_median)}); "
+            f"all deliverable campaigns pooled: {_pct(head.pooled_slot_error)}",
+            f"{cfg.requests:,} requests today ({cfg.yesterday_requests:,} yesterday), "
+            f"{cfg.processes} processes, pacing {cfg.pacing}, {result.events:,} events, "
+            f"{result.wall_s:.0f} s",
+        ]
+    )
+
+
+def _table(figures: Sequence[CampaignFigures]) -> list[str]:
+    lines = [
+        "| campaign | zone | targeting | budget | spent | delivery | impressions | bids | "
+        "win rate | eCPM | CTR | slot error | Poisson floor | mean mult. | mean part. |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: |",
+    ]
+    for f in figures:
+        name = f.id if f.deliverable else f"{f.id} (over-budgeted)"
+        lines.append(
+            f"| {name} | {f.time_zone} | {f.summary} | {_usd(f.budget_micros)} | "
+            f"{_usd(f.spent_micros)} | {f.delivery:.1%} | {f.impressions:,} | {f.bids:,} | "
+            f"{f.win_rate:.1%} | {_usd(f.ecpm_micros)} | {f.ctr:.2%} | {_pct(f.slot_error)} | "
+            f"{_pct(f.poisson_floor)} | {f.mean_multiplier:.2f} | {f.mean_participation:.2f} |"
+        )
+    return lines
+
+
+def write_report(result: SimResult, out: Path, command: str) -> str:
+    """Write ``out/report.md`` and its plots; the summary text."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = campaign_figures(result)
+    head = headline(figures, pooled_slot_error(result, figures))
+    plots.cumulative_grid(result, figures, out / "cumulative_all.png")
+    plots.cumulative_examples(result, figures, out / "cumulative_examples.png")
+    plots.hourly(result, out / "hourly.png")
+    plots.delivery(figures, out / "delivery.png")
+    plots.signals(result, figures, out / "pacing_advice.png")
+    plots.slot_errors(figures, out / "slot_error.png")
+    text = summary(result, head)
+    cfg = result.config
+    lines = [
+        f"# Day simulation {cfg.day} (seed {cfg.seed})",
+        "",
+        f"Reproduce: `{command}`",
+        "",
+        "```",
+        text,
+        "```",
+        "",
+        "Campaigns marked *over-budgeted* were given more budget than every impression they"
+        " want would cost at their highest bid: no pacing can deliver it; they are left out of"
+        " the ±2 % and slot-error figures. The slot error's *Poisson floor* is what random"
+        " arrival of the campaign's impressions alone would cause at its volume.",
+        "",
+        "## Cumulative spend vs plan",
+        "",
+        "![examples](cumulative_examples.png)",
+        "",
+        "![all campaigns](cumulative_all.png)",
+        "",
+        "## Delivery",
+        "",
+        "![delivery](delivery.png)",
+        "",
+        "## The exchange hour by hour",
+        "",
+        "![hourly](hourly.png)",
+        "",
+        "## Pacing advice and slot error",
+        "",
+        "![advice](pacing_advice.png)",
+        "",
+        "![slot error](slot_error.png)",
+        "",
+        "## Campaigns",
+        "",
+        *_table(figures),
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return text

@@ -1,0 +1,96 @@
+"""The day simulation, small: the real exchange path never overspends and paces the day."""
+
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from app.cli import main
+from simulation.config import SimConfig
+from simulation.engine import SimResult, simulate
+from simulation.measure import campaign_figures
+from simulation.report import write_report
+
+
+def check_day(result: SimResult) -> None:
+    figures = campaign_figures(result)
+    for figure in figures:
+        tally = result.stats.campaigns[figure.id]
+        assert figure.spent_micros <= figure.budget_micros, figure.id
+        assert tally.spend_micros == figure.spent_micros  # notices charged what the store holds
+        assert tally.uncharged == 0
+    deliverable = [f for f in figures if f.deliverable]
+    assert deliverable
+    spent = sum(f.spent_micros for f in deliverable)
+    assert spent >= 0.8 * sum(f.budget_micros for f in deliverable)
+    for figure in deliverable:
+        # Paced, not front-loaded: by mid-day the spend is near what the plan asked for.
+        tally = result.stats.campaigns[figure.id]
+        assert tally.plan is not None
+        half = len(tally.slot_spend) // 2
+        planned = tally.plan.share(tally.day_start_s + half * 900)
+        assert abs(sum(tally.slot_spend[:half]) / figure.budget_micros - planned) < 0.3, figure.id
+    assert result.events > result.config.requests  # an auction event each, plus notices
+
+
+async def test_a_small_day_in_memory(tmp_path: Path) -> None:
+    config = SimConfig(requests=5000, campaigns=6, tick_s=60.0, seed=11, progress=False)
+    result = await simulate(config)
+    check_day(result)
+    text = write_report(result, tmp_path, "rtb simulate --requests 5000")
+    assert "within ±2% of budget" in text
+    report = (tmp_path / "report.md").read_text()
+    assert "rtb simulate --requests 5000" in report
+    for name in ("cumulative_all", "cumulative_examples", "hourly", "delivery", "slot_error"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert f"({name}.png)" in report
+
+
+@pytest.mark.redis
+async def test_a_small_day_on_redis_leaves_no_keys(redis_url: str) -> None:
+    config = SimConfig(
+        requests=4000, campaigns=3, tick_s=60.0, seed=5, progress=False, redis_url=redis_url
+    )
+    result = await simulate(config)
+    check_day(result)
+    client = Redis.from_url(redis_url)
+    try:
+        assert [key async for key in client.scan_iter(match="rtb-sim:*")] == []
+    finally:
+        await client.aclose()
+
+
+def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report"
+    args = [
+        "simulate",
+        "--requests",
+        "1500",
+        "--campaigns",
+        "3",
+        "--tick",
+        "120",
+        "--quiet",
+        "--out",
+    ]
+    code = main([*args, str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "campaigns over 100 % of budget: 0" in printed
+    assert (out / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--requests", "0", "--requests must be > 0"),
+        ("--horizon", "-1", "--horizon must be > 0"),
+        ("--notice-delay", "-2", "--notice-delay must be ≥ 0"),
+        ("--day", "12/03/2025", "--day must be an ISO date"),
+    ],
+)
+def test_cli_refuses_nonsense(
+    option: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", option, value]) == 2
+    assert message in capsys.readouterr().err
