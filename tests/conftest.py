@@ -18,6 +18,9 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from budget.memory import MemoryStore
+from budget.redis_store import RedisStore
+from budget.store import CounterStore
 from tests.servers import free_port
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -88,3 +91,16 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
+    """Each counter store backend in turn: the in-memory one and real Redis."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=1.0)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.aclose()

@@ -2,7 +2,7 @@
 hot path, refreshed in one round trip, shared by every process, over both store backends."""
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -47,18 +47,6 @@ class FlakyStore(MemoryStore):
         if self.down:
             raise StoreUnavailable("down")
         return await super().read_many(keys)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=1.0)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.aclose()
 
 
 @pytest.fixture

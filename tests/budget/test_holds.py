@@ -4,30 +4,16 @@ Run against both backends: in memory and a real Redis.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from budget.accounts import AccountKeys, Hold, Settlement
 from budget.keys import KeySpace
-from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 
 BUDGET = 10_000
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=1.0)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.aclose()
 
 
 @pytest.fixture

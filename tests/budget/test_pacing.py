@@ -2,7 +2,6 @@
 a failing store. Run against the in-memory store and a real Redis."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -34,18 +33,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=1.0)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.aclose()
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The two store operations pacing added (``add_many``, ``put_many``), on both backends."""
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -19,18 +17,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    redis_store = RedisStore.from_url(request.getfixturevalue("redis_url"), timeout_s=1.0)
-    try:
-        yield redis_store
-    finally:
-        await redis_store.aclose()
 
 
 async def test_add_many_adds_amounts(store: CounterStore, key_prefix: str) -> None:
