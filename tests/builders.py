@@ -7,7 +7,10 @@ Every call returns a fresh, deep structure that tests may mutate freely::
     body = orjson.dumps(banner_request(imps=3, tmax=80))
 """
 
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 __all__ = ["banner_imp", "banner_request", "bid_response"]
 
@@ -138,3 +141,28 @@ def bid_response(
     }
     response.update(overrides)
     return response
+
+
+def click_tracked_bidders_file(directory: Path, landing_url: str) -> Path:
+    """A bidders file with one router and one 2.00 CPM campaign whose 300x250 creative puts
+    the exchange's click-tracking macro in its markup and lands on ``landing_url``."""
+    campaign = {
+        "id": "clicky",
+        "advertiser": "Clicky",
+        "seat": "clicky",
+        "bid_cpm": "2.00",
+        "daily_budget": "100",
+        "creatives": [
+            {
+                "id": "cr",
+                "w": 300,
+                "h": 250,
+                "adomain": ["shop.example"],
+                "landing_url": landing_url,
+                "adm": '<a href="${RTB_CLICK_URL}"><img src="https://shop.example/i.png"></a>',
+            }
+        ],
+    }
+    path = directory / "bidders.json"
+    path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": [campaign]}]}))
+    return path

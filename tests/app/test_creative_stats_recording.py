@@ -31,7 +31,7 @@ from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.store import StoreUnavailable
-from tests.builders import banner_request
+from tests.builders import banner_request, click_tracked_bidders_file
 from tests.servers import serve
 
 CAMPAIGN, CREATIVE = "acme-shoes-spring", "acme-300x250"  # a demo campaign and its creative
@@ -161,25 +161,7 @@ def counting_app(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 def client(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[httpx.Client]:
-    campaign = {
-        "id": "clicky",
-        "advertiser": "Clicky",
-        "seat": "clicky",
-        "bid_cpm": "2.00",
-        "daily_budget": "100",
-        "creatives": [
-            {
-                "id": "cr",
-                "w": 300,
-                "h": 250,
-                "adomain": ["shop.example"],
-                "landing_url": LANDING,
-                "adm": '<a href="${RTB_CLICK_URL}"><img src="https://shop.example/i.png"></a>',
-            }
-        ],
-    }
-    path = tmp_path / "bidders.json"
-    path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": [campaign]}]}))
+    path = click_tracked_bidders_file(tmp_path, LANDING)
     settings = Settings(
         store="redis",
         redis_url=redis_url,

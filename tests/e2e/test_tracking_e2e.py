@@ -12,7 +12,7 @@ import redis
 
 from app.main import create_app
 from app.settings import Settings
-from tests.builders import banner_request
+from tests.builders import banner_request, click_tracked_bidders_file
 from tests.servers import serve
 
 LANDING = "https://shop.example/running?src=rtb"
@@ -20,25 +20,7 @@ LANDING = "https://shop.example/running?src=rtb"
 
 @pytest.fixture
 def tracked(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[tuple[httpx.Client, str]]:
-    campaign = {
-        "id": "clicky",
-        "advertiser": "Clicky",
-        "seat": "clicky",
-        "bid_cpm": "2.00",
-        "daily_budget": "100",
-        "creatives": [
-            {
-                "id": "cr",
-                "w": 300,
-                "h": 250,
-                "adomain": ["shop.example"],
-                "landing_url": LANDING,
-                "adm": '<a href="${RTB_CLICK_URL}"><img src="https://shop.example/i.png"></a>',
-            }
-        ],
-    }
-    path = tmp_path / "bidders.json"
-    path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": [campaign]}]}))
+    path = click_tracked_bidders_file(tmp_path, LANDING)
     settings = Settings(
         store="redis",
         redis_url=redis_url,
