@@ -16,6 +16,7 @@ COPY auction ./auction
 COPY bidding ./bidding
 COPY budget ./budget
 COPY fraud ./fraud
+COPY simulation ./simulation
 RUN pip install . && rm -rf /root/.cache
 
 USER rtb
