@@ -303,7 +303,10 @@ class StorePacer(Generic[A]):
     async def run(self, interval_s: float) -> None:
         """Tick every ``interval_s`` until cancelled (the process's background task)."""
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception as exc:  # a bug must not stop pacing for the process's life
+                log.error("pacing_tick_crashed", error=repr(exc))
             await asyncio.sleep(interval_s)
 
     def start(self, interval_s: float) -> None:
