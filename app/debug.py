@@ -66,10 +66,10 @@ def with_debug(
     routers: Mapping[str, Explaining] | None = None,
 ) -> BidResponse:
     """The response to send, carrying ``ext.debug`` (with, per in-process router, each
-    campaign's reason per imp: ``request`` as the bidders saw it, privacy rules applied)."""
+    campaign's reason per imp, on the request as the bidders saw it)."""
     debug = debug_object(result)
     if routers:
-        seen = apply_privacy(request)
+        seen = result.seen or apply_privacy(request)
         debug["routers"] = {name: router.explain(seen) for name, router in routers.items()}
     if result.response is None:
         return BidResponse(id=request.id, seatbid=[], ext={"debug": debug})

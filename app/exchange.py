@@ -130,6 +130,8 @@ class AuctionResult:
     mechanism: str = ""
     auction_id: str = ""
     """The exchange's id of the auction (bidders' request id; notices and holds key)."""
+    seen: BidRequest | None = None
+    """The request as the bidders saw it (privacy rules applied, unsellable imps removed)."""
 
 
 class Exchange:
@@ -204,7 +206,7 @@ class Exchange:
         request = plan.request
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
-            return AuctionResult(None, NoBid.NO_TIME, (), (), ())
+            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request)
         # The exchange's own id for this auction: what bidders see as the request id, what
         # holds, notices and charges are keyed by. An SSP's request ids are only unique to
         # that SSP (and get replayed); keying money by them would merge distinct auctions.
@@ -240,7 +242,9 @@ class Exchange:
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
-            return AuctionResult(None, reason, outcomes, tuple(calls), (), mechanism, auction_id)
+            return AuctionResult(
+                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request
+            )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
         response = build_response(
@@ -255,7 +259,9 @@ class Exchange:
             user_key=user_key(request),
         )
         winners = tuple(entry for _, entry in won)
-        return AuctionResult(response, None, outcomes, tuple(calls), winners, mechanism, auction_id)
+        return AuctionResult(
+            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request
+        )
 
     def _sends(
         self, request: BidRequest, auction_id: str

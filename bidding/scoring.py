@@ -75,7 +75,7 @@ class CandidateScorer:
             )
         rows = np.fromiter((self._row[c, k] for _, c, k in candidates), np.intp, len(candidates))
         imp_index = np.fromiter((i for i, _, _ in candidates), np.intp, len(candidates))
-        if imp_index.size and imp_index[0] == imp_index[-1] and (imp_index == imp_index[0]).all():
+        if (imp_index == imp_index[0]).all():  # one impression (the usual case)
             context = ContextFeatures.of(request, imps[int(imp_index[0])], now_s)
             matrix = feature_matrix(context, self._block.take(rows))
             order = None

@@ -26,7 +26,6 @@ from bidding.event_log import WINNER_EVENT, ad_key, winner_fields
 from openrtb.codec import decode_request, encode_response
 from openrtb.enums import NoBidReason
 from openrtb.errors import InvalidRequest
-from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest
 from openrtb.validate import validate_request
 
@@ -144,8 +143,7 @@ def _record_winner_features(services: Services, request: BidRequest, result: Auc
     feature inputs it was scored on, keyed by auction, imp and bid id, so the event log can
     train the models (``bidding.event_log``). Test auctions are not logged (never billed).
 
-    The inputs must be those the router saw, so privacy rules are applied again here, as
-    ``Exchange.plan`` did (no copy when none apply), only for auctions with such winners.
+    The inputs are those the router saw: the request after the exchange's privacy rules.
     """
     registry = services.registry
     won = []
@@ -153,9 +151,9 @@ def _record_winner_features(services: Services, request: BidRequest, result: Auc
         campaign = registry.campaign(entry.bidder, entry.bid.cid or "")
         if campaign is not None:
             won.append((entry, campaign))
-    if not won or request.test == 1:
+    seen = result.seen
+    if not won or request.test == 1 or seen is None:
         return
-    seen = apply_privacy(request)
     now_s = time.time()
     for entry, campaign in won:
         bid = entry.bid
