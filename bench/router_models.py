@@ -2,7 +2,7 @@
 
 ``model_timings`` builds the context of a realistic bid request, the feature rows of N
 candidate ads (gathered from a block precomputed at startup, as a router does) and scores
-them with the shipped CTR and CVR models — one ``inplace_predict`` per model — and reports
+them with the shipped CTR and CVR models — one in-place prediction per model — and reports
 median and p99 over many repetitions. Run it alone with ``python -m bench.router_models``.
 """
 

@@ -8,10 +8,11 @@ the feature schema version and the ordered feature names it was trained on; a fi
 schema differs from ``bidding.features`` is refused with ``ModelError`` — a silently
 misaligned feature vector would bid nonsense at full speed.
 
-Serving scores all candidates of one request with one ``inplace_predict`` call per model
-(no ``DMatrix``: about 100 µs of fixed cost per call, about 1 µs per row), on one thread
-(``nthread=1``, set once at load: one process per core, and a thread pool inside a 5 ms
-budget only adds jitter).
+Serving scores all candidates of one request with one in-place prediction per model (no
+``DMatrix``), on one thread (``nthread=1``, set once at load: one process per core, and a
+thread pool inside a 5 ms budget only adds jitter). The call goes straight to XGBoost's C
+function (``bidding.dense_predict``), which costs a third of ``inplace_predict`` for a
+request's few rows; ``inplace_predict`` stays the fallback should the two ever disagree.
 
 ``ModelHolder`` owns the live models. A reload builds and validates the new pair
 completely before it replaces the reference in one assignment, so a request already
@@ -35,6 +36,7 @@ import numpy as np
 import xgboost as xgb
 from numpy.typing import NDArray
 
+from bidding.dense_predict import DensePredictor
 from bidding.features import FEATURE_NAMES, N_FEATURES, SCHEMA_VERSION, FeatureMatrix
 
 __all__ = [
@@ -102,11 +104,12 @@ def _check_width(matrix: FeatureMatrix) -> None:
 class XGBoostModel:
     """A trained booster with its training metadata."""
 
-    __slots__ = ("_booster", "path")
+    __slots__ = ("_booster", "_native", "path")
 
     def __init__(self, booster: xgb.Booster, path: Path | None = None) -> None:
         booster.set_param({"nthread": 1})
         self._booster = booster
+        self._native = DensePredictor.for_booster(booster, _probe_rows())
         self.path = path
 
     @classmethod
@@ -136,8 +139,16 @@ class XGBoostModel:
     def predict(self, matrix: FeatureMatrix) -> Probabilities:
         """P(label) for every row, in one call; clipped to [P_MIN, P_MAX]."""
         _check_width(matrix)
-        raw = self._booster.inplace_predict(matrix, validate_features=False)
+        if self._native is not None:
+            raw = self._native.predict(matrix)
+        else:
+            raw = self._booster.inplace_predict(matrix, validate_features=False)
         return np.clip(np.asarray(raw, dtype=np.float32), P_MIN, P_MAX)
+
+    @property
+    def native(self) -> bool:
+        """Whether predictions take the direct C API path (see bidding.dense_predict)."""
+        return self._native is not None
 
     def save(self, path: Path) -> None:
         """Write the booster atomically (temporary file, then rename): a watcher never
@@ -151,6 +162,16 @@ class XGBoostModel:
         """Boosting rounds in the model."""
         rounds: int = self._booster.num_boosted_rounds()
         return rounds
+
+
+def _probe_rows() -> FeatureMatrix:
+    """Rows on which the direct C path must agree with ``inplace_predict``: values across
+    the features' ranges, some missing (NaN), reproducible."""
+    rng = np.random.default_rng(20_240_601)
+    rows = rng.uniform(-2.0, 2_000.0, size=(64, N_FEATURES)).astype(np.float32)
+    rows[:16] = rng.integers(0, 8, size=(16, N_FEATURES))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    return rows
 
 
 def fit(
