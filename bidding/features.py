@@ -133,6 +133,14 @@ _GENDERS: Final = {"M": 0.0, "F": 1.0, "O": 2.0}
 _AGE_EDGES: Final = np.array([18, 25, 35, 45, 55, 65], dtype=np.float64)
 """Age bucket i holds ages in [edge[i-1], edge[i]): 0 is under 18, 6 is 65 and over."""
 
+_FIRST_YEAR: Final = 1900
+_YEAR_STARTS: Final = (
+    np.arange(f"{_FIRST_YEAR}", "2201", dtype="datetime64[Y]")
+    .astype("datetime64[s]")
+    .astype(np.float64)
+)
+"""Unix time of 1 January of every year from 1900 to 2200 (UTC)."""
+
 _MIX_A: Final = np.uint64(0x9E3779B97F4A7C15)
 _MIX_B: Final = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_C: Final = np.uint64(0x94D049BB133111EB)
@@ -168,13 +176,9 @@ def _bucket(hashes: _Hashes, valid: _Mask, buckets: int) -> NDArray[np.float32]:
 def age_bucket(yob: NDArray[np.float64], ts: NDArray[np.float64]) -> NDArray[np.float32]:
     """Age bucket 0–6 from year of birth and the impression's UTC year; NaN when unknown or
     implausible (under 5 or over 110: typed-in junk, not an age)."""
-    known = ~np.isnan(ts)
-    year = np.full(ts.shape, np.nan)
-    year[known] = (
-        ts[known].astype(np.int64).astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64)
-        + 1970
-    )
-    age = year - yob
+    # The UTC year by lookup in the table of year starts (a NaN time gives a NaN age below).
+    year = (np.searchsorted(_YEAR_STARTS, ts, side="right") + (_FIRST_YEAR - 1)).astype(np.float64)
+    age = np.where(np.isnan(ts), np.nan, year) - yob
     out = np.searchsorted(_AGE_EDGES, age, side="right").astype(np.float32)
     out[np.isnan(age) | (age < 5) | (age > 110)] = np.nan
     return out
@@ -260,7 +264,8 @@ class ContextFeatures:
         """Encode the ``CONTEXT_COLUMNS`` of ``columns`` (all of the same length)."""
         n = len(next(iter(columns.values())))
         ts = _number(columns, "ts", n)
-        offset_s = np.nan_to_num(_number(columns, "utcoffset", n)) * 60.0
+        offset = _number(columns, "utcoffset", n)
+        offset_s = np.where(np.isnan(offset), 0.0, offset) * 60.0
         local_s = np.floor(ts + offset_s)
         block = np.zeros((n, _CTX_WIDTH), dtype=np.float32)
         block[:, 0] = age_bucket(_number(columns, "yob", n), ts)
@@ -269,8 +274,8 @@ class ContextFeatures:
         seg, seg_valid = _segments(_texts(columns, "segments", n))
         block[:, 2] = seg_valid.sum(axis=1)
         if seg.shape[1]:
-            rows = np.broadcast_to(np.arange(n)[:, None], seg.shape)[seg_valid]
-            cols = (seg[seg_valid] % np.uint64(SEGMENT_BUCKETS)).astype(np.intp)
+            rows, slots = np.nonzero(seg_valid)
+            cols = (seg[rows, slots] % np.uint64(SEGMENT_BUCKETS)).astype(np.intp)
             block[rows, _SEG_START + cols] = 1.0
         c = len(_USER)
         block[:, c] = np.floor_divide(local_s, 3600) % 24
@@ -377,9 +382,8 @@ def feature_matrix(context: ContextFeatures, ads: AdBlock | Sequence[AdKey]) -> 
     segments, valid = context.segments, context.segments_valid
     if segments.shape[1]:
         mixed = _mix(segments, ads.cat[:, None]) % np.uint64(SEG_CAT_BUCKETS)
-        valid = np.broadcast_to(valid, mixed.shape)
-        rows = np.broadcast_to(np.arange(n)[:, None], mixed.shape)[valid]
-        seg_cat[rows, mixed[valid].astype(np.intp)] = 1.0
+        rows, slots = np.nonzero(np.broadcast_to(valid, mixed.shape))
+        seg_cat[rows, mixed[rows, slots].astype(np.intp)] = 1.0
     seg_cat[~ads.cat_valid] = np.nan
     return out
 

@@ -1,5 +1,6 @@
 """The feature schema: stable hashes, request extraction, and train == serve vectors."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,15 @@ def test_missing_values_are_nan() -> None:
 def test_age_buckets(yob: float, expected: float) -> None:
     got = age_bucket(np.array([yob]), np.array([NOW_S]))[0]
     assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+def test_age_uses_the_utc_year_of_the_impression() -> None:
+    """A birth year of 2000 is 24 (bucket 1) until the last second of 2024, 25 from 2025."""
+    new_year = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    times = np.array([new_year - 1, new_year, new_year + 86_400 * 364, np.nan])
+    got = age_bucket(np.full(4, 2000.0), times)
+    assert got[:3].tolist() == [1.0, 2.0, 2.0]
+    assert np.isnan(got[3])
 
 
 def test_train_and_serve_vectors_are_identical() -> None:
