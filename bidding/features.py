@@ -382,7 +382,9 @@ def feature_matrix(context: ContextFeatures, ads: AdBlock | Sequence[AdKey]) -> 
     segments, valid = context.segments, context.segments_valid
     if segments.shape[1]:
         mixed = _mix(segments, ads.cat[:, None]) % np.uint64(SEG_CAT_BUCKETS)
-        rows, slots = np.nonzero(np.broadcast_to(valid, mixed.shape))
+        every = np.empty(mixed.shape, np.bool_)
+        every[:] = valid  # the context's segments for every candidate (a cheap broadcast)
+        rows, slots = np.nonzero(every)
         seg_cat[rows, mixed[rows, slots].astype(np.intp)] = 1.0
     seg_cat[~ads.cat_valid] = np.nan
     return out
