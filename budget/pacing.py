@@ -7,8 +7,9 @@ cache (no I/O on the bidding path); it satisfies ``bidding.router.Pacer`` struct
 
 1. it adds the requests each campaign was offered since the last tick to shared counters per
    local quarter-hour (the traffic profile tomorrow's plans follow: ``pacing_plan``);
-2. it reads, in one round trip, each campaign's spend today and the shared controller
-   state (and, on a campaign's first tick of a day, the traffic history for its plan);
+2. it reads, in one round trip, each campaign's spend and open holds today (the ledger's
+   ``spend`` and ``held`` counters) and the shared controller state (and, on a campaign's
+   first tick of a day, the traffic history for its plan);
 3. it steps the controller (``pacing_control``) and writes the new states back.
 
 The advice is a pure function of that shared state, so every process bids the same way: a
@@ -56,8 +57,8 @@ log = structlog.get_logger("budget.pacing")
 
 _STATE_TTL_S: Final = 3 * 24 * 3600
 _DAY_TTL_S: Final = 2 * 24 * 3600
-_KEYS_PER_CAMPAIGN: Final = 6
-"""Spend today, the day's two state keys and the three control keys."""
+_KEYS_PER_CAMPAIGN: Final = 7
+"""Spend and held today, the day's two state keys and the three control keys."""
 _U_SCALE: Final = 1_000_000
 """The control level is stored in millionths (the store keeps integers)."""
 
@@ -125,7 +126,8 @@ class _Tracked:
     campaign: PacedCampaign
     day: str = ""
     keys: tuple[str, ...] = ()
-    """Spend today, the day's state (at-ms, spent), the control (u, spend sum, model sum)."""
+    """Spend and held today, the day's state (at-ms, spent), the control (u, spend sum, model
+    sum)."""
     plan: DayPlan | None = None
     state: ControllerState | None = None
 
@@ -222,8 +224,10 @@ class StorePacer(Generic[A]):
         """A campaign's first tick of ``day``: its keys for the day; its plan to build."""
         cid = tracked.campaign.id
         tracked.day = day
+        account = self._spend_keys.account(cid, day)
         tracked.keys = (
-            self._spend_keys.spend(cid, day),
+            account.spend,
+            account.held,
             *self._keys.day(cid, day),
             *self._keys.control(cid),
         )
@@ -252,7 +256,7 @@ class StorePacer(Generic[A]):
         writes: list[tuple[str, int, int]] = []
         controller = self._config.controller
         for i, tracked in enumerate(self._tracked):
-            spent, at_ms, seen, u, spend_sum, model_sum = values[
+            spent, held, at_ms, seen, u, spend_sum, model_sum = values[
                 _KEYS_PER_CAMPAIGN * i : _KEYS_PER_CAMPAIGN * (i + 1)
             ]
             state = ControllerState(at_ms / 1000, seen, u / _U_SCALE, spend_sum, model_sum)
@@ -265,11 +269,12 @@ class StorePacer(Generic[A]):
                 budget_micros=campaign.daily_budget_micros,
                 plan=tracked.plan,
                 config=controller,
+                held_micros=held,
             )
             if stepped is not state:
                 at_ms, u_millionths = round(stepped.updated_s * 1000), round(stepped.u * _U_SCALE)
                 spend_sum, model_sum = round(stepped.spend_sum), round(stepped.model_sum)
-                _, at_key, spent_key, u_key, spend_key, model_key = tracked.keys
+                _, _, at_key, spent_key, u_key, spend_key, model_key = tracked.keys
                 writes += (
                     (at_key, at_ms, _DAY_TTL_S),
                     (spent_key, stepped.spent_micros, _DAY_TTL_S),

@@ -13,7 +13,12 @@ with participation keeps the spend's response to ``u`` steep even where the mark
 in the bid (a campaign that outbids everyone pays the second price whatever it bids), so
 the plant's gain is never zero.
 
-**Controller** (one step per tick, state in ``ControllerState``):
+**Controller** (one step per tick, state in ``ControllerState``). The spend it measures is
+the *committed* spend: settled spend plus the open holds (``held_weight`` × the ledger's
+held amount). Holds of lost bids are released right after their auction, so what stays
+held is won impressions waiting for their billing notice: counted from the moment they are
+won (at their bid, corrected to the clearing price when the notice settles), not a notice
+delay later.
 
 * *feed-forward*: the plan's own rate. Spend is measured as a ratio to the planned spend
   of the same interval, so the day's traffic curve needs no correction at all;
@@ -77,6 +82,10 @@ class ControllerConfig:
 
     horizon_s: float = 120.0
     """H: a spend error is planned away over this long (shorter near the day's end)."""
+    held_weight: float = 1.0
+    """Open holds count towards the measured spend at this weight: 1 counts a won impression
+    at its bid from the moment it is won (its hold) until its billing notice charges the
+    clearing price; 0 counts settled spend only, seen a notice delay late."""
     memory_s: float = 900.0
     """Time constant of the learned plant offset."""
     min_step_s: float = 1.0
@@ -91,7 +100,7 @@ class ControllerState:
     updated_s: float
     """When the state was last stepped (0: never, this day)."""
     spent_micros: int
-    """The campaign's spend that day at ``updated_s``."""
+    """The campaign's measured spend that day at ``updated_s`` (settled + weighted holds)."""
     u: float = 0.0
     spend_sum: float = 0.0
     """Weighted sum of actual spend (micros)."""
@@ -120,8 +129,11 @@ def step(
     budget_micros: int,
     plan: DayPlan,
     config: ControllerConfig,
+    held_micros: int = 0,
 ) -> ControllerState:
-    """The controller's state after observing ``spent_micros`` at ``now_s``."""
+    """The controller's state after observing, at ``now_s``, the campaign's settled spend
+    ``spent_micros`` and the money its open holds reserve, ``held_micros``."""
+    spent_micros += round(config.held_weight * max(0, held_micros))
     since = state.updated_s if state.updated_s > 0 else plan.start_s
     dt = now_s - since
     if dt < config.min_step_s and state.updated_s > 0:
@@ -135,8 +147,8 @@ def step(
     if dt > 0 and budget_micros - spent_micros > _BUDGET_LIMITED * budget_micros:
         decay = math.exp(-dt / config.memory_s)
         planned = budget_micros * (share_now - plan.share(since))
-        spent = max(0, spent_micros - state.spent_micros)
-        spend_sum = decay * spend_sum + spent
+        spent = spent_micros - state.spent_micros
+        spend_sum = max(0.0, decay * spend_sum + spent)
         model_sum = decay * model_sum + planned * gain(state.u)
     offset = learned_offset(spend_sum, model_sum)
     share_ahead = plan.share(min(now_s + config.horizon_s, plan.end_s))

@@ -25,12 +25,18 @@ def add_simulate_command(commands: "argparse._SubParsersAction[argparse.Argument
     )
     sim.add_argument("--day", default="2025-03-12", help="the campaigns' calendar day (ISO)")
     sim.add_argument("--pacing", choices=["shaped", "even", "off"], default="shaped")
-    sim.add_argument("--tick", type=float, default=10.0, help="pacing tick, simulated seconds")
+    sim.add_argument("--tick", type=float, default=4.0, help="pacing tick, simulated seconds")
     sim.add_argument(
         "--notice-delay", type=float, default=5.0, help="mean billing-notice delay, seconds"
     )
     sim.add_argument("--horizon", type=float, default=defaults.horizon_s, help="seconds")
     sim.add_argument("--memory", type=float, default=defaults.memory_s, help="seconds")
+    sim.add_argument(
+        "--held-weight",
+        type=float,
+        default=defaults.held_weight,
+        help="weight of open holds in the spend pacing measures (0: settled spend only)",
+    )
     sim.add_argument(
         "--yesterday-requests", type=int, default=None, help="default: half of --requests"
     )
@@ -59,7 +65,11 @@ def _simulate(args: argparse.Namespace) -> int:
         notice_delay_s=args.notice_delay,
         day=args.day,
         pacing=args.pacing,
-        controller=ControllerConfig(horizon_s=args.horizon, memory_s=args.memory),
+        controller=ControllerConfig(
+            horizon_s=args.horizon,
+            memory_s=args.memory,
+            held_weight=args.held_weight,
+        ),
         redis_url=args.redis_url,
         warmup_requests=args.yesterday_requests,
         progress=not args.quiet,
@@ -77,6 +87,8 @@ def _problem(args: argparse.Namespace) -> str | None:
     for option in positive:
         if getattr(args, option) <= 0:
             return f"--{option} must be > 0"
+    if not 0 <= args.held_weight <= 1:
+        return "--held-weight must be between 0 and 1"
     if args.notice_delay < 0:
         return "--notice-delay must be ≥ 0"
     if args.yesterday_requests is not None and args.yesterday_requests <= 0:
@@ -102,6 +114,7 @@ def _command(args: argparse.Namespace) -> str:
         "notice_delay",
         "horizon",
         "memory",
+        "held_weight",
         "yesterday_requests",
         "redis_url",
         "out",

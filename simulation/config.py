@@ -19,7 +19,7 @@ class SimConfig:
     campaigns: int = 50
     processes: int = 2
     """Exchange processes sharing the store (each with its own router and pacer)."""
-    tick_s: float = 10.0
+    tick_s: float = 4.0
     """Each process's pacing tick, in simulated seconds (the processes tick staggered)."""
     day: str = "2025-03-12"
     pacing: PacingMode = "shaped"

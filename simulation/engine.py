@@ -141,6 +141,8 @@ class Today:
         """Process ``index``'s pacing tick; the first process's view is recorded (about
         once a simulated minute)."""
         pacer = self.processes[index].pacer
+        for process in self.processes:  # lost bids' holds are released within milliseconds
+            await process.exchange.drain()
         await pacer.tick(now_s)
         if index != 0 or now_s < self._next_record_s:
             return

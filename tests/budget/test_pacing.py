@@ -161,3 +161,20 @@ async def test_background_loop_ticks_until_closed(store: CounterStore, keys: Key
     await paced.aclose()
     assert paced.state("c1") is not None
     assert paced.advice("c1").multiplier == 2.0
+
+
+async def test_open_holds_count_as_spend(store: CounterStore, keys: KeySpace) -> None:
+    """A won impression whose billing notice has not come yet still holds its bid: the
+    pacer counts it (one more key per campaign in the same read)."""
+    clock = Clock(START + 6 * 3600)
+    paced = pacer(store, keys, clock)
+    await paced.tick()
+    ledger = SpendLedger(store, keys, clock=clock)
+    hold = CampaignHold("c1", "UTC", BUDGET, "a1:1:b", BUDGET * 3 // 4)
+    assert await ledger.reserve([hold], ttl_s=600) == [True]
+    clock.now += 60
+    await paced.tick()
+    assert paced.advice("c1").participation == 0.0  # three quarters committed by 6 am
+    state = paced.state("c1")
+    assert state is not None
+    assert state.spent_micros == BUDGET * 3 // 4

@@ -86,6 +86,7 @@ def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
         ("--requests", "0", "--requests must be > 0"),
         ("--horizon", "-1", "--horizon must be > 0"),
         ("--notice-delay", "-2", "--notice-delay must be ≥ 0"),
+        ("--held-weight", "1.5", "--held-weight must be between 0 and 1"),
         ("--day", "12/03/2025", "--day must be an ISO date"),
     ],
 )
