@@ -9,12 +9,13 @@ reads the result back through a class it defines per call. Here the config is en
 once, the proxy ``DMatrix`` lives as long as the predictor, and the output is copied out
 with one ``memmove``.
 
-It stays correct by construction rather than by hope: ``DensePredictor.for_booster``
-returns ``None`` unless the native call gives bit-identical results to
-``inplace_predict`` on probe rows, so a future XGBoost whose C API behaves differently
-falls back to the wrapper instead of bidding on wrong numbers. The C functions used are
-XGBoost's documented C API (``c_api.h``); the library is the one the ``xgboost`` package
-itself loads (``xgboost.libpath``), so booster handles are shared.
+Guards, since this bypasses the wrapper: the C functions are XGBoost's documented C API
+(``c_api.h``) and the project pins XGBoost below 4; the library must be the very one the
+``xgboost`` package loaded (same ``dlopen`` handle), or booster handles would be foreign;
+and ``DensePredictor.for_booster`` returns ``None`` (the caller keeps ``inplace_predict``)
+unless the native call gives bit-identical results on probe rows, which catches a changed
+config, missing-value handling or output layout — not a changed function signature, which
+the version pin is for.
 
 Not re-entrant per instance (the proxy ``DMatrix`` holds the current input): a lock
 guards it, uncontended on the event loop that makes every call.
@@ -24,14 +25,17 @@ import ctypes
 import math
 import threading
 import weakref
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import structlog
 import xgboost as xgb
 from numpy.typing import NDArray
 from xgboost.libpath import find_lib_path
 
 __all__ = ["DensePredictor"]
+
+log = structlog.get_logger("bidding.models")
 
 _bst_ulong = ctypes.c_uint64
 _CONFIG: Final = (
@@ -47,6 +51,9 @@ class _NativeError(RuntimeError):
 
 def _load_library() -> ctypes.CDLL:
     library = ctypes.CDLL(find_lib_path()[0])
+    loaded = getattr(getattr(xgb, "core", None), "_LIB", None)
+    if loaded is None or getattr(loaded, "_handle", None) != library._handle:
+        raise OSError("not the libxgboost the xgboost package loaded")
     library.XGBGetLastError.restype = ctypes.c_char_p
     library.XGBGetLastError.argtypes = []
     library.XGProxyDMatrixCreate.restype = ctypes.c_int
@@ -67,12 +74,15 @@ def _load_library() -> ctypes.CDLL:
 
 
 _library: ctypes.CDLL | None = None
+_library_lock = threading.Lock()
 
 
 def _lib() -> ctypes.CDLL:
     global _library
     if _library is None:
-        _library = _load_library()
+        with _library_lock:  # models load in a worker thread and on the event loop
+            if _library is None:
+                _library = _load_library()
     return _library
 
 
@@ -106,7 +116,8 @@ class DensePredictor:
         self._n_features = booster.num_features()
         self._proxy = ctypes.c_void_p()
         _check(lib.XGProxyDMatrixCreate(ctypes.byref(self._proxy)))
-        weakref.finalize(self, _free_proxy, self._proxy)
+        # Not at interpreter exit: a thread still predicting then must not meet a freed proxy.
+        weakref.finalize(self, _free_proxy, self._proxy).atexit = False
         self._lock = threading.Lock()
         self._shape = ctypes.POINTER(_bst_ulong)()
         self._dims = _bst_ulong()
@@ -121,21 +132,24 @@ class DensePredictor:
         try:
             predictor = cls(booster)
             native = predictor.predict(probe)
-        except (OSError, AttributeError, _NativeError, ValueError):
+        except Exception as exc:  # any failure here means: keep the wrapper
+            log.warning("native_predict_unavailable", error=repr(exc))
             return None
         wrapped = np.asarray(booster.inplace_predict(probe, validate_features=False), np.float32)
         if native.shape != wrapped.shape or not np.array_equal(native, wrapped):
+            log.warning("native_predict_disagrees", xgboost=xgb.__version__)
             return None
         return predictor
 
-    def predict(self, matrix: NDArray[np.float32]) -> NDArray[np.float32]:
-        """One probability per row of a C-contiguous float32 matrix (n, features)."""
+    def predict(self, matrix: NDArray[Any]) -> NDArray[np.float32]:
+        """One probability per row of a (n, features) matrix; other layouts and number types
+        are copied to C-ordered, aligned float32 first (what XGBoost computes in anyway)."""
+        if matrix.ndim != 2 or matrix.shape[1] != self._n_features:
+            raise ValueError(f"need rows of {self._n_features} features, got {matrix.shape}")
         rows, width = matrix.shape
-        if width != self._n_features or matrix.dtype != np.float32:
-            raise ValueError(f"need float32 rows of {self._n_features} features")
         if rows == 0:
             return np.empty(0, np.float32)
-        matrix = np.ascontiguousarray(matrix)
+        matrix = np.require(matrix, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
         interface = (
             f'{{"data": [{matrix.ctypes.data}, true], "shape": [{rows}, {width}], '
             f'"strides": null, "typestr": "<f4", "version": 3}}'

@@ -135,11 +135,12 @@ _AGE_EDGES: Final = np.array([18, 25, 35, 45, 55, 65], dtype=np.float64)
 
 _FIRST_YEAR: Final = 1900
 _YEAR_STARTS: Final = (
-    np.arange(f"{_FIRST_YEAR}", "2201", dtype="datetime64[Y]")
+    np.arange(f"{_FIRST_YEAR}", "2202", dtype="datetime64[Y]")
     .astype("datetime64[s]")
     .astype(np.float64)
 )
-"""Unix time of 1 January of every year from 1900 to 2200 (UTC)."""
+"""Unix time of 1 January of every year from 1900 to 2201 (UTC): ages are known for
+impressions from 1900 to the end of 2200."""
 
 _MIX_A: Final = np.uint64(0x9E3779B97F4A7C15)
 _MIX_B: Final = np.uint64(0xBF58476D1CE4E5B9)
@@ -176,9 +177,11 @@ def _bucket(hashes: _Hashes, valid: _Mask, buckets: int) -> NDArray[np.float32]:
 def age_bucket(yob: NDArray[np.float64], ts: NDArray[np.float64]) -> NDArray[np.float32]:
     """Age bucket 0–6 from year of birth and the impression's UTC year; NaN when unknown or
     implausible (under 5 or over 110: typed-in junk, not an age)."""
-    # The UTC year by lookup in the table of year starts (a NaN time gives a NaN age below).
-    year = (np.searchsorted(_YEAR_STARTS, ts, side="right") + (_FIRST_YEAR - 1)).astype(np.float64)
-    age = np.where(np.isnan(ts), np.nan, year) - yob
+    # The UTC year by lookup in the table of year starts; a time outside the table (or NaN)
+    # has no year, hence no age.
+    index = np.searchsorted(_YEAR_STARTS, ts, side="right")
+    inside = (index > 0) & (index < len(_YEAR_STARTS)) & ~np.isnan(ts)
+    age = np.where(inside, index + (_FIRST_YEAR - 1.0), np.nan) - yob
     out = np.searchsorted(_AGE_EDGES, age, side="right").astype(np.float32)
     out[np.isnan(age) | (age < 5) | (age > 110)] = np.nan
     return out

@@ -1,5 +1,7 @@
 """The direct C API path gives exactly what ``inplace_predict`` gives, or is not used."""
 
+import threading
+
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -44,13 +46,20 @@ def test_a_strided_view_is_read_as_its_rows(booster: xgb.Booster) -> None:
     np.testing.assert_array_equal(predictor.predict(every_other), predictor.predict(rows)[::2])
 
 
-def test_bad_shapes_are_refused_and_empty_is_empty(booster: xgb.Booster) -> None:
+def test_bad_shapes_are_refused_other_types_converted_and_empty_is_empty(
+    booster: xgb.Booster,
+) -> None:
     predictor = DensePredictor.for_booster(booster, _rows(16, seed=1))
     assert predictor is not None
     with pytest.raises(ValueError, match="features"):
         predictor.predict(np.zeros((3, N_FEATURES - 1), np.float32))
-    with pytest.raises(ValueError, match="float32"):
-        predictor.predict(np.zeros((3, N_FEATURES), np.float64))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="features"):
+        predictor.predict(np.zeros(N_FEATURES, np.float32))
+    rows = _rows(9, seed=4)
+    expected = booster.inplace_predict(rows, validate_features=False)
+    np.testing.assert_array_equal(predictor.predict(rows.astype(np.float64)), expected)
+    unaligned = np.frombuffer(b"\0" + rows.tobytes(), np.float32, rows.size, 1).reshape(rows.shape)
+    np.testing.assert_array_equal(predictor.predict(unaligned), expected)
     assert predictor.predict(np.zeros((0, N_FEATURES), np.float32)).shape == (0,)
 
 
@@ -73,3 +82,44 @@ def test_models_serve_through_the_native_path_with_the_same_numbers() -> None:
         booster = xgb.Booster(model_file=str(DEFAULT_MODEL_DIR / name))
         expected = np.clip(booster.inplace_predict(rows, validate_features=False), 1e-6, 1 - 1e-6)
         np.testing.assert_array_equal(model.predict(rows), expected.astype(np.float32))
+
+
+def test_without_the_native_path_the_wrapper_serves_the_same_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]
+    native = XGBoostModel.load(path)
+    monkeypatch.setattr(DensePredictor, "for_booster", lambda *_: None)
+    wrapped = XGBoostModel.load(path)
+    assert native.native
+    assert not wrapped.native
+    rows = _rows(30, seed=5)
+    np.testing.assert_array_equal(wrapped.predict(rows), native.predict(rows))
+    np.testing.assert_array_equal(wrapped.predict(rows.astype(np.float64)), native.predict(rows))
+
+
+def test_loaded_in_one_thread_used_from_several() -> None:
+    """As in serving: app/model_reload.py loads in a worker thread, requests predict elsewhere."""
+    loaded: list[XGBoostModel] = []
+    loader = threading.Thread(
+        target=lambda: loaded.append(XGBoostModel.load(DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]))
+    )
+    loader.start()
+    loader.join()
+    model = loaded[0]
+    assert model.native
+    rows = _rows(12, seed=6)
+    expected = model.predict(rows)
+    mismatches: list[int] = []
+
+    def hammer() -> None:
+        for _ in range(300):
+            if not np.array_equal(model.predict(rows), expected):
+                mismatches.append(1)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mismatches == []

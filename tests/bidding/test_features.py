@@ -108,6 +108,13 @@ def test_age_uses_the_utc_year_of_the_impression() -> None:
     assert np.isnan(got[3])
 
 
+def test_no_age_for_times_outside_the_year_table() -> None:
+    """Before 1900 or after 2200 (a time in milliseconds by mistake): no age, not a guess."""
+    millis = datetime(2025, 6, 1, tzinfo=UTC).timestamp() * 1000
+    got = age_bucket(np.array([1880.0, 2150.0, 1990.0]), np.array([-1e10, millis, np.inf]))
+    assert np.isnan(got).all()
+
+
 def test_train_and_serve_vectors_are_identical() -> None:
     segments = [{"id": "s1"}, {"id": "s2"}, {"id": "s9"}]
     request = _request(yob=1990, gender="M", data=[{"id": "dp1", "segment": segments}])
