@@ -122,6 +122,21 @@ def exchange_config() -> ExchangeConfig:
     )
 
 
+def shared_pacer(
+    spec: RouterSpec, shared: Shared, clock: VirtualClock, config: SimConfig
+) -> StorePacer[PacingAdvice]:
+    """A process's pacer of ``spec``'s campaigns over the shared store (yesterday's counting
+    pass and today's processes pace, or count, through the same kind)."""
+    return StorePacer(
+        spec.campaigns,
+        shared.store,
+        shared.keys,
+        advice=PacingAdvice,
+        config=config.pacing_config(),
+        clock=clock,
+    )
+
+
 def build_process(
     spec: RouterSpec,
     shared: Shared,
@@ -133,14 +148,7 @@ def build_process(
     """Router (with its pacer), exchange, notice service and event sink of one process."""
     metrics = Metrics()
     ledger = SpendLedger(shared.store, shared.keys, clock=clock)
-    pacer = StorePacer(
-        spec.campaigns,
-        shared.store,
-        shared.keys,
-        advice=PacingAdvice,
-        config=config.pacing_config(),
-        clock=clock,
-    )
+    pacer = shared_pacer(spec, shared, clock, config)
     router = CampaignRouter(
         spec,
         ledger,

@@ -22,7 +22,7 @@ from simulation.market import MarketModel
 from simulation.progress import Progress
 from simulation.scenario import Draft, router_spec
 from simulation.traffic import World, draw_traffic, requests
-from simulation.wiring import Shared, VirtualClock
+from simulation.wiring import Shared, VirtualClock, shared_pacer
 
 
 def span(drafts: Sequence[Draft], day: str) -> tuple[float, float]:
@@ -57,14 +57,7 @@ async def replay_yesterday(
     previous = (date.fromisoformat(config.day) - timedelta(days=1)).isoformat()
     start, end = span(drafts, previous)
     spec = router_spec(drafts, day=None)
-    counter = StorePacer(
-        spec.campaigns,
-        shared.store,
-        shared.keys,
-        advice=PacingAdvice,
-        config=config.pacing_config(),
-        clock=clock,
-    )
+    counter = shared_pacer(spec, shared, clock, config)
     ledger = SpendLedger(shared.store, shared.keys, clock=clock)
     router = CampaignRouter(
         spec, ledger, "USD", clock=clock, pacer=_CountOnly(counter), rng=next(rngs)

@@ -8,9 +8,12 @@ Every call returns a fresh, deep structure that tests may mutate freely::
 """
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 __all__ = ["banner_imp", "banner_request", "bid_response"]
 
@@ -166,3 +169,19 @@ def click_tracked_bidders_file(directory: Path, landing_url: str) -> Path:
     path = directory / "bidders.json"
     path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": [campaign]}]}))
     return path
+
+
+def click_tracked_settings(
+    directory: Path, landing_url: str, redis_url: str, key_prefix: str
+) -> "Settings":
+    """Exchange settings on the real Redis serving ``click_tracked_bidders_file``."""
+    from app.settings import Settings
+
+    return Settings(
+        store="redis",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        bidders_file=click_tracked_bidders_file(directory, landing_url),
+        notice_secret="click-tracking-test-secret-0123456789abcdef",  # type: ignore[arg-type]
+        log_json=True,
+    )

@@ -31,7 +31,7 @@ from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.store import StoreUnavailable
-from tests.builders import banner_request, click_tracked_bidders_file
+from tests.builders import banner_request, click_tracked_settings
 from tests.servers import serve
 
 CAMPAIGN, CREATIVE = "acme-shoes-spring", "acme-300x250"  # a demo campaign and its creative
@@ -161,15 +161,7 @@ def counting_app(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 def client(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[httpx.Client]:
-    path = click_tracked_bidders_file(tmp_path, LANDING)
-    settings = Settings(
-        store="redis",
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        bidders_file=path,
-        notice_secret="creative-stats-secret-0123456789abcdef",  # type: ignore[arg-type]
-        log_json=True,
-    )
+    settings = click_tracked_settings(tmp_path, LANDING, redis_url, key_prefix)
     with serve(counting_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as http:
         yield http
 

@@ -11,8 +11,7 @@ import pytest
 import redis
 
 from app.main import create_app
-from app.settings import Settings
-from tests.builders import banner_request, click_tracked_bidders_file
+from tests.builders import banner_request, click_tracked_settings
 from tests.servers import serve
 
 LANDING = "https://shop.example/running?src=rtb"
@@ -20,15 +19,7 @@ LANDING = "https://shop.example/running?src=rtb"
 
 @pytest.fixture
 def tracked(tmp_path: Path, redis_url: str, key_prefix: str) -> Iterator[tuple[httpx.Client, str]]:
-    path = click_tracked_bidders_file(tmp_path, LANDING)
-    settings = Settings(
-        store="redis",
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        bidders_file=path,
-        notice_secret="tracking-test-secret-0123456789abcdef",  # type: ignore[arg-type]
-        log_json=True,
-    )
+    settings = click_tracked_settings(tmp_path, LANDING, redis_url, key_prefix)
     with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
         yield client, key_prefix
 
