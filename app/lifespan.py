@@ -47,6 +47,7 @@ from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 from budget.stream import MemoryEventStream, RedisEventStream
+from openrtb.identity import UserKeys
 from openrtb.money import cpm_to_micros
 from openrtb.validate import RequestRules
 
@@ -149,6 +150,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     pacer = StorePacer(
         [c for r in bidders.routers for c in r.campaigns], store, keys, advice=PacingAdvice
     )
+    user_keys = UserKeys(hmac.digest(settings.notice_key(), b"user-keys", "sha256"))
     registry = build_registry(
         bidders.routers,
         ledger,
@@ -158,6 +160,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         creative_stats=creative_stats,
         pacer=pacer,
         seed=settings.router_seed,
+        user_keys=user_keys,
     )
     signer = NoticeSigner(settings.notice_key())
     stream: RedisEventStream | None = None
@@ -192,6 +195,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             exchange_config(settings, bidders.dsps),
             metrics,
             notify=forwarder.submit,
+            user_keys=user_keys,
         ),
         notices=NoticeService(
             signer=signer,

@@ -11,7 +11,7 @@ from bidding.router import CampaignRouter
 from budget.keys import KeySpace
 from budget.ledger import HoldRequest, SpendLedger
 from budget.memory import MemoryStore
-from openrtb.identity import user_key
+from openrtb.identity import PROCESS_USER_KEYS
 from openrtb.request import BidRequest
 from tests.builders import banner_imp, banner_request
 
@@ -237,7 +237,7 @@ async def test_a_campaign_at_its_frequency_cap_does_not_bid_to_that_user() -> No
     capped = configured_router(frequency_cap=[{"count": 2, "per": "day"}])
     ledger = capped._budget
     assert isinstance(ledger, SpendLedger)
-    user = user_key(request())
+    user = PROCESS_USER_KEYS.of(request())
     assert user is not None
     for _shown in range(2):
         assert await capped.request_bids(request(id=f"r{_shown}"), 0.05) is not None
