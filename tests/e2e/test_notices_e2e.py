@@ -144,6 +144,7 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
         "store": True,
         "store_circuit": "closed",
         "bidders": {"house": True},
+        "ledger": {"state": "ready", "reason": ""},
         "models": {"degraded": False, "problems": [], "last_reload_error": None},
     }
     won_bid(exchange)
@@ -268,6 +269,7 @@ def test_frequency_caps_count_shown_impressions_per_user(
     path.write_bytes(orjson.dumps(campaigns))
     settings = Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_url,
         key_prefix=key_prefix,
         bidders_file=path,
