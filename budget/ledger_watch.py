@@ -138,7 +138,9 @@ class LedgerWatch:
                 continue
             problems.append(_marker_problem(campaign_id, marker))
         if problems:
-            self._lose(epoch, _summary(problems))
+            # A fresh process distrusts this epoch for good; a LOST one keeps distrusting the
+            # epoch it lost and may still adopt this one once its markers are all written.
+            self._lose(self._lost_epoch or epoch, _summary(problems))
             return self._status
         self._lost_epoch = None
         self._store.use_epoch(epoch)
