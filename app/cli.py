@@ -7,6 +7,7 @@ from pathlib import Path
 
 import uvicorn
 
+from app.ledger_cli import add_ledger_command
 from app.settings import Settings
 from simulation.cli import add_simulate_command
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--group", default="export", help="consumer group (remembers progress)")
     export.add_argument("--max", type=int, default=None, help="at most this many events")
     export.set_defaults(handler=_export)
+    add_ledger_command(commands)
     _add_model_commands(commands)
     add_simulate_command(commands)
     return parser

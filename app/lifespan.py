@@ -6,6 +6,7 @@ then the store, so that nothing accepted is dropped silently.
 
 import asyncio
 import gc
+import hashlib
 import hmac
 import random
 import ssl
@@ -13,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import structlog
@@ -28,6 +30,7 @@ from app.exchange import Exchange, ExchangeConfig
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.model_reload import watch_models
+from app.notice_spool import NoticeSpool, drain_forever
 from app.notice_token import NoticeSigner
 from app.notices import NoticeService
 from app.services import Services
@@ -79,6 +82,15 @@ def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
         on_change,
     )
     return GuardedStore(store, breaker)
+
+
+def _remembered_epoch(settings: Settings) -> Path | None:
+    """Where this machine remembers the ledger epoch it last used with its Redis (none for
+    the memory store, whose ledger dies with the process)."""
+    if settings.store != "redis":
+        return None
+    store = hashlib.sha256(f"{settings.redis_url}|{settings.key_prefix}".encode()).hexdigest()
+    return settings.state_dir / f"ledger-epoch-{store[:16]}"
 
 
 def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ()) -> ExchangeConfig:
@@ -135,6 +147,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         [c.id for r in bidders.routers for c in r.campaigns],
         auto_init=settings.store == "memory" or settings.ledger_init == "auto",
         on_change=lambda status: metrics.ledger_state.set(_LEDGER_VALUE[status.state]),
+        remember=_remembered_epoch(settings),
     )
     metrics.ledger_state.set(_LEDGER_VALUE[ledger_watch.status.state])
     store.on_ledger_lost = ledger_watch.lost
@@ -176,6 +189,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         user_keys=user_keys,
     )
     signer = NoticeSigner(settings.notice_key())
+    spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
     stream: RedisEventStream | None = None
     if settings.store == "redis":
         stream = RedisEventStream.from_url(
@@ -227,6 +241,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         models=models,
         engagement=creative_stats,
         ledger=ledger_watch,
+        spool=spool,
     )
     if not await store.ping():  # also opens the first connection before traffic arrives
         log.warning("store_unavailable_at_start", store=settings.store)
@@ -235,6 +250,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     except StoreUnavailable as exc:  # the periodic check opens it once the store answers
         log.warning("ledger_not_opened", error=str(exc))
     ledger_watch.start(settings.ledger_check_s)
+    spool.start()
+    metrics.spool_bytes.set_function(lambda: spool.size_bytes)
     if bidders.dsps:  # connect (TLS, HTTP/2 preface) now, not inside the first auctions
         await dsp_transports.prewarm(settings.dsp_prewarm_timeout_s)
     # Everything built so far lives as long as the process: move it out of the collector's
@@ -243,7 +260,16 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     gc.freeze()
     await creative_stats.run(settings.creative_stats_refresh_s)
     pacer.start(settings.pacing_interval_s)
-    background = []
+    background = [
+        asyncio.create_task(
+            drain_forever(
+                spool,
+                services.notices.settle_spooled,
+                lambda: ledger_watch.ready and not store.open,
+                settings.spool_drain_s,
+            )
+        )
+    ]
     if settings.model_reload_s > 0:
         background.append(asyncio.create_task(watch_models(models, settings.model_reload_s)))
     log.info(
@@ -262,6 +288,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         await creative_stats.aclose()
         await pacer.aclose()  # hands the last traffic counts to the store
         await services.exchange.drain()
+        await spool.aclose()
         await events.aclose()  # flush what is queued: nothing accepted is lost
         if stream is not None:
             await stream.aclose()

@@ -104,6 +104,17 @@ class Metrics:
             "bids or charges until `rtb ledger restore`).",
             registry=self.registry,
         )
+        self.spool_bytes = Gauge(
+            "rtb_notice_spool_bytes",
+            "Bytes of notices waiting on disk for the store (0 while it settles them at once).",
+            registry=self.registry,
+        )
+        self.spool_settled = Counter(
+            "rtb_notice_spool_settled",
+            "Spooled notices settled once the store answered again, by kind and result.",
+            ["kind", "result"],
+            registry=self.registry,
+        )
         self.settlements = Counter(
             "rtb_settlements",
             "Won impressions settled, by result (settled, charged_late, refused, duplicate).",

@@ -22,11 +22,12 @@ from app.bidders.registry import BidderRegistry
 from app.events import EventSink
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
+from app.notice_spool import SpooledNotice
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
 from app.winning_bids import bidder_macros
 from bidding.campaigns import Campaign
 from bidding.exploration import EngagementRecorder
-from budget.accounts import Settlement
+from budget.accounts import ChargeResult, Settlement
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.store import CounterStore, StoreUnavailable
@@ -100,8 +101,11 @@ class NoticeService:
         now_s = self._clock()
         marker_ttl_s = max(1, int(claim.expires_at_s - now_s)) + _MARKER_MARGIN_S
         campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
+        settlement: str | None = None
         if campaign is not None and claim.billable:
-            first, charged = await self._charge(claim, campaign, marker_ttl_s)
+            outcome = await self._charge(claim, campaign, marker_ttl_s)
+            first, charged = outcome.first_notice, outcome.charged_micros
+            settlement = outcome.settlement.name.lower()
         else:
             if campaign is None and claim.bidder in self._registry.in_process:
                 log.error(
@@ -128,6 +132,7 @@ class NoticeService:
                 price_micros=claim.price_micros,
                 currency=claim.currency,
                 charged_micros=charged,
+                settlement=settlement,
                 issued_at_s=claim.issued_at_s,
                 expires_at_s=claim.expires_at_s,
             )
@@ -136,6 +141,21 @@ class NoticeService:
             if claim.kind is NoticeKind.BILLING:
                 await self._count_for_creative(claim)
         return NoticeOutcome(result, charged)
+
+    async def settle_spooled(self, notice: SpooledNotice) -> bool:
+        """Handle a notice that waited in the spool, as if it arrived when it was received
+        (its token is checked against that time). False when its token does not verify."""
+        kind, token, received_at_s = notice
+        try:
+            claim = self.signer.verify(token, received_at_s)
+        except InvalidNotice as exc:
+            log.error("spooled_notice_invalid", kind=kind.value, error=str(exc))
+            return False
+        if claim.kind is not kind:
+            return False
+        outcome = await self.handle(claim)
+        self._metrics.spool_settled.labels(kind.value, outcome.result.value).inc()
+        return True
 
     async def _count_for_creative(self, claim: NoticeClaim) -> None:
         """Count a shown impression for its creative's CTR statistics, on the first billing
@@ -154,10 +174,10 @@ class NoticeService:
 
     async def _charge(
         self, claim: NoticeClaim, campaign: Campaign, marker_ttl_s: int
-    ) -> tuple[bool, int]:
-        """Settle the notice of a billable in-process impression: (first of its kind, micros
-        this notice charged). The impression's first notice also counts the user against
-        the campaign's frequency caps, in the same step."""
+    ) -> ChargeResult:
+        """Settle the notice of a billable in-process impression. The impression's first
+        notice also counts the user against the campaign's frequency caps, in the same
+        step."""
         cost_micros = impression_cost_micros(claim.price_micros)
         outcome = await self._ledger.settle(
             (campaign.id, campaign.time_zone),
@@ -181,7 +201,7 @@ class NoticeService:
             )
         if outcome.charged_micros:
             self._metrics.charged_micros.labels(claim.bidder).inc(outcome.charged_micros)
-        return outcome.first_notice, outcome.charged_micros
+        return outcome
 
 
 def _forward_url(claim: NoticeClaim, template: str) -> str:

@@ -13,6 +13,7 @@ from app.bidders.registry import BidderRegistry
 from app.events import EventSink
 from app.exchange import Exchange
 from app.metrics import Metrics
+from app.notice_spool import NoticeSpool
 from app.notices import NoticeService
 from app.settings import Settings
 from bidding.exploration import EngagementRecorder
@@ -39,6 +40,8 @@ class Services:
     """Creative impression/click counts for Thompson sampling; None: not counted."""
     models: ModelHolder | None = None
     """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
+    spool: NoticeSpool | None = None
+    """Where notices wait while the store cannot settle them; None: they get 503."""
     ledger: LedgerWatch | None = None
     """Whether money may move (``/readyz`` reports a lost or missing ledger)."""
 

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     forward_concurrency: Annotated[int, Field(gt=0)] = 64
     forward_queue_size: Annotated[int, Field(gt=0)] = 10_000
     forward_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    state_dir: Path = Path("var")
+    """This machine's own state, on a disk that survives a restart, shared by its processes
+    (all with the same notice secret): ``spool/``, where notices wait while the store cannot
+    settle them (``app.notice_spool``), and the ledger epoch last used with each store
+    (``budget.ledger_watch``). Relative paths are from the working directory."""
+    spool_max_bytes: Annotated[int, Field(gt=0)] = 1 << 30
+    """Bound of the spool; a notice beyond it gets 503."""
+    spool_drain_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often a process looks for spooled notices to settle once the store answers."""
     forward_allow_private: bool = False
     """Fire DSP notice URLs that resolve to loopback/private/link-local addresses too (off by
     default: a DSP's URL must not reach the operator's internal services)."""

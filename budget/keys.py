@@ -45,6 +45,11 @@ class KeySpace:
         """Hash: the ledger's epoch, generation, how it was made, its registered campaigns."""
         return f"{self.prefix}ledger"
 
+    @property
+    def ledger_lost(self) -> str:
+        """Hash: the epoch a process found lost, why and when (kept until a restore)."""
+        return f"{self.prefix}ledger-lost"
+
     def frequency(self, campaign_id: str, user: str, window: str) -> str:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"

@@ -18,6 +18,11 @@ until an operator restores the ledger (``rtb ledger restore``), which writes a n
 A LOST process adopts a new epoch only when the record and every one of its campaigns'
 markers agree on it. A campaign that is not in the record yet is new, and is registered; a
 registered campaign without a marker is a shard that lost its data.
+
+What is lost is written back into the store that lost it (``ledger-lost``: the epoch, why,
+when), so ``rtb ledger init`` refuses to paper over it; and each machine remembers the
+epoch it last used in a file (``remember``), so a process that starts *after* the loss,
+finding no record, knows it is a loss and not a new deployment.
 """
 
 import asyncio
@@ -27,6 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import structlog
 
@@ -83,12 +89,14 @@ class LedgerWatch:
         *,
         auto_init: bool,
         on_change: Callable[[LedgerStatus], None] | None = None,
+        remember: Path | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._campaigns = tuple(dict.fromkeys(campaign_ids))
         self._auto_init = auto_init
         self._on_change = on_change
+        self._remember = remember
         self._status = LedgerStatus(LedgerState.UNINITIALISED, "not opened yet")
         self._lost_epoch: str | None = None
         """The epoch this process stopped trusting (a LOST process adopts another only)."""
@@ -109,6 +117,15 @@ class LedgerWatch:
         """Read (or, where allowed, create) the record, register new campaigns, check the
         markers; READY only when all of it agrees."""
         record = await self._store.read_record(self._keys.ledger_record)
+        remembered = self._remembered()
+        if "epoch" not in record and remembered is not None:
+            reason = (
+                f"the store has no ledger record, but this machine last used epoch "
+                f"{remembered}: the store lost its data; run `rtb ledger restore`"
+            )
+            await self._mark_lost(remembered, reason)
+            self._lose(remembered, reason)
+            return self._status
         if "epoch" not in record and self._auto_init:
             record = await self._store.create_record(
                 self._keys.ledger_record, new_record("auto", 1)
@@ -140,10 +157,13 @@ class LedgerWatch:
         if problems:
             # A fresh process distrusts this epoch for good; a LOST one keeps distrusting the
             # epoch it lost and may still adopt this one once its markers are all written.
+            if self._lost_epoch is None:
+                await self._mark_lost(epoch, _summary(problems))
             self._lose(self._lost_epoch or epoch, _summary(problems))
             return self._status
         self._lost_epoch = None
         self._store.use_epoch(epoch)
+        self._write_remembered(epoch)
         self._move(
             LedgerStatus(LedgerState.READY, "", epoch, int(record.get("generation", "0") or 0))
         )
@@ -154,6 +174,34 @@ class LedgerWatch:
         self._lost_epoch = epoch
         self._move(LedgerStatus(LedgerState.LOST, reason))
 
+    async def _mark_lost(self, epoch: str | None, reason: str) -> None:
+        """Tell the store (and so the operator's tools) what it lost; the first to find it
+        writes it."""
+        fields = {"epoch": epoch or "", "reason": reason, "at_ms": str(int(time.time() * 1000))}
+        try:
+            await self._store.create_record(self._keys.ledger_lost, fields)
+        except StoreUnavailable as exc:
+            log.warning("ledger_loss_not_recorded", error=str(exc))
+
+    def _remembered(self) -> str | None:
+        if self._remember is None:
+            return None
+        try:
+            return self._remember.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _write_remembered(self, epoch: str) -> None:
+        if self._remember is None:
+            return
+        try:
+            self._remember.parent.mkdir(parents=True, exist_ok=True)
+            partial = self._remember.with_suffix(".partial")
+            partial.write_text(epoch)
+            partial.replace(self._remember)
+        except OSError as exc:
+            log.warning("ledger_epoch_not_remembered", path=str(self._remember), error=str(exc))
+
     async def check(self) -> LedgerStatus:
         """Re-read the record and the markers: READY → LOST when they no longer agree with
         the epoch in use; LOST/UNINITIALISED → READY when a new ledger is in place."""
@@ -163,7 +211,10 @@ class LedgerWatch:
         if status.state is LedgerState.READY:
             if epoch != status.epoch:
                 what = "is gone" if epoch is None else f"has epoch {epoch}"
-                self._lose(status.epoch, f"the ledger record {what}, not {status.epoch}")
+                reason = f"the ledger record {what}, not {status.epoch}"
+                if epoch is None:
+                    await self._mark_lost(status.epoch, reason)
+                self._lose(status.epoch, reason)
                 return self._status
             markers = await self._store.read_texts(
                 [self._keys.ledger_marker(cid) for cid in self._campaigns]
@@ -174,6 +225,7 @@ class LedgerWatch:
                 if marker != epoch
             ]
             if problems:
+                await self._mark_lost(epoch, _summary(problems))
                 self._lose(epoch, _summary(problems))
             return self._status
         if epoch is not None and epoch != self._lost_epoch:
@@ -182,11 +234,19 @@ class LedgerWatch:
 
     def lost(self, error: LedgerLost) -> None:
         """A money script refused: stop at once, and find out why with a check soon."""
-        if self._status.state is LedgerState.READY:
-            self._lose(self._status.epoch, f"a money script refused: {error}")
+        if self._status.state is not LedgerState.READY:
+            return
+        epoch, reason = self._status.epoch, f"a money script refused: {error}"
+        self._lose(epoch, reason)
         if self._checking is None or self._checking.done():
             with contextlib.suppress(RuntimeError):  # no running loop: the next tick checks
-                self._checking = asyncio.get_running_loop().create_task(self._safe_check())
+                self._checking = asyncio.get_running_loop().create_task(
+                    self._after_refusal(epoch, reason)
+                )
+
+    async def _after_refusal(self, epoch: str | None, reason: str) -> LedgerStatus:
+        await self._mark_lost(epoch, reason)
+        return await self._safe_check()
 
     async def _safe_check(self) -> LedgerStatus:
         try:

@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -38,6 +39,14 @@ def _answers(url: str) -> bool:
             client.close()
     except redis.RedisError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's exchange keeps its machine state (spool, ledger epoch) apart."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("RTB_STATE_DIR", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,27 @@
 """``GET /notices/win`` and ``GET /notices/billing``: the URLs the exchange put in its bids.
 
 204 on success, whether first or replayed (``x-notice-result`` says which); 403 for a
-token that is forged, expired or for the other endpoint; 503 when the store cannot answer,
-so the caller retries (a retry is safe: charging is idempotent).
+token that is forged, expired or for the other endpoint. While the store cannot settle it
+(down, or its ledger lost), a valid notice is kept in the spool and answered 202 with
+``x-notice-result: queued``: it is settled once the store is back (``app.notice_spool``).
+Only when the spool cannot keep it either is the answer 503 (retry; settling is
+idempotent).
 """
 
+import time
+
+import structlog
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.errors import error_response
+from app.notice_spool import SpoolFull
 from app.notice_token import InvalidNotice, NoticeKind
-from app.services import services_of
+from app.services import Services, services_of
 from budget.store import StoreUnavailable
 
 router = APIRouter(tags=["notices"])
+log = structlog.get_logger("app.notices")
 
 
 async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Response:
@@ -29,8 +37,21 @@ async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Resp
     try:
         outcome = await services.notices.handle(claim)
     except StoreUnavailable:
-        return error_response(503, "store", "counter store unavailable; retry later")
+        return await _spool(services, kind, token)
     return Response(status_code=204, headers={"x-notice-result": outcome.result.value})
+
+
+async def _spool(services: Services, kind: NoticeKind, token: str) -> Response:
+    if services.spool is not None:
+        try:
+            await services.spool.append(kind, token, time.time())
+        except SpoolFull as exc:
+            log.error("notice_not_kept", kind=kind.value, error=str(exc))
+        else:
+            services.metrics.notices.labels(kind.value, "queued").inc()
+            return Response(status_code=202, headers={"x-notice-result": "queued"})
+    services.metrics.notices.labels(kind.value, "unavailable").inc()
+    return error_response(503, "store", "counter store unavailable; retry later")
 
 
 _TOKEN = Query(default=None, description="The signed token the exchange put in the URL.")
