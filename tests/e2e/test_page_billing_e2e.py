@@ -30,28 +30,18 @@ from app.main import create_app
 from app.settings import Settings
 from tests.builders import banner_imp, banner_request
 from tests.e2e.conftest import SECRET, Exchange, Recorder
+from tests.e2e.test_mechanisms_e2e import campaign
 from tests.e2e.test_notices_e2e import notice, spend, wait_for
 from tests.servers import serve
 
 
 def advertiser(cid: str, bid_cpm: str, dsp_url: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "advertiser": cid,
-        "seat": cid,
-        "bid_cpm": bid_cpm,
-        "daily_budget": "100",
-        "creatives": [
-            {
-                "id": f"{cid}-cr",
-                "w": 300,
-                "h": 250,
-                "adomain": [f"{cid}.example"],
-                "adm": f'<img src="https://{cid}.example/i.png?p=${{AUCTION_PRICE}}">',
-            }
-        ],
-        "nurl": f"{dsp_url}/win/{cid}?price=${{AUCTION_PRICE}}",
-    }
+    """A fixed-price campaign whose markup and DSP nurl carry ``${AUCTION_PRICE}``."""
+    adm = f'<img src="https://{cid}.example/i.png?p=${{AUCTION_PRICE}}">'
+    creative = {"id": f"{cid}-cr", "w": 300, "h": 250, "adomain": [f"{cid}.example"], "adm": adm}
+    return campaign(
+        cid, bid_cpm, creatives=[creative], nurl=f"{dsp_url}/win/{cid}?price=${{AUCTION_PRICE}}"
+    )
 
 
 @contextmanager
