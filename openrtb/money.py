@@ -41,7 +41,9 @@ def whole_micros(price_cpm: float) -> int | None:
 
 
 def cpm_to_micros(price_cpm: float | int | str | Decimal) -> int:
-    """A decimal CPM from the wire (or config) as integer micros, half-up on its decimal text."""
+    """A decimal CPM as integer micros, half-up on its decimal text: configured money, and the
+    in-process router's own reading of prices (the exchange's bid and floor rules are in
+    ``auction.currency``)."""
     if type(price_cpm) is float and (micros := whole_micros(price_cpm)) is not None:
         return micros
     try:

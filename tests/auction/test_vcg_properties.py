@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 
 from auction import Candidate, ImpOutcome, run_second_price
 from auction import vcg as vcg_module
+from auction.page import run_page
 from auction.separation import group_agents
 from auction.types import ImpTerms
 from auction.vcg import run_vcg, slot_value_micros
 from openrtb.enums import LossReason
+from openrtb.money import impression_cost_micros
 
 AUCTION_ID = "auction-props"
 M = 1_000_000
@@ -353,3 +355,20 @@ def test_one_slot_is_exactly_second_price(case: tuple[ImpTerms, list[Candidate]]
         "imp", bids, floor_micros=slot.floor_micros, increment_micros=0, auction_id=AUCTION_ID
     )
     assert run_vcg([slot], {"imp": bids}, auction_id=AUCTION_ID)[0] == expected
+
+
+@settings(max_examples=150)
+@given(profiles(invalid=True), st.one_of(st.just(10_000), st.integers(0, 3 * M)))
+def test_with_the_increment_no_page_winner_is_charged_more_than_its_value(
+    profile: tuple[list[ImpTerms], By], increment: int
+) -> None:
+    slots, by_imp = profile
+    plain = run(slots, by_imp)
+    page = run_page(slots, by_imp, auction_id=AUCTION_ID, increment_micros=increment)
+    assert [o.winner for o in page] == [o.winner for o in plain]
+    for j, winner, price in winners(page):
+        value = slot_value_micros(winner.price_micros, slots[j].ctr_ppm)
+        assert price == min(plain[j].clearing_price_micros + increment, value)
+        assert floor(slots[j]) <= price <= value
+        # The charge (CPM micros ÷ 1000) is below the value of one impression, bid × ctr.
+        assert impression_cost_micros(price) * 1000 * M <= winner.price_micros * slots[j].ctr_ppm
