@@ -29,6 +29,7 @@ from bidding.campaigns import ConfigError
 from bidding.router import CampaignRouter
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 from openrtb.codec import decode_request, encode_response
 from openrtb.errors import InvalidRequest
@@ -48,9 +49,14 @@ def create_dsp_app(
     chosen = [spec for spec in routers if router is None or spec.name == router]
     if not chosen:
         raise ConfigError(f"{bidders_file or 'demo bidders'}: no router named {router!r}")
-    bidder = CampaignRouter(chosen[0], SpendLedger(MemoryStore(), KeySpace("dsp:")), currency)
+    store, keys = MemoryStore(), KeySpace("dsp:")
+    bidder = CampaignRouter(chosen[0], SpendLedger(store, keys), currency)
+    ledger_open: list[bool] = []
 
     async def bid(request: Request) -> Response:
+        if not ledger_open:  # on first use: ASGI test transports run no lifespan
+            await open_ledger(store, keys, [c.id for c in bidder.campaigns])
+            ledger_open.append(True)
         try:
             bid_request = decode_request(await read_body(request, MAX_BODY_BYTES))
         except ClientError as exc:

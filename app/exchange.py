@@ -22,7 +22,7 @@ from typing import Final
 import structlog
 
 from app.bid_intake import DEFAULT_MAX_BID_MICROS, Entry, Rejected, collect_bids
-from app.bidders.base import Bidder, HoldingBidder, LearningBidder
+from app.bidders.base import Bidder, CampaignHost, HoldingBidder, LearningBidder
 from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
 from app.metrics import Metrics
@@ -39,7 +39,7 @@ from budget.store import StoreUnavailable
 from openrtb.bid_rules import BidRules
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
-from openrtb.identity import user_key
+from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import Bid, BidResponse
@@ -148,6 +148,7 @@ class Exchange:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         notify: Callable[[str], object] | None = None,
+        user_keys: UserKeys = PROCESS_USER_KEYS,
     ) -> None:
         self._bidder_list = tuple(bidders.values())
         self._holders = {
@@ -160,6 +161,16 @@ class Exchange:
         self._metrics = metrics
         self._clock = clock
         self._monotonic = monotonic
+        self._user_keys = user_keys
+        self._capped_campaigns = frozenset(
+            (name, campaign.id)
+            for name, bidder in bidders.items()
+            if isinstance(bidder, CampaignHost)
+            for campaign in bidder.campaigns
+            if campaign.frequency_caps
+        )
+        """(bidder, campaign) pairs whose notices count a frequency cap: only their tokens
+        carry the user's key."""
 
     def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
         """min(bidder timeout, what is left of tmax after the reserve for the response)."""
@@ -258,7 +269,8 @@ class Exchange:
             notice_ttl_s=self._config.notice_ttl_s,
             now_s=int(self._clock()),
             notice_base_url=notice_base_url,
-            user_key=user_key(request),
+            user_key=self._user_keys.of(request) if self._capped_campaigns else None,
+            capped_campaigns=self._capped_campaigns,
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(

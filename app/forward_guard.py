@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 from urllib.parse import urlsplit
 
 RESOLVE_TIMEOUT_S = 2.0
@@ -25,11 +26,44 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """(host, port) → the IP addresses it resolves to."""
 
 
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
+"""The well-known NAT64 prefix: the last 32 bits are the IPv4 address it reaches."""
+_REFUSED_V6: Final = (
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated): ``::127.0.0.1``
+    ipaddress.ip_network("64:ff9b:1::/48"),  # NAT64 for local use (RFC 8215)
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries (mapped, NAT64, 6to4, Teredo client), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return None
+
+
 def is_public(address: str) -> bool:
-    """Whether an IP address is globally routable (IPv4-mapped IPv6 judged as IPv4)."""
+    """Whether an IP address is globally routable.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo) is judged
+    by both: ``64:ff9b::7f00:1`` reaches 127.0.0.1 through a NAT64 gateway. The deprecated
+    IPv4-compatible range and local-use NAT64 are refused whole.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _REFUSED_V6):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            if ip.ipv4_mapped is not None:
+                ip = embedded  # the mapped form *is* the IPv4 address
+            elif not (embedded.is_global and not embedded.is_multicast):
+                return False
     return ip.is_global and not ip.is_multicast
 
 

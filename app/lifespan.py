@@ -42,17 +42,22 @@ from budget.breaker import BreakerState, CircuitBreaker
 from budget.guarded import GuardedStore
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
+from budget.ledger_watch import LedgerState, LedgerWatch
 from budget.memory import MemoryStore
 from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
-from budget.store import CounterStore
+from budget.store import CounterStore, StoreUnavailable
 from budget.stream import MemoryEventStream, RedisEventStream
+from openrtb.identity import UserKeys
 from openrtb.money import cpm_to_micros
 from openrtb.validate import RequestRules
 
 log = structlog.get_logger("app.lifespan")
 
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+_LEDGER_VALUE = {LedgerState.READY: 0, LedgerState.UNINITIALISED: 1, LedgerState.LOST: 2}
 
 
 def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
@@ -125,6 +130,15 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     store = open_store(settings, metrics)
     ledger = SpendLedger(store, keys)
     bidders = load_bidders(settings.bidders_file)
+    ledger_watch = LedgerWatch(
+        store,
+        keys,
+        [c.id for r in bidders.routers for c in r.campaigns],
+        auto_init=settings.store == "memory" or settings.ledger_init == "auto",
+        on_change=lambda status: metrics.ledger_state.set(_LEDGER_VALUE[status.state]),
+    )
+    metrics.ledger_state.set(_LEDGER_VALUE[ledger_watch.status.state])
+    store.on_ledger_lost = ledger_watch.lost
     # External DSPs: one connection pool per DSP origin, one HttpBidder per `dsps` entry.
     dsp_transports = DspTransports(
         bidders.dsps,
@@ -150,6 +164,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     pacer = StorePacer(
         [c for r in bidders.routers for c in r.campaigns], store, keys, advice=PacingAdvice
     )
+    user_keys = UserKeys(hmac.digest(settings.notice_key(), b"user-keys", "sha256"))
     registry = build_registry(
         bidders.routers,
         ledger,
@@ -159,6 +174,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         creative_stats=creative_stats,
         pacer=pacer,
         seed=settings.router_seed,
+        user_keys=user_keys,
     )
     signer = NoticeSigner(settings.notice_key())
     stream: RedisEventStream | None = None
@@ -193,6 +209,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             exchange_config(settings, bidders.dsps),
             metrics,
             notify=forwarder.submit,
+            user_keys=user_keys,
         ),
         notices=NoticeService(
             signer=signer,
@@ -210,9 +227,15 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         log_sampler=random.Random(),
         models=models,
         engagement=creative_stats,
+        ledger=ledger_watch,
     )
     if not await store.ping():  # also opens the first connection before traffic arrives
         log.warning("store_unavailable_at_start", store=settings.store)
+    try:
+        await ledger_watch.open()
+    except StoreUnavailable as exc:  # the periodic check opens it once the store answers
+        log.warning("ledger_not_opened", error=str(exc))
+    ledger_watch.start(settings.ledger_check_s)
     if bidders.dsps:  # connect (TLS, HTTP/2 preface) now, not inside the first auctions
         await dsp_transports.prewarm(settings.dsp_prewarm_timeout_s)
     # Everything built so far lives as long as the process: move it out of the collector's
@@ -236,6 +259,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await ledger_watch.aclose()
         await creative_stats.aclose()
         await pacer.aclose()  # hands the last traffic counts to the store
         await services.exchange.drain()

@@ -104,6 +104,12 @@ class Metrics:
             "Counter store circuit: 0 closed, 1 half-open (probing), 2 open (no in-process bids).",
             registry=self.registry,
         )
+        self.ledger_state = Gauge(
+            "rtb_ledger_state",
+            "Ledger: 0 ready, 1 not initialised, 2 lost (the store lost its data; no in-process "
+            "bids or charges until `rtb ledger restore`).",
+            registry=self.registry,
+        )
         self.settlements = Counter(
             "rtb_settlements",
             "Won impressions settled, by result (settled, charged_late, refused, duplicate).",

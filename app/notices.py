@@ -1,10 +1,10 @@
 """Win and billing notices: verify, charge exactly once, record, forward.
 
-Order matters for money. The charge is keyed by the impression (shared by its win and
-billing notices) and is itself idempotent, so it runs first; only then is the notice marked
-as processed. If the store fails in between, the SSP's retry charges nothing more and
-completes the rest. A replay within the token's life finds the marker and changes nothing;
-a replay after it finds an expired token.
+The charge is keyed by the impression (shared by its win and billing notices); the charge,
+the notice's own first-seen marker and the frequency-cap counts are one store step, so no
+failure can leave an impression charged without its notice marked or the other way round.
+A replay within the token's life finds the markers and changes nothing; a replay after it
+finds an expired token.
 
 The first billing notice of a billable impression of an in-process campaign also counts the
 impression for the creative's Thompson-sampling statistics (``EngagementRecorder``), once.
@@ -24,6 +24,7 @@ from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
 from app.winning_bids import bidder_macros
+from bidding.campaigns import Campaign
 from bidding.exploration import EngagementRecorder
 from budget.accounts import Settlement
 from budget.keys import KeySpace
@@ -89,14 +90,30 @@ class NoticeService:
         return claim
 
     async def handle(self, claim: NoticeClaim) -> NoticeOutcome:
-        """Charge once, mark processed once, record and forward the first time only."""
+        """Charge once, mark processed once, record and forward the first time only.
+
+        For an in-process campaign all of it is one atomic store step (``SpendLedger.settle``),
+        so the notice that charged is the one whose event carries the micros: the event log
+        sums to what the store charged, whatever duplicates race. Other notices only claim
+        their marker.
+        """
         now_s = self._clock()
         marker_ttl_s = max(1, int(claim.expires_at_s - now_s)) + _MARKER_MARGIN_S
-        charged = await self._charge(claim, marker_ttl_s)
-        await self._count_for_caps(claim, marker_ttl_s)
-        first = await self._store.claim(
-            self.keys.notice(claim.kind.value, claim.impression_id), marker_ttl_s
-        )
+        campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
+        if campaign is not None and claim.billable:
+            first, charged = await self._charge(claim, campaign, marker_ttl_s)
+        else:
+            if campaign is None and claim.bidder in self._registry.in_process:
+                log.error(
+                    "notice_unknown_campaign", bidder=claim.bidder, campaign_id=claim.campaign_id
+                )
+            first = await self._store.claim(
+                self.keys.notice(
+                    claim.kind.value, claim.impression_id, campaign.id if campaign else None
+                ),
+                marker_ttl_s,
+            )
+            charged = 0
         result = NoticeResult.RECORDED if first else NoticeResult.DUPLICATE
         self._metrics.notices.labels(claim.kind.value, result.value).inc()
         if first:
@@ -111,6 +128,8 @@ class NoticeService:
                 price_micros=claim.price_micros,
                 currency=claim.currency,
                 charged_micros=charged,
+                issued_at_s=claim.issued_at_s,
+                expires_at_s=claim.expires_at_s,
             )
             if claim.forward_url:
                 self._forwarder.submit(_forward_url(claim, claim.forward_url))
@@ -133,48 +152,25 @@ class NoticeService:
                 "creative_impression_uncounted", campaign_id=claim.campaign_id, error=str(exc)
             )
 
-    async def _count_for_caps(self, claim: NoticeClaim, marker_ttl_s: int) -> None:
-        """The first notice (win or billing) of a billable impression counts it against the
-        campaign's frequency caps for the user, once (a marker per impression). A store
-        failure between the marker and the count loses that one count (a cap may then allow
-        one impression more), never counts twice."""
-        if not claim.billable or not claim.user_key:
-            return
-        campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
-        if campaign is None or not campaign.frequency_caps:
-            return
-        if await self._store.claim(self.keys.notice("shown", claim.impression_id), marker_ttl_s):
-            await self._ledger.count_impression(
-                campaign.id,
-                campaign.time_zone,
-                [(cap.count, cap.window) for cap in campaign.frequency_caps],
-                claim.user_key,
-                claim.issued_at_s,
-            )
-
-    async def _charge(self, claim: NoticeClaim, marker_ttl_s: int) -> int:
-        """Settle the impression's hold; the micros charged (0 for repeats and refusals).
-
-        Test auctions are never billed and leave no charge marker (their holds were released
-        when the auction ended)."""
-        if not claim.billable:
-            return 0
-        campaign = self._registry.campaign(claim.bidder, claim.campaign_id)
-        if campaign is None:
-            if claim.bidder in self._registry.in_process:
-                log.error(
-                    "notice_unknown_campaign", bidder=claim.bidder, campaign_id=claim.campaign_id
-                )
-            return 0
+    async def _charge(
+        self, claim: NoticeClaim, campaign: Campaign, marker_ttl_s: int
+    ) -> tuple[bool, int]:
+        """Settle the notice of a billable in-process impression: (first of its kind, micros
+        this notice charged). The impression's first notice also counts the user against
+        the campaign's frequency caps, in the same step."""
         cost_micros = impression_cost_micros(claim.price_micros)
-        settlement = await self._ledger.settle(
+        outcome = await self._ledger.settle(
             (campaign.id, campaign.time_zone),
             budget_micros=campaign.daily_budget_micros,
             impression_id=claim.impression_id,
             cost_micros=cost_micros,
             bid_time_s=claim.issued_at_s,
-            charge_ttl_s=marker_ttl_s,
+            marker_ttl_s=marker_ttl_s,
+            notice_kind=claim.kind.value,
+            caps=[(cap.count, cap.window) for cap in campaign.frequency_caps],
+            user=claim.user_key,
         )
+        settlement = outcome.settlement
         self._metrics.settlements.labels(settlement.name.lower()).inc()
         if settlement is Settlement.REFUSED:
             log.warning(
@@ -183,10 +179,9 @@ class NoticeService:
                 campaign_id=campaign.id,
                 cost_micros=cost_micros,
             )
-        if settlement not in (Settlement.SETTLED, Settlement.CHARGED_LATE) or not cost_micros:
-            return 0
-        self._metrics.charged_micros.labels(claim.bidder).inc(cost_micros)
-        return cost_micros
+        if outcome.charged_micros:
+            self._metrics.charged_micros.labels(claim.bidder).inc(outcome.charged_micros)
+        return outcome.first_notice, outcome.charged_micros
 
 
 def _forward_url(claim: NoticeClaim, template: str) -> str:

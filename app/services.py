@@ -18,6 +18,7 @@ from app.settings import Settings
 from bidding.exploration import EngagementRecorder
 from bidding.models import ModelHolder
 from budget.guarded import GuardedStore
+from budget.ledger_watch import LedgerWatch
 from openrtb.validate import RequestRules
 
 
@@ -38,6 +39,8 @@ class Services:
     """Creative impression/click counts for Thompson sampling; None: not counted."""
     models: ModelHolder | None = None
     """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
+    ledger: LedgerWatch | None = None
+    """Whether money may move (``/readyz`` reports a lost or missing ledger)."""
 
 
 def services_of(request: Request) -> Services:

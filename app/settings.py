@@ -148,6 +148,15 @@ class Settings(BaseSettings):
     store_breaker_cooldown_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How long an open store circuit waits before one probe call."""
     key_prefix: str = "rtb:"
+    ledger_init: Literal["manual", "auto"] = "manual"
+    """``manual``: with ``store=redis`` the ledger must be created once by ``rtb ledger
+    init``; a store without it (new, or one that lost its data) gets no in-process bid and
+    no charge. ``auto``: created at start-up when missing — only for throwaway stores, since
+    it cannot tell a new store from one that lost a day's spend. The memory store is always
+    ``auto`` (its data dies with the process)."""
+    ledger_check_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    """How often each process re-reads the ledger record and its campaigns' markers (the
+    money scripts check the markers on every call anyway)."""
 
     # Events
     events_max_len: Annotated[int, Field(gt=0)] = 1_000_000

@@ -32,12 +32,16 @@ def build_response(
     now_s: int,
     notice_base_url: str,
     user_key: str | None = None,
+    capped_campaigns: frozenset[tuple[str, str]] = frozenset(),
 ) -> BidResponse:
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
     by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
 
     Prices to the SSP are in the exchange currency; what the bidder sees (markup macros, its
     own notice URLs) is in the currency it bid in, converted back rounding down.
+
+    ``user_key`` goes into the tokens of ``capped_campaigns`` (bidder, campaign id) only:
+    a notice needs it to count a frequency cap, and no token carries it for anything else.
     """
     currency = rates.exchange_currency
     by_seat: dict[str, list[Bid]] = {}
@@ -65,7 +69,9 @@ def build_response(
             forward_url=entry.bid.nurl,
             bid_currency=entry.currency if foreign else "",
             bid_price_micros=bid_price,
-            user_key=user_key or "",
+            user_key=(user_key or "")
+            if (entry.bidder, entry.bid.cid or "") in capped_campaigns
+            else "",
         )
         by_seat.setdefault(entry.seat, []).append(
             _winning_bid(entry.bid, claim, signer, notice_base_url)

@@ -21,6 +21,7 @@ from bidding.router import CampaignRouter
 from bidding.valuation import Goal, GoalKind
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 from openrtb.request import BidRequest
 
@@ -72,9 +73,12 @@ def decision_timings(repeat: int = 2_000) -> list[tuple[str, float, float]]:
     requests = _low_floor(random_requests(500))
     rows = []
     for n in (10, 100, 1_000):
+        store, keys = MemoryStore(), KeySpace("bench:")
+        campaigns = tuple(_value_based(random_campaigns(n)))
+        asyncio.run(open_ledger(store, keys, [c.id for c in campaigns]))
         router = CampaignRouter(
-            RouterSpec("bench", tuple(_value_based(random_campaigns(n)))),
-            SpendLedger(MemoryStore(), KeySpace("bench:"), clock=lambda: _NOW_S),
+            RouterSpec("bench", campaigns),
+            SpendLedger(store, keys, clock=lambda: _NOW_S),
             "USD",
             clock=lambda: _NOW_S,
             models=models,

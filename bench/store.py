@@ -21,6 +21,7 @@ from bench.section import Options, Report, median_p99, progress, timing_report
 from bidding.router import BidHold
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
@@ -37,6 +38,7 @@ async def _time_store(
     """(median µs, p99 µs, CPU µs per auction) of caps + holds for ``CANDIDATES``."""
     ledger = SpendLedger(store, KeySpace(prefix))
     campaigns = [(f"c{i}", "UTC", _CAP) for i in range(CANDIDATES)]
+    await open_ledger(store, KeySpace(prefix), [cid for cid, _, _ in campaigns])
     samples = []
     cpu_started = 0.0
     for n in range(auctions + 100):

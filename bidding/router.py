@@ -43,7 +43,7 @@ from bidding.shading import LandscapeBook, bucket_key, shade
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
 from openrtb.enums import AuctionType
-from openrtb.identity import user_key
+from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -156,6 +156,7 @@ class CampaignRouter:
         pacer: Pacer | None = None,
         rng: np.random.Generator | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        user_keys: UserKeys = PROCESS_USER_KEYS,
     ) -> None:
         for campaign in spec.campaigns:
             if campaign.currency != currency:
@@ -173,6 +174,7 @@ class CampaignRouter:
         self._hold_ttl_s = hold_ttl_s
         self._clock = clock
         self._monotonic = monotonic
+        self._user_keys = user_keys
         self._index = CampaignIndex(spec.campaigns)
         self._table = ValuationTable.of(spec.campaigns)
         self._scorer = CandidateScorer(spec.campaigns, models)
@@ -390,7 +392,7 @@ class CampaignRouter:
         }
         if not capped_campaigns:
             return slots
-        user = user_key(request)
+        user = self._user_keys.of(request)
         if user is None:
             blocked = set(capped_campaigns)
         else:

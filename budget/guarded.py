@@ -5,14 +5,17 @@ Every store call first asks the breaker; an open breaker raises StoreUnavailable
 the in-process routers stop bidding (no bid beats overspend) while the exchange keeps serving
 external bidders. After the cool-down one call probes the store; success closes the breaker
 and bidding resumes by itself. ``ping`` (readiness) always asks the store itself.
+
+A ``LedgerLost`` answer is not a failure of the store (it answered): it closes nothing and
+opens nothing, and goes to ``on_ledger_lost`` (the ledger watch stops money at once).
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
-from budget.accounts import AccountKeys, Hold, Settlement
+from budget.accounts import AccountKeys, Charge, ChargeResult, Hold
 from budget.breaker import BreakerState, CircuitBreaker
-from budget.store import CounterStore, StoreUnavailable
+from budget.store import CounterStore, LedgerLost, StoreUnavailable
 
 _T = TypeVar("_T")
 
@@ -20,9 +23,15 @@ _T = TypeVar("_T")
 class GuardedStore:
     """A CounterStore that consults a CircuitBreaker before every call to the real one."""
 
-    def __init__(self, store: CounterStore, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        store: CounterStore,
+        breaker: CircuitBreaker,
+        on_ledger_lost: Callable[[LedgerLost], None] | None = None,
+    ) -> None:
         self._store = store
         self.breaker = breaker
+        self.on_ledger_lost = on_ledger_lost
 
     @property
     def open(self) -> bool:
@@ -34,11 +43,19 @@ class GuardedStore:
             raise StoreUnavailable("circuit open: the store failed repeatedly")
         try:
             result = await call()
+        except LedgerLost as exc:
+            self.breaker.record_success()
+            if self.on_ledger_lost is not None:
+                self.on_ledger_lost(exc)
+            raise
         except StoreUnavailable:
             self.breaker.record_failure()
             raise
         self.breaker.record_success()
         return result
+
+    def use_epoch(self, epoch: str | None) -> None:
+        self._store.use_epoch(epoch)
 
     async def claim(self, key: str, ttl_s: int) -> bool:
         return await self._guard(lambda: self._store.claim(key, ttl_s))
@@ -49,26 +66,8 @@ class GuardedStore:
     async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
         await self._guard(lambda: self._store.release(holds))
 
-    async def settle(
-        self,
-        account: AccountKeys,
-        *,
-        hold_id: str,
-        cost_micros: int,
-        budget_micros: int,
-        charge_key: str,
-        charge_ttl_s: int,
-    ) -> Settlement:
-        return await self._guard(
-            lambda: self._store.settle(
-                account,
-                hold_id=hold_id,
-                cost_micros=cost_micros,
-                budget_micros=budget_micros,
-                charge_key=charge_key,
-                charge_ttl_s=charge_ttl_s,
-            )
-        )
+    async def settle(self, charge: Charge) -> ChargeResult:
+        return await self._guard(lambda: self._store.settle(charge))
 
     async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
         await self._guard(lambda: self._store.incr_many(items))
@@ -81,6 +80,22 @@ class GuardedStore:
 
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         return await self._guard(lambda: self._store.read_many(keys))
+
+    async def read_texts(self, keys: Sequence[str]) -> list[str | None]:
+        return await self._guard(lambda: self._store.read_texts(keys))
+
+    async def read_record(self, key: str) -> Mapping[str, str]:
+        return await self._guard(lambda: self._store.read_record(key))
+
+    async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
+        return await self._guard(lambda: self._store.create_record(key, fields))
+
+    async def register_campaign(
+        self, record_key: str, marker_key: str, campaign_id: str, epoch: str
+    ) -> None:
+        await self._guard(
+            lambda: self._store.register_campaign(record_key, marker_key, campaign_id, epoch)
+        )
 
     async def ping(self) -> bool:
         healthy = await self._store.ping()

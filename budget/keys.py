@@ -2,9 +2,8 @@
 
 A campaign's keys share the hash tag ``{c:<id>}`` so that Redis Cluster keeps them on one
 shard and a Lua script may touch several of them at once. (The store reserves all holds of
-a request in one script call, across campaigns: on one Redis node that is one round trip;
-a cluster client would split the call per hash slot.) Keys that carry money carry the
-campaign's calendar day, so a new day starts from zero and old days expire on their own.
+a request in one script call per shard.) Keys that carry money carry the campaign's
+calendar day, so a new day starts from zero and old days expire on their own.
 """
 
 from dataclasses import dataclass
@@ -27,19 +26,32 @@ class KeySpace:
         return f"{self.prefix}charged:{{c:{campaign_id}}}:{charge_id}"
 
     def account(self, campaign_id: str, day: str) -> AccountKeys:
-        """The keys of one campaign-day account (spend, held, holds, expiries)."""
+        """The keys of one campaign-day account (spend, held, holds, expiries, ledger)."""
         tag = f"{{c:{campaign_id}}}"
         return AccountKeys(
             spend=self.spend(campaign_id, day),
             held=f"{self.prefix}held:{tag}:{day}",
             holds=f"{self.prefix}holds:{tag}:{day}",
             expiries=f"{self.prefix}hold-exp:{tag}:{day}",
+            ledger=self.ledger_marker(campaign_id),
         )
+
+    def ledger_marker(self, campaign_id: str) -> str:
+        """The epoch of the ledger a campaign's money belongs to (``budget.ledger_watch``)."""
+        return f"{self.prefix}ledger:{{c:{campaign_id}}}"
+
+    @property
+    def ledger_record(self) -> str:
+        """Hash: the ledger's epoch, generation, how it was made, its registered campaigns."""
+        return f"{self.prefix}ledger"
 
     def frequency(self, campaign_id: str, user: str, window: str) -> str:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"
 
-    def notice(self, kind: str, notice_id: str) -> str:
-        """Marker that one notice (win, billing, loss) has been processed."""
-        return f"{self.prefix}notice:{kind}:{notice_id}"
+    def notice(self, kind: str, notice_id: str, campaign_id: str | None = None) -> str:
+        """Marker that one notice (win, billing, click …) has been processed; a campaign's
+        notices share its hash tag, so the charge script sets the marker in the same step."""
+        if campaign_id is None:
+            return f"{self.prefix}notice:{kind}:{notice_id}"
+        return f"{self.prefix}notice:{{c:{campaign_id}}}:{kind}:{notice_id}"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from budget.accounts import Hold, Settlement
+from budget.accounts import Charge, ChargeResult, Hold
 from budget.days import campaign_day
 from budget.keys import KeySpace
 from budget.store import CounterStore
@@ -133,19 +133,6 @@ class SpendLedger:
         counts = await self._store.read_many(keys)
         return {cid for (cid, limit), seen in zip(limits, counts, strict=True) if seen >= limit}
 
-    async def count_impression(
-        self,
-        campaign_id: str,
-        time_zone: str,
-        caps: Sequence[CapSpec],
-        user: str,
-        bid_time_s: float,
-    ) -> None:
-        """One more impression of the campaign for ``user`` in each capped window."""
-        keys = self._cap_keys(campaign_id, time_zone, caps, user, bid_time_s)
-        ttls = [_WINDOW_TTL_S[window] for _, window in caps]
-        await self._store.incr_many(list(zip(keys, ttls, strict=True)))
-
     async def settle(
         self,
         account: CampaignAccount,
@@ -154,15 +141,36 @@ class SpendLedger:
         impression_id: str,
         cost_micros: int,
         bid_time_s: float,
-        charge_ttl_s: int,
-    ) -> Settlement:
-        """Charge a won impression once, on the day it was bid, against its hold."""
+        marker_ttl_s: int,
+        notice_kind: str = "billing",
+        caps: Sequence[CapSpec] = (),
+        user: str = "",
+    ) -> ChargeResult:
+        """Settle one notice of a won impression, on the day it was bid, in one atomic step:
+        charge it once against its hold, mark the notice (of ``notice_kind``) as seen, and
+        on its first notice count ``user``'s impression in each of the campaign's ``caps``."""
         campaign_id, time_zone = account
+        cap_keys = (
+            [
+                (key, _WINDOW_TTL_S[window])
+                for key, (_, window) in zip(
+                    self._cap_keys(campaign_id, time_zone, caps, user, bid_time_s),
+                    caps,
+                    strict=True,
+                )
+            ]
+            if user
+            else []
+        )
         return await self._store.settle(
-            self._keys.account(campaign_id, campaign_day(bid_time_s, time_zone)),
-            hold_id=impression_id,
-            cost_micros=cost_micros,
-            budget_micros=budget_micros,
-            charge_key=self._keys.charge(campaign_id, impression_id),
-            charge_ttl_s=charge_ttl_s,
+            Charge(
+                account=self._keys.account(campaign_id, campaign_day(bid_time_s, time_zone)),
+                hold_id=impression_id,
+                cost_micros=cost_micros,
+                budget_micros=budget_micros,
+                charge_key=self._keys.charge(campaign_id, impression_id),
+                notice_key=self._keys.notice(notice_kind, impression_id, campaign_id),
+                marker_ttl_s=marker_ttl_s,
+                caps=tuple(cap_keys),
+            )
         )

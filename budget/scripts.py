@@ -27,18 +27,27 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """Shared prologue: ``now`` in ms, and ``purge`` releasing an account's expired holds (at
 most 200 a call)."""
 
-_NOW_AND_PURGE: Final = _PURGE_FUNCTION + "purge(KEYS[2], KEYS[3], KEYS[4], now)\n"
-"""For one account whose keys are KEYS[1..4]: ``now``, and its expired holds released."""
+LEDGER_LOST: Final = -1
+"""What a money script answers when a campaign's ledger marker is not the expected epoch."""
 
 RESERVE: Final = (
     _PURGE_FUNCTION
     + """
 local holds = cjson.decode(ARGV[1])
 local key_ttl = ARGV[2]
+local epoch = ARGV[3]
+local checked = {}
+for i = 1, #holds do
+  local marker = KEYS[(i - 1) * 5 + 5]
+  if not checked[marker] then
+    if redis.call('GET', marker) ~= epoch then return -1 end
+    checked[marker] = true
+  end
+end
 local placed = {}
 local purged = {}
 for i, hold in ipairs(holds) do
-  local k = (i - 1) * 4
+  local k = (i - 1) * 5
   local spend_key, held_key = KEYS[k + 1], KEYS[k + 2]
   local holds_key, expiries_key = KEYS[k + 3], KEYS[k + 4]
   if not purged[expiries_key] then
@@ -61,10 +70,12 @@ end
 return placed
 """
 )
-"""Every hold of one request in one call (one round trip, one packed argument: redis-py
-spends microseconds per argument it packs). KEYS: spend, held, holds, expiries of each hold
-in turn. ARGV: JSON array of [hold id, amount, budget, hold TTL ms]; key TTL s. Returns 1/0
-per hold. Each hold is decided in order against what the ones before it held."""
+"""Every hold of one request (on one shard) in one call: one round trip, one packed
+argument (redis-py spends microseconds per argument it packs). KEYS: spend, held, holds,
+expiries, ledger marker of each hold in turn. ARGV: JSON array of [hold id, amount, budget,
+hold TTL ms]; key TTL s; the ledger epoch. Returns 1/0 per hold, each decided in order
+against what the ones before it held — or -1, changing nothing, when any campaign's marker
+is not the epoch."""
 
 RELEASE: Final = """
 local ids = cjson.decode(ARGV[1])
@@ -79,33 +90,58 @@ for i, id in ipairs(ids) do
 end
 return #ids
 """
-"""KEYS: held, holds, expiries of each hold in turn. ARGV: JSON array of hold ids."""
+"""KEYS: held, holds, expiries of each hold in turn. ARGV: JSON array of hold ids. (No
+ledger check: giving money back can never overspend, and on a lost store there is nothing
+to give back.)"""
 
-SETTLE: Final = (
-    _NOW_AND_PURGE
+CHARGE: Final = (
+    _PURGE_FUNCTION
     + """
+if redis.call('GET', KEYS[5]) ~= ARGV[6] then return {-1, 0, 0} end
+purge(KEYS[2], KEYS[3], KEYS[4], now)
 local a = redis.call('HGET', KEYS[3], ARGV[1])
 if a then
   redis.call('HDEL', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('DECRBY', KEYS[2], a)
 end
-if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local first = 0
+if redis.call('SET', KEYS[7], '1', 'NX', 'EX', ARGV[4]) then first = 1 end
+if redis.call('EXISTS', KEYS[6]) == 1 then return {0, 0, first} end
 local cost = tonumber(ARGV[2])
 local spend = tonumber(redis.call('GET', KEYS[1]) or '0')
 local held = tonumber(redis.call('GET', KEYS[2]) or '0')
-local result = 1
+local result, charged = 1, cost
 if not a then result = 2 end
 if spend + held + cost > tonumber(ARGV[3]) then
-  result = 3
+  result, charged = 3, 0
 else
   redis.call('INCRBY', KEYS[1], cost)
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
-redis.call('SET', KEYS[5], result, 'EX', ARGV[4])
-return result
+redis.call('SET', KEYS[6], result .. ':' .. charged, 'EX', ARGV[4])
+for i = 8, #KEYS do
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ARGV[i - 1], 'NX')
+end
+return {result, charged, first}
 """
 )
-"""KEYS: spend, held, holds, expiries, charge marker. ARGV: hold id, cost, budget, marker
-TTL s, key TTL s. Returns a Settlement value. The hold is removed first either way, so a
-settled impression never leaves money held; a marker makes any repeat a DUPLICATE."""
+"""Settle one notice of a won impression in one step. KEYS: spend, held, holds, expiries,
+ledger marker, charge marker, notice marker, then the frequency-cap counters. ARGV: hold
+id, cost, budget, marker TTL s, key TTL s, ledger epoch, then each cap counter's TTL s.
+Returns {settlement, micros charged by this call, 1 if first notice of its kind}; {-1, 0, 0}
+and no change when the marker is not the epoch. The hold is removed first either way, so a
+settled impression never leaves money held; the charge marker (value ``result:micros``)
+makes any repeat a DUPLICATE; caps count when the charge marker is first set."""
+
+RESTORE_CHARGE: Final = """
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[2]) then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0
+"""
+"""Re-apply one charge from the event log (``rtb ledger restore``), once: KEYS spend, charge
+marker; ARGV cost, marker TTL s, marker value, key TTL s. 1 if applied, 0 if it already was."""

@@ -2,23 +2,40 @@
 
 The exchange needs few primitives from its store, each atomic: claim a key once (notice
 idempotency), hold money for bids in flight and settle (charge once per won impression) or
-release it — spend plus holds never pass a budget — and read spend
-for many campaigns in one round trip. Both backends implement exactly this, so tests and
-the single-process demo swap one for the other instead of patching.
+release it — spend plus holds never pass a budget — and read spend for many campaigns in
+one round trip. Both backends implement exactly this, so tests and the single-process demo
+swap one for the other instead of patching.
+
+Exceptions::
+
+    RuntimeError
+     └─ StoreUnavailable      the store did not answer (in time): fail safe, retry later
+         └─ LedgerLost        it answered, but is not the ledger this process wrote to
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from budget.accounts import AccountKeys, Hold, Settlement
+from budget.accounts import AccountKeys, Charge, ChargeResult, Hold
 
 
 class StoreUnavailable(RuntimeError):
     """The store did not answer in time or at all; callers must fail safe (no bid, 503)."""
 
 
+class LedgerLost(StoreUnavailable):
+    """A campaign's ledger marker is missing or of another epoch: the store lost its data
+    (restarted empty, failed over to an empty replica) or is not the one this process wrote
+    to. Nothing may be spent or charged until an operator restores the ledger."""
+
+
 class CounterStore(Protocol):
     """Atomic counters in integer micros; every method may raise StoreUnavailable."""
+
+    def use_epoch(self, epoch: str | None) -> None:
+        """The ledger epoch every money script checks the campaigns' markers against (None:
+        no ledger yet, money operations raise LedgerLost)."""
+        ...
 
     async def claim(self, key: str, ttl_s: int) -> bool:
         """Set ``key`` if absent (expiring after ``ttl_s``); True only for the first caller."""
@@ -26,24 +43,17 @@ class CounterStore(Protocol):
 
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
         """Place each hold if spend + held + amount stays within its budget (expired holds of
-        the account are released first); one round trip; True where placed."""
+        the account are released first); True where placed. LedgerLost, changing nothing,
+        when a campaign's marker is not the epoch."""
         ...
 
     async def release(self, holds: Sequence[tuple[AccountKeys, str]]) -> None:
         """Give held money back (lost or cancelled bids); unknown holds are ignored."""
         ...
 
-    async def settle(
-        self,
-        account: AccountKeys,
-        *,
-        hold_id: str,
-        cost_micros: int,
-        budget_micros: int,
-        charge_key: str,
-        charge_ttl_s: int,
-    ) -> Settlement:
-        """Charge a won impression once, against its hold (see Settlement)."""
+    async def settle(self, charge: Charge) -> ChargeResult:
+        """Settle one notice of a won impression atomically (see Charge); LedgerLost,
+        changing nothing, when the campaign's marker is not the epoch."""
         ...
 
     async def incr_many(self, items: Sequence[tuple[str, int]]) -> None:
@@ -62,6 +72,27 @@ class CounterStore(Protocol):
 
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         """The integer values of ``keys`` (0 when absent), in one round trip."""
+        ...
+
+    async def read_texts(self, keys: Sequence[str]) -> list[str | None]:
+        """The values of ``keys`` as text (None when absent): the ledger markers."""
+        ...
+
+    async def read_record(self, key: str) -> Mapping[str, str]:
+        """All fields of a hash (empty when absent): the ledger record."""
+        ...
+
+    async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
+        """Write ``fields`` (an ``epoch`` among them) into the hash ``key`` unless it has an
+        epoch already, atomically; the record as it is afterwards (whoever created it)."""
+        ...
+
+    async def register_campaign(
+        self, record_key: str, marker_key: str, campaign_id: str, epoch: str
+    ) -> None:
+        """Put a campaign that is new to the ledger into it: its marker (if absent), then
+        its entry in the record (the marker first, so a crash in between leaves a campaign
+        that checks out rather than one that looks lost)."""
         ...
 
     async def ping(self) -> bool:

@@ -31,6 +31,7 @@ from app.events import StreamEventSink
 from app.exchange import AuctionResult
 from app.notice_token import NoticeKind
 from bidding.campaigns import Campaign
+from budget.ledger_watch import open_ledger
 from budget.pacing_control import multiplier, participation
 from budget.pacing_plan import day_bounds
 from openrtb.request import BidRequest
@@ -235,6 +236,7 @@ async def simulate(config: SimConfig) -> SimResult:
     clock = VirtualClock(start)
     shared = Shared.open(config, clock)
     try:
+        await open_ledger(shared.store, shared.keys, [d.id for d in drafts])
         capacity = await replay_yesterday(config, world, drafts, shared, clock, rngs)
         drafts = with_budgets(drafts, capacity, next(rngs))
         spec = router_spec(drafts, day=config.day)

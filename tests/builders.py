@@ -179,6 +179,7 @@ def click_tracked_settings(
 
     return Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_url,
         key_prefix=key_prefix,
         bidders_file=click_tracked_bidders_file(directory, landing_url),

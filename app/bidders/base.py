@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from bidding.campaigns import Campaign
 from bidding.router import BidResult
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
@@ -52,4 +53,14 @@ class LearningBidder(Protocol):
 
     def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
         """What each of its bids in one auction met (won or lost, the competing price)."""
+        ...
+
+
+@runtime_checkable
+class CampaignHost(Protocol):
+    """A bidder whose campaigns the exchange knows (the in-process routers)."""
+
+    @property
+    def campaigns(self) -> Sequence[Campaign]:
+        """The campaigns it bids for."""
         ...

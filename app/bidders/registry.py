@@ -15,6 +15,7 @@ from bidding.campaigns import Campaign, RouterSpec
 from bidding.creative_choice import CreativeCounts
 from bidding.models import ModelHolder
 from bidding.router import DEFAULT_HOLD_TTL_S, BudgetGate, CampaignRouter, Pacer
+from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ def build_registry(
     creative_stats: CreativeCounts | None = None,
     pacer: Pacer | None = None,
     seed: int | None = None,
+    user_keys: UserKeys = PROCESS_USER_KEYS,
 ) -> BidderRegistry:
     """One CampaignRouter per router spec (sharing the models, creative counts and pacer),
     then the external bidders, by name."""
@@ -55,6 +57,7 @@ def build_registry(
             creative_stats=creative_stats,
             pacer=pacer,
             rng=np.random.default_rng(child),
+            user_keys=user_keys,
         )
         for spec, child in zip(routers, seeds, strict=True)
     ]

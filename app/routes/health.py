@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from app.errors import JSON
 from app.services import services_of
+from budget.ledger_watch import LedgerState
 
 router = APIRouter(tags=["operations"])
 
@@ -19,13 +20,16 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="The store and the bidders are ready")
 async def readyz(request: Request) -> Response:
-    """503 when the counter store does not answer or a bidder is not ready (take this
+    """503 when the counter store does not answer, its ledger is lost or missing
+    (``ledger.reason`` says which and what to run), or a bidder is not ready (take this
     process out of rotation); 200 otherwise, with ``status: degraded`` while the routers
     bid on historical averages because their models are missing or refused."""
     services = services_of(request)
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
-    ready = store_ok and all(bidders.values())
+    ledger = services.ledger.status if services.ledger is not None else None
+    ledger_ok = ledger is None or ledger.state is LedgerState.READY
+    ready = store_ok and ledger_ok and all(bidders.values())
     holder = services.models
     models_degraded = holder is not None and holder.degraded
     body: dict[str, object] = {
@@ -34,6 +38,8 @@ async def readyz(request: Request) -> Response:
         "store_circuit": services.store.breaker.state.value,
         "bidders": bidders,
     }
+    if ledger is not None:
+        body["ledger"] = {"state": ledger.state.value, "reason": ledger.reason}
     if holder is not None:
         body["models"] = {
             "degraded": models_degraded,

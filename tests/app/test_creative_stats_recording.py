@@ -2,10 +2,9 @@
 impression and once per click, only for in-process campaigns' billable impressions; replays
 count nothing, and a counting failure never fails the notice or the redirect."""
 
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,33 +15,20 @@ import pytest
 import redis
 from fastapi import FastAPI
 
-from app.bidders.config import load_bidders
-from app.bidders.registry import build_registry
-from app.forwarder import NoticeForwarder
 from app.main import create_app
-from app.metrics import Metrics
-from app.notice_token import NoticeClaim, NoticeKind, NoticeSigner
+from app.notice_token import NoticeKind
 from app.notices import NoticeResult, NoticeService
 from app.services import Services
 from app.settings import Settings
 from bidding.creative_stats import StoreCreativeStats
 from bidding.exploration import Counts, MemoryCreativeStats
 from budget.keys import KeySpace
-from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.store import StoreUnavailable
+from tests.app import notice_setup
+from tests.app.notice_setup import CAMPAIGN, CREATIVE, claim
 from tests.builders import banner_request, click_tracked_settings
 from tests.servers import serve
-
-CAMPAIGN, CREATIVE = "acme-shoes-spring", "acme-300x250"  # a demo campaign and its creative
-
-
-@dataclass
-class ListSink:
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def emit(self, kind: str, **fields: Any) -> None:
-        self.events.append((kind, fields))
 
 
 class BrokenRecorder:
@@ -55,50 +41,10 @@ class BrokenRecorder:
         raise StoreUnavailable("down")
 
 
-def claim(kind: NoticeKind, auction: str, **changes: Any) -> NoticeClaim:
-    now = int(time.time())
-    base = NoticeClaim(
-        kind=kind,
-        auction_id=auction,
-        imp_id="1",
-        bid_id=f"1-{CAMPAIGN}",
-        seat="acme",
-        bidder="house",
-        campaign_id=CAMPAIGN,
-        ad_id=CREATIVE,
-        price_micros=2_000_000,
-        currency="USD",
-        billable=True,
-        issued_at_s=now,
-        expires_at_s=now + 3600,
-        forward_url=None,
-    )
-    return base._replace(**changes)
-
-
-@asynccontextmanager
-async def notice_service(
+def notice_service(
     engagement: MemoryCreativeStats | BrokenRecorder,
-) -> AsyncIterator[NoticeService]:
-    store, keys, metrics = MemoryStore(), KeySpace("t:"), Metrics()
-    ledger = SpendLedger(store, keys)
-    client = httpx.AsyncClient()
-    forwarder = NoticeForwarder(client, metrics, concurrency=1, queue_size=10, retries=0)
-    try:
-        yield NoticeService(
-            signer=NoticeSigner(b"s" * 32),
-            store=store,
-            keys=keys,
-            ledger=ledger,
-            registry=build_registry(load_bidders(None).routers, ledger, "USD"),
-            forwarder=forwarder,
-            events=ListSink(),
-            metrics=metrics,
-            engagement=engagement,
-        )
-    finally:
-        await forwarder.aclose()
-        await client.aclose()
+) -> AbstractAsyncContextManager[NoticeService]:
+    return notice_setup.notice_service(MemoryStore(), KeySpace("t:"), engagement=engagement)
 
 
 async def test_the_first_billing_notice_counts_the_impression_once() -> None:

@@ -35,6 +35,17 @@ def resolver(*addresses: str) -> Resolver:
         ("fd00::1", False),
         ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
         ("224.0.0.1", False),
+        ("::127.0.0.1", False),  # IPv4-compatible loopback
+        ("::8.8.8.8", False),  # IPv4-compatible: deprecated, refused whole
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata service
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("::ffff:8.8.8.8", True),  # IPv4-mapped public
     ],
 )
 def test_only_globally_routable_addresses_are_public(address: str, public: bool) -> None:
@@ -47,6 +58,8 @@ def test_only_globally_routable_addresses_are_public(address: str, public: bool)
         ("https://dsp.example/win?p=1", ("93.184.216.34",), None),
         ("http://169.254.169.254/latest/meta-data/", (), "non-public address"),
         ("http://[::1]:6379/", (), "non-public address"),
+        ("http://[::127.0.0.1]:6379/", (), "non-public address"),
+        ("http://[64:ff9b::7f00:1]/", (), "non-public address"),
         ("https://internal.example/", ("10.0.0.5",), "non-public address"),
         ("https://mixed.example/", ("93.184.216.34", "127.0.0.1"), "non-public address"),
         ("https://nowhere.example/", (), "host does not resolve"),

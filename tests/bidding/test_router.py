@@ -10,8 +10,9 @@ from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.router import CampaignRouter
 from budget.keys import KeySpace
 from budget.ledger import HoldRequest, SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
-from openrtb.identity import user_key
+from openrtb.identity import PROCESS_USER_KEYS
 from openrtb.request import BidRequest
 from tests.builders import banner_imp, banner_request
 
@@ -20,22 +21,29 @@ class RecordingLedger(SpendLedger):
     """The real ledger on an in-memory store, recording how the router used it."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryStore(), KeySpace("t:"), clock=lambda: NOW)
+        self.store = MemoryStore()
+        super().__init__(self.store, KeySpace("t:"), clock=lambda: NOW)
         self.reserved: list[list[str]] = []
 
     async def reserve(self, holds: Sequence[HoldRequest], ttl_s: float) -> list[bool]:
         self.reserved.append([h.hold_id for h in holds])
+        await self.open_for([h.campaign_id for h in holds])
         return await super().reserve(holds, ttl_s)
+
+    async def open_for(self, campaign_ids: Sequence[str]) -> None:
+        """Campaigns the test makes up as it goes join the ledger on first use."""
+        await open_ledger(self.store, KeySpace("t:"), campaign_ids)
 
     async def spend(self, campaign_id: str, micros: int) -> None:
         """Spend that happened earlier today, settled."""
+        await self.open_for([campaign_id])
         await self.settle(
             (campaign_id, "UTC"),
             budget_micros=micros,
             impression_id=f"earlier-{campaign_id}",
             cost_micros=micros,
             bid_time_s=NOW,
-            charge_ttl_s=60,
+            marker_ttl_s=60,
         )
 
 
@@ -237,11 +245,23 @@ async def test_a_campaign_at_its_frequency_cap_does_not_bid_to_that_user() -> No
     capped = configured_router(frequency_cap=[{"count": 2, "per": "day"}])
     ledger = capped._budget
     assert isinstance(ledger, SpendLedger)
-    user = user_key(request())
+    user = PROCESS_USER_KEYS.of(request())
     assert user is not None
-    for _shown in range(2):
-        assert await capped.request_bids(request(id=f"r{_shown}"), 0.05) is not None
-        await ledger.count_impression("t1", "UTC", [(2, "day")], user, NOW)
+    for shown in range(2):
+        answer = await capped.request_bids(request(id=f"r{shown}"), 0.05)
+        assert answer is not None
+        assert answer.seatbid is not None
+        bid = answer.seatbid[0].bid[0]
+        await ledger.settle(  # the impression's first notice counts it against the cap
+            ("t1", "UTC"),
+            budget_micros=100_000_000,
+            impression_id=f"r{shown}:{bid.impid}:{bid.id}",
+            cost_micros=2_000,
+            bid_time_s=NOW,
+            marker_ttl_s=60,
+            caps=[(2, "day")],
+            user=user,
+        )
     assert await capped.request_bids(request(id="r9"), 0.05) is None
     other_user = banner_request(id="r10")
     other_user["user"]["id"] = "someone-else"

@@ -13,8 +13,9 @@ import time
 
 import redis
 
-from budget.accounts import Hold
+from budget.accounts import Charge, Hold
 from budget.keys import KeySpace
+from budget.ledger_watch import open_ledger
 from budget.redis_store import RedisStore
 
 BUDGET = 2_000_000  # 2.00 in micros: ~1,000 impressions at ~2 CPM
@@ -27,6 +28,7 @@ def _exchange_process(redis_url: str, prefix: str, seed: int, deadline: float) -
         rng = random.Random(seed)
         store = RedisStore.from_url(redis_url, timeout_s=2.0)
         account = KeySpace(prefix).account("shared", "2026-11-28")
+        await open_ledger(store, KeySpace(prefix), ["shared"])  # every process, as at start-up
         refused_in_a_row = 0
         n = 0
         try:
@@ -44,12 +46,15 @@ def _exchange_process(redis_url: str, prefix: str, seed: int, deadline: float) -
                     await store.release([(account, hold_id)])
                 elif fate < 0.97:
                     await store.settle(
-                        account,
-                        hold_id=hold_id,
-                        cost_micros=rng.randint(1_000, HOLD),
-                        budget_micros=BUDGET,
-                        charge_key=f"{prefix}charged:{{c:shared}}:{hold_id}",
-                        charge_ttl_s=60,
+                        Charge(
+                            account,
+                            hold_id,
+                            rng.randint(1_000, HOLD),
+                            BUDGET,
+                            charge_key=f"{prefix}charged:{{c:shared}}:{hold_id}",
+                            notice_key=f"{prefix}notice:{{c:shared}}:billing:{hold_id}",
+                            marker_ttl_s=60,
+                        )
                     )
                 # else: the notice never comes; the hold expires after 300 ms
         finally:

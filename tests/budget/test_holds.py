@@ -8,8 +8,9 @@ import asyncio
 import pytest
 from redis.asyncio import Redis
 
-from budget.accounts import AccountKeys, Hold, Settlement
+from budget.accounts import AccountKeys, Charge, Hold, Settlement
 from budget.keys import KeySpace
+from budget.ledger_watch import open_ledger
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 
@@ -17,7 +18,8 @@ BUDGET = 10_000
 
 
 @pytest.fixture
-def account(key_prefix: str) -> AccountKeys:
+async def account(store: CounterStore, key_prefix: str) -> AccountKeys:
+    await open_ledger(store, KeySpace(key_prefix), ["c1"])
     return KeySpace(key_prefix).account("c1", "2026-11-28")
 
 
@@ -31,14 +33,16 @@ async def totals(store: CounterStore, account: AccountKeys) -> tuple[int, int]:
 
 
 async def settle(store: CounterStore, account: AccountKeys, hold_id: str, cost: int) -> Settlement:
-    return await store.settle(
+    charge = Charge(
         account,
-        hold_id=hold_id,
-        cost_micros=cost,
-        budget_micros=BUDGET,
+        hold_id,
+        cost,
+        BUDGET,
         charge_key=f"{account.spend}:charged:{hold_id}",
-        charge_ttl_s=60,
+        notice_key=f"{account.spend}:notice:{hold_id}",
+        marker_ttl_s=60,
     )
+    return (await store.settle(charge)).settlement
 
 
 async def test_holds_are_placed_until_the_budget_is_full(
@@ -112,6 +116,7 @@ async def test_redis_hold_keys_share_the_campaign_hash_tag_and_expire(
     assert {k.split("{")[1].split("}")[0] for k in vars_of(account)} == {"c:c9"}
     store = RedisStore.from_url(redis_url, timeout_s=1.0)
     try:
+        await open_ledger(store, KeySpace(key_prefix), ["c9"])
         await store.reserve([Hold(account, "h", 10, 100, 60_000)])
         for key in (account.held, account.holds, account.expiries):
             assert await redis_client.ttl(key) > 0
@@ -120,4 +125,4 @@ async def test_redis_hold_keys_share_the_campaign_hash_tag_and_expire(
 
 
 def vars_of(account: AccountKeys) -> list[str]:
-    return [account.spend, account.held, account.holds, account.expiries]
+    return [account.spend, account.held, account.holds, account.expiries, account.ledger]

@@ -6,6 +6,7 @@ from budget.accounts import Settlement
 from budget.days import campaign_day
 from budget.keys import KeySpace
 from budget.ledger import CampaignHold, SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 
 
@@ -24,7 +25,9 @@ def test_campaign_day_follows_the_campaign_time_zone() -> None:
 async def test_holds_and_settlement_land_on_the_day_of_the_bid() -> None:
     now = epoch("2026-11-28T12:00:00")
     clock = [epoch("2026-11-28T04:59:00")]  # still 27 Nov in New York
-    ledger = SpendLedger(MemoryStore(), KeySpace("t:"), clock=lambda: clock[0])
+    store = MemoryStore()
+    await open_ledger(store, KeySpace("t:"), ["c1"])
+    ledger = SpendLedger(store, KeySpace("t:"), clock=lambda: clock[0])
     account = ("c1", "America/New_York")
     hold = CampaignHold("c1", "America/New_York", 10_000, "a:1:b", 2_400)
     assert await ledger.reserve([hold], ttl_s=3600) == [True]
@@ -36,25 +39,32 @@ async def test_holds_and_settlement_land_on_the_day_of_the_bid() -> None:
         impression_id="a:1:b",
         cost_micros=1_500,
         bid_time_s=bid_time,
-        charge_ttl_s=60,
+        marker_ttl_s=60,
     )
-    assert settled is Settlement.SETTLED
+    assert settled.settlement is Settlement.SETTLED
+    assert (settled.charged_micros, settled.first_notice) == (1_500, True)
     again = await ledger.settle(
         account,
         budget_micros=10_000,
         impression_id="a:1:b",
         cost_micros=1_500,
         bid_time_s=now,
-        charge_ttl_s=60,
+        marker_ttl_s=60,
     )
-    assert again is Settlement.DUPLICATE
+    assert (again.settlement, again.charged_micros, again.first_notice) == (
+        Settlement.DUPLICATE,
+        0,
+        False,
+    )
     assert await ledger.spent_today([account]) == [0]  # it is 28 Nov in New York now
     clock[0] = bid_time
     assert await ledger.spent_today([account, ("other", "UTC")]) == [1_500, 0]
 
 
 async def test_release_returns_the_hold() -> None:
-    ledger = SpendLedger(MemoryStore(), KeySpace("t:"), clock=lambda: 1_000.0)
+    store = MemoryStore()
+    await open_ledger(store, KeySpace("t:"), ["c1"])
+    ledger = SpendLedger(store, KeySpace("t:"), clock=lambda: 1_000.0)
     hold = CampaignHold("c1", "UTC", 2_400, "a:1:b", 2_400)
     assert await ledger.reserve([hold], ttl_s=60) == [True]
     assert await ledger.reserve([CampaignHold("c1", "UTC", 2_400, "a:2:b", 1)], ttl_s=60) == [False]

@@ -8,6 +8,7 @@ import pytest
 
 from budget.keys import KeySpace
 from budget.ledger import CampaignHold, SpendLedger
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 from budget.pacing import PacingAdvice, PacingConfig, StorePacer
 from budget.pacing_plan import day_bounds
@@ -48,6 +49,7 @@ def pacer(
 
 async def spend(store: CounterStore, keys: KeySpace, clock: Clock, micros: int, n: int) -> None:
     """Charge ``micros`` to c1 through a hold and its settlement, as a billing notice would."""
+    await open_ledger(store, keys, ["c1"])
     ledger = SpendLedger(store, keys, clock=clock)
     hold = CampaignHold("c1", "UTC", BUDGET, f"a{n}:1:b", micros)
     assert await ledger.reserve([hold], ttl_s=60) == [True]
@@ -57,7 +59,7 @@ async def spend(store: CounterStore, keys: KeySpace, clock: Clock, micros: int, 
         impression_id=f"a{n}:1:b",
         cost_micros=micros,
         bid_time_s=clock.now,
-        charge_ttl_s=60,
+        marker_ttl_s=60,
     )
 
 
@@ -169,6 +171,7 @@ async def test_open_holds_count_as_spend(store: CounterStore, keys: KeySpace) ->
     clock = Clock(START + 6 * 3600)
     paced = pacer(store, keys, clock)
     await paced.tick()
+    await open_ledger(store, keys, ["c1"])
     ledger = SpendLedger(store, keys, clock=clock)
     hold = CampaignHold("c1", "UTC", BUDGET, "a1:1:b", BUDGET * 3 // 4)
     assert await ledger.reserve([hold], ttl_s=600) == [True]

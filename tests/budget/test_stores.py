@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from budget.accounts import Hold
+from budget.accounts import AccountKeys, Charge, Hold
 from budget.days import SPEND_KEY_TTL_S
 from budget.keys import KeySpace
+from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore, StoreUnavailable
@@ -36,6 +37,27 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CounterStore]:
         await redis_store.aclose()
 
 
+def charge(
+    keys: KeySpace,
+    account: AccountKeys,
+    campaign: str,
+    impression: str,
+    *,
+    cost: int = 1,
+    budget: int = 10,
+    ttl_s: int = 60,
+) -> Charge:
+    return Charge(
+        account,
+        impression,
+        cost,
+        budget,
+        keys.charge(campaign, impression),
+        keys.notice("billing", impression, campaign),
+        ttl_s,
+    )
+
+
 @pytest.fixture
 def keys(request: pytest.FixtureRequest) -> KeySpace:
     # Every test gets its own prefix (cleaned up) whatever the backend.
@@ -59,14 +81,8 @@ async def test_read_many_defaults_to_zero_and_keeps_order(
     store: CounterStore, keys: KeySpace
 ) -> None:
     a, b = keys.account("a", "d"), keys.account("b", "d")
-    await store.settle(
-        b,
-        hold_id="1",
-        cost_micros=7,
-        budget_micros=100,
-        charge_key=keys.charge("b", "1"),
-        charge_ttl_s=60,
-    )
+    await open_ledger(store, keys, ["a", "b"])
+    await store.settle(charge(keys, b, "b", "1", cost=7, budget=100))
     assert await store.read_many([a.spend, b.spend, a.spend]) == [0, 7, 0]
     assert await store.read_many([]) == []
 
@@ -95,14 +111,8 @@ async def test_redis_keys_expire(redis_url: str, key_prefix: str, redis_client: 
     store = RedisStore.from_url(redis_url, timeout_s=1.0)
     try:
         account = keys.account("c1", "2026-11-28")
-        await store.settle(
-            account,
-            hold_id="i",
-            cost_micros=5,
-            budget_micros=100,
-            charge_key=keys.charge("c1", "i"),
-            charge_ttl_s=120,
-        )
+        await open_ledger(store, keys, ["c1"])
+        await store.settle(charge(keys, account, "c1", "i", cost=5, budget=100, ttl_s=120))
         assert 0 < await redis_client.ttl(keys.charge("c1", "i")) <= 120
         assert SPEND_KEY_TTL_S - 5 < await redis_client.ttl(account.spend) <= SPEND_KEY_TTL_S
         await store.claim(keys.notice("win", "n"), 30)
@@ -125,17 +135,12 @@ async def test_unreachable_redis_raises_store_unavailable() -> None:
             await store.claim("k", 1)
         with pytest.raises(StoreUnavailable):
             await store.read_many(["k"])
+        store.use_epoch("e")
         with pytest.raises(StoreUnavailable):
             await store.reserve([Hold(KeySpace().account("c", "d"), "h", 1, 10, 1000)])
+        store.use_epoch("e")
         with pytest.raises(StoreUnavailable):
-            await store.settle(
-                KeySpace().account("c", "d"),
-                hold_id="h",
-                cost_micros=1,
-                budget_micros=10,
-                charge_key="c",
-                charge_ttl_s=1,
-            )
+            await store.settle(charge(KeySpace(), KeySpace().account("c", "d"), "c", "h"))
     finally:
         await store.aclose()
 

@@ -101,6 +101,7 @@ def exchange(
 ) -> Iterator[Exchange]:
     settings = Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_url,
         redis_timeout_s=1.0,
         key_prefix=key_prefix,

@@ -1,5 +1,6 @@
 """Win and billing notices over a real socket, charged against a real Redis."""
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ import orjson
 import redis
 
 from app.main import create_app
+from app.notice_token import NoticeClaim, NoticeSigner
 from app.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.conftest import SECRET, Exchange, Recorder
@@ -142,6 +144,7 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
         "store": True,
         "store_circuit": "closed",
         "bidders": {"house": True},
+        "ledger": {"state": "ready", "reason": ""},
         "models": {"degraded": False, "problems": [], "last_reload_error": None},
     }
     won_bid(exchange)
@@ -228,6 +231,17 @@ def test_auctions_and_notices_reach_the_event_stream(exchange: Exchange, redis_u
     assert not any("ip" in fields or "ua" in fields for fields in kinds.values())
 
 
+def token_claim(url: str) -> NoticeClaim:
+    token = parse_qs(urlsplit(url).query)["t"][0]
+    return NoticeSigner(SECRET.encode()).verify(token, time.time())
+
+
+def test_a_token_carries_no_user_key_unless_the_campaign_counts_a_cap(exchange: Exchange) -> None:
+    bid = won_bid(exchange, id="uncapped-token")
+    assert token_claim(bid["burl"]).user_key == ""
+    assert token_claim(bid["nurl"]).user_key == ""
+
+
 def test_frequency_caps_count_shown_impressions_per_user(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
@@ -255,6 +269,7 @@ def test_frequency_caps_count_shown_impressions_per_user(
     path.write_bytes(orjson.dumps(campaigns))
     settings = Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_url,
         key_prefix=key_prefix,
         bidders_file=path,
@@ -264,6 +279,12 @@ def test_frequency_caps_count_shown_impressions_per_user(
     with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as client:
         shown = Exchange(url, key_prefix, client)
         first = won_bid(shown, id="cap-1")
+        user_key = token_claim(first["burl"]).user_key
+        assert user_key  # a capped campaign's notice needs it to count the impression
+        raw_user = banner_request()["user"]["id"]
+        assert raw_user not in user_key
+        unkeyed = hashlib.blake2b(raw_user.encode(), digest_size=8, person=b"rtb-user-key")
+        assert user_key != unkeyed.hexdigest()  # the old bare hash, recomputable by anyone
         assert won_bid(shown, id="cap-2")["cid"] == "capped"  # not shown yet: still bids
         assert notice(shown, first["burl"]) == (204, "recorded")
         answer = client.post(

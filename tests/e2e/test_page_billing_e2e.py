@@ -59,6 +59,7 @@ def exchange_of(
     path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": campaigns}]}))
     settings = Settings(
         store="redis",
+        ledger_init="auto",  # a throwaway store: the ledger is created at start-up
         redis_url=redis_url,
         redis_timeout_s=1.0,
         key_prefix=key_prefix,

@@ -1,8 +1,8 @@
-"""Redis goes away mid-run and comes back: no 5xx, no in-process bids while it is gone, and
-recovery by itself — against a real redis-server this test stops and restarts."""
+"""Redis goes away mid-run and comes back with its data (it persists, as it must in
+production): no 5xx, no in-process bids while it is gone, and recovery by itself — against
+a real redis-server this test kills and restarts. (Coming back *without* its data is
+tests/e2e/test_ledger_loss_e2e.py.)"""
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,58 +10,20 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import redis
 
 from app.main import create_app
 from app.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.conftest import campaigns_file
+from tests.redis_process import REDIS_SERVER, RedisProcess
 from tests.servers import free_port, serve
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-class RedisProcess:
-    """A throwaway redis-server on a fixed port that can be stopped and started again."""
-
-    def __init__(self, binary: str, port: int) -> None:
-        self.binary, self.port = binary, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        try:
-            for _ in range(200):
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:
-                    time.sleep(0.025)
-        finally:
-            client.close()
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
 
 
 @pytest.fixture
-def redis_process() -> Iterator[RedisProcess]:
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
     if REDIS_SERVER is None:
         pytest.skip("needs the redis-server binary to stop and restart a Redis of its own")
-    server = RedisProcess(REDIS_SERVER, free_port())
+    server = RedisProcess(REDIS_SERVER, free_port(), data_dir=tmp_path / "redis")
     server.start()
     try:
         yield server
@@ -82,6 +44,7 @@ def test_the_exchange_degrades_and_recovers_with_the_store(
 ) -> None:
     settings = Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_process.url,
         notice_secret="outage-test-secret-0123456789-abcdef",  # type: ignore[arg-type]
         bidders_file=campaigns_file(tmp_path, "http://127.0.0.1:9"),

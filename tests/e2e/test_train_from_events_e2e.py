@@ -130,6 +130,7 @@ def test_the_event_log_trains_ctr_and_cvr_models(
 ) -> None:
     settings = Settings(
         store="redis",
+        ledger_init="auto",
         redis_url=redis_url,
         redis_timeout_s=1.0,
         key_prefix=key_prefix,
