@@ -4,13 +4,16 @@ Every bid is checked before it can compete, and a bid that fails is dropped with
 reason that names the failure (counted per bidder and reason, and told to the bidder
 through its ``lurl``); the rest of that response still counts:
 
-* reason 3 (invalid bid response): price not a positive finite number, currency without a
-  rate, the imp was not sent to this bidder, a seat the bidder is not configured for, a bid
-  id repeated within the response;
+* reason 3 (invalid bid response): price not a positive finite number, below one micro or
+  above the exchange's maximum (``RTB_MAX_BID_CPM``, also counted as
+  ``rtb_bids_above_max_total``), currency without a rate, the imp was not sent to this
+  bidder, a seat the bidder is not configured for, a bid id repeated within the response;
 * the request's blocks and the slot (``openrtb.bid_rules``): 203, 204, 205, 209, 210, 215.
 
-Prices convert into the exchange currency rounding down: a buyer is never charged more than
-it bid.
+A price becomes exchange-currency micros exactly from its decimal text (the shortest repr of
+the double the wire's number parsed to: ``2.675`` is 2_675_000) times the rate, rounded
+*down* once: a buyer is never charged more than it bid (docs/architecture.md, Money). The
+maximum applies to that result, so it is in the exchange currency whatever the bid's.
 """
 
 import math
@@ -23,9 +26,13 @@ from auction.currency import CurrencyRates, UnknownCurrency
 from auction.types import QUALITY_ONE, Candidate
 from openrtb.bid_rules import BidRules
 from openrtb.enums import LossReason
+from openrtb.money import MICROS_PER_UNIT
 from openrtb.response import Bid, BidResponse
 
 _INVALID = LossReason.INVALID_BID_RESPONSE
+
+DEFAULT_MAX_BID_MICROS = 1_000 * MICROS_PER_UNIT
+"""``RTB_MAX_BID_CPM``'s default, 1,000 CPM ($1 an impression): why, in docs/decisions.md."""
 
 
 class IntakeConfig(Protocol):
@@ -39,6 +46,9 @@ class IntakeConfig(Protocol):
 
     @property
     def bidder_seats(self) -> Mapping[str, frozenset[str]]: ...
+
+    @property
+    def max_bid_micros(self) -> int: ...
 
 
 class Entry(NamedTuple):
@@ -114,6 +124,7 @@ def collect_bids(
         return NOTHING
     currency = response.cur or "USD"
     allowed_seats = config.bidder_seats.get(bidder)
+    max_micros = config.max_bid_micros
     entries: list[Entry] = []
     rejected: list[Rejected] = []
     seen: set[str] = set()
@@ -123,8 +134,17 @@ def collect_bids(
         for bid in seatbid.bid:
             key = f"{bidder}/{seat}/{bid.id}"
             price_micros = _price_micros(bid, currency, config.rates)
-            if price_micros is None or not seat_ok or bid.impid not in sent or key in seen:
+            too_high = price_micros is not None and price_micros > max_micros
+            if (
+                price_micros is None
+                or too_high
+                or not seat_ok
+                or bid.impid not in sent
+                or key in seen
+            ):
                 rejected.append(Rejected(bidder, seat, bid, _INVALID, currency))
+                if too_high:
+                    metrics.child(metrics.bids_above_max, bidder).inc()
                 continue
             reason = rules.rejection(bid)
             if reason is not None:

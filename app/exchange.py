@@ -21,7 +21,7 @@ from typing import Final
 
 import structlog
 
-from app.bid_intake import Entry, Rejected, collect_bids
+from app.bid_intake import DEFAULT_MAX_BID_MICROS, Entry, Rejected, collect_bids
 from app.bidders.base import Bidder, CampaignHost, HoldingBidder, LearningBidder
 from app.bidders.errors import BidderError
 from app.loss_notices import loss_notice_urls
@@ -91,6 +91,8 @@ class ExchangeConfig:
     """The exchange's ``asi`` in the supply chain (its advertising system domain)."""
     bidder_seats: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Seats each external bidder may bid with (absent or empty: any)."""
+    max_bid_micros: int = DEFAULT_MAX_BID_MICROS
+    """Bids above this CPM (exchange micros, after conversion) are refused with reason 3."""
 
     @property
     def currency(self) -> str:

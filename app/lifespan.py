@@ -122,6 +122,7 @@ def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ())
         tiebreak_secret=hmac.digest(settings.notice_key(), b"tie-break", "sha256"),
         quality_ppm=quality,
         bidder_seats={dsp.name: dsp.seats for dsp in dsps if dsp.seats},
+        max_bid_micros=cpm_to_micros(settings.max_bid_cpm),
     )
 
 

@@ -59,6 +59,12 @@ class Metrics:
             ["bidder", "reason"],
             registry=self.registry,
         )
+        self.bids_above_max = Counter(
+            "rtb_bids_above_max",
+            "Bids refused for a price above RTB_MAX_BID_CPM (also in rtb_invalid_bids, reason 3).",
+            ["bidder"],
+            registry=self.registry,
+        )
         self.wins = Counter(
             "rtb_wins", "Auctions won, by bidder.", ["bidder"], registry=self.registry
         )

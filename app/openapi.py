@@ -35,6 +35,28 @@ _ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+_AUCTION_DESCRIPTION = """\
+200 with the winning bids at their clearing prices, 204 when nothing wins, 400 naming the
+field of an invalid request, 413 too large, 415 not JSON.
+
+**Prices.** Every `price` is a CPM in the exchange currency (`cur`). A bid's price is taken
+from its decimal text, rounded down to the micro (10⁻⁶); a bid under one micro, or above the
+exchange's maximum (`RTB_MAX_BID_CPM`, default 1,000), is refused with loss reason 3.
+Floors round up. A winner's `price` is its clearing price; one impression costs `price` ÷
+1000, rounded down to the micro.
+
+**Page auctions** (`ext.page_auction: 1`, at least two imps, `at` ≠ 1, no deals) are sold
+together by VCG. An imp may give its slot's relative click-through rate in
+`imp.ext.slot_ctr` (in (0, 1], default 1). A bid on such an imp is the bidder's value *per
+unit of slot CTR*: its value for one impression of the slot is `bid × slot_ctr`. The imp's
+`bidfloor` is per impression: a bid is below it when `bid × slot_ctr < bidfloor`. Each
+winner's `price` — and `${AUCTION_PRICE}` in its markup and notice URLs — is per impression
+and is what the impression is charged: its Clarke externality per impression plus the
+increment, never below the floor and never above `bid × slot_ctr`. (Divide by the
+`slot_ctr` for the price per unit of CTR.) `${AUCTION_MIN_TO_WIN}` is in bid units.
+"""
+
+
 @cache
 def _example(name: str) -> Any:
     return json.loads(resources.files("app").joinpath("examples", name).read_text())
@@ -64,8 +86,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "tags": ["auction"],
         "summary": "Run an auction for an OpenRTB 2.6 bid request",
         "operationId": "auction",
-        "description": "200 with the winning bids at their clearing prices, 204 when nothing "
-        "wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON.",
+        "description": _AUCTION_DESCRIPTION,
     }
     schema.setdefault("paths", {})[AUCTION_PATH] = {"post": operation}
     operation["requestBody"] = {

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+ONE_MICRO = Decimal("0.000001")
+"""The smallest price the exchange can represent (one micro of its currency)."""
 
 
 class FloorRuleSetting(BaseModel):
@@ -71,6 +73,9 @@ class Settings(BaseSettings):
     page_auction: bool = False
     """Sell every multi-imp second-price request as one page (VCG) unless it opts out."""
     increment_cpm: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal("0.01")
+    max_bid_cpm: Annotated[Decimal, Field(ge=ONE_MICRO, allow_inf_nan=False)] = Decimal(1000)
+    """Bids above this CPM (in the exchange currency) are refused, loss reason 3: ten times
+    the dearest real inventory, far below a slip of units (docs/decisions.md)."""
     quality: dict[str, Annotated[float, Field(gt=0, le=10)]] = {}
     """Quality score per seat (or ``seat/crid``), default 1.0."""
     default_tmax_ms: Annotated[int, Field(gt=0)] = 100

@@ -4,6 +4,10 @@ Each winning bid is the DSP's own bid with three changes: ``price`` is the clear
 ``nurl``/``burl`` point to the exchange's notice endpoints (the DSP's own URLs travel inside
 the signed token and are fired when the notice comes), and the markup's macros are
 substituted so the SSP never sees an unresolved ``${AUCTION_PRICE}``.
+
+The clearing price is per impression, also on a page where the bid itself is per unit of
+slot CTR: ``price``, the token's ``price_micros`` and ``${AUCTION_PRICE}`` are one number,
+what the impression is charged (÷ 1000), so none can disagree with the money.
 """
 
 from collections.abc import Sequence

@@ -3,7 +3,17 @@
 A request opts in with ``ext.page_auction = 1`` (or ``true``); the exchange may make it the
 default for every multi-imp request. Each imp may state the relative click-through rate of
 its slot in ``imp.ext.slot_ctr`` (a number in (0, 1], 1 when absent), which makes the page a
-position auction. The page auction is used only where its assumptions hold:
+position auction. Billing units (:mod:`auction.vcg` says why):
+
+* a bid on such an imp is the bidder's value *per unit of slot CTR*: its value for one
+  impression of the slot is ``bid × slot_ctr``;
+* the imp's floor (``bidfloor``) is per impression: a bid is below it when
+  ``bid × slot_ctr < bidfloor``;
+* the winner's price is per impression — what the impression is charged, and what the
+  response's ``price`` and ``${AUCTION_PRICE}`` carry — the Clarke externality plus the
+  increment, never more than ``bid × slot_ctr`` (rounded down to the micro).
+
+The page auction is used only where its assumptions hold:
 
 * at least two impressions (one slot is a plain second-price auction);
 * second-price requests (``at`` ≠ 1): VCG is a second-price family mechanism; a first-price
@@ -19,7 +29,7 @@ from typing import Any
 
 from auction.deals import screen
 from auction.types import QUALITY_ONE, Candidate, ImpOutcome, ImpTerms, Loss
-from auction.vcg import run_vcg
+from auction.vcg import run_vcg, slot_value_micros
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
 from openrtb.request import BidRequest
@@ -84,8 +94,10 @@ def run_page(
     """The VCG page auction after the seat rules (``wseat``/``bseat``, loss reason 104).
 
     Screened-out bids are added to their slot's losses, so every candidate still appears
-    exactly once. Each winner pays its VCG price plus ``increment_micros``, capped at its bid
-    — as the second-price auction adds it — so an uncontested slot never sells for nothing.
+    exactly once. Each winner pays its VCG price plus ``increment_micros`` per impression,
+    capped at its value for the slot (``bid × slot_ctr``, :func:`auction.vcg.slot_value_micros`)
+    — as the second-price auction adds it, capped at the bid — so an uncontested slot never
+    sells for nothing.
     """
     eligible: dict[str, list[Candidate]] = {}
     screened: dict[str, list[Loss]] = {}
@@ -95,15 +107,18 @@ def run_page(
         screened[slot.imp_id] = losses
     outcomes = run_vcg(slots, eligible, auction_id=auction_id)
     return tuple(
-        _finish(outcome, screened[outcome.imp_id], increment_micros) for outcome in outcomes
+        _finish(outcome, slot.ctr_ppm, screened[slot.imp_id], increment_micros)
+        for slot, outcome in zip(slots, outcomes, strict=True)
     )
 
 
-def _finish(outcome: ImpOutcome, screened: Sequence[Loss], increment_micros: int) -> ImpOutcome:
+def _finish(
+    outcome: ImpOutcome, ctr_ppm: int, screened: Sequence[Loss], increment_micros: int
+) -> ImpOutcome:
     winner = outcome.winner
     price = outcome.clearing_price_micros
     if winner is not None and increment_micros > 0:
-        price = min(winner.price_micros, price + increment_micros)
+        price = min(slot_value_micros(winner.price_micros, ctr_ppm), price + increment_micros)
     if not screened and price == outcome.clearing_price_micros:
         return outcome
     return replace(outcome, clearing_price_micros=price, losses=outcome.losses + tuple(screened))

@@ -5,48 +5,68 @@ auction), bidders compete for a set of slots of different worth. VCG places bids
 create the most value and charges each winner the value it displaces, so bidding one's true
 value stays the best strategy, as with the single-impression second price.
 
-The rule, for slots ``j`` with floor ``f_j`` (micros) and click-through multiplier ``c_j`` (ppm),
-and candidates with price ``p`` (micros) and quality ``q`` (ppm), each bidding for one slot:
+What a bid means (billing units). A bid ``p`` on a slot is the bidder's value *per unit of
+slot CTR*: its value for one impression of slot ``j``, whose click-through multiplier is
+``c_j`` (ppm, 1_000_000 = 1.0), is ``p × c_j`` — the bid is a price per click, up to the
+constant clicks of a CTR-1 slot, as in the position-auction literature. The floor ``f_j`` is
+per impression, as OpenRTB's ``bidfloor`` is: the slot sells for no less than ``f_j`` per
+impression. Every price this module returns is per impression (what the impression is
+charged, as a CPM); ``min_to_win_micros`` is in bid units (what the loser would have had to
+bid). Why per impression: the charge, the SSP's revenue and ``bid.price`` all count
+impressions, and charging the per-unit price per impression would bill a bid on a slot of
+CTR ``c`` up to ``1 ÷ c`` times its value there.
 
-* a candidate with ``p <= 0`` or ``q <= 0`` is invalid (loss reason 3), one with ``p < f_j`` is
-  below the floor (100); only the rest are *eligible*. A slot with ``c_j <= 0`` cannot be sold;
+The rule, for slots ``j`` with floor ``f_j`` (micros) and ``c_j``, and candidates with
+price ``p`` (micros) and quality ``q`` (ppm), each bidding for one slot (``U`` = 1_000_000):
+
+* a candidate with ``p <= 0`` or ``q <= 0`` is invalid (loss reason 3), one with
+  ``p × c_j < f_j × U`` (worth less than the floor per impression) is below the floor (100);
+  only the rest are *eligible*. A slot with ``c_j <= 0`` cannot be sold;
 * candidates that share a seat or an adomain form one *agent* (:mod:`auction.separation`),
   which wins at most one slot; its value for slot ``j`` is its best candidate's there;
-* the value of candidate ``i`` in slot ``j`` is ``v = (p_i − f_j) × q_i × c_j``: its value
-  *above the floor*. Floors are the seller's own value for the slot, so the allocation that
-  maximises ``Σ v`` maximises bidders' plus seller's value; with zero floors it is the total
-  quality-adjusted value ``Σ p × q × c``. Why subtract the floor rather than merely filter on
-  it: a winner's utility, ``(true price − price paid) × q × c``, is then exactly its VCG
-  utility for the reserve-adjusted valuation ``v``, so VCG's truthfulness carries over to the
-  reserve. (Filtering alone makes the page allocation non-monotone: raising a bid past a
-  lower slot's higher floor can move it down the page.)
+* the value of candidate ``i`` in slot ``j`` is ``v = (p_i × c_j − f_j × U) × q_i``: its
+  quality-adjusted value per impression *above the floor*. Floors are the seller's own value
+  for the slot, so the allocation that maximises ``Σ v`` maximises bidders' plus seller's
+  value; with zero floors it is the total quality-adjusted value ``Σ p × c × q``. Why
+  subtract the floor rather than merely filter on it: a winner's utility, ``(true value −
+  price paid) × q`` per impression, is then exactly its VCG utility for the reserve-adjusted
+  valuation ``v``, so VCG's truthfulness carries over to the reserve. (Filtering alone makes
+  the page allocation non-monotone: raising a bid past a lower slot's higher floor can move
+  it down the page.)
 * ties: among allocations of maximal ``Σ v``, the one that fills more slots wins (so a bid
   exactly at the floor takes an otherwise empty slot, as in the second-price auction); then,
   slot by slot in the order given, the one whose bid in that slot has the larger
   :func:`auction.tiebreak.tiebreak_key` (then the earlier bid). The same rule picks an agent's
   best candidate for a slot. For one slot this is exactly ``run_second_price``'s tie rule.
 * the winning agent ``a`` of slot ``j`` pays the Clarke pivot ``W₋ₐ − (W − v_a)`` in value
-  units, where ``W`` is the optimal ``Σ v`` and ``W₋ₐ`` the optimum without agent ``a``. As a
-  CPM: ``f_j + ⌈payment ÷ (q × c_j)⌉`` — rounded *up* to the micro, since a micro less would
-  not have covered the externality — then clamped into ``[f_j, p]``. The clamp is a guarantee,
-  not a correction: ``0 <= W₋ₐ − (W − v_a) <= v_a`` holds for an optimal ``W``, so it never
-  binds (the property tests check that).
+  units, where ``W`` is the optimal ``Σ v`` and ``W₋ₐ`` the optimum without agent ``a``. Per
+  impression, as a CPM: ``f_j + ⌈payment ÷ (q × U)⌉`` — rounded *up* to the micro, since a
+  micro less would not have covered the externality — then clamped into ``[f_j,
+  ⌊p × c_j ÷ U⌋]``, so it never exceeds the winner's value for the slot
+  (:func:`slot_value_micros`). ``0 <= W₋ₐ − (W − v_a) <= v_a`` holds for an optimal ``W``, so
+  the clamp binds only by the one micro of rounding up, when ``p × c_j`` is not a whole
+  number of micros: there "never above the value" wins over "rounded up".
 * every other candidate loses, with ``min_to_win_micros``: the smallest price, at its own
   quality, whose value is *strictly* above the threshold ``t`` at which its slot would have
-  been its agent's: ``f_j + ⌊t ÷ (q × c_j)⌋ + 1`` (at least the floor and one micro). For an
-  agent that won nothing, or won another slot, ``t = W₋ₐ,₋ⱼ`` short of ``W``, i.e.
-  ``t = W − W₋ₐ,₋ⱼ`` (the optimum without the agent and without slot ``j``); for a sibling of
-  the winning bid in the same slot, ``t`` is the winning bid's value. A slot left empty is
-  won by any eligible bid of an agent that won nothing, so there it is the floor. A
-  candidate that lost to a sibling of its own seat or domain loses with reason 102 too: it
-  was outbid on the page, by its own side. ``0`` means no price could have won (``q <= 0``
-  or ``c_j <= 0``).
+  been its agent's: ``⌊(t + f_j × U × q) ÷ (q × c_j)⌋ + 1``, and at least the lowest eligible
+  bid ``⌈f_j × U ÷ c_j⌉`` (and one micro). For an agent that won nothing, or won another
+  slot, ``t = W₋ₐ,₋ⱼ`` short of ``W``, i.e. ``t = W − W₋ₐ,₋ⱼ`` (the optimum without the agent
+  and without slot ``j``); for a sibling of the winning bid in the same slot, ``t`` is the
+  winning bid's value. A slot left empty is won by any eligible bid of an agent that won
+  nothing, so there it is the lowest eligible bid. A candidate that lost to a sibling of its
+  own seat or domain loses with reason 102 too: it was outbid on the page, by its own side.
+  ``0`` means no price could have won (``q <= 0`` or ``c_j <= 0``).
+
+With ``c_j = U`` (no ``slot_ctr``) a bid, its value and its price are all per impression and
+the formulas are the familiar ones: value ``(p − f) × q × U``, price ``f + ⌈payment ÷ (q ×
+U)⌉`` within ``[f, p]``.
 
 Why the Clarke pivot per agent: an agent's candidates act for one buyer (one seat, or one
 advertiser), so it pays the externality on *other* agents, not on its own siblings; in the
 position setting each advertiser is one agent with a bid in every slot, which gives the
-textbook VCG prices (Edelman–Ostrovsky–Schwarz 2007, Varian 2007). Consequences: with one
-slot and no shared seats or domains this is ``run_second_price`` with zero increment,
+textbook VCG prices (Edelman–Ostrovsky–Schwarz 2007, Varian 2007): their price per click of
+a slot is this module's price per impression ÷ ``c_j``. Consequences: with one slot of CTR
+1.0 and no shared seats or domains this is ``run_second_price`` with zero increment,
 exactly, when the floor is zero or the qualities are equal; with a floor and unequal
 qualities the two differ by design (second price ranks by ``p × q``, VCG by value above the
 floor). A same-seat sibling does not raise its winner's price.
@@ -72,16 +92,18 @@ from scipy.optimize import linear_sum_assignment
 
 from auction.separation import group_agents
 from auction.tiebreak import tiebreak_key
-from auction.types import Candidate, ImpOutcome, ImpTerms, Loss
+from auction.types import QUALITY_ONE, Candidate, ImpOutcome, ImpTerms, Loss
 from openrtb.enums import LossReason
 
-__all__ = ["run_vcg"]
+__all__ = ["clearing_price", "run_vcg", "slot_value_micros"]
 
 _INVALID: Final = LossReason.INVALID_BID_RESPONSE
 _BELOW_FLOOR: Final = LossReason.BELOW_AUCTION_FLOOR
 _OUTBID: Final = LossReason.LOST_TO_HIGHER_BID
 _NONE: Final = -1
 """No agent / no candidate / ineligible (valid values are >= 0)."""
+_U: Final = QUALITY_ONE
+"""CTR 1.0 in ppm: ``p × c ÷ _U`` is a bid's value per impression in micros."""
 
 Edge = tuple[int, int, int]
 
@@ -96,9 +118,10 @@ def run_vcg(
 
     ``candidates_by_imp`` maps an imp id to the bids for that slot (already screened for deals
     and seat rules); only ``imp_id``, ``floor_micros`` and ``ctr_ppm`` of the terms are used.
-    Each outcome has its winner (or None) at ``clearing_price_micros`` (0 when none), and
-    every other candidate of that slot, in input order, as a loss. A negative floor counts
-    as 0. Raises ValueError for a repeated slot id or bids for an imp not in ``slots``.
+    Each outcome has its winner (or None) at ``clearing_price_micros`` (0 when none) — per
+    impression, never above :func:`slot_value_micros` of the winner's bid — and every other
+    candidate of that slot, in input order, as a loss. A negative floor counts as 0. Raises
+    ValueError for a repeated slot id or bids for an imp not in ``slots``.
     """
     page = _Page(slots, candidates_by_imp, auction_id)
     return page.outcomes(slots, _solve(page))
@@ -154,9 +177,10 @@ class _Page:
         eligible: list[int] = []
         for i, candidate in enumerate(self.candidates):
             j = self.slot_of[i]
-            floor, price, quality = self.floors[j], candidate.price_micros, candidate.quality_ppm
-            if price >= max(floor, 1) and quality > 0 and self.ctrs[j] > 0:
-                self.value[i] = (price - floor) * quality * self.ctrs[j]
+            floor, ctr = self.floors[j], self.ctrs[j]
+            price, quality = candidate.price_micros, candidate.quality_ppm
+            if price > 0 and quality > 0 and ctr > 0 and price * ctr >= floor * _U:
+                self.value[i] = (price * ctr - floor * _U) * quality
                 eligible.append(i)
 
         labels = group_agents([self.candidates[i] for i in eligible])
@@ -253,19 +277,24 @@ class _Page:
         )
 
     def price(self, i: int, payment: int) -> int:
-        """CPM for a Clarke payment in value units: ``f + ⌈payment ÷ (q × c)⌉`` within [f, p]."""
+        """CPM per impression for a Clarke payment in value units: ``f + ⌈payment ÷ (q × U)⌉``
+        within ``[f, ⌊p × c ÷ U⌋]``."""
+        j = self.slot_of[i]
+        candidate = self.candidates[i]
         return clearing_price(
-            self.floors[self.slot_of[i]],
+            self.floors[j],
             payment,
-            self.candidates[i].quality_ppm * self.ctrs[self.slot_of[i]],
-            self.candidates[i].price_micros,
+            candidate.quality_ppm * _U,
+            slot_value_micros(candidate.price_micros, self.ctrs[j]),
         )
 
     def reason(self, i: int) -> int:
         candidate = self.candidates[i]
-        if candidate.price_micros <= 0 or candidate.quality_ppm <= 0:
+        price = candidate.price_micros
+        if price <= 0 or candidate.quality_ppm <= 0:
             return _INVALID
-        if candidate.price_micros < self.floors[self.slot_of[i]]:
+        j = self.slot_of[i]
+        if price * self.ctrs[j] < self.floors[j] * _U:
             return _BELOW_FLOOR
         return _OUTBID
 
@@ -273,11 +302,11 @@ class _Page:
         """Smallest price whose value is strictly above candidate ``i``'s threshold (module doc)."""
         j = self.slot_of[i]
         candidate = self.candidates[i]
-        per_micro = candidate.quality_ppm * self.ctrs[j]
-        if per_micro <= 0:
+        quality, ctr = candidate.quality_ppm, self.ctrs[j]
+        if quality <= 0 or ctr <= 0:
             return 0
-        floor = self.floors[j]
-        lowest = max(floor, 1)
+        floor_value = self.floors[j] * _U  # the floor in units of p × c
+        lowest = max(1, -(-floor_value // ctr))  # the lowest eligible bid
         agent = self.agent_of[i] if self.agent_of[i] != _NONE else solution.linked(self, i)
         home = solution.slot_of_agent.get(agent, _NONE) if agent != _NONE else _NONE
         if home == j:
@@ -288,18 +317,29 @@ class _Page:
             return lowest
         else:
             threshold = solution.welfare - solution.without_slot[j]
-        return max(lowest, floor + threshold // per_micro + 1)
+        return max(lowest, (threshold + floor_value * quality) // (quality * ctr) + 1)
 
 
-def clearing_price(floor: int, payment: int, per_micro: int, bid: int) -> int:
-    """``floor + ⌈payment ÷ per_micro⌉`` clamped into ``[floor, bid]``.
+def slot_value_micros(price_micros: int, ctr_ppm: int) -> int:
+    """A bid's value for one impression of a slot of CTR ``ctr_ppm``: ``⌊p × c ÷ U⌋`` micros.
 
-    ``per_micro`` is ``q × c``, the value of one micro of price. Rounding up: a micro less
-    would not cover the externality. The clamp only guards the promise "between floor and
-    bid"; for an optimal assignment ``0 <= payment <= value`` and it never binds.
+    Rounded down: it is the most that impression may be charged (a bid is per unit of slot
+    CTR, a charge per impression). ``price_micros`` itself when ``ctr_ppm`` is 1.0.
+    """
+    return price_micros * ctr_ppm // _U
+
+
+def clearing_price(floor: int, payment: int, per_micro: int, value: int) -> int:
+    """``floor + ⌈payment ÷ per_micro⌉`` clamped into ``[floor, value]``.
+
+    ``per_micro`` is ``q × U``, the value of one micro of price per impression; ``value`` is
+    the winner's :func:`slot_value_micros`. Rounding up: a micro less would not cover the
+    externality. For an optimal assignment ``0 <= payment <= (p × c − f × U) × q``, so the
+    upper clamp binds only by that rounding's micro (never charge more than the value wins),
+    and the lower one never.
     """
     price = floor - (-payment // per_micro)
-    return min(max(price, floor), bid)
+    return min(max(price, floor), value)
 
 
 class _Solution:

@@ -1,11 +1,13 @@
 """Conversion between OpenRTB's decimal CPM prices and the integer micros used inside.
 
 Money on the wire is a CPM as a JSON number; inside, a price is an integer count of
-micro-units (1 USD = 1_000_000 micros) so that no float is ever added into a budget.
-Rounding is stated where it happens:
+micro-units (1 USD = 1_000_000 micros) so that no float is ever added into a budget. Every
+rounding rule is stated once, in docs/architecture.md (Money); the two that live here:
 
-* a wire price becomes micros by rounding half-up on its *decimal* text (``2.675`` is
-  2_675_000, not 2_674_999 as binary floats would give);
+* :func:`cpm_to_micros` converts *configured* money (campaign files, settings) half-up on its
+  *decimal* text (``2.675`` is 2_675_000, not 2_674_999 as binary floats would give). Bids and
+  floors the exchange receives are converted by ``auction.currency`` instead, rounding down
+  and up respectively, with the same exact fast path (:func:`whole_micros`);
 * a CPM becomes a per-impression cost by integer division by 1000, rounding down (the
   advertiser is never charged more than the price it agreed to).
 """
@@ -39,7 +41,9 @@ def whole_micros(price_cpm: float) -> int | None:
 
 
 def cpm_to_micros(price_cpm: float | int | str | Decimal) -> int:
-    """A decimal CPM from the wire (or config) as integer micros, half-up on its decimal text."""
+    """A decimal CPM as integer micros, half-up on its decimal text: configured money, and the
+    in-process router's own reading of prices (the exchange's bid and floor rules are in
+    ``auction.currency``)."""
     if type(price_cpm) is float and (micros := whole_micros(price_cpm)) is not None:
         return micros
     try:

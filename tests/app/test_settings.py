@@ -3,7 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
+from app.bid_intake import DEFAULT_MAX_BID_MICROS
 from app.cli import main
+from app.exchange import ExchangeConfig
+from app.lifespan import exchange_config
 from app.settings import Settings
 
 
@@ -30,3 +33,16 @@ def test_several_workers_on_the_memory_store_are_refused(
     monkeypatch.delenv("RTB_STORE", raising=False)
     assert main(["serve", "--workers", "2"]) == 2
     assert "needs a shared store" in capsys.readouterr().err
+
+
+def test_the_maximum_bid_comes_from_rtb_max_bid_cpm(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The default is the same figure everywhere: settings, the exchange's config, intake.
+    default = exchange_config(Settings())
+    assert default.max_bid_micros == DEFAULT_MAX_BID_MICROS == 1_000_000_000
+    assert ExchangeConfig.__dataclass_fields__["max_bid_micros"].default == DEFAULT_MAX_BID_MICROS
+    monkeypatch.setenv("RTB_MAX_BID_CPM", "250.5")
+    assert exchange_config(Settings()).max_bid_micros == 250_500_000
+    for bad in ["0", "-1", "0.0000001", "nan", "inf", "lots"]:
+        monkeypatch.setenv("RTB_MAX_BID_CPM", bad)
+        with pytest.raises(ValidationError, match="max_bid_cpm"):
+            Settings()

@@ -7,7 +7,7 @@ import pytest
 from auction import Candidate, run_second_price, tiebreak_key
 from auction.separation import group_agents
 from auction.types import ImpOutcome, ImpTerms
-from auction.vcg import clearing_price, run_vcg
+from auction.vcg import clearing_price, run_vcg, slot_value_micros
 from openrtb.enums import LossReason
 
 M = 1_000_000
@@ -32,24 +32,42 @@ def test_one_slot_is_the_second_price_auction() -> None:
 
 
 def test_each_slot_goes_where_it_adds_most_value() -> None:
-    # Two advertisers, one bid each per slot (same seat: one agent each), slot 0 worth 2×.
-    slots = page(2 * M, M)
+    # Two advertisers, one bid each per slot (same seat: one agent each), slot 1 at CTR 0.5.
+    slots = page(M, M // 2)
     bids = {
         "imp-0": [Candidate("x0", "x", 3 * M), Candidate("y0", "y", 2 * M)],
         "imp-1": [Candidate("x1", "x", 3 * M), Candidate("y1", "y", 2 * M)],
     }
     outcomes = run_vcg(slots, bids, auction_id=AUCTION_ID)
-    # x on top; y pays nothing (nobody else wants slot 1); x pays the value y loses: 2 × (2 − 1).
+    # Values per impression: x 3 / 1.5, y 2 / 1; x on top (3 + 1 > 2 + 1.5). y pays nothing
+    # (nobody else wants slot 1); x pays, per impression, the value y loses: 2 − 1.
     assert summary(outcomes) == [("x0", M), ("y1", 0)]
 
 
 def test_floors_are_the_sellers_value() -> None:
-    # Floor 1: x's value above the floor is 2, y's is 1. y is displaced from slot 0 (worth
-    # 1 × 2 above the floor there); x pays floor + 1.
-    slots = page(2 * M, M, floor=M)
-    bids = {"imp-0": [Candidate("x", "x", 3 * M), Candidate("y", "y", 2 * M)]}
-    outcome = run_vcg(slots, bids, auction_id=AUCTION_ID)[0]
-    assert (outcome.winner, outcome.clearing_price_micros) == (bids["imp-0"][0], 2 * M)
+    # Floors 0.5 per impression. Values above them: x 2.5 on top, 1.5 − 0.5 = 1 below; y 1.5
+    # and 0.5. x on top (3 > 2.5). x pays 0.5 + [W(−x) = 1.5 − (3 − 2.5)] = 1.5; y only the
+    # floor: without y, x still takes the top.
+    slots = page(M, M // 2, floor=M // 2)
+    bids = {
+        "imp-0": [Candidate("x0", "x", 3 * M), Candidate("y0", "y", 2 * M)],
+        "imp-1": [Candidate("x1", "x", 3 * M), Candidate("y1", "y", 2 * M)],
+    }
+    outcomes = run_vcg(slots, bids, auction_id=AUCTION_ID)
+    assert summary(outcomes) == [("x0", 3 * M // 2), ("y1", M // 2)]
+
+
+def test_a_floor_is_per_impression_on_a_low_ctr_slot() -> None:
+    # CTR 0.5, floor 1.00 per impression: a bid of 1.50 per unit of CTR is worth 0.75 there.
+    slots = page(M // 2, floor=M)
+    low, high = Candidate("low", "a", 3 * M // 2), Candidate("high", "b", 3 * M)
+    (empty,) = run_vcg(slots, {"imp-0": [low]}, auction_id=AUCTION_ID)
+    assert empty.winner is None
+    # The lowest bid that is worth the floor there: 1.00 ÷ 0.5 = 2.00.
+    assert empty.losses == ((low, LossReason.BELOW_AUCTION_FLOOR, 2 * M),)
+    (sold,) = run_vcg(slots, {"imp-0": [low, high]}, auction_id=AUCTION_ID)
+    # high is worth 1.50 per impression and pays the floor, 1.00 — not 3.00 × anything.
+    assert (sold.winner, sold.clearing_price_micros) == (high, M)
 
 
 def test_a_bid_at_the_floor_wins_an_empty_slot_at_the_floor() -> None:
@@ -72,7 +90,7 @@ def test_floor_and_unequal_quality_differ_from_second_price_by_design() -> None:
 
 
 def test_separation_one_winner_per_seat_and_per_adomain() -> None:
-    slots = page(2 * M, M)
+    slots = page(M, M // 2)
     bids = {
         "imp-0": [
             Candidate("s-top", "big", 9 * M),
@@ -85,15 +103,16 @@ def test_separation_one_winner_per_seat_and_per_adomain() -> None:
         ],
     }
     outcomes = run_vcg(slots, bids, auction_id=AUCTION_ID)
-    # Agents: seat "big" (18 on top, 9 below), d.com (14, 7), z (–, 1). W = 18 + 7 = 25.
-    # big pays (d.com on top + z below) − 7 = 8 value, 4 per unit of ctr; d.com pays 19 − 18.
-    assert summary(outcomes) == [("s-top", 4 * M), ("d-low", M)]
+    # Agents (values per impression): seat "big" (9 on top, 4.5 below), d.com (7, 3.5),
+    # z (–, 0.5). W = 9 + 3.5 = 12.5. big pays (d.com on top + z below) − 3.5 = 4; d.com pays
+    # (big on top + z below) − 9 = 0.5.
+    assert summary(outcomes) == [("s-top", 4 * M), ("d-low", M // 2)]
     losses = {loss.candidate.bid_id: loss for o in outcomes for loss in o.losses}
     assert {bid_id: loss.reason for bid_id, loss in losses.items()} == dict.fromkeys(
         ["d-top", "s-low", "other"], LossReason.LOST_TO_HIGHER_BID
     )
-    # s-low: seat big moves to slot 1 iff x + W(no big, no slot 1) > W = 25, and
-    # W(no big, no slot 1) = d.com on top = 14: x > 11.
+    # s-low: seat big moves to slot 1 iff its value there, 0.5 × bid, + W(no big, no slot 1)
+    # > W = 12.5, and W(no big, no slot 1) = d.com on top = 7: bid > 11.
     assert losses["s-low"].min_to_win_micros == 11 * M + 1
 
 
@@ -117,18 +136,20 @@ def test_a_sibling_does_not_raise_its_winners_price() -> None:
 
 
 def test_loss_reasons_and_min_to_win() -> None:
-    slots = page(2 * M, M, floor=M)
+    slots = page(M, M // 2, floor=M // 2)
     bids = {
         "imp-0": [
             Candidate("win", "a", 5 * M),
-            Candidate("low", "b", M // 2),
+            Candidate("low", "b", M // 4),
             Candidate("zero", "c", 0),
             Candidate("noq", "d", 3 * M, 0),
         ],
         "imp-1": [Candidate("alone", "e", 2 * M)],
     }
     outcomes = run_vcg(slots, bids, auction_id=AUCTION_ID)
-    assert summary(outcomes) == [("win", M), ("alone", M)]
+    # Uncontested: both pay the floor (alone is worth 2 × 0.5 = 1 ≥ 0.5 per impression).
+    assert summary(outcomes) == [("win", M // 2), ("alone", M // 2)]
+    # To take slot 0 a bid must be worth more above the floor than win: 5 − 0.5.
     assert [
         (loss.candidate.bid_id, loss.reason, loss.min_to_win_micros) for loss in outcomes[0].losses
     ] == [
@@ -140,7 +161,7 @@ def test_loss_reasons_and_min_to_win() -> None:
 
 def test_ties_go_to_the_larger_tiebreak_key_reproducibly() -> None:
     bids = [Candidate(f"bid-{i}", f"seat-{i}", 2 * M) for i in range(6)]
-    slots = page(3 * M, 2 * M, M)
+    slots = page(M, 2 * M // 3, M // 3)
     by_imp = {
         slot.imp_id: [Candidate(f"{b.bid_id}@{slot.imp_id}", b.seat, 2 * M) for b in bids]
         for slot in slots
@@ -153,7 +174,9 @@ def test_ties_go_to_the_larger_tiebreak_key_reproducibly() -> None:
         open_bids = [c for c in by_imp[slot.imp_id] if c.seat not in taken]
         expected = max(open_bids, key=lambda c: tiebreak_key(AUCTION_ID, c.bid_id))
         assert outcome.winner == expected
-        assert outcome.clearing_price_micros == 2 * M
+        # Tied with the best bid left out: pays its whole value, 2 × CTR per impression.
+        assert outcome.clearing_price_micros == slot_value_micros(2 * M, slot.ctr_ppm)
+        assert outcome.clearing_price_micros == 2 * slot.ctr_ppm
         taken.add(expected.seat)
 
 
@@ -169,8 +192,23 @@ def test_exact_where_floats_cannot_tell_values_apart() -> None:
 
 def test_clearing_price_rounds_up_and_clamps() -> None:
     assert clearing_price(100, 7, 2, 1_000) == 104  # 100 + ⌈3.5⌉
-    assert clearing_price(100, 10**9, 2, 1_000) == 1_000  # never above the bid
+    assert clearing_price(100, 10**9, 2, 1_000) == 1_000  # never above the value
     assert clearing_price(100, -5, 2, 1_000) == 100  # never below the floor
+
+
+def test_slot_value_is_bid_times_ctr_rounded_down() -> None:
+    assert slot_value_micros(4 * M, M // 2) == 2 * M
+    assert slot_value_micros(1_000_001, M // 2) == 500_000  # 500_000.5
+    assert slot_value_micros(7, M) == 7
+
+
+def test_rounding_up_never_lifts_a_price_above_the_value() -> None:
+    # Tied bids worth 500_000.5 micros an impression: the winner owes all of it; rounded up
+    # that is 500_001, one micro more than its value, so it pays 500_000.
+    a, b = Candidate("a", "s1", 1_000_001), Candidate("b", "s2", 1_000_001)
+    (outcome,) = run_vcg(page(M // 2), {"imp-0": [a, b]}, auction_id=AUCTION_ID)
+    assert outcome.winner is not None
+    assert outcome.clearing_price_micros == 500_000
 
 
 def test_empty_inputs_and_bad_pages() -> None:

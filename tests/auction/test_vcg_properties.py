@@ -1,8 +1,10 @@
 """Properties of page VCG over random profiles, against brute force (hypothesis).
 
 The brute force enumerates every assignment of agents to slots; it shares nothing with the
-implementation but the definition of value (price above the floor × quality × ctr) and the
-agents (checked separately against a plain graph search).
+implementation but the definition of value (bid × ctr per impression, above the floor, ×
+quality) and the agents (checked separately against a plain graph search). Prices are per
+impression; the central billing property is that no winner pays more than its value for its
+slot, ⌊bid × ctr⌋.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,10 +17,12 @@ from hypothesis import strategies as st
 
 from auction import Candidate, ImpOutcome, run_second_price
 from auction import vcg as vcg_module
+from auction.page import run_page
 from auction.separation import group_agents
 from auction.types import ImpTerms
-from auction.vcg import run_vcg
+from auction.vcg import run_vcg, slot_value_micros
 from openrtb.enums import LossReason
+from openrtb.money import impression_cost_micros
 
 AUCTION_ID = "auction-props"
 M = 1_000_000
@@ -28,7 +32,7 @@ prices = st.one_of(
 )
 qualities = st.one_of(st.sampled_from([500_000, M, 2 * M]), st.integers(1, 4 * M))
 floors = st.one_of(st.just(0), st.sampled_from([M, 2 * M]), st.integers(0, 6 * M))
-ctrs = st.one_of(st.sampled_from([M, 500_000, 250_000]), st.integers(1, M))
+ctrs = st.one_of(st.sampled_from([M, 500_000, 250_000, 333_333]), st.integers(1, M))
 
 By = dict[str, list[Candidate]]
 
@@ -53,6 +57,10 @@ def profiles(
 
 
 # --- brute force -------------------------------------------------------------------------
+
+
+def floor(s: ImpTerms) -> int:
+    return max(s.floor_micros, 0)
 
 
 def components(candidates: Sequence[Candidate]) -> list[frozenset[int]]:
@@ -93,11 +101,12 @@ class Brute:
 
     @staticmethod
     def ok(c: Candidate, s: ImpTerms) -> bool:
-        return c.price_micros >= max(s.floor_micros, 1) and c.quality_ppm > 0 and s.ctr_ppm > 0
+        worth = c.price_micros * s.ctr_ppm  # per impression, in micros × 10^6
+        return c.price_micros > 0 and c.quality_ppm > 0 and s.ctr_ppm > 0 and worth >= floor(s) * M
 
     def value(self, c: Candidate, j: int) -> int:
         s = self.slots[j]
-        return (c.price_micros - max(s.floor_micros, 0)) * c.quality_ppm * s.ctr_ppm
+        return (c.price_micros * s.ctr_ppm - floor(s) * M) * c.quality_ppm
 
     def best(self, without_agent: int = -1, without_slot: int = -1) -> int:
         @cache
@@ -143,21 +152,29 @@ def test_every_candidate_once_with_its_reason(profile: tuple[list[ImpTerms], By]
             c = loss.candidate
             if c.price_micros <= 0 or c.quality_ppm <= 0:
                 assert loss.reason == LossReason.INVALID_BID_RESPONSE
-            elif c.price_micros < max(slot.floor_micros, 0):
+            elif c.price_micros * slot.ctr_ppm < floor(slot) * M:  # worth less per impression
                 assert loss.reason == LossReason.BELOW_AUCTION_FLOOR
             else:
                 assert loss.reason == LossReason.LOST_TO_HIGHER_BID
-            assert loss.min_to_win_micros == 0 or loss.min_to_win_micros >= slot.floor_micros
+            # A bid of min-to-win is worth at least the floor per impression.
+            needed = loss.min_to_win_micros
+            assert needed == 0 or slot_value_micros(needed, slot.ctr_ppm) >= slot.floor_micros
 
 
-@settings(max_examples=80)
+@settings(max_examples=150)
 @given(profiles(invalid=True))
-def test_price_between_floor_and_bid_and_separation(profile: tuple[list[ImpTerms], By]) -> None:
+def test_no_winner_pays_more_than_its_value_for_its_slot(
+    profile: tuple[list[ImpTerms], By],
+) -> None:
     slots, by_imp = profile
     outcomes = run(slots, by_imp)
     seats, domains = [], []
     for j, winner, price in winners(outcomes):
-        assert max(slots[j].floor_micros, 0) <= price <= winner.price_micros
+        # Per impression: at least the floor, at most bid × ctr (rounded down), so never
+        # above the bid either (ctr ≤ 1.0).
+        value = slot_value_micros(winner.price_micros, slots[j].ctr_ppm)
+        assert value * M <= winner.price_micros * slots[j].ctr_ppm
+        assert floor(slots[j]) <= price <= value <= winner.price_micros
         seats.append(winner.seat)
         if winner.adomain is not None:
             domains.append(winner.adomain)
@@ -221,12 +238,12 @@ def test_prices_are_the_brute_force_externality(profile: tuple[list[ImpTerms], B
         agent = brute.agent_of[winner.bid_id]
         value = brute.value(winner, j)
         externality = brute.best(without_agent=agent) - (total - value)
-        assert 0 <= externality <= value  # so the clamp in clearing_price never binds
-        floor = max(slots[j].floor_micros, 0)
-        per_micro = winner.quality_ppm * slots[j].ctr_ppm
-        unclamped = floor - (-externality // per_micro)
-        assert floor <= unclamped <= winner.price_micros
-        assert price == unclamped
+        assert 0 <= externality <= value
+        unclamped = floor(slots[j]) - (-externality // (winner.quality_ppm * M))
+        worth = slot_value_micros(winner.price_micros, slots[j].ctr_ppm)
+        # So the clamp binds by at most the micro of rounding up: never charge above the value.
+        assert floor(slots[j]) <= unclamped <= worth + 1
+        assert price == min(unclamped, worth)
 
 
 @settings(max_examples=150, deadline=None)
@@ -238,7 +255,8 @@ def test_min_to_win_is_the_brute_force_threshold(profile: tuple[list[ImpTerms], 
     home = {brute.agent_of[w.bid_id]: j for j, w, _ in winners(outcomes)}
     total = brute.best()
     for j, outcome in enumerate(outcomes):
-        floor = max(slots[j].floor_micros, 0)
+        floor_value = floor(slots[j]) * M  # the floor in units of bid × ctr
+        lowest = max(1, -(-floor_value // slots[j].ctr_ppm))
         for loss in outcome.losses:
             c = loss.candidate
             if not Brute.ok(c, slots[j]):
@@ -247,12 +265,13 @@ def test_min_to_win_is_the_brute_force_threshold(profile: tuple[list[ImpTerms], 
             if home.get(agent) == j:
                 threshold = brute.values[agent, j]
             elif agent not in home and outcome.winner is None:
-                assert loss.min_to_win_micros == max(floor, 1)
+                assert loss.min_to_win_micros == lowest
                 continue
             else:
                 threshold = total - brute.best(without_agent=agent, without_slot=j)
-            per_micro = c.quality_ppm * slots[j].ctr_ppm
-            assert loss.min_to_win_micros == max(floor, 1, floor + threshold // per_micro + 1)
+            per_micro = c.quality_ppm * slots[j].ctr_ppm  # value of a micro of bid
+            needed = (threshold + floor_value * c.quality_ppm) // per_micro + 1
+            assert loss.min_to_win_micros == max(lowest, needed)
             # And it does win: bidding it puts the candidate on the page.
             raised = {
                 k: [replace(b, price_micros=loss.min_to_win_micros) if b is c else b for b in bids]
@@ -267,9 +286,10 @@ def utility(
     truth: Mapping[str, int],
     members: set[str],
 ) -> int:
-    """An agent's utility: (true price − price paid) × q × c over its winning bids."""
+    """An agent's utility: (true value − price paid) × q per impression over its winning bids,
+    the value being the true bid × ctr."""
     return sum(
-        (truth[w.bid_id] - price) * w.quality_ppm * slots[j].ctr_ppm
+        (truth[w.bid_id] * slots[j].ctr_ppm - price * M) * w.quality_ppm
         for j, w, price in winners(outcomes)
         if w.bid_id in members
     )
@@ -291,22 +311,17 @@ def test_no_agent_gains_by_misreporting(
     truth = {c.bid_id: c.price_micros for c in flat}
     honest = run(slots, by_imp)
     honest_utility = utility(honest, slots, truth, members)
-    # Rounding prices up to the micro costs a winner less than one micro × q × c.
-    slack = max(
-        (w.quality_ppm * slots[j].ctr_ppm for j, w, _ in winners(honest) if w.bid_id in members),
-        default=0,
-    )
-    others = sorted({c.price_micros for c in flat} | {max(s.floor_micros, 1) for s in slots})
+    # Rounding the honest price up costs less than one micro × q; capping a lie's price at
+    # its value can save at most one more.
+    slack = 2 * M * max(c.quality_ppm for c in flat if c.bid_id in members)
+    lowest_bids = {max(1, -(-floor(s) * M // s.ctr_ppm)) for s in slots}  # worth each floor
+    others = sorted({c.price_micros for c in flat} | lowest_bids)
     p = liar.price_micros
     grid = {1, p // 2, p - 1, p + 1, 2 * p, 10 * p, *others, *(o + 1 for o in others)}
     # Lies stay eligible: a bid below the floor leaves its agent, which changes who the agent
     # is (separation is over eligible bids), not what it pays.
-    lowest = max(
-        slots[
-            next(j for j, s in enumerate(slots) if liar in by_imp.get(s.imp_id, []))
-        ].floor_micros,
-        1,
-    )
+    home = slots[next(j for j, s in enumerate(slots) if liar in by_imp.get(s.imp_id, []))]
+    lowest = max(1, -(-floor(home) * M // home.ctr_ppm))
     for lie in sorted(x for x in grid if x >= lowest):
         lied = {
             k: [replace(b, price_micros=lie) if b is liar else b for b in bids]
@@ -327,15 +342,33 @@ def single_slot(draw: st.DrawFn, equal_quality: bool) -> tuple[ImpTerms, list[Ca
         Candidate(f"bid-{i}", f"seat-{i}", p, quality if equal_quality else q)
         for i, (p, q) in enumerate(pairs)
     ]
-    floor = draw(floors) if equal_quality else 0
-    return ImpTerms("imp", floor, ctr_ppm=draw(ctrs)), bids
+    reserve = draw(floors) if equal_quality else 0
+    return ImpTerms("imp", reserve, ctr_ppm=M), bids
 
 
 @settings(max_examples=300)
 @given(st.one_of(single_slot(equal_quality=True), single_slot(equal_quality=False)))
 def test_one_slot_is_exactly_second_price(case: tuple[ImpTerms, list[Candidate]]) -> None:
+    """A slot of CTR 1.0 (no ``slot_ctr``): bids, values and prices are all per impression."""
     slot, bids = case
     expected = run_second_price(
         "imp", bids, floor_micros=slot.floor_micros, increment_micros=0, auction_id=AUCTION_ID
     )
     assert run_vcg([slot], {"imp": bids}, auction_id=AUCTION_ID)[0] == expected
+
+
+@settings(max_examples=150)
+@given(profiles(invalid=True), st.one_of(st.just(10_000), st.integers(0, 3 * M)))
+def test_with_the_increment_no_page_winner_is_charged_more_than_its_value(
+    profile: tuple[list[ImpTerms], By], increment: int
+) -> None:
+    slots, by_imp = profile
+    plain = run(slots, by_imp)
+    page = run_page(slots, by_imp, auction_id=AUCTION_ID, increment_micros=increment)
+    assert [o.winner for o in page] == [o.winner for o in plain]
+    for j, winner, price in winners(page):
+        value = slot_value_micros(winner.price_micros, slots[j].ctr_ppm)
+        assert price == min(plain[j].clearing_price_micros + increment, value)
+        assert floor(slots[j]) <= price <= value
+        # The charge (CPM micros ÷ 1000) is below the value of one impression, bid × ctr.
+        assert impression_cost_micros(price) * 1000 * M <= winner.price_micros * slots[j].ctr_ppm

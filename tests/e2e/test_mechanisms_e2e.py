@@ -103,13 +103,14 @@ def test_unknown_deal_in_private_auction_means_no_bid(client: httpx.Client) -> N
 def test_a_page_of_two_slots_is_sold_by_vcg(client: httpx.Client) -> None:
     imps = [banner_imp("1", ext={"slot_ctr": 1.0}), banner_imp("2", ext={"slot_ctr": 0.5})]
     won = auction(client, banner_request(imp=imps, ext={"page_auction": 1}))
-    # Values above the 0.50 floors: alpha 1.90·c, beta 1.40·c, gamma 0.50·c (dealer bids no
-    # deal here: it is an open bidder at 2.00 → 1.50·c). Optimum: alpha top, dealer second.
-    # alpha pays 0.50 + [W(-alpha) − (W − 1.90)] = 0.50 + [(1.50 + 0.70) − 0.75] = 1.95;
-    # dealer pays 0.50 + [(1.90 + 0.70) − 1.90] / 0.5 = 0.50 + 1.40 = 1.90; each plus the
-    # 0.01 increment, as in second price.
+    # Bids are per unit of slot CTR, floors (0.50) and prices per impression. Values above
+    # the floor, top / second slot: alpha 2.40 − 0.50 = 1.90 / 1.20 − 0.50 = 0.70, dealer
+    # (an open bidder here) 1.50 / 0.50, beta 1.40 / 0.45, gamma 0.50 / 0. Optimum: alpha
+    # top, dealer second (2.40). alpha pays 0.50 + [(1.50 + 0.45) − 0.50] = 1.95; dealer
+    # pays 0.50 + [(1.90 + 0.45) − 1.90] = 0.95 — it is worth 2.00 × 0.5 = 1.00 there; each
+    # plus the 0.01 increment, as in second price.
     assert (won["1"]["cid"], won["1"]["price"]) == ("alpha", 1.96)
-    assert (won["2"]["cid"], won["2"]["price"]) == ("dealer", 1.91)
+    assert (won["2"]["cid"], won["2"]["price"]) == ("dealer", 0.96)
 
 
 def test_one_winner_per_advertiser_on_a_page(client: httpx.Client) -> None:
