@@ -106,8 +106,7 @@ def _add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
 def _export(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app.export import export_events
-    from budget.stream import RedisEventStream
+    from app.export import export_events, open_event_stream
 
     settings = Settings()
     if settings.store != "redis":
@@ -115,9 +114,7 @@ def _export(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> int:
-        stream = RedisEventStream.from_url(
-            settings.redis_url, f"{settings.key_prefix}events", settings.events_max_len
-        )
+        stream = open_event_stream(settings)
         try:
             return await export_events(stream, args.out, group=args.group, max_events=args.max)
         finally:

@@ -3,15 +3,33 @@
 A consumer group remembers what it has read, so repeated exports each write only the new
 events (and several exporters in one group share the work). Events are flat string maps;
 the CSV's columns are the union of their fields, ``kind`` and ``ts_ms`` first.
+
+A sharded stream (``RTB_EVENTS_SHARDS``, a Redis Cluster) is read shard by shard, the
+group on each, and written as one file in the order of the events' own time (``ts_ms``,
+stamped by the process that emitted them; events of the same millisecond keep the order
+they were read in). With ``--max`` the file holds at most that many events, whichever
+shards they came from, and the next export continues where this one stopped on each.
 """
 
 import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from budget.stream import Event, EventStream
+from app.settings import Settings
+from budget.keys import KeySpace
+from budget.stream import Event, EventStream, RedisEventStream
 
 BATCH = 1_000
+
+
+def open_event_stream(settings: Settings) -> RedisEventStream:
+    """The Redis event stream the settings name: its shards, on one node or a cluster."""
+    return RedisEventStream.from_url(
+        settings.redis_url,
+        KeySpace(settings.key_prefix).events(settings.event_shards()),
+        settings.events_max_len,
+        cluster=settings.redis_cluster,
+    )
 
 
 async def export_events(
@@ -31,8 +49,17 @@ async def export_events(
             break
         events.extend(fields for _, fields in batch)
         await stream.ack(group, [entry_id for entry_id, _ in batch])
+    events.sort(key=_event_time)  # stable: one shard's events stay in stream order
     _write_csv(out, events)
     return len(events)
+
+
+def _event_time(event: Event) -> int:
+    """Milliseconds of the event's ``ts_ms`` (0 when missing or malformed: first)."""
+    try:
+        return int(event.get("ts_ms", ""))
+    except ValueError:
+        return 0
 
 
 def _write_csv(out: Path, events: Sequence[Event]) -> None:

@@ -1,8 +1,8 @@
 """``rtb ledger``: create, inspect and restore the spend ledger of a Redis store.
 
 Settings come from the environment as for ``rtb serve`` (``RTB_REDIS_URL``,
-``RTB_KEY_PREFIX``, ``RTB_BIDDERS_FILE``): the ledger covers the campaigns of the bidders
-file the exchange runs with.
+``RTB_REDIS_CLUSTER``, ``RTB_KEY_PREFIX``, ``RTB_BIDDERS_FILE``): the ledger covers the
+campaigns of the bidders file the exchange runs with.
 """
 
 import argparse
@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.bidders.config import load_bidders
 from app.settings import Settings
@@ -27,11 +25,12 @@ from budget.ledger_admin import (
     read_event_files,
     restore_ledger,
 )
+from budget.redis_store import REDIS_ERRORS, RedisClient, open_client
 
 _T = TypeVar("_T")
 
 
-def _run(work: Callable[[Redis, KeySpace, list[Campaign]], Awaitable[_T]]) -> _T:
+def _run(work: Callable[[RedisClient, KeySpace, list[Campaign]], Awaitable[_T]]) -> _T:
     settings = Settings()
     if settings.store != "redis":
         raise LedgerAdminError(
@@ -41,7 +40,7 @@ def _run(work: Callable[[Redis, KeySpace, list[Campaign]], Awaitable[_T]]) -> _T
     campaigns = [c for r in load_bidders(settings.bidders_file).routers for c in r.campaigns]
 
     async def run() -> _T:
-        client = Redis.from_url(settings.redis_url, socket_timeout=5.0)
+        client = open_client(settings.redis_url, cluster=settings.redis_cluster, timeout_s=5.0)
         try:
             return await work(client, KeySpace(settings.key_prefix), campaigns)
         finally:
@@ -94,7 +93,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         except (LedgerAdminError, ConfigError) as exc:
             print(f"rtb ledger: {exc}", file=sys.stderr)
             return 2
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             print(f"rtb ledger: Redis: {exc}", file=sys.stderr)
             return 3
 

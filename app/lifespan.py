@@ -27,6 +27,7 @@ from app.bidders.registry import build_registry
 from app.bidders.transport import DspTransports, TransportOptions
 from app.events import StreamEventSink
 from app.exchange import Exchange, ExchangeConfig
+from app.export import open_event_stream
 from app.forwarder import NoticeForwarder
 from app.metrics import Metrics
 from app.model_reload import watch_models
@@ -67,7 +68,9 @@ def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
     """The counter store the settings ask for, behind its circuit breaker."""
     store: CounterStore
     if settings.store == "redis":
-        store = RedisStore.from_url(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        store = RedisStore.from_url(
+            settings.redis_url, timeout_s=settings.redis_timeout_s, cluster=settings.redis_cluster
+        )
     else:
         store = MemoryStore()
 
@@ -193,9 +196,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
     stream: RedisEventStream | None = None
     if settings.store == "redis":
-        stream = RedisEventStream.from_url(
-            settings.redis_url, f"{settings.key_prefix}events", settings.events_max_len
-        )
+        stream = open_event_stream(settings)
         events = StreamEventSink(stream, metrics)
     else:  # one process: a capped in-memory stream (nothing reads it across processes)
         events = StreamEventSink(MemoryEventStream(max_len=100_000), metrics)

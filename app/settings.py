@@ -7,6 +7,7 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -169,7 +170,43 @@ class Settings(BaseSettings):
 
     # Events
     events_max_len: Annotated[int, Field(gt=0)] = 1_000_000
-    """Approximate cap of the Redis event stream (``store=redis``; else events go to the log)."""
+    """Approximate cap of the Redis event stream (``store=redis``; else events go to the log),
+    all shards together."""
+
+    # Redis Cluster and the event stream's shards
+    redis_cluster: bool = False
+    """``redis_url`` names one node of a Redis Cluster; the client finds the others and
+    sends each key to the node holding its slot. Every script touches one campaign's slot
+    (its hash tag), so money stays atomic per campaign; the prefix must not hold a hash tag
+    (``{`` or ``}``) of its own, which would put every key on one slot."""
+    events_shards: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Stream keys the events are spread over (``KeySpace.events``), each batch on one;
+    None: 1 on a single node (the key ``{prefix}events``), 16 on a cluster (every node gets
+    some). ``rtb export`` reads every shard; export before changing it, since a shard left
+    out of the new count is no longer read."""
+
+    @model_validator(mode="after")
+    def _cluster_fits(self) -> "Settings":
+        if not self.redis_cluster:
+            return self
+        if self.store != "redis":
+            raise ValueError("redis_cluster needs store=redis")
+        if "{" in self.key_prefix or "}" in self.key_prefix:
+            raise ValueError(
+                "key_prefix must not contain '{' or '}' with redis_cluster: a hash tag in the "
+                "prefix would put every key on one slot and break the per-campaign slots"
+            )
+        if urlsplit(self.redis_url).path.strip("/") not in ("", "0"):
+            raise ValueError(
+                "redis_url must use database 0 with redis_cluster (a cluster has no other)"
+            )
+        return self
+
+    def event_shards(self) -> int:
+        """How many stream keys the events go to (``events_shards``, or its default)."""
+        if self.events_shards is not None:
+            return self.events_shards
+        return 16 if self.redis_cluster else 1
 
     # Logging
     log_level: Literal["debug", "info", "warning", "error"] = "info"

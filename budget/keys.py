@@ -1,12 +1,16 @@
 """Every key format the counter store writes, in one place.
 
 A campaign's keys share the hash tag ``{c:<id>}`` so that Redis Cluster keeps them on one
-shard and a Lua script may touch several of them at once. (The store reserves all holds of
-a request in one script call per shard.) Keys that carry money carry the campaign's
-calendar day, so a new day starts from zero and old days expire on their own.
+slot and a Lua script may touch several of them at once. (The store reserves all holds of
+a request in one script call per slot.) Keys that carry money carry the campaign's
+calendar day, so a new day starts from zero and old days expire on their own. The event
+stream is one key, or several shards whose hash tags spread them over the cluster.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from budget.accounts import AccountKeys
 
@@ -60,3 +64,27 @@ class KeySpace:
         if campaign_id is None:
             return f"{self.prefix}notice:{kind}:{notice_id}"
         return f"{self.prefix}notice:{{c:{campaign_id}}}:{kind}:{notice_id}"
+
+    def events(self, shards: int = 1) -> tuple[str, ...]:
+        """The event stream's keys: ``{prefix}events`` alone, or ``shards`` keys
+        ``{prefix}events:{s<k>.<n>}``. A cluster gives each node a contiguous range of the
+        16,384 slots, so shard k's tag is chosen to hash into the k-th of ``shards`` equal
+        slot ranges: with as many shards as nodes (or more) every node holds its share of
+        the events, and no node carries them all."""
+        if shards < 1:
+            raise ValueError("an event stream has at least one shard")
+        if shards == 1:
+            return (f"{self.prefix}events",)
+        return tuple(f"{self.prefix}events:{{{_shard_tag(k, shards)}}}" for k in range(shards))
+
+
+@lru_cache(maxsize=1024)
+def _shard_tag(shard: int, shards: int) -> str:
+    """The first tag ``s<shard>.<n>`` whose slot falls in the shard's range (about
+    ``shards`` tries: each range is 1/shards of the slots)."""
+    low = shard * REDIS_CLUSTER_HASH_SLOTS // shards
+    high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+    n = 0
+    while not low <= key_slot(f"s{shard}.{n}".encode()) < high:
+        n += 1
+    return f"s{shard}.{n}"

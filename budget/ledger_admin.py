@@ -16,6 +16,10 @@ spent today, whatever the log missed.
 The restore is as complete as the log it is given: charges after the last export are not
 in it. Hence the README's rule — Redis persists every write (AOF), and the export runs
 continuously; restore is for the day persistence failed.
+
+Each function takes a client of one node or of a Redis Cluster: every script and command
+here touches one slot (a campaign's keys, or the record), reads of many markers are split
+per slot, and the check for existing spend scans every primary.
 """
 
 import csv
@@ -25,13 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from budget import scripts
 from budget.days import SPEND_KEY_TTL_S, campaign_day
 from budget.keys import KeySpace
 from budget.ledger_watch import new_record
+from budget.redis_store import RedisClient, read_values
 
 MARKER_MARGIN_S: Final = 3600
 """As the notice service keeps them: markers outlive the token by an hour."""
@@ -88,13 +92,13 @@ class LedgerReport:
 
 
 async def ledger_status(
-    client: "Redis", keys: KeySpace, campaigns: Sequence[LedgerCampaign]
+    client: RedisClient, keys: KeySpace, campaigns: Sequence[LedgerCampaign]
 ) -> LedgerReport:
     """The record and whether each campaign's marker agrees with it."""
     raw = await client.hgetall(keys.ledger_record)
     record = {_text(k): _text(v) for k, v in raw.items() if not _text(k).startswith("campaign:")}
     epoch = record.get("epoch")
-    markers = await client.mget([keys.ledger_marker(c.id) for c in campaigns]) if campaigns else []
+    markers = await read_values(client, [keys.ledger_marker(c.id) for c in campaigns])
     lost = {_text(k): _text(v) for k, v in (await client.hgetall(keys.ledger_lost)).items()}
     return LedgerReport(
         record,
@@ -107,7 +111,7 @@ async def ledger_status(
 
 
 async def init_ledger(
-    client: "Redis",
+    client: RedisClient,
     keys: KeySpace,
     campaigns: Sequence[LedgerCampaign],
     *,
@@ -137,7 +141,7 @@ async def init_ledger(
 
 
 async def restore_ledger(
-    client: "Redis",
+    client: RedisClient,
     keys: KeySpace,
     campaigns: Sequence[LedgerCampaign],
     events: Iterable[Mapping[str, str]],
@@ -211,7 +215,7 @@ def read_event_files(paths: Sequence[Path]) -> Iterator[dict[str, str]]:
 
 
 async def _put_ledger(
-    client: "Redis",
+    client: RedisClient,
     keys: KeySpace,
     campaigns: Sequence[LedgerCampaign],
     record: Mapping[str, str],
@@ -225,7 +229,8 @@ async def _put_ledger(
     await client.delete(keys.ledger_lost)
 
 
-async def _holds_spend(client: "Redis", keys: KeySpace) -> bool:
+async def _holds_spend(client: RedisClient, keys: KeySpace) -> bool:
+    """Whether any spend or charge marker exists (a cluster client scans every primary)."""
     for pattern in (keys.spend("*", "*"), keys.charge("*", "*")):
         async for _key in client.scan_iter(match=pattern, count=1000):
             return True

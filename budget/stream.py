@@ -1,20 +1,28 @@
-"""The event stream: every auction, win, billing, loss, click and conversion, in order.
+"""The event stream: every auction, win, billing, loss, click and conversion.
 
 A Redis Stream (``XADD`` with an approximate ``MAXLEN`` cap) shared by every exchange
 process, read by consumer groups (the exporter that feeds training). Writers batch: events
 are queued in memory and flushed in one pipelined round trip, off the request path. An
 in-memory stream with the same interface serves the single-process demo and tests.
 
+On a Redis Cluster one stream key would put every event of the fleet on one node, so the
+stream may be sharded: several keys (``KeySpace.events``) whose hash tags place them on
+different nodes. Each batch goes to one shard, the next batch to the next (each process
+starts at a random one), so a flush stays one round trip to one node and the shards fill
+evenly. A shard keeps its events in order; across shards the order is the events' own
+time (``ts_ms``), which is how ``rtb export`` merges them.
+
 Event fields are flat strings (Redis stream entries are string maps): the writer's callers
 pass ids, codes and integer micros; never personal data.
 """
 
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from budget.redis_store import REDIS_ERRORS, RedisClient, open_client
 from budget.store import StoreUnavailable
 
 Event = Mapping[str, str]
@@ -28,7 +36,8 @@ class EventStream(Protocol):
         ...
 
     async def read(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
-        """Up to ``count`` new entries for ``group`` (created at the start if missing)."""
+        """Up to ``count`` new entries for ``group`` (created at the start if missing); an
+        empty list only when there is nothing new at all."""
         ...
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
@@ -37,22 +46,39 @@ class EventStream(Protocol):
 
 
 class RedisEventStream:
-    """EventStream on a Redis Stream."""
+    """EventStream on one Redis Stream, or on several (shards) read as one."""
 
-    def __init__(self, client: "Redis", key: str, max_len: int) -> None:
+    def __init__(self, client: RedisClient, key: str | Sequence[str], max_len: int) -> None:
         self._client = client
-        self._key = key
-        self._max_len = max_len
-        self._groups: set[str] = set()
+        self._keys = (key,) if isinstance(key, str) else tuple(key)
+        if not self._keys:
+            raise ValueError("an event stream needs at least one key")
+        self._max_len = -(-max_len // len(self._keys))
+        """``max_len`` is the cap of the whole stream: each shard keeps its part of it."""
+        self._next = random.randrange(len(self._keys))
+        """The shard the next batch goes to."""
+        self._reading = 0
+        """The shard reads start at: the last one that had new entries."""
+        self._groups: set[tuple[str, str]] = set()
 
     @classmethod
     def from_url(
-        cls, url: str, key: str, max_len: int, timeout_s: float = 1.0
+        cls,
+        url: str,
+        key: str | Sequence[str],
+        max_len: int,
+        timeout_s: float = 1.0,
+        *,
+        cluster: bool = False,
     ) -> "RedisEventStream":
         """A stream with a client of its own (batched writes tolerate a longer timeout than
-        the hot-path counters)."""
-        client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-        return cls(client, key, max_len)
+        the hot-path counters); ``cluster``: ``url`` is a node of a Redis Cluster."""
+        return cls(open_client(url, cluster=cluster, timeout_s=timeout_s), key, max_len)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The stream's keys, one per shard."""
+        return self._keys
 
     async def aclose(self) -> None:
         """Close the client."""
@@ -61,45 +87,72 @@ class RedisEventStream:
     async def append(self, events: Sequence[Event]) -> None:
         if not events:
             return
+        key = self._keys[self._next]
+        self._next = (self._next + 1) % len(self._keys)
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for event in events:
                     fields: dict[Any, Any] = dict(event)
-                    pipe.xadd(self._key, fields, maxlen=self._max_len, approximate=True)
+                    pipe.xadd(key, fields, maxlen=self._max_len, approximate=True)
                 await pipe.execute()
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def _ensure_group(self, group: str) -> None:
-        if group in self._groups:
+    async def _ensure_group(self, key: str, group: str) -> None:
+        if (key, group) in self._groups:
             return
         try:
-            await self._client.xgroup_create(self._key, group, id="0", mkstream=True)
+            await self._client.xgroup_create(key, group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._groups.add(group)
+        self._groups.add((key, group))
 
     async def read(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
+        """New entries of one shard: the one read last if it has more, else the next with
+        any (the group is created on every shard it reads). With several shards an entry's
+        id names its shard too (``<shard>/<id>``), for ``ack``."""
+        shards = len(self._keys)
+        for step in range(shards):
+            shard = (self._reading + step) % shards
+            entries = await self._read_shard(shard, group, consumer, count)
+            if entries:
+                self._reading = shard
+                return entries
+        return []
+
+    async def _read_shard(
+        self, shard: int, group: str, consumer: str, count: int
+    ) -> list[tuple[str, Event]]:
+        key = self._keys[shard]
         try:
-            await self._ensure_group(group)
-            answer: Any = await self._client.xreadgroup(
-                group, consumer, {self._key: ">"}, count=count
-            )
-        except RedisError as exc:
+            await self._ensure_group(key, group)
+            answer: Any = await self._client.xreadgroup(group, consumer, {key: ">"}, count=count)
+        except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
+        qualify = len(self._keys) > 1
         entries: list[tuple[str, Event]] = []
         for _, rows in answer or ():
             for entry_id, fields in rows:
-                entries.append((_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}))
+                text_id = _text(entry_id)
+                entries.append(
+                    (
+                        f"{shard}/{text_id}" if qualify else text_id,
+                        {_text(k): _text(v) for k, v in fields.items()},
+                    )
+                )
         return entries
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
-        if ids:
-            try:
-                await self._client.xack(self._key, group, *ids)
-            except RedisError as exc:
-                raise StoreUnavailable(str(exc)) from exc
+        by_shard: dict[int, list[str]] = {}
+        for entry in ids:
+            named, _, entry_id = entry.rpartition("/")
+            by_shard.setdefault(int(named or 0), []).append(entry_id)
+        try:
+            for shard, entry_ids in by_shard.items():
+                await self._client.xack(self._keys[shard], group, *entry_ids)
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,143 @@
+"""A throwaway 3-node Redis Cluster of a test's own: real ``redis-server --cluster-enabled``
+processes on free ports, joined by ``redis-cli --cluster create``, stopped afterwards.
+
+Each node gets its data port and its cluster-bus port from ``free_port`` (the default bus
+port, data port + 10,000, may be taken or out of range). Nothing is persisted: the cluster
+lives as long as the fixture.
+"""
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.cluster import RedisCluster as SyncRedisCluster
+
+from tests.servers import free_port
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+NODES = 3
+_NO_REPLICAS = ("--cluster-replicas", "0", "--cluster-yes")
+MISSING = (
+    "Redis Cluster tests need the `redis-server` and `redis-cli` binaries "
+    "(Debian/Ubuntu: `sudo apt-get install redis-server redis-tools`; macOS: `brew install redis`)"
+)
+
+
+@dataclass
+class ClusterProcesses:
+    """The nodes of one cluster: their ports and processes."""
+
+    directory: Path
+    ports: list[int] = field(default_factory=list)
+    processes: list["subprocess.Popen[bytes]"] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """One node's URL: a cluster client discovers the others from it."""
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self, server: str, cli: str, nodes: int = NODES) -> None:
+        for n in range(nodes):
+            port, bus = free_port(), free_port()
+            node_dir = self.directory / f"node-{n}"
+            node_dir.mkdir(parents=True)
+            self.ports.append(port)
+            args = {
+                "port": port,
+                "cluster-port": bus,
+                "bind": "127.0.0.1",
+                "cluster-enabled": "yes",
+                "cluster-config-file": node_dir / "nodes.conf",
+                "dir": node_dir,
+                "save": "",
+                "appendonly": "no",
+            }
+            self.processes.append(
+                subprocess.Popen(
+                    [server, *(item for k, v in args.items() for item in (f"--{k}", str(v)))],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        for port in self.ports:
+            _wait_for(lambda port=port: _ask(port, "ping"), f"node on port {port} did not start")
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports), *_NO_REPLICAS],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+        for port in self.ports:
+            _wait_for(
+                lambda port=port: "cluster_state:ok" in _ask(port, "cluster", "info"),
+                f"node on port {port} never saw the cluster as ok",
+            )
+        # A cluster client's first view must cover every slot on every node.
+        _wait_for(self._every_node_knows_every_slot, "the nodes did not agree on the slots")
+
+    def _every_node_knows_every_slot(self) -> bool:
+        for port in self.ports:
+            client = SyncRedisCluster(host="127.0.0.1", port=port)
+            try:
+                if len(client.get_primaries()) != len(self.ports):
+                    return False
+            finally:
+                client.close()
+        return True
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait(timeout=10)
+        self.processes.clear()
+
+    def node_clients(self) -> list[redis.Redis]:
+        """A plain client per node: what each node holds, without the cluster's routing."""
+        return [_node(port) for port in self.ports]
+
+
+def _node(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, decode_responses=True)
+
+
+def _ask(port: int, *command: str) -> Any:
+    client = _node(port)
+    try:
+        return client.execute_command(*command)
+    finally:
+        client.close()
+
+
+def _wait_for(check: Callable[[], Any], message: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if check():
+                return
+        except (redis.RedisError, KeyError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(message)
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcesses]:
+    """A 3-node cluster for the module's tests (skipped where the binaries are missing)."""
+    if REDIS_SERVER is None or REDIS_CLI is None:
+        pytest.skip(MISSING)
+    cluster = ClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start(REDIS_SERVER, REDIS_CLI)
+        yield cluster
+    finally:
+        cluster.stop()
