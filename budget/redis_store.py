@@ -83,6 +83,18 @@ def open_client(
     return Redis.from_url(url, **options)
 
 
+async def ready(client: RedisClient) -> RedisClient:
+    """``client``, its cluster's slot table read (a no-op for a single node, or once read).
+
+    A cluster client that has not read it yet routes a command it cannot place to a random
+    node, and many such commands at once (the first auctions after start-up) end in
+    redirects and in connections closed under each other (redis/redis-py#3935): so each
+    call waits for the one reading of the table first."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+    return client
+
+
 async def read_values(client: RedisClient, keys: Sequence[str]) -> list[Any]:
     """MGET of ``keys`` in their order (None where absent), on either client.
 
@@ -123,7 +135,7 @@ async def _per_slot(client: RedisCluster, commands: Sequence[tuple[Any, ...]]) -
     redis-py sends the command again where the slot went. After a node failed to answer
     the slot table is read again (redis-py does so after a failed command, not after a
     failed pipeline), so the next call follows a failover."""
-    await client.initialize()  # the slot table (a no-op once read)
+    await ready(client)
     async with client.pipeline(transaction=False) as pipe:
         for command in commands:
             key = command[3] if command[0] == "EVALSHA" else command[1]
@@ -190,7 +202,8 @@ class RedisStore:
 
     async def claim(self, key: str, ttl_s: int) -> bool:
         try:
-            return bool(await self._client.set(key, b"1", nx=True, ex=ttl_s))
+            client = await ready(self._client)
+            return bool(await client.set(key, b"1", nx=True, ex=ttl_s))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -287,6 +300,7 @@ class RedisStore:
         args: list[Any] = [charge.hold_id, charge.cost_micros, charge.budget_micros]
         args += (charge.marker_ttl_s, SPEND_KEY_TTL_S, epoch, *(ttl for _, ttl in charge.caps))
         try:
+            await ready(self._client)
             result, charged, first = await self._charge(keys=keys, args=args)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
@@ -298,7 +312,7 @@ class RedisStore:
         if not items:
             return
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
+            async with (await ready(self._client)).pipeline(transaction=False) as pipe:
                 for key, ttl_s in items:
                     pipe.incr(key)
                     pipe.expire(key, ttl_s, nx=True)  # the window starts at the first count
@@ -310,7 +324,7 @@ class RedisStore:
         if not items:
             return
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
+            async with (await ready(self._client)).pipeline(transaction=False) as pipe:
                 for key, amount, ttl_s in items:
                     pipe.incrby(key, amount)
                     pipe.expire(key, ttl_s, nx=True)
@@ -322,7 +336,7 @@ class RedisStore:
         if not items:
             return
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
+            async with (await ready(self._client)).pipeline(transaction=False) as pipe:
                 for key, value, ttl_s in items:
                     pipe.set(key, value, ex=ttl_s)
                 await pipe.execute()
@@ -345,7 +359,7 @@ class RedisStore:
 
     async def read_record(self, key: str) -> Mapping[str, str]:
         try:
-            fields = await self._client.hgetall(key)
+            fields = await (await ready(self._client)).hgetall(key)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {_text(k): _text(v) for k, v in fields.items()}
@@ -353,6 +367,7 @@ class RedisStore:
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         flat = [item for pair in fields.items() for item in pair]
         try:
+            await ready(self._client)
             answer = await self._create_record(keys=[key], args=flat)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
@@ -362,8 +377,9 @@ class RedisStore:
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str
     ) -> None:
         try:
-            await self._client.set(marker_key, epoch, nx=True)
-            await self._client.hsetnx(record_key, f"campaign:{campaign_id}", "1")
+            client = await ready(self._client)
+            await client.set(marker_key, epoch, nx=True)
+            await client.hsetnx(record_key, f"campaign:{campaign_id}", "1")
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -372,6 +388,7 @@ class RedisStore:
         campaigns' money)."""
         try:
             if self._cluster is not None:
+                await ready(self._cluster)
                 return bool(await self._cluster.ping(target_nodes=RedisCluster.PRIMARIES))
             return bool(await self._client.ping())
         except REDIS_ERRORS:

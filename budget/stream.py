@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
-from budget.redis_store import REDIS_ERRORS, RedisClient, open_client
+from budget.redis_store import REDIS_ERRORS, RedisClient, open_client, ready
 from budget.store import StoreUnavailable
 
 Event = Mapping[str, str]
@@ -126,6 +126,7 @@ class RedisEventStream:
     ) -> list[tuple[str, Event]]:
         key = self._keys[shard]
         try:
+            await ready(self._client)
             await self._ensure_group(key, group)
             answer: Any = await self._client.xreadgroup(group, consumer, {key: ">"}, count=count)
         except REDIS_ERRORS as exc:

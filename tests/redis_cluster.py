@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 from redis.cluster import RedisCluster as SyncRedisCluster
+from redis.exceptions import RedisClusterException
 
 from tests.servers import free_port
 
@@ -44,8 +46,9 @@ class ClusterProcesses:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
     def start(self, server: str, cli: str, nodes: int = NODES) -> None:
+        taken: set[int] = set()
         for n in range(nodes):
-            port, bus = free_port(), free_port()
+            port, bus = _fresh_port(taken), _fresh_port(taken)
             node_dir = self.directory / f"node-{n}"
             node_dir.mkdir(parents=True)
             self.ports.append(port)
@@ -100,9 +103,28 @@ class ClusterProcesses:
             process.wait(timeout=10)
         self.processes.clear()
 
-    def node_clients(self) -> list[redis.Redis]:
-        """A plain client per node: what each node holds, without the cluster's routing."""
-        return [_node(port) for port in self.ports]
+    def keys_per_node(self, pattern: str) -> list[list[str]]:
+        """The keys matching ``pattern`` that each node holds (asked of each node alone,
+        without the cluster's routing)."""
+        found = []
+        for port in self.ports:
+            client = _node(port)
+            try:
+                found.append(sorted(client.scan_iter(match=pattern, count=1000)))
+            finally:
+                client.close()
+        return found
+
+    def ask_node(self, index: int, *command: str) -> Any:
+        """One command on one node alone (e.g. FLUSHALL: a shard that lost its data)."""
+        return _ask(self.ports[index], *command)
+
+
+def _fresh_port(taken: set[int]) -> int:
+    while (port := free_port()) in taken:
+        pass
+    taken.add(port)
+    return port
 
 
 def _node(port: int) -> redis.Redis:
@@ -123,16 +145,18 @@ def _wait_for(check: Callable[[], Any], message: str, timeout_s: float = 20.0) -
         try:
             if check():
                 return
-        except (redis.RedisError, KeyError):
+        except (redis.RedisError, RedisClusterException):
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(message)
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcesses]:
-    """A 3-node cluster for the module's tests (skipped where the binaries are missing)."""
+@contextmanager
+def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcesses]:
+    """A 3-node cluster, stopped on exit; the test is skipped where the binaries are missing.
+
+    A module's fixture: ``with running_cluster(tmp_path_factory) as cluster: yield cluster``."""
     if REDIS_SERVER is None or REDIS_CLI is None:
         pytest.skip(MISSING)
     cluster = ClusterProcesses(tmp_path_factory.mktemp("redis-cluster"))
