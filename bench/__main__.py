@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, router, serving, store
+from bench import exchange_fanout, fanout, mechanisms, router, serving, store, store_node
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
@@ -19,6 +19,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "router": router.run,
     "mechanisms": mechanisms.run,
     "store": store.run,
+    "store-node": store_node.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
 }

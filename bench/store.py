@@ -26,15 +26,13 @@ from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 
-__all__ = ["run", "store_timings"]
+__all__ = ["run", "store_timings", "time_store"]
 
 CANDIDATES = 100
 _CAP = [(3, "day")]
 
 
-async def _time_store(
-    store: CounterStore, prefix: str, auctions: int
-) -> tuple[float, float, float]:
+async def time_store(store: CounterStore, prefix: str, auctions: int) -> tuple[float, float, float]:
     """(median µs, p99 µs, CPU µs per auction) of caps + holds for ``CANDIDATES``."""
     ledger = SpendLedger(store, KeySpace(prefix))
     campaigns = [(f"c{i}", "UTC", _CAP) for i in range(CANDIDATES)]
@@ -61,7 +59,7 @@ async def _redis_rows(url: str, auctions: int) -> list[tuple[str, float, float]]
     prefix = f"bench-{secrets.token_hex(4)}:"
     store = RedisStore.from_url(url, timeout_s=1.0)
     try:
-        median, p99, cpu = await _time_store(store, prefix, auctions)
+        median, p99, cpu = await time_store(store, prefix, auctions)
     finally:
         await store.aclose()
         cleaner = Redis.from_url(url)
@@ -76,7 +74,7 @@ def store_timings(auctions: int = 2_000) -> list[tuple[str, float, float]]:
     """``(label, median µs, p99 µs)`` per auction for Redis and the in-memory store."""
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     rows = asyncio.run(_redis_rows(url, auctions))
-    median, p99, cpu = asyncio.run(_time_store(MemoryStore(), "bench:", auctions))
+    median, p99, cpu = asyncio.run(time_store(MemoryStore(), "bench:", auctions))
     rows.append((f"memory: caps + holds, {CANDIDATES} candidates (CPU {cpu:.0f} µs)", median, p99))
     return rows
 
