@@ -6,15 +6,17 @@ server core, the load generator on the other), once without persistence and once
 AOF as production runs it (``appendfsync everysec``), and sends it each operation of the
 money path in turn, pipelined from several tasks so the node is kept busy: a hold of one
 campaign (what a cluster sends per slot), a hold of ten campaigns in one call (what one
-node gets per request), a release, a settlement with a frequency cap, the caps read, and
-the event stream's XADD. Per operation: the node's own CPU (its command thread's, from
-INFO, so the figure holds even when this one Python client cannot saturate the node), the
-client's CPU, the rate reached, and the node's capacity at 100 % of its core.
+node gets per request), a release, a settlement with a frequency cap, the caps read, a
+notice marker, the event stream's XADD and ``rtb export`` reading the events back. Per
+operation: the node's own CPU (its command thread's, from INFO, so the figure holds even
+when this one Python client cannot saturate the node), the client's CPU, the rate
+reached, and the node's capacity at 100 % of its core. Then one exchange process's
+background polls (ledger check, pacing tick, creative counts) for 1,000 campaigns.
 
-With ``RTB_BENCH_CLUSTER_URL`` (a node of a running cluster), it also times what the
-exchange process pays per auction (the ``store`` section's: caps and holds for 100
-candidates) on the cluster against one node (``REDIS_URL``): there a request's holds and
-caps become one call per slot.
+With ``RTB_BENCH_CLUSTER_URL`` (a node of a running cluster), the polls are measured on
+the cluster too, and what the exchange process pays per auction (the ``store`` section's:
+caps and holds for 100 candidates) on the cluster against one node (``REDIS_URL``): there
+a request's holds and caps become one call per slot.
 """
 
 import asyncio
@@ -33,6 +35,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from app.export import export_events
 from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
 from bench.section import Options, Report, Table, progress
 from bench.store import CANDIDATES, time_store
@@ -43,6 +46,7 @@ from budget.keys import KeySpace
 from budget.ledger_watch import LedgerWatch
 from budget.pacing import PacingAdvice, StorePacer
 from budget.redis_store import RedisStore, open_client, ready
+from budget.stream import RedisEventStream
 
 __all__ = ["run"]
 
@@ -209,11 +213,30 @@ async def _workloads(node: _Node) -> list[Measured]:
             ],
         ),
     ]
+    claims = [
+        ("SET", node.keys.notice("billing", f"a{n}:1:b"), "1", "NX", "EX", 90_000)
+        for n in range(OPS)
+    ]
+    measured.append(await node.measure("notice marker (SET NX EX)", claims))
     stream = f"{node.keys.prefix}events"
     fields = [item for pair in _EVENT.items() for item in pair]
     xadd = ("XADD", stream, "MAXLEN", "~", 1_000_000, "*", *fields)
     measured.append(await node.measure("event (XADD, 8 fields)", [xadd] * OPS))
+    measured.append(await _export(node, stream))
     return measured
+
+
+async def _export(node: _Node, key: str) -> Measured:
+    """``rtb export`` of the ``OPS`` events just added: read through a consumer group,
+    acknowledged, written as CSV (one exporter process, one shard)."""
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        stream = RedisEventStream(node.client, key, 1_000_000)
+        server, client, wall = await node.cpu(), time.process_time(), time.perf_counter()
+        exported = await export_events(stream, Path(tmp) / "events.csv")
+        wall, client = time.perf_counter() - wall, time.process_time() - client
+    return Measured(
+        "export, per event (rtb export)", exported, wall, await node.cpu() - server, client
+    )
 
 
 async def _on_node(port: int, polls: bool) -> tuple[list[Measured], list[Measured]]:
