@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from redis.crc import key_slot
 
 from budget.accounts import Charge, Hold
 from budget.keys import KeySpace
@@ -82,6 +83,12 @@ HOLD = 2_400
 PROCESSES = 3
 
 
+def evalsha_calls(cluster: ClusterProcesses) -> list[int]:
+    """EVALSHA calls each node has run so far (its own count)."""
+    stats = [cluster.ask_node(i, "INFO", "commandstats") for i in range(len(cluster.ports))]
+    return [int(s.get("cmdstat_evalsha", {}).get("calls", 0)) for s in stats]
+
+
 async def nodes_of(cluster: ClusterProcesses, keys: list[str]) -> list[int]:
     """The index of the node holding each key (from the cluster's own slot table)."""
     client = open_client(cluster.url, cluster=True, timeout_s=2.0)
@@ -114,6 +121,15 @@ async def test_a_request_holds_on_every_node_and_each_slot_decides_on_its_own(
     assert all(held_keys), "every node holds some campaigns' money"
     assert sorted(k for node in held_keys for k in node) == sorted(a.held for a in accounts)
     assert await store.read_many([a.held for a in accounts]) == [100] * len(CAMPAIGNS)
+    # One script call per slot, each sent to the node that holds it.
+    before = evalsha_calls(redis_cluster)
+    spare = [Hold(a, f"a3:1:{n}", 1, 1_000, 60_000) for n, a in enumerate(accounts)]
+    assert await store.reserve(spare) == [True] * len(CAMPAIGNS)
+    calls = [after - was for after, was in zip(evalsha_calls(redis_cluster), before, strict=True)]
+    slots = {key_slot(a.spend.encode()) for a in accounts}
+    assert sum(calls) == len(slots)
+    assert all(calls)  # every node got its share
+    await store.release([(h.account, h.hold_id) for h in spare])
     # Ten more on c0 and one on c1, in one request: c0's slot decides its ten in order.
     more = [Hold(accounts[0], f"a2:1:{n}", 100, 1_000, 60_000) for n in range(10)]
     more.append(Hold(accounts[1], "a2:1:c1", 900, 1_000, 60_000))
