@@ -104,6 +104,24 @@ class Metrics:
             "Counter store circuit: 0 closed, 1 half-open (probing), 2 open (no in-process bids).",
             registry=self.registry,
         )
+        self.store_calls = Histogram(
+            "rtb_store_call_seconds",
+            "Counter store calls by operation: how long they took (failed ones included).",
+            ["operation"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.store_failures = Counter(
+            "rtb_store_failures",
+            "Counter store calls that failed (timeout, connection), by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.store_circuit_opened = Counter(
+            "rtb_store_circuit_opened",
+            "Times the store circuit opened (in-process bidding paused).",
+            registry=self.registry,
+        )
         self.ledger_state = Gauge(
             "rtb_ledger_state",
             "Ledger: 0 ready, 1 not initialised, 2 lost (the store lost its data; no in-process "

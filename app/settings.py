@@ -150,10 +150,17 @@ class Settings(BaseSettings):
     # Store
     store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.02
-    """Every Redis call's socket timeout: a store slower than this counts as failing."""
-    store_breaker_failures: Annotated[int, Field(gt=0)] = 3
-    """Consecutive store failures that open its circuit (in-process bidding stops)."""
+    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.25
+    """Every Redis call's socket timeout: a store slower than this counts as failing. Calls
+    on the bid path are cut sooner by the bidder deadline anyway (a cut call is not a
+    failure); this bounds the notices and the background work (docs/decisions.md)."""
+    redis_max_connections: Annotated[int, Field(gt=0)] = 1024
+    """Connections per process (one per store call in flight)."""
+    store_breaker_failures: Annotated[int, Field(gt=0)] = 5
+    """Consecutive store failures that open its circuit (in-process bidding stops)..."""
+    store_breaker_window_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    """... once they have gone on this long: a burst of late answers from a busy store does
+    not pause bidding, an outage does."""
     store_breaker_cooldown_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How long an open store circuit waits before one probe call."""
     key_prefix: str = "rtb:"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, router, serving, store
+from bench import exchange_fanout, fanout, mechanisms, notice_load, router, serving, store
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
@@ -21,6 +21,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "store": store.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
+    "notice-load": notice_load.run,
 }
 
 
