@@ -139,6 +139,13 @@ class Metrics:
             ["kind", "result"],
             registry=self.registry,
         )
+        self.conversions = Counter(
+            "rtb_conversions",
+            "Conversion postbacks by result: recorded, duplicate, or why refused (invalid, "
+            "forged, unsigned, bad_signature, value_cap, window, limit, unavailable).",
+            ["result"],
+            registry=self.registry,
+        )
         self.settlements = Counter(
             "rtb_settlements",
             "Won impressions settled, by result (settled, charged_late, refused, duplicate).",

@@ -74,6 +74,11 @@ class GuardedStore:
     async def claim(self, key: str, ttl_s: int) -> bool:
         return await self._guard("claim", lambda: self._store.claim(key, ttl_s))
 
+    async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
+        return await self._guard(
+            "claim_counted", lambda: self._store.claim_counted(key, counter, limit, ttl_s)
+        )
+
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
         return await self._guard("reserve", lambda: self._store.reserve(holds))
 
