@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.ledger_cli import add_ledger_command
 from app.settings import Settings
@@ -153,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtb`` console script."""
-    args = build_parser().parse_args(argv)
-    handler = args.handler
-    result: int = handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+        handler = args.handler
+        result: int = handler(args)
+    except ValidationError as exc:  # the environment's settings: every problem, one line each
+        for error in exc.errors():
+            where = "_".join(str(part) for part in error["loc"]).upper()
+            field = f"RTB_{where}: " if where else ""
+            print(f"rtb: settings: {field}{error['msg']}", file=sys.stderr)
+        return 2
     return result

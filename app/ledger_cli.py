@@ -94,6 +94,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
         except (LedgerAdminError, ConfigError) as exc:
             print(f"rtb ledger: {exc}", file=sys.stderr)
             return 2
+
         except RedisError as exc:
             print(f"rtb ledger: Redis: {exc}", file=sys.stderr)
             return 3
