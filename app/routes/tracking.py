@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import RedirectResponse, Response
 
+from app.body import read_body
 from app.errors import JSON, error_response
 from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind
 from app.services import Services, services_of
@@ -105,7 +106,9 @@ async def conversion(request: Request) -> Response:
     """200 with ``{"result": "recorded" | "duplicate"}``; 400 naming the field; 403 forged."""
     services = services_of(request)
     try:
-        body = Conversion.model_validate(orjson.loads(await request.body()))
+        body = Conversion.model_validate(
+            orjson.loads(await read_body(request, services.settings.max_body_bytes))
+        )
     except orjson.JSONDecodeError as exc:
         return error_response(400, "body", f"invalid JSON: {exc}")
     except ValidationError as exc:
