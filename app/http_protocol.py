@@ -9,6 +9,8 @@ forever, and it closes at once after an answer with ``connection: close``. So, w
 - one timer per connection bounds the head (``header_timeout_s`` from a new connection or
   from a request's first byte) and then the body (``body_timeout_s``), however slowly
   either trickles in: 408. A connection that never sends a byte is closed silently;
+- a request that is not HTTP gets 400 naming the parser's complaint (counted, not logged:
+  garbage must not flood the log);
 - an answer sent before its request was fully received (413 on a declared length, 431, 408,
   a 503) carries ``connection: close``, and the server then shuts its write side and
   discards what the client still sends, up to ``drain_max_bytes`` for ``drain_timeout_s``,
@@ -109,14 +111,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError as exc:
+        except httptools.HttpParserError as exc:  # a callback's refusal, or not HTTP
             if isinstance(exc.__context__, _Refusal):
                 self._refuse(exc.__context__)
             else:
-                self._invalid_request()
-            return
-        except httptools.HttpParserError:
-            self._invalid_request()
+                self._refuse(_Refusal(400, "request", f"invalid HTTP: {exc}", "invalid_http"))
             return
         except httptools.HttpParserUpgrade:  # as uvicorn does (``ws="none"``: a warning)
             if self._should_upgrade():
@@ -132,11 +131,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(self._head_too_large())
             elif self._timer is None:
                 self._arm(self.limits.header_timeout_s)
-
-    def _invalid_request(self) -> None:
-        message = "Invalid HTTP request received."
-        self.logger.warning(message)
-        self.send_400_response(message)
 
     # -- parser callbacks -----------------------------------------------------------------
 
@@ -232,8 +226,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Answer ``refusal`` and close gracefully; when an earlier answer on this
         connection is still being written, close without one (pipelined attack)."""
         self.limits.refused(refusal.reason)
-        busy = self.cycle is not None and not (
-            self.cycle.response_complete or self.cycle.disconnected
+        cycle = self.cycle
+        busy = bool(self.pipeline) or (
+            cycle is not None and not (cycle.response_complete or cycle.disconnected)
         )
         if busy or self.transport.is_closing():
             self.transport.close()

@@ -121,7 +121,8 @@ class Metrics:
         self.http_refused = Counter(
             "rtb_http_refused",
             "Requests or connections cut off by a server limit, by reason (header_too_large, "
-            "too_many_headers, header_timeout, body_timeout, overloaded, drain_exceeded).",
+            "too_many_headers, header_timeout, body_timeout, invalid_http, overloaded, "
+            "drain_exceeded).",
             ["reason"],
             registry=self.registry,
         )

@@ -235,6 +235,16 @@ def test_headers_within_the_limits_pass(server: str) -> None:
     assert httpx.get(f"{server}/healthz", headers=headers).status_code == 200
 
 
+def test_a_request_that_is_not_http_gets_400_naming_it(server: str) -> None:
+    with closing(connect(server)) as sock:
+        sock.sendall(b"HELLO there\r\n\r\n")
+        status, _, body = read_response(sock)
+        assert status == 400
+        assert orjson.loads(body)["error"]["field"] == "request"
+        assert closed_by_server(sock)
+    still_serves(server)
+
+
 def test_a_slowloris_head_is_cut_off_with_408(server: str) -> None:
     with closing(connect(server)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
