@@ -27,12 +27,14 @@ class Gate:
         await send({"type": "http.response.body", "body": b""})
 
 
+def client_of(app: InFlightLimit) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://exchange")
+
+
 async def test_past_the_limit_requests_get_503_with_retry_after() -> None:
     gate = Gate()
     limited = InFlightLimit(gate, max_in_flight=2, retry_after_s=3)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited), base_url="http://exchange"
-    ) as client:
+    async with client_of(limited) as client:
         held = [asyncio.create_task(client.post("/openrtb2/auction")) for _ in range(2)]
         await gate.reached(2)
         refused = await client.post("/openrtb2/auction")
@@ -50,10 +52,7 @@ async def test_past_the_limit_requests_get_503_with_retry_after() -> None:
 
 async def test_liveness_and_metrics_are_admitted_under_overload() -> None:
     gate = Gate()
-    limited = InFlightLimit(gate, max_in_flight=1, retry_after_s=1)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=limited), base_url="http://exchange"
-    ) as client:
+    async with client_of(InFlightLimit(gate, max_in_flight=1, retry_after_s=1)) as client:
         held = asyncio.create_task(client.post("/openrtb2/auction"))
         await gate.reached(1)
         probes = [asyncio.create_task(client.get(path)) for path in ("/healthz", "/metrics")]

@@ -156,6 +156,40 @@ def test_a_2_mib_auction_body_gets_a_413_the_client_reads(server: str, declared:
     still_serves(server)
 
 
+def auction_head(size: int, *extra: str) -> bytes:
+    lines = [
+        "POST /openrtb2/auction HTTP/1.1",
+        "host: x",
+        "content-type: application/json",
+        f"content-length: {size}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_body_sent_apart_from_its_head_keeps_the_connection_alive(server: str) -> None:
+    """Until a body is in, an answer would close the connection; once it is in, the
+    connection is kept alive as the client asked."""
+    body = orjson.dumps(banner_request())
+    with closing(connect(server)) as sock:
+        for _request in range(3):
+            sock.sendall(auction_head(len(body)))
+            time.sleep(0.02)  # a separate read on the server
+            sock.sendall(body)
+            status, headers, _ = read_response(sock)
+            assert (status, headers.get("connection")) == (200, None)
+
+
+def test_expect_100_continue_is_answered(server: str) -> None:
+    body = orjson.dumps(banner_request())
+    with closing(connect(server)) as sock:
+        sock.sendall(auction_head(len(body), "expect: 100-continue"))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        status, _, _ = read_response(sock)
+        assert status == 200
+
+
 def test_the_conversion_endpoint_reads_its_body_within_the_limit(server: str) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         huge = client.post("/track/conversion", content=b" " * BIG)
