@@ -8,13 +8,15 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
+from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
 from app.settings import Settings
 from simulation.cli import add_simulate_command
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.workers > 1 and Settings().store == "memory":
+    settings = Settings()
+    if args.workers > 1 and settings.store == "memory":
         print(
             "rtb serve: --workers > 1 needs a shared store: each process would keep its own "
             "budgets and notice markers (double charges). Set RTB_STORE=redis, RTB_REDIS_URL "
@@ -28,11 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+        **server_options(settings),  # the bounded protocol and the limits (app.http_limits)
     )
     return 0
 

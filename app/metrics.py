@@ -166,6 +166,19 @@ class Metrics:
             "Events dropped because the queue to the stream was full.",
             registry=self.registry,
         )
+        self.http_refused = Counter(
+            "rtb_http_refused",
+            "Requests or connections cut off by a server limit, by reason (header_too_large, "
+            "too_many_headers, header_timeout, body_timeout, invalid_http, overloaded, "
+            "drain_exceeded).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.client_disconnects = Counter(
+            "rtb_client_disconnects",
+            "Requests whose client went away (or was cut off) before its body was read.",
+            registry=self.registry,
+        )
         self.forwards = Counter(
             "rtb_notice_forwards",
             "Forwarded DSP notices by result (sent, failed, dropped).",

@@ -31,7 +31,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from app.errors import JSON, error_response
+from app.body import read_body
+from app.errors import JSON, ClientError, error_response
 from app.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
@@ -133,7 +134,11 @@ async def conversion(request: Request) -> Response:
     """200 with ``{"result": "recorded" | "duplicate"}``; 400 naming the field; 403 forged
     click id or signature; 409 when the click has all its conversions or is too old."""
     services = services_of(request)
-    raw = await request.body()
+    try:
+        raw = await read_body(request, services.settings.max_body_bytes)
+    except ClientError as exc:
+        services.metrics.conversions.labels("invalid").inc()
+        return error_response(exc.status, exc.field, exc.message)
     try:
         result = await _record_conversion(services, raw, request.headers.get(_SIGNATURE_HEADER))
     except _Refused as refused:
