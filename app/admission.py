@@ -14,9 +14,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import JSON, error_body
 from app.http_limits import limits_in
 
-ALWAYS_ADMITTED: Final = frozenset({"/healthz", "/metrics"})
-"""Liveness and metrics answer under overload too: an orchestrator must not restart a
-process for being busy, and the operator wants to see why."""
+ALWAYS_ADMITTED: Final = frozenset(
+    {"/healthz", "/metrics", "/notices/win", "/notices/billing", "/track/click"}
+)
+"""Answered under overload too. Liveness and metrics: an orchestrator must not restart a
+process for being busy, and the operator wants to see why. Win and billing notices and
+click redirects: they come from pixels and browsers that do not retry — refusing one loses
+a charge or a visitor — and each costs one store call (a forged token: none). uvicorn's
+connection backstop still bounds them."""
 
 
 class InFlightLimit:

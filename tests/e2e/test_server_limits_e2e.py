@@ -324,6 +324,8 @@ def test_past_max_in_flight_a_request_gets_503_with_retry_after(patient: str) ->
         assert answer.headers["retry-after"] == "1"
         assert answer.json()["error"]["field"] == "server"
         assert httpx.get(f"{patient}/healthz").status_code == 200  # liveness is always admitted
+        notice = httpx.get(f"{patient}/notices/billing", params={"t": "not-a-token"})
+        assert notice.status_code == 403  # handled, not refused: notices are never shed
     finally:
         for sock in held:
             sock.close()
