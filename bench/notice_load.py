@@ -20,9 +20,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -34,7 +36,7 @@ from redis import Redis
 from bench.loadgen import build_request, parse_response
 from bench.section import Options, Report, Table, progress
 
-__all__ = ["LoadOutcome", "StoreConfig", "run", "run_load"]
+__all__ = ["LoadOutcome", "Served", "StoreConfig", "run", "run_load", "serve_workers"]
 
 REQUEST: Final = Path(__file__).resolve().parent.parent / "app/examples/request_simple_banner.json"
 _QUANTILES: Final = (0.5, 0.99, 0.999)
@@ -92,9 +94,42 @@ def run_load(
     seed: int = 1,
 ) -> LoadOutcome:
     """One configuration: start the server, load it, stop it; what it met."""
+    with serve_workers(redis_url, config.environment()) as served:
+        outcome = uvloop.run(_load(config, served.port, duration_s, concurrency, seed))
+        outcome.store_latency_ms = _store_latency(served.base_url)
+    outcome.circuit_opened = _circuit_openings(served.log)
+    return outcome
+
+
+@dataclass(slots=True)
+class Served:
+    """``rtb serve --workers N`` on a Redis prefix of its own, as ``serve_workers`` runs it."""
+
+    port: int
+    environment: dict[str, str]
+    """What the workers run with (``rtb`` commands given it reach the same store)."""
+    log: bytes = b""
+    """The workers' log lines, once they have stopped."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rtb(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """Run an ``rtb`` command against the same store and settings."""
+        rtb = str(Path(sys.executable).with_name("rtb"))
+        return subprocess.run([rtb, *args], env=self.environment, capture_output=True, check=True)
+
+
+@contextmanager
+def serve_workers(
+    redis_url: str, settings: Mapping[str, str] = MappingProxyType({}), workers: int = 2
+) -> Iterator[Served]:
+    """Start ``rtb serve --workers N`` (ledger created first) with ``settings`` (``RTB_*``)
+    on a fresh key prefix of ``redis_url``; stop it and delete its keys afterwards."""
     prefix = f"bench-load-{secrets.token_hex(4)}:"
     with tempfile.TemporaryDirectory(prefix="rtb-load-") as state:
-        env = dict(os.environ) | config.environment()
+        env = dict(os.environ) | dict(settings)
         env |= {
             "RTB_STORE": "redis",
             "RTB_REDIS_URL": redis_url,
@@ -103,28 +138,33 @@ def run_load(
             "RTB_STATE_DIR": state,
             "RTB_LOG_JSON": "true",
         }
-        rtb = str(Path(sys.executable).with_name("rtb"))
-        subprocess.run([rtb, "ledger", "init"], env=env, check=True, capture_output=True)
-        port = _free_port()
+        served = Served(_free_port(), env)
+        served.rtb("ledger", "init")
         log_path = Path(state) / "server.log"
-        with log_path.open("wb") as log_file:
-            server = subprocess.Popen(
-                [rtb, "serve", "--workers", "2", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log_file,
-            )
-            try:
-                base = f"http://127.0.0.1:{port}"
-                _wait_ready(base, server)
-                outcome = uvloop.run(_load(config, port, duration_s, concurrency, seed))
-                outcome.store_latency_ms = _store_latency(base)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-        outcome.circuit_opened = _circuit_openings(log_path.read_bytes())
-    _delete_prefix(redis_url, prefix)
-    return outcome
+        try:
+            with log_path.open("wb") as log_file:
+                server = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("rtb")),
+                        "serve",
+                        "--workers",
+                        str(workers),
+                        "--port",
+                        str(served.port),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log_file,
+                )
+                try:
+                    _wait_ready(served.base_url, server)
+                    yield served
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+            served.log = log_path.read_bytes()
+        finally:
+            _delete_prefix(redis_url, prefix)
 
 
 class _Connection:
