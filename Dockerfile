@@ -19,9 +19,12 @@ COPY fraud ./fraud
 COPY simulation ./simulation
 RUN pip install . && rm -rf /root/.cache
 
+RUN mkdir -p /var/lib/rtb && chown rtb /var/lib/rtb
 USER rtb
 EXPOSE 8000
-ENV RTB_HOST=0.0.0.0 RTB_PORT=8000 RTB_LOG_JSON=true
+# The notice spool and the ledger epoch last used: keep them on a volume across restarts.
+VOLUME /var/lib/rtb
+ENV RTB_HOST=0.0.0.0 RTB_PORT=8000 RTB_LOG_JSON=true RTB_STATE_DIR=/var/lib/rtb
 HEALTHCHECK --interval=10s --timeout=2s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=1)"
 CMD ["rtb", "serve"]

@@ -1,8 +1,11 @@
-"""Reading a bid request body safely: content type, size limit, gzip.
+"""Reading a POST body safely: content type, size limit, gzip. Every POST route reads its
+body here (the auction, the conversion postback, the demo DSP), never with ``request.body()``.
 
 The limit is enforced three times, each cheap: the declared Content-Length, the bytes
 actually streamed (a chunked body has no length), and the decompressed size (a small gzip
-body can inflate to gigabytes). Nothing is buffered beyond the limit.
+body can inflate to gigabytes). Nothing is buffered beyond the limit. A client that
+disconnects mid-body raises starlette's ``ClientDisconnect``, which ``app.errors`` ends
+quietly.
 """
 
 import zlib
@@ -30,7 +33,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     check_content_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ClientError(400, "content-length", "must be a non-negative integer")
         if int(declared) > limit:
             raise ClientError(413, "body", f"larger than {limit} bytes")

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
+from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
 from app.settings import Settings
 from simulation.cli import add_simulate_command
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.workers > 1 and Settings().store == "memory":
+    settings = Settings()
+    if args.workers > 1 and settings.store == "memory":
         print(
             "rtb serve: --workers > 1 needs a shared store: each process would keep its own "
             "budgets and notice markers (double charges). Set RTB_STORE=redis, RTB_REDIS_URL "
@@ -27,11 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+        **server_options(settings),  # the bounded protocol and the limits (app.http_limits)
     )
     return 0
 
@@ -150,7 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rtb`` console script."""
-    args = build_parser().parse_args(argv)
-    handler = args.handler
-    result: int = handler(args)
+    try:
+        args = build_parser().parse_args(argv)
+        handler = args.handler
+        result: int = handler(args)
+    except ValidationError as exc:  # the environment's settings: every problem, one line each
+        for error in exc.errors():
+            where = "_".join(str(part) for part in error["loc"]).upper()
+            field = f"RTB_{where}: " if where else ""
+            print(f"rtb: settings: {field}{error['msg']}", file=sys.stderr)
+        return 2
     return result

@@ -4,17 +4,23 @@ Integrators fix requests by the field named in the error; OpenRTB allows an empt
 an empty 400 helps nobody. Every error a client can cause becomes a 4xx here, never a 5xx.
 """
 
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeAlias
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from openrtb.errors import field_path
 
 JSON: Final = "application/json"
+CLIENT_CLOSED_REQUEST: Final = 499
+"""nginx's status for a client that closed the connection first; never sent to anyone."""
+
+ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class ClientError(Exception):
@@ -28,12 +34,18 @@ class ClientError(Exception):
         self.nbr = nbr
 
 
-def error_response(status: int, field: str, message: str, nbr: int | None = None) -> Response:
-    """The one error body shape: ``{"error": {"field", "message"[, "nbr"]}}``."""
+def error_body(field: str, message: str, nbr: int | None = None) -> bytes:
+    """The one error body shape: ``{"error": {"field", "message"[, "nbr"]}}``; also written
+    by the HTTP protocol itself (``app.http_protocol``) for requests the app never sees."""
     error: dict[str, object] = {"field": field, "message": message}
     if nbr is not None:
         error["nbr"] = nbr
-    return Response(orjson.dumps({"error": error}), status_code=status, media_type=JSON)
+    return orjson.dumps({"error": error})
+
+
+def error_response(status: int, field: str, message: str, nbr: int | None = None) -> Response:
+    """``error_body`` as a response."""
+    return Response(error_body(field, message, nbr), status_code=status, media_type=JSON)
 
 
 async def _client_error(_: Request, exc: Exception) -> Response:
@@ -53,8 +65,27 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, "request", str(exc.detail))
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every client-caused error through ``error_response``."""
+def _client_gone(on_disconnect: Callable[[Request], None]) -> ExceptionHandler:
+    async def handler(request: Request, exc: Exception) -> Response:
+        """Nobody will read this answer (the server drops it): the disconnect is counted,
+        not logged as an error with a traceback."""
+        assert isinstance(exc, ClientDisconnect)
+        on_disconnect(request)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+    return handler
+
+
+def install_error_handlers(
+    app: FastAPI, on_disconnect: Callable[[Request], None] | None = None
+) -> None:
+    """Route every client-caused error through ``error_response``; a client that went away
+    before its body was read (``ClientDisconnect``) ends quietly, told to ``on_disconnect``."""
     app.add_exception_handler(ClientError, _client_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone(on_disconnect or _ignore))
+
+
+def _ignore(_: Request) -> None:
+    return

@@ -172,6 +172,11 @@ class Exchange:
         """(bidder, campaign) pairs whose notices count a frequency cap: only their tokens
         carry the user's key."""
 
+    @property
+    def rates(self) -> CurrencyRates:
+        """The exchange's currency rates (tracking converts conversion values with them)."""
+        return self._config.rates
+
     def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
         """min(bidder timeout, what is left of tmax after the reserve for the response)."""
         tmax_ms = request.tmax or self._config.default_tmax_ms

@@ -69,22 +69,33 @@ def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
     store: CounterStore
     if settings.store == "redis":
         store = RedisStore.from_url(
-            settings.redis_url, timeout_s=settings.redis_timeout_s, cluster=settings.redis_cluster
+            settings.redis_url,
+            timeout_s=settings.redis_timeout_s,
+            max_connections=settings.redis_max_connections,
+            cluster=settings.redis_cluster,
         )
     else:
         store = MemoryStore()
 
     def on_change(old: BreakerState, new: BreakerState) -> None:
         metrics.store_circuit.set(_BREAKER_VALUE[new])
+        if new is BreakerState.OPEN:
+            metrics.store_circuit_opened.inc()
         log.warning("store_circuit", old=old.value, new=new.value)
+
+    def observe(operation: str, seconds: float, failed: bool) -> None:
+        metrics.child(metrics.store_calls, operation).observe(seconds)
+        if failed:
+            metrics.child(metrics.store_failures, operation).inc()
 
     breaker = CircuitBreaker(
         settings.store_breaker_failures,
         settings.store_breaker_cooldown_s,
         time.monotonic,
         on_change,
+        min_failing_s=settings.store_breaker_window_s,
     )
-    return GuardedStore(store, breaker)
+    return GuardedStore(store, breaker, observe=observe)
 
 
 def _remembered_epoch(settings: Settings) -> Path | None:

@@ -1,17 +1,20 @@
 """The app factory: ``create_app(settings)`` builds one exchange; uvicorn calls it."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
+from app.admission import InFlightLimit
 from app.errors import install_error_handlers
+from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
+from app.metrics import Metrics
 from app.openapi import build_openapi
 from app.routes import auction, health, notices, tracking
-from app.services import Services
+from app.services import services_of
 from app.settings import Settings
 
 DESCRIPTION = """An OpenRTB 2.6 exchange: SSPs post bid requests to `/openrtb2/auction` and get
@@ -25,9 +28,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with lifespan_for(settings, app) as state:
-            yield state
+            refused = _refusal_counter(state["services"].metrics)
+            # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
+            yield {**state, LIMITS_STATE_KEY: HttpLimits.from_settings(settings, refused)}
 
     app = FastAPI(
         title="RTB exchange",
@@ -35,7 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, on_disconnect=_count_disconnect)
+    app.add_middleware(
+        InFlightLimit, max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s
+    )
     app.router.routes.insert(0, auction.route)
     app.include_router(notices.router)
     app.include_router(tracking.router)
@@ -46,3 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _refusal_counter(metrics: Metrics) -> Callable[[str], None]:
+    def refused(reason: str) -> None:
+        metrics.http_refused.labels(reason).inc()
+
+    return refused
+
+
+def _count_disconnect(request: Request) -> None:
+    services_of(request).metrics.client_disconnects.inc()

@@ -104,6 +104,24 @@ class Metrics:
             "Counter store circuit: 0 closed, 1 half-open (probing), 2 open (no in-process bids).",
             registry=self.registry,
         )
+        self.store_calls = Histogram(
+            "rtb_store_call_seconds",
+            "Counter store calls by operation: how long they took (failed ones included).",
+            ["operation"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.store_failures = Counter(
+            "rtb_store_failures",
+            "Counter store calls that failed (timeout, connection), by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.store_circuit_opened = Counter(
+            "rtb_store_circuit_opened",
+            "Times the store circuit opened (in-process bidding paused).",
+            registry=self.registry,
+        )
         self.ledger_state = Gauge(
             "rtb_ledger_state",
             "Ledger: 0 ready, 1 not initialised, 2 lost (the store lost its data; no in-process "
@@ -119,6 +137,13 @@ class Metrics:
             "rtb_notice_spool_settled",
             "Spooled notices settled once the store answered again, by kind and result.",
             ["kind", "result"],
+            registry=self.registry,
+        )
+        self.conversions = Counter(
+            "rtb_conversions",
+            "Conversion postbacks by result: recorded, duplicate, or why refused (invalid, "
+            "forged, unsigned, bad_signature, value_cap, window, limit, unavailable).",
+            ["result"],
             registry=self.registry,
         )
         self.settlements = Counter(
@@ -139,6 +164,19 @@ class Metrics:
         self.events_dropped = Counter(
             "rtb_events_dropped",
             "Events dropped because the queue to the stream was full.",
+            registry=self.registry,
+        )
+        self.http_refused = Counter(
+            "rtb_http_refused",
+            "Requests or connections cut off by a server limit, by reason (header_too_large, "
+            "too_many_headers, header_timeout, body_timeout, invalid_http, overloaded, "
+            "drain_exceeded).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.client_disconnects = Counter(
+            "rtb_client_disconnects",
+            "Requests whose client went away (or was cut off) before its body was read.",
             registry=self.registry,
         )
         self.forwards = Counter(

@@ -64,6 +64,16 @@ class NoticeClaim(NamedTuple):
         return f"{self.auction_id}:{self.imp_id}:{self.bid_id}"
 
 
+class ClickRef(NamedTuple):
+    """What a click id handed to the advertiser stands for: whose click, on which
+    impression, when. Its fields in order are the id's payload."""
+
+    bidder: str
+    campaign_id: str
+    impression_id: str
+    clicked_at_s: int
+
+
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -90,6 +100,23 @@ class NoticeSigner:
     def check_tag(self, text: str, tag: str) -> bool:
         """Whether ``tag`` is this signer's tag of ``text`` (constant time)."""
         return hmac.compare_digest(self.tag(text), tag)
+
+    def click_id(self, ref: ClickRef) -> tuple[str, str]:
+        """The click id (``rtb_click``) for ``ref`` and its tag (``rtb_sig``)."""
+        text = _b64encode(orjson.dumps((_VERSION, *ref)))
+        return text, self.tag(text)
+
+    def read_click(self, click_id: str, tag: str) -> ClickRef:
+        """The click behind an id this signer issued; InvalidNotice for anything else."""
+        if not self.check_tag(click_id, tag):
+            raise InvalidNotice("not a click id this exchange issued")
+        try:
+            version, *fields = orjson.loads(_b64decode(click_id))
+        except (binascii.Error, orjson.JSONDecodeError, TypeError, ValueError) as exc:
+            raise InvalidNotice("undecodable click id") from exc
+        if version != _VERSION or len(fields) != len(ClickRef._fields):
+            raise InvalidNotice(f"unsupported click id version {version}")
+        return ClickRef(*fields)
 
     def sign(self, claim: NoticeClaim) -> str:
         """The token for ``claim``."""

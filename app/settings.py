@@ -62,7 +62,33 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Base URL the notice links point to; None: the URL the request came in on."""
     max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
+    """Every POST body (auction, conversion postback), also once decompressed; 413 beyond."""
     debug_allowed: bool = False
+
+    # HTTP limits: what one connection or request may cost before it is cut off
+    # (app.http_protocol enforces them while parsing, app.admission at the door; README)
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024
+    """Request line plus headers; 431 beyond, counted before the headers are complete."""
+    max_headers: Annotated[int, Field(gt=0)] = 100
+    """Header fields per request; 431 beyond."""
+    header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+    """From a new connection (or a request's first byte) to the end of its headers; 408."""
+    body_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """From the end of the headers to the end of the body, however it trickles in; 408."""
+    keep_alive_s: Annotated[int, Field(gt=0, le=3600)] = 5
+    """An idle keep-alive connection is closed after this (uvicorn's ``timeout_keep_alive``)."""
+    max_in_flight: Annotated[int, Field(gt=0)] = 128
+    """Requests handled at once by one process; 503 with ``Retry-After`` beyond. Sized to
+    throughput × tmax: more in flight would only answer after the SSP gave up."""
+    retry_after_s: Annotated[int, Field(gt=0, le=3600)] = 1
+    max_connections: Annotated[int, Field(gt=0)] = 1024
+    """uvicorn's ``limit_concurrency``, the hard backstop above ``max_in_flight``: open
+    connections or requests beyond it get uvicorn's own 503 (no ``Retry-After``)."""
+    drain_max_bytes: Annotated[int, Field(ge=0)] = 8 * 1024 * 1024
+    drain_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """After answering before a request was fully sent (413, 431, 408, 503), the server shuts
+    its side and discards up to ``drain_max_bytes`` for up to ``drain_timeout_s`` so the
+    client reads the answer; a client still sending after that is reset."""
 
     # Auction
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
@@ -151,10 +177,17 @@ class Settings(BaseSettings):
     # Store
     store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.02
-    """Every Redis call's socket timeout: a store slower than this counts as failing."""
-    store_breaker_failures: Annotated[int, Field(gt=0)] = 3
-    """Consecutive store failures that open its circuit (in-process bidding stops)."""
+    redis_timeout_s: Annotated[float, Field(gt=0, le=5)] = 0.25
+    """Every Redis call's socket timeout: a store slower than this counts as failing. Calls
+    on the bid path are cut sooner by the bidder deadline anyway (a cut call is not a
+    failure); this bounds the notices and the background work (docs/decisions.md)."""
+    redis_max_connections: Annotated[int, Field(gt=0)] = 1024
+    """Connections per process (one per store call in flight)."""
+    store_breaker_failures: Annotated[int, Field(gt=0)] = 5
+    """Consecutive store failures that open its circuit (in-process bidding stops)..."""
+    store_breaker_window_s: Annotated[float, Field(ge=0, le=60)] = 0.5
+    """... once they have gone on this long: a burst of late answers from a busy store does
+    not pause bidding, an outage does."""
     store_breaker_cooldown_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How long an open store circuit waits before one probe call."""
     key_prefix: str = "rtb:"

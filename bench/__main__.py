@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, router, serving, store, store_node
+from bench import (
+    exchange_fanout,
+    fanout,
+    mechanisms,
+    notice_load,
+    router,
+    serving,
+    store,
+    store_node,
+)
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
@@ -22,6 +31,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "store-node": store_node.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
+    "notice-load": notice_load.run,
 }
 
 

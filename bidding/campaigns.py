@@ -3,7 +3,7 @@
 The ``routers`` part of the exchange's bidders file (read by ``app.bidders.config``) is
 validated with these pydantic models at load time — a bad file fails with the field named,
 before the exchange takes traffic; the router then works on frozen dataclasses whose money
-is already integer micros (decimal text rounded half-up, as on the wire).
+is already integer micros (configured amounts: their decimal text rounded half-up).
 
 A campaign bids in one of two modes:
 
@@ -30,10 +30,15 @@ One campaign of the file, with every optional part::
      "creatives": [{"id": "acme-300x250", "media_type": "banner", "w": 300, "h": 250,
                     "adm": "<a …>", "adomain": ["acme-shoes.example"], "cat": ["IAB18-3"],
                     "attr": [], "landing_url": "https://acme-shoes.example/running",
-                    "ctr_prior": {"alpha": 2, "beta": 998}}]}
+                    "ctr_prior": {"alpha": 2, "beta": 998}}],
+     "conversions": {"max_per_click": 1, "max_value": "500.00", "window_days": 30,
+                     "postback_secret": "…32 random bytes, hex…"}}
 
 Flight dates are inclusive calendar days in the campaign's time zone; a frequency cap ``per``
-``day`` counts the campaign's local calendar day, ``hour`` the clock hour.
+``day`` counts the campaign's local calendar day, ``hour`` the clock hour. ``conversions``
+bounds what the advertiser's postbacks may record (``app.routes.tracking``): by default one
+conversion per click, worth at most 10,000 in the campaign's currency, within 30 days of the
+click, unsigned.
 """
 
 from collections.abc import Sequence
@@ -45,7 +50,7 @@ from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, ANY, Dimension, ListRule, Targeting, hours_mask
@@ -106,6 +111,19 @@ class FrequencyCap:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversionRules:
+    """What the exchange accepts of an advertiser's conversion postbacks for a campaign."""
+
+    max_per_click: int = 1
+    max_value_micros: int = 10_000_000_000
+    """A postback worth more than this (the campaign's currency) is refused."""
+    window_s: int = 30 * 24 * 3600
+    """A conversion more than this long after its click is refused."""
+    postback_secret: bytes | None = None
+    """When set, postbacks must carry ``x-rtb-signature: sha256=<hex HMAC of the body>``."""
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     """A campaign as the router sees it; prices and budgets in integer micros."""
 
@@ -136,6 +154,7 @@ class Campaign:
     """Who and where (with the flight and dayparting in the campaign's zone)."""
     historical_ctr: float = 0.001
     historical_cvr: float = 0.01
+    conversions: ConversionRules = ConversionRules()
 
     def ctr_prior(self, creative: Creative) -> BetaPrior:
         """The creative's configured prior, or a weak one at the campaign's historical CTR."""
@@ -353,6 +372,24 @@ class _CapFile(BaseModel):
     per: Literal["day", "hour"]
 
 
+class _ConversionsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_per_click: int = Field(default=1, ge=1, le=1000)
+    max_value: Price = Decimal("10000")
+    window_days: int = Field(default=30, ge=1, le=365)
+    postback_secret: SecretStr | None = Field(default=None, min_length=16)
+
+    def rules(self) -> ConversionRules:
+        secret = self.postback_secret
+        return ConversionRules(
+            max_per_click=self.max_per_click,
+            max_value_micros=cpm_to_micros(self.max_value),
+            window_s=self.window_days * 24 * 3600,
+            postback_secret=secret.get_secret_value().encode() if secret else None,
+        )
+
+
 class _CampaignFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -376,6 +413,7 @@ class _CampaignFile(BaseModel):
     burl: str | None = None
     lurl: str | None = None
     deal_ids: list[Annotated[str, Field(min_length=1)]] = []
+    conversions: _ConversionsFile = _ConversionsFile()
 
     @field_validator("time_zone")
     @classmethod
@@ -464,6 +502,7 @@ def _campaign(raw: _CampaignFile, where: str) -> Campaign:
         targeting=raw.targeting.build(raw.time_zone, flight),
         historical_ctr=raw.historical_ctr,
         historical_cvr=raw.historical_cvr,
+        conversions=raw.conversions.rules(),
     )
 
 

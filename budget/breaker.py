@@ -14,6 +14,11 @@ States::
 In HALF_OPEN exactly one probe call is let through. A probe whose outcome is never recorded
 (its caller was cancelled) does not wedge the breaker: after another cool-down the next
 ``allow()`` lets a new probe through.
+
+``min_failing_s`` makes it open on *sustained* failure only: the threshold-th failure in a
+row opens it only if the run of failures has lasted that long. A busy but healthy store
+that answers a burst of calls late (a scheduler stall, a GC pause) fails them all within
+milliseconds and then answers again; an outage keeps failing.
 """
 
 from collections.abc import Callable
@@ -39,7 +44,9 @@ class CircuitBreaker:
     __slots__ = (
         "_clock",
         "_cooldown_s",
+        "_failing_since",
         "_failures",
+        "_min_failing_s",
         "_on_change",
         "_opened_at",
         "_state",
@@ -52,13 +59,19 @@ class CircuitBreaker:
         cooldown_s: float,
         clock: Callable[[], float],
         on_change: Callable[[BreakerState, BreakerState], None] | None = None,
+        *,
+        min_failing_s: float = 0.0,
     ) -> None:
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         if cooldown_s <= 0:
             raise ValueError("cooldown_s must be positive")
+        if min_failing_s < 0:
+            raise ValueError("min_failing_s must not be negative")
         self.threshold = threshold
         self._cooldown_s = cooldown_s
+        self._min_failing_s = min_failing_s
+        self._failing_since = 0.0
         self._clock = clock
         self._on_change = on_change
         self._state = BreakerState.CLOSED
@@ -95,12 +108,19 @@ class CircuitBreaker:
             self._move(BreakerState.CLOSED)
 
     def record_failure(self) -> None:
-        """A call failed: a failed probe re-opens; the threshold-th failure in a row opens."""
+        """A call failed: a failed probe re-opens; the threshold-th failure in a row opens,
+        once the run has lasted ``min_failing_s``."""
+        now = self._clock()
+        if self._failures == 0:
+            self._failing_since = now
         self._failures += 1
+        sustained = (
+            self._failures >= self.threshold and now - self._failing_since >= self._min_failing_s
+        )
         if self._state is BreakerState.HALF_OPEN or (
-            self._state is BreakerState.CLOSED and self._failures >= self.threshold
+            self._state is BreakerState.CLOSED and sustained
         ):
-            self._opened_at = self._clock()
+            self._opened_at = now
             self._move(BreakerState.OPEN)
 
     def _move(self, new: BreakerState) -> None:

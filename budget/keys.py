@@ -58,6 +58,10 @@ class KeySpace:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"
 
+    def conversions(self, campaign_id: str, impression_id: str) -> str:
+        """How many conversions one click (of one impression) has recorded."""
+        return f"{self.prefix}conversions:{{c:{campaign_id}}}:{impression_id}"
+
     def notice(self, kind: str, notice_id: str, campaign_id: str | None = None) -> str:
         """Marker that one notice (win, billing, click …) has been processed; a campaign's
         notices share its hash tag, so the charge script sets the marker in the same step."""

@@ -130,7 +130,7 @@ class LedgerWatch:
             record = await self._store.create_record(
                 self._keys.ledger_record, new_record("auto", 1)
             )
-            log.warning("ledger_created_automatically", epoch=record.get("epoch"))
+            log.info("ledger_created", epoch=record.get("epoch"), how="auto")
         if "epoch" not in record:
             self._move(LedgerStatus(LedgerState.UNINITIALISED, NOT_INITIALISED))
             return self._status

@@ -118,6 +118,17 @@ class MemoryStore:
     async def claim(self, key: str, ttl_s: int) -> bool:
         return self._set_nx(key, "1", ttl_s, self._now())
 
+    async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
+        now = self._now()
+        if self._text(key, now) is not None:
+            return 0
+        if self._count(counter, now) >= limit:
+            return -1
+        self._set_nx(key, "1", ttl_s, now)
+        self._add(counter, 1, now)
+        self._expire_nx(counter, now + ttl_s)
+        return 1
+
     def _purge(self, account: AccountKeys, now: float) -> dict[str, tuple[int, float]]:
         self._live(account.holds, now)  # an account idle for days starts afresh
         holds = self._holds.setdefault(account.holds, {})

@@ -164,6 +164,7 @@ class RedisStore:
         self._release = client.register_script(scripts.RELEASE)
         self._charge = client.register_script(scripts.CHARGE)
         self._create_record = client.register_script(_CREATE_RECORD)
+        self._claim_counted = client.register_script(scripts.CLAIM_COUNTED)
 
     def use_epoch(self, epoch: str | None) -> None:
         self._epoch = epoch
@@ -204,6 +205,13 @@ class RedisStore:
         try:
             client = await ready(self._client)
             return bool(await client.set(key, b"1", nx=True, ex=ttl_s))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
+        try:
+            await ready(self._client)
+            return int(await self._claim_counted(keys=[key, counter], args=[limit, ttl_s]))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 

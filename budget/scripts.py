@@ -145,3 +145,14 @@ return 0
 """
 """Re-apply one charge from the event log (``rtb ledger restore``), once: KEYS spend, charge
 marker; ARGV cost, marker TTL s, marker value, key TTL s. 1 if applied, 0 if it already was."""
+
+CLAIM_COUNTED: Final = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return -1 end
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[2])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2], 'NX')
+return 1
+"""
+"""A claim within a count (a click's conversions): KEYS the claim, the counter (one hash
+tag); ARGV limit, TTL s. 1 claimed, 0 claimed before, -1 limit reached."""

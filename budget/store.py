@@ -41,6 +41,12 @@ class CounterStore(Protocol):
         """Set ``key`` if absent (expiring after ``ttl_s``); True only for the first caller."""
         ...
 
+    async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
+        """Claim ``key`` (as ``claim``) only while ``counter`` — how many keys were claimed
+        this way — is below ``limit``; both expire after ``ttl_s``. 1: claimed (and counted),
+        0: ``key`` was claimed before, -1: the limit is reached. Atomic."""
+        ...
+
     async def reserve(self, holds: Sequence[Hold]) -> list[bool]:
         """Place each hold if spend + held + amount stays within its budget (expired holds of
         the account are released first); True where placed. LedgerLost, changing nothing,

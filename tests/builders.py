@@ -7,6 +7,7 @@ Every call returns a fresh, deep structure that tests may mutate freely::
     body = orjson.dumps(banner_request(imps=3, tmax=80))
 """
 
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,10 +147,13 @@ def bid_response(
     return response
 
 
-def click_tracked_bidders_file(directory: Path, landing_url: str) -> Path:
+def click_tracked_bidders_file(
+    directory: Path, landing_url: str, conversions: dict[str, Any] | None = None
+) -> Path:
     """A bidders file with one router and one 2.00 CPM campaign whose 300x250 creative puts
-    the exchange's click-tracking macro in its markup and lands on ``landing_url``."""
-    campaign = {
+    the exchange's click-tracking macro in its markup and lands on ``landing_url``
+    (``conversions``: the campaign's conversion rules, default when None)."""
+    campaign: dict[str, Any] = {
         "id": "clicky",
         "advertiser": "Clicky",
         "seat": "clicky",
@@ -166,13 +170,22 @@ def click_tracked_bidders_file(directory: Path, landing_url: str) -> Path:
             }
         ],
     }
+    if conversions is not None:
+        campaign["conversions"] = conversions
     path = directory / "bidders.json"
     path.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": [campaign]}]}))
     return path
 
 
+CLICK_SECRET = "click-tracking-test-secret-0123456789abcdef"
+
+
 def click_tracked_settings(
-    directory: Path, landing_url: str, redis_url: str, key_prefix: str
+    directory: Path,
+    landing_url: str,
+    redis_url: str,
+    key_prefix: str,
+    conversions: dict[str, Any] | None = None,
 ) -> "Settings":
     """Exchange settings on the real Redis serving ``click_tracked_bidders_file``."""
     from app.settings import Settings
@@ -182,7 +195,8 @@ def click_tracked_settings(
         ledger_init="auto",
         redis_url=redis_url,
         key_prefix=key_prefix,
-        bidders_file=click_tracked_bidders_file(directory, landing_url),
-        notice_secret="click-tracking-test-secret-0123456789abcdef",  # type: ignore[arg-type]
+        bidders_file=click_tracked_bidders_file(directory, landing_url, conversions),
+        notice_secret=CLICK_SECRET,  # type: ignore[arg-type]
+        currency_rates={"EUR": Decimal("1.08")},
         log_json=True,
     )

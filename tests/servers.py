@@ -9,6 +9,9 @@ from typing import Any
 
 import uvicorn
 
+from app.http_limits import server_options
+from app.settings import Settings
+
 
 def free_port() -> int:
     """A TCP port that was free a moment ago on 127.0.0.1."""
@@ -21,19 +24,25 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any, **config: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn (uvloop, httptools) in a thread; yield its base URL."""
+    options = {"loop": "uvloop", "http": "httptools", "access_log": False, "log_level": "warning"}
+    with serve_with(app, **{**options, **config}) as url:
+        yield url
+
+
+@contextmanager
+def serve_like_rtb(app: Any, settings: Settings) -> Iterator[str]:
+    """Serve ``app`` as ``rtb serve`` would with ``settings``: its protocol class, limits
+    and timeouts (``app.http_limits.server_options``)."""
+    with serve_with(app, **server_options(settings)) as url:
+        yield url
+
+
+@contextmanager
+def serve_with(app: Any, **config: Any) -> Iterator[str]:
+    """Run ``app`` with exactly these ``uvicorn.Config`` options in a thread; its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            log_level="warning",
-            lifespan="on",
-            **config,
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **config)
     )
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

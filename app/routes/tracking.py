@@ -3,14 +3,24 @@
 ``GET /track/click?t=…`` — the ``${RTB_CLICK_URL}`` the exchange put into the markup: the
 token is verified (403 otherwise), the first click of an impression is recorded as an event
 and counted for its creative's Thompson-sampling statistics (later ones only redirect), and
-the browser goes on to the landing page with
-``rtb_click=<impression id>&rtb_sig=<tag>`` appended, which the advertiser keeps.
+the browser goes on to the landing page with ``rtb_click=<click id>&rtb_sig=<tag>``
+appended, which the advertiser keeps. The click id is signed and says whose click it was,
+on which impression, when.
 
 ``POST /track/conversion`` — the advertiser's postback: ``{"click", "sig", "conversion_id",
-"value", "currency"}``; a forged click id is 403, a conversion id seen before for that click
-changes nothing (``"duplicate"``), bad input is 400 naming the field.
+"value", "currency"}``. Conversions feed training and reports, so a fake one is as bad as a
+fake charge; each is checked against its campaign's rules (``bidding.campaigns
+.ConversionRules``): at most ``max_per_click`` per click (default 1), worth at most
+``max_value``, within ``window_days`` of the click, and — when the campaign has a
+``postback_secret`` — signed: ``x-rtb-signature: sha256=<hex HMAC-SHA256 of the body>``.
+Answers: 200 ``recorded``, 200 ``duplicate`` (that conversion id was recorded for that
+click before: a retry), 400 naming the field, 403 forged click id or signature, 409 when
+the click has its conversions already or is too old. Every refusal is counted by reason
+(``rtb_conversions_total``).
 """
 
+import hmac
+import time
 from decimal import Decimal
 from typing import Annotated
 from urllib.parse import urlencode
@@ -21,18 +31,23 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from app.errors import JSON, error_response
-from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind
+from app.body import read_body
+from app.errors import JSON, ClientError, error_response
+from app.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
 from app.services import Services, services_of
+from auction.currency import UnknownCurrency
+from bidding.campaigns import ConversionRules
 from budget.store import StoreUnavailable
 from openrtb.currencies import is_iso4217
 from openrtb.errors import field_path
-from openrtb.money import cpm_to_micros
+from openrtb.money import micros_to_cpm
 
 router = APIRouter(tags=["tracking"])
 log = structlog.get_logger("app.tracking")
 _DEDUPE_TTL_S = 30 * 24 * 3600
-"""Conversions arrive days after clicks; their ids are remembered for a month."""
+"""First clicks are remembered for a month (conversions arrive days after them)."""
+_DEDUPE_MARGIN_S = 24 * 3600
+"""A conversion id is remembered a day longer than its click's window."""
 
 
 @router.get("/track/click", summary="Click redirect (the markup's ${RTB_CLICK_URL})")
@@ -69,7 +84,10 @@ async def click(
     if not landing:
         return Response(status_code=204)
     joiner = "&" if "?" in landing else "?"
-    tail = urlencode({"rtb_click": impression, "rtb_sig": services.notices.signer.tag(impression)})
+    click_id, tag = services.notices.signer.click_id(
+        ClickRef(claim.bidder, claim.campaign_id, impression, int(time.time()))
+    )
+    tail = urlencode({"rtb_click": click_id, "rtb_sig": tag})
     return RedirectResponse(f"{landing}{joiner}{tail}", status_code=302)
 
 
@@ -93,42 +111,115 @@ class Conversion(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    click: Annotated[str, Field(min_length=1, max_length=200)]
+    click: Annotated[str, Field(min_length=1, max_length=400)]
     sig: Annotated[str, Field(min_length=1, max_length=64)]
     conversion_id: Annotated[str, Field(min_length=1, max_length=200)]
-    value: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] = 0.0
+    value: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 0.0
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
+
+
+_SIGNATURE_HEADER = "x-rtb-signature"
+
+
+class _Refused(Exception):
+    """A postback refused: the status, the field, why, and the metric's reason label."""
+
+    def __init__(self, status: int, field: str, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message, self.reason = status, field, message, reason
 
 
 @router.post("/track/conversion", summary="Conversion postback from an advertiser")
 async def conversion(request: Request) -> Response:
-    """200 with ``{"result": "recorded" | "duplicate"}``; 400 naming the field; 403 forged."""
+    """200 with ``{"result": "recorded" | "duplicate"}``; 400 naming the field; 403 forged
+    click id or signature; 409 when the click has all its conversions or is too old."""
     services = services_of(request)
     try:
-        body = Conversion.model_validate(orjson.loads(await request.body()))
+        raw = await read_body(request, services.settings.max_body_bytes)
+    except ClientError as exc:
+        services.metrics.conversions.labels("invalid").inc()
+        return error_response(exc.status, exc.field, exc.message)
+    try:
+        result = await _record_conversion(services, raw, request.headers.get(_SIGNATURE_HEADER))
+    except _Refused as refused:
+        services.metrics.conversions.labels(refused.reason).inc()
+        return error_response(refused.status, refused.field, refused.message)
+    except StoreUnavailable:
+        services.metrics.conversions.labels("unavailable").inc()
+        return error_response(503, "store", "counter store unavailable; retry later")
+    services.metrics.conversions.labels(result).inc()
+    return Response(orjson.dumps({"result": result}), media_type=JSON)
+
+
+async def _record_conversion(services: Services, raw: bytes, signature: str | None) -> str:
+    try:
+        body = Conversion.model_validate(orjson.loads(raw))
     except orjson.JSONDecodeError as exc:
-        return error_response(400, "body", f"invalid JSON: {exc}")
+        raise _Refused(400, "body", f"invalid JSON: {exc}", "invalid") from exc
     except ValidationError as exc:
         error = exc.errors()[0]
-        return error_response(400, field_path(error["loc"]) or "body", str(error["msg"]))
+        field = field_path(error["loc"]) or "body"
+        raise _Refused(400, field, str(error["msg"]), "invalid") from exc
     if not is_iso4217(body.currency):
-        return error_response(400, "currency", f'not an ISO-4217 currency code: "{body.currency}"')
-    if not services.notices.signer.check_tag(body.click, body.sig):
-        return error_response(403, "sig", "not a click id this exchange issued")
+        message = f'not an ISO-4217 currency code: "{body.currency}"'
+        raise _Refused(400, "currency", message, "invalid")
     try:
-        first = await services.store.claim(
-            services.notices.keys.notice("conversion", f"{body.click}:{body.conversion_id}"),
-            _DEDUPE_TTL_S,
+        click = services.notices.signer.read_click(body.click, body.sig)
+    except InvalidNotice as exc:
+        raise _Refused(403, "sig", str(exc), "forged") from exc
+    campaign = services.registry.campaign(click.bidder, click.campaign_id)
+    rules = campaign.conversions if campaign is not None else ConversionRules()
+    _check_signature(rules, raw, signature)
+    value_micros = _value_micros(services, body)
+    if value_micros > rules.max_value_micros:
+        cap = micros_to_cpm(rules.max_value_micros)
+        raise _Refused(400, "value", f"above the campaign's cap of {cap}", "value_cap")
+    if time.time() - click.clicked_at_s > rules.window_s:
+        days = rules.window_s // 86_400
+        raise _Refused(409, "click", f"more than {days} days after the click", "window")
+    keys = services.notices.keys
+    outcome = await services.store.claim_counted(
+        keys.notice("conversion", f"{click.impression_id}:{body.conversion_id}", click.campaign_id),
+        keys.conversions(click.campaign_id, click.impression_id),
+        rules.max_per_click,
+        rules.window_s + _DEDUPE_MARGIN_S,
+    )
+    if outcome < 0:
+        message = f"the click has its {rules.max_per_click} conversion(s) already"
+        raise _Refused(409, "click", message, "limit")
+    if outcome == 0:
+        return "duplicate"
+    services.events.emit(
+        "conversion",
+        click=click.impression_id,
+        bidder=click.bidder,
+        campaign_id=click.campaign_id,
+        conversion_id=body.conversion_id,
+        value_micros=value_micros,
+        currency=services.exchange.rates.exchange_currency,
+    )
+    return "recorded"
+
+
+def _check_signature(rules: ConversionRules, raw: bytes, signature: str | None) -> None:
+    """A campaign with a postback secret takes signed postbacks only."""
+    secret = rules.postback_secret
+    if secret is None:
+        return
+    if not signature:
+        raise _Refused(
+            403, _SIGNATURE_HEADER, "this campaign's postbacks must be signed", "unsigned"
         )
-    except StoreUnavailable:
-        return error_response(503, "store", "counter store unavailable; retry later")
-    if first:
-        services.events.emit(
-            "conversion",
-            click=body.click,
-            conversion_id=body.conversion_id,
-            value_micros=cpm_to_micros(Decimal(str(body.value))),
-            currency=body.currency,
+    expected = "sha256=" + hmac.new(secret, raw, "sha256").hexdigest()
+    if not hmac.compare_digest(signature.strip().lower(), expected):
+        raise _Refused(403, _SIGNATURE_HEADER, "signature does not match the body", "bad_signature")
+
+
+def _value_micros(services: Services, body: Conversion) -> int:
+    """The conversion's value in exchange-currency micros (rounded down)."""
+    try:
+        return services.exchange.rates.to_exchange_micros(
+            Decimal(str(body.value)), body.currency, rounding="down"
         )
-    result = "recorded" if first else "duplicate"
-    return Response(orjson.dumps({"result": result}), media_type=JSON)
+    except UnknownCurrency as exc:
+        raise _Refused(400, "currency", str(exc), "invalid") from exc

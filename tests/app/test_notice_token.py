@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
+from app.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
 
 SIGNER = NoticeSigner(b"0123456789abcdef-test-secret")
 
@@ -78,3 +78,17 @@ def test_arbitrary_text_never_verifies_nor_crashes(token: str) -> None:
 def test_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         NoticeSigner(b"short")
+
+
+def test_a_click_id_round_trips_and_refuses_tampering() -> None:
+    signer = NoticeSigner(b"click-id-test-secret-0123456789")
+    ref = ClickRef("house", "acme", "a1:1:b1", 1_795_000_000)
+    click, tag = signer.click_id(ref)
+    assert signer.read_click(click, tag) == ref
+    with pytest.raises(InvalidNotice, match="not a click id"):
+        signer.read_click(click, "A" * len(tag))
+    with pytest.raises(InvalidNotice, match="not a click id"):
+        signer.read_click(click[:-1] + ("A" if click[-1] != "A" else "B"), tag)
+    other = NoticeSigner(b"another-click-secret-0123456789")
+    with pytest.raises(InvalidNotice):
+        other.read_click(click, tag)

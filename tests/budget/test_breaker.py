@@ -103,3 +103,30 @@ def test_a_lost_probe_does_not_wedge_it(clock: FakeClock) -> None:
 def test_refuses_nonsense_settings(clock: FakeClock, threshold: int, cooldown_s: float) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(threshold, cooldown_s, clock)
+
+
+def test_a_burst_of_failures_opens_only_once_it_has_lasted(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(3, 5.0, clock, min_failing_s=0.5)
+    for _ in range(50):  # a stall: fifty calls time out within 100 ms
+        breaker.record_failure()
+        clock.now += 0.002
+    assert state_of(breaker) is BreakerState.CLOSED
+    breaker.record_success()  # and the store answers again
+    for _ in range(10):  # an outage: failures for longer than the window
+        breaker.record_failure()
+        clock.now += 0.1
+    assert state_of(breaker) is BreakerState.OPEN
+
+
+def test_a_success_restarts_the_window(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(2, 5.0, clock, min_failing_s=1.0)
+    breaker.record_failure()
+    clock.now += 0.9
+    breaker.record_success()
+    breaker.record_failure()
+    clock.now += 0.9
+    breaker.record_failure()
+    assert state_of(breaker) is BreakerState.CLOSED  # 0.9 s of failing, not 1.8
+    clock.now += 0.2
+    breaker.record_failure()
+    assert state_of(breaker) is BreakerState.OPEN

@@ -179,3 +179,24 @@ async def test_redis_counts_get_their_ttl_once(
         assert 95 < await redis_client.ttl(key) <= 100
     finally:
         await store.aclose()
+
+
+async def test_claim_counted_claims_each_key_once_and_stops_at_the_limit(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    counter = keys.conversions("c1", "imp")
+    outcomes = [await store.claim_counted(f"{counter}:o{n}", counter, 2, 60) for n in range(4)]
+    assert outcomes == [1, 1, -1, -1]
+    assert await store.claim_counted(f"{counter}:o0", counter, 2, 60) == 0  # a retry
+    assert await store.read_many([counter]) == [2]
+
+
+async def test_concurrent_counted_claims_never_pass_the_limit(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    counter = keys.conversions("c1", "race")
+    results = await asyncio.gather(
+        *(store.claim_counted(f"{counter}:o{n}", counter, 3, 60) for n in range(40))
+    )
+    assert results.count(1) == 3
+    assert results.count(-1) == 37

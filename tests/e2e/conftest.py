@@ -14,7 +14,8 @@ from starlette.responses import Response
 
 from app.main import create_app
 from app.settings import Settings
-from tests.servers import serve
+from tests.redis_process import REDIS_SERVER, RedisProcess
+from tests.servers import free_port, serve
 
 SECRET = "e2e-notice-secret-0123456789-abcdef"
 
@@ -86,6 +87,19 @@ def campaigns_file(directory: Path, dsp_url: str) -> Path:
     path = directory / "campaigns.json"
     path.write_bytes(orjson.dumps(spec))
     return path
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of the test's own that persists (AOF), for tests that kill it."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs the redis-server binary to kill and restart a Redis of its own")
+    server = RedisProcess(REDIS_SERVER, free_port(), data_dir=tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@
 """
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,25 +22,13 @@ from app.cli import main as rtb
 from app.main import create_app
 from app.settings import Settings
 from tests.builders import banner_request
-from tests.redis_process import REDIS_SERVER, RedisProcess
-from tests.servers import free_port, serve
+from tests.redis_process import RedisProcess
+from tests.servers import serve
 
 SECRET = "ledger-loss-secret-0123456789-abcdef"
 PREFIX = "loss:"
 BUDGET_MICROS = 60_000  # 0.06: thirty impressions at 2.00 CPM
 COST_MICROS = 2_000
-
-
-@pytest.fixture
-def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
-    if REDIS_SERVER is None:
-        pytest.skip("needs the redis-server binary to kill and restart a Redis of its own")
-    server = RedisProcess(REDIS_SERVER, free_port(), data_dir=tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
