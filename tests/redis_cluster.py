@@ -152,6 +152,19 @@ def _wait_for(check: Callable[[], Any], message: str, timeout_s: float = 20.0) -
         time.sleep(0.05)
 
 
+def point_rtb_at(
+    cluster: ClusterProcesses, monkeypatch: pytest.MonkeyPatch, **variables: str
+) -> None:
+    """The environment an operator sets for ``rtb`` commands (and ``Settings()``) on the
+    cluster: ``RTB_STORE``, ``RTB_REDIS_CLUSTER``, ``RTB_REDIS_URL``, plus ``variables``
+    (``key_prefix="…"`` sets ``RTB_KEY_PREFIX``)."""
+    monkeypatch.setenv("RTB_STORE", "redis")
+    monkeypatch.setenv("RTB_REDIS_CLUSTER", "true")
+    monkeypatch.setenv("RTB_REDIS_URL", cluster.url)
+    for name, value in variables.items():
+        monkeypatch.setenv(f"RTB_{name.upper()}", value)
+
+
 @contextmanager
 def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcesses]:
     """A 3-node cluster, stopped on exit; the test is skipped where the binaries are missing.

@@ -17,7 +17,7 @@ from app.export import export_events
 from budget.keys import KeySpace
 from budget.redis_store import open_client
 from budget.stream import RedisEventStream
-from tests.redis_cluster import ClusterProcesses, running_cluster
+from tests.redis_cluster import ClusterProcesses, point_rtb_at, running_cluster
 
 SHARDS = 16
 SECRET = "cluster-export-secret-0123456789-abcdef"
@@ -100,14 +100,7 @@ def test_rtb_export_on_the_cluster_reads_the_shards_the_settings_name(
             await writer.aclose()
 
     asyncio.run(write())
-    for name, value in {
-        "RTB_STORE": "redis",
-        "RTB_REDIS_CLUSTER": "true",
-        "RTB_REDIS_URL": redis_cluster.url,
-        "RTB_KEY_PREFIX": key_prefix,
-        "RTB_NOTICE_SECRET": SECRET,
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_rtb_at(redis_cluster, monkeypatch, key_prefix=key_prefix, notice_secret=SECRET)
     out = tmp_path / "events.csv"
     assert rtb(["export", "--out", str(out), "--max", "25"]) == 0  # 16 shards by default
     assert len(rows(out)) == 25

@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from budget.accounts import Charge, Hold
 from budget.keys import KeySpace
 from budget.ledger_admin import LedgerAdminError, init_ledger, ledger_status, restore_ledger
 from budget.ledger_watch import open_ledger
-from budget.redis_store import RedisStore, open_client
+from budget.redis_store import RedisClient, RedisStore
 from budget.store import LedgerLost
 from tests.app import test_notice_charging
 from tests.bidding import test_creative_stats
@@ -91,10 +92,10 @@ def evalsha_calls(cluster: ClusterProcesses) -> list[int]:
 
 async def nodes_of(cluster: ClusterProcesses, keys: list[str]) -> list[int]:
     """The index of the node holding each key (from the cluster's own slot table)."""
-    client = open_client(cluster.url, cluster=True, timeout_s=2.0)
+    client = RedisCluster.from_url(cluster.url, socket_timeout=2.0)
     try:
-        await client.initialize()  # type: ignore[union-attr]
-        return [cluster.ports.index(client.get_node_from_key(k).port) for k in keys]  # type: ignore[union-attr]
+        await client.initialize()
+        return [cluster.ports.index(client.get_node_from_key(k).port) for k in keys]
     finally:
         await client.aclose()
 
@@ -300,13 +301,17 @@ async def test_ledger_init_status_and_restore_on_the_cluster(
     )
     assert result.charged_micros == 2_000
 
-    # The scan for existing spend reaches every primary: another prefix, one spend key.
+    # The scan for existing spend reaches every primary: under a prefix of its own, one
+    # spend key on each node in turn is found.
     fresh = KeySpace(f"{keys.prefix}fresh:")
     assert await init_ledger(client, fresh, campaigns)
-    other = KeySpace(f"{keys.prefix}other:")
-    await client.set(other.spend("c11", today), 5)
-    with pytest.raises(LedgerAdminError, match="holds spend"):
-        await init_ledger(client, other, campaigns)
+    for node in range(len(redis_cluster.ports)):
+        other = KeySpace(f"{keys.prefix}other{node}:")
+        spends = [other.spend(c, today) for c in CAMPAIGNS]
+        located = await nodes_of(redis_cluster, spends)
+        await client.set(spends[located.index(node)], 5)
+        with pytest.raises(LedgerAdminError, match="holds spend"):
+            await init_ledger(client, other, campaigns)
 
     # c5's node loses its data: the restore puts the charge back on c5's slot, once.
     for key in await _keys_of(client, keys, "c5"):
@@ -330,8 +335,6 @@ async def test_ledger_init_status_and_restore_on_the_cluster(
     assert await store.read_many([keys.spend("c5", today)]) == [2_000]
 
 
-async def _keys_of(client: object, keys: KeySpace, campaign: str) -> list[str]:
-    found = []
-    async for key in client.scan_iter(match=f"{keys.prefix}*{{c:{campaign}}}*"):  # type: ignore[attr-defined]
-        found.append(key)
-    return found
+async def _keys_of(client: RedisClient, keys: KeySpace, campaign: str) -> list[str]:
+    """Every key of one campaign, wherever its slot lives (a cluster scans every primary)."""
+    return [key async for key in client.scan_iter(match=f"{keys.prefix}*{{c:{campaign}}}*")]

@@ -20,7 +20,7 @@ from app.cli import main as rtb
 from app.main import create_app
 from budget.keys import KeySpace
 from tests.e2e.test_ledger_loss_e2e import notice, settings, spool_empty, wait, won
-from tests.redis_cluster import ClusterProcesses, running_cluster
+from tests.redis_cluster import ClusterProcesses, point_rtb_at, running_cluster
 from tests.servers import serve
 
 SECRET = "cluster-e2e-secret-0123456789-abcdef"
@@ -55,15 +55,13 @@ def environment(
     ]
     bidders = tmp_path / "bidders.json"
     bidders.write_bytes(orjson.dumps({"routers": [{"name": "house", "campaigns": campaigns}]}))
-    for name, value in {
-        "RTB_STORE": "redis",
-        "RTB_REDIS_CLUSTER": "true",
-        "RTB_REDIS_URL": redis_cluster.url,
-        "RTB_KEY_PREFIX": PREFIX,
-        "RTB_BIDDERS_FILE": str(bidders),
-        "RTB_NOTICE_SECRET": SECRET,
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_rtb_at(
+        redis_cluster,
+        monkeypatch,
+        key_prefix=PREFIX,
+        bidders_file=str(bidders),
+        notice_secret=SECRET,
+    )
     return tmp_path
 
 
