@@ -64,6 +64,8 @@ class SimResult:
     events: int
     """Events written to the event stream today."""
     wall_s: float
+    key_prefix: str = ""
+    """The store keys of this run (deleted at its end on Redis)."""
 
 
 def _billing_token(burl: str | None) -> str | None:
@@ -270,4 +272,5 @@ async def simulate(config: SimConfig) -> SimResult:
         final_spend={c.id: s for c, s in zip(spec.campaigns, spent, strict=True)},
         events=events,
         wall_s=time.monotonic() - started,
+        key_prefix=shared.keys.prefix,
     )
