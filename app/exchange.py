@@ -44,6 +44,7 @@ from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import Bid, BidResponse
 from openrtb.schain import with_node
+from openrtb.upgrade import upgrade_request
 
 log = structlog.get_logger("app.exchange")
 
@@ -191,6 +192,7 @@ class Exchange:
         bidders see); InvalidRequest names the first such field when no imp is left, or a
         malformed page-auction extension.
         """
+        request = upgrade_request(request)  # decode did it; a request built in code may not
         request = apply_privacy(request)  # before anything is sent to any bidder
         terms: dict[str, ImpTerms] = {}
         refused: list[tuple[int, UnknownCurrency]] = []

@@ -2,9 +2,10 @@
 
 from typing import Any
 
+import orjson
 import pytest
 
-from openrtb.codec import encode_request
+from openrtb.codec import decode_request, encode_request
 from openrtb.privacy import apply_privacy, restricted, truncate_ip
 from openrtb.request import BidRequest
 from tests.builders import banner_request
@@ -68,3 +69,17 @@ def test_consent_or_no_signal_passes_the_request_unchanged() -> None:
 )
 def test_truncate_ip(ip: str, prefix: int, expected: str | None) -> None:
     assert truncate_ip(ip, prefix) == expected
+
+
+@pytest.mark.parametrize(
+    "regs_ext",
+    [{"gdpr": 1}, {"us_privacy": "1YYN"}],
+    ids=["gdpr-2.5", "us-opt-out-2.5"],
+)
+def test_signals_sent_the_2_5_way_restrict_too(regs_ext: dict[str, Any]) -> None:
+    raw = banner_request(regs={"ext": regs_ext})
+    passed_on = apply_privacy(decode_request(orjson.dumps(raw)))
+    body = encode_request(passed_on)
+    assert b"u-55816b39711f9b5a" not in body
+    assert b"ex-id-7f3a" not in body
+    assert b"203.0.113.17" not in body
