@@ -9,6 +9,7 @@ from openrtb.codec import decode_request, encode_request
 from openrtb.privacy import apply_privacy, restricted, truncate_ip
 from openrtb.request import BidRequest
 from tests.builders import banner_request
+from tests.tcf_strings import tc_string
 
 
 def request(regs: dict[str, Any], **user: Any) -> BidRequest:
@@ -49,11 +50,15 @@ def test_restricted_requests_lose_identifiers_and_precision(regs: dict[str, Any]
     assert original.user.id == "u-55816b39711f9b5a"  # the input is not changed
 
 
-def test_consent_or_no_signal_passes_the_request_unchanged() -> None:
-    consented = request({"gdpr": 1}, consent="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
-    assert apply_privacy(consented) is consented
-    ext_consent = request({"gdpr": 1}, ext={"consent": "CPXx"})
-    assert apply_privacy(ext_consent) is ext_consent
+def test_a_consent_string_counts_only_for_what_it_grants() -> None:
+    # The GPP spec's example TC string: valid, but no purpose and no vendor consented.
+    no_purposes = request({"gdpr": 1}, consent="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
+    assert b"u-55816b39711f9b5a" not in encode_request(apply_privacy(no_purposes, 755))
+    granted = request(
+        {"gdpr": 1}, consent=tc_string(purposes=[1, 2, 3, 4], vendors=[755], special_features=[1])
+    )
+    assert apply_privacy(granted, 755) is granted
+    assert b"u-55816b39711f9b5a" not in encode_request(apply_privacy(granted, 756))
     plain = request({"coppa": 0, "gdpr": 0, "us_privacy": "1YNN"})
     assert apply_privacy(plain) is plain
 
