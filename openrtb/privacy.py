@@ -5,13 +5,13 @@ Applied before any bidder sees a request (in-process routers included: they are 
 many bidders there are — and ``Signals.grant`` says what one bidder (by its GVL vendor id)
 may receive; ``restrict`` builds that view. Signals (docs/privacy.md has the full table):
 
-* ``regs.coppa = 1`` or ``regs.us_privacy`` opting out of sale (third character ``Y``):
-  nobody gets personal data;
-* GDPR applies (``regs.gdpr = 1``): a bidder gets what its vendor's
+* ``regs.coppa = 1``, ``regs.us_privacy`` opting out of sale (third character ``Y``), or a
+  GPP US section opting out (``openrtb.gpp``): nobody gets personal data;
+* GDPR applies (``regs.gdpr = 1``, or GPP's EU section): a bidder gets what its vendor's
   TCF consent allows (``openrtb.tcf``) — ids with purposes 1 and 2, user data (eids,
   segments, age, gender, keywords) with 3 and 4 as well, precise geolocation with special
   feature 1. No string, an empty or undecodable one, or a bidder without a vendor id: no
-  personal data.
+  personal data. Two strings (``user.consent`` and GPP's EU section): what both allow.
 
 What a grant withholds:
 
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from openrtb.audience import Device, Geo, User
+from openrtb.gpp import NO_GPP, gpp_signals
 from openrtb.request import BidRequest
 from openrtb.tcf import (
     BASIC_ADS,
@@ -133,15 +134,18 @@ def privacy_signals(request: BidRequest) -> Signals:
     regs = request.regs
     if regs is None:
         return UNRESTRICTED
+    gpp = gpp_signals(regs.gpp, regs.gpp_sid) if regs.gpp or regs.gpp_sid else NO_GPP
     us_privacy = regs.us_privacy
     us_opt_out = us_privacy is not None and len(us_privacy) >= 3 and us_privacy[2] in "Yy"
-    if regs.coppa == 1 or us_opt_out:
-        return Signals(blanket=True, gdpr=regs.gdpr == 1)
-    if regs.gdpr != 1:
+    if regs.coppa == 1 or us_opt_out or gpp.opt_out:
+        return Signals(blanket=True, gdpr=regs.gdpr == 1 or gpp.eu)
+    if regs.gdpr != 1 and not gpp.eu:
         return UNRESTRICTED
     strings = []
     if request.user is not None and request.user.consent:
         strings.append(request.user.consent)
+    if gpp.tc_string and gpp.tc_string not in strings:
+        strings.append(gpp.tc_string)
     return Signals(False, True, tuple(decode_tc_string(text) for text in strings))
 
 

@@ -9,7 +9,7 @@ from openrtb.codec import decode_request, encode_request
 from openrtb.privacy import apply_privacy, restricted, truncate_ip
 from openrtb.request import BidRequest
 from tests.builders import banner_request
-from tests.tcf_strings import tc_string
+from tests.tcf_strings import gpp_string, tc_string, usnat_section
 
 
 def request(regs: dict[str, Any], **user: Any) -> BidRequest:
@@ -88,3 +88,35 @@ def test_signals_sent_the_2_5_way_restrict_too(regs_ext: dict[str, Any]) -> None
     assert b"u-55816b39711f9b5a" not in body
     assert b"ex-id-7f3a" not in body
     assert b"203.0.113.17" not in body
+
+
+GRANTING = tc_string(purposes=[1, 2, 3, 4], vendors=[755], special_features=[1])
+
+
+@pytest.mark.parametrize(
+    ("regs", "consent", "vendor_gets_ids"),
+    [
+        ({"gpp": gpp_string([(2, GRANTING)]), "gpp_sid": [2]}, None, True),
+        ({"gpp": gpp_string([(2, tc_string())]), "gpp_sid": [2]}, None, False),
+        ({"gpp": gpp_string([(2, tc_string())]), "gpp_sid": [2]}, GRANTING, False),
+        ({"gpp": gpp_string([(7, usnat_section(sale=1))]), "gpp_sid": [7]}, None, False),
+        ({"gpp": gpp_string([(7, usnat_section())]), "gpp_sid": [7]}, None, True),
+        ({"gpp_sid": [2]}, GRANTING, True),
+        ({"gpp_sid": [9]}, None, False),
+    ],
+    ids=[
+        "eu-section-grants",
+        "eu-section-refuses",
+        "both-strings-the-stricter",
+        "usnat-opt-out",
+        "usnat-no-opt-out",
+        "eu-applies-consent-in-user",
+        "virginia-unread",
+    ],
+)
+def test_gpp_sections_decide_with_the_other_signals(
+    regs: dict[str, Any], consent: str | None, vendor_gets_ids: bool
+) -> None:
+    original = request(regs, **({"consent": consent} if consent else {}))
+    body = encode_request(apply_privacy(original, 755))
+    assert (b"u-55816b39711f9b5a" in body) is vendor_gets_ids
