@@ -7,18 +7,19 @@ range), and of the sections ``gpp_sid`` says apply:
 * 2, EU TCF v2: its TC string, honoured like ``user.consent`` (``openrtb.tcf``), and GDPR
   applies;
 * 6, US Privacy (USP v1): opted out when its third character is ``Y``, as ``regs.us_privacy``;
-* 7, US National: opted out when SaleOptOut, SharingOptOut or TargetedAdvertisingOptOut
-  is 1 ("opted out");
+* 7, US National, and the first state sections — 8 California, 9 Virginia, 10 Colorado,
+  11 Utah, 12 Connecticut: opted out when any of the section's sale, sharing or
+  targeted-advertising opt-outs is 1 ("opted out"); each is 2 bits after the 6-bit version
+  and the section's 2-bit notices (``_US_OPT_OUTS``);
 * 3 and 4 (the header, signal integrity) say nothing about the user and are skipped;
-* any other section — the US state sections, Canada, ones not registered yet — and any
-  applicable section that is missing or does not decode: treated as opted out. The
-  exchange cannot tell what such a user allowed, so it sends what an opt-out allows.
+* any other section — later US states, Canada, ones not registered yet — another section
+  version, and any applicable section that is missing or does not decode: treated as opted
+  out. The exchange cannot tell what such a user allowed, so it sends what an opt-out
+  allows.
 
 ``gpp_sid`` missing with a ``gpp`` string: every section in the string applies.
 """
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Final
 
@@ -27,6 +28,19 @@ __all__ = ["NO_GPP", "GppSignals", "gpp_signals"]
 TCF_EU: Final = 2
 USP_V1: Final = 6
 US_NATIONAL: Final = 7
+_US_OPT_OUTS: Final = {
+    US_NATIONAL: (18, 20, 22),  # six notices; SaleOptOut, SharingOptOut, TargetedAdvertising…
+    8: (12, 14),  # California: three notices; SaleOptOut, SharingOptOut
+    9: (12, 14),  # Virginia: three notices; SaleOptOut, TargetedAdvertisingOptOut
+    10: (12, 14),  # Colorado: as Virginia
+    11: (14, 16),  # Utah: four notices; SaleOptOut, TargetedAdvertisingOptOut
+    12: (12, 14),  # Connecticut: as Virginia
+}
+"""Bit offsets of each US section's opt-outs (version 1 of each)."""
+_BASE64URL: Final = {
+    char: format(value, "06b")
+    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
 _NOT_PRIVACY: Final = frozenset({3, 4})
 _OPTED_OUT: Final = 1
 _MAX_GPP: Final = 8192
@@ -65,19 +79,20 @@ def gpp_signals(gpp: str | None, gpp_sid: list[int] | None) -> GppSignals:
             continue
         elif sid == USP_V1:
             opt_out |= text is None or len(text) < 3 or text[2] not in "Nn-"
-        elif sid == US_NATIONAL:
-            opt_out |= text is None or _usnat_opts_out(text)
+        elif sid in _US_OPT_OUTS:
+            opt_out |= text is None or _us_opts_out(text, _US_OPT_OUTS[sid])
         else:
             opt_out = True
     return GppSignals(opt_out, eu, tc_string)
 
 
 def _bits(text: str) -> str | None:
+    """The bits of GPP's base64url (6 bits a character, no padding: its length need not be
+    a multiple of 4, so the standard decoder does not fit); None for another character."""
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
+        return "".join([_BASE64URL[char] for char in text])
+    except KeyError:
         return None
-    return "".join(format(byte, "08b") for byte in raw)
 
 
 def _sections(gpp: str) -> dict[int, str] | None:
@@ -141,10 +156,10 @@ def _fibonacci(bits: str, at: int) -> tuple[int, int] | None:
     return None
 
 
-def _usnat_opts_out(section: str) -> bool:
-    """US National v1: Version(6), six 2-bit notices, then SaleOptOut, SharingOptOut and
-    TargetedAdvertisingOptOut (2 bits each). Undecodable or another version: opted out."""
+def _us_opts_out(section: str, offsets: tuple[int, ...]) -> bool:
+    """Whether a US section (version 1; its core segment, before any ".") opts out at any
+    of ``offsets``. Undecodable, too short or another version: opted out."""
     bits = _bits(section.split(".")[0])
-    if bits is None or len(bits) < 24 or int(bits[:6], 2) != 1:
+    if bits is None or len(bits) < offsets[-1] + 2 or int(bits[:6], 2) != 1:
         return True
-    return any(int(bits[at : at + 2], 2) == _OPTED_OUT for at in (18, 20, 22))
+    return any(int(bits[at : at + 2], 2) == _OPTED_OUT for at in offsets)

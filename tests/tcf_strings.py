@@ -1,8 +1,10 @@
 """Real TCF v2.2 TC strings and GPP strings for tests, encoded from the specifications.
 
 ``iab-tcf`` decodes but does not encode, so the tests build their strings here, field by
-field as the TCF v2.2 "TC String" core segment and the GPP header and US National section
-lay them out, and ``test_tcf_strings`` checks each round-trips through the library.
+field as the TCF v2.2 "TC String" core segment and the GPP header, US National and US state
+sections lay them out (the state sections differ in field order, not in widths);
+``tests/openrtb/test_tcf.py`` checks they round-trip through the library, and
+``tests/openrtb/test_gpp.py`` that the GPP header matches the specification's examples.
 ``IAB_EXAMPLE`` is the example string of the IAB's own TCF v2 documentation (purposes 1–3
 consented), so the decoder is also checked against a string this module did not make.
 """
@@ -112,6 +114,20 @@ def usnat_section(*, sale: int = 2, sharing: int = 2, targeted: int = 2) -> str:
     out.int(2, 2)  # MspaCoveredTransaction: no
     out.int(0, 2)  # MspaOptOutOptionMode
     out.int(0, 2)  # MspaServiceProviderMode
+    return out.base64()
+
+
+def us_state_section(notices: int, opt_outs: list[int], *, version: int = 1) -> str:
+    """A GPP US state section: the version, ``notices`` 2-bit notices ("provided"), then
+    the section's opt-outs in its order (each 0, 1 opted out, or 2 did not), then the rest
+    of the section as zeros."""
+    out = _Bits()
+    out.int(version, 6)
+    for _ in range(notices):
+        out.int(1, 2)
+    for value in opt_outs:
+        out.int(value, 2)
+    out.int(0, 2 * 16)  # sensitive data, child consents, MSPA fields
     return out.base64()
 
 

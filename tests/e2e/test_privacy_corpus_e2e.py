@@ -21,7 +21,13 @@ from structlog.testing import capture_logs
 from tests.builders import banner_request
 from tests.e2e.test_external_dsps_e2e import JSON_HEADERS, exchange_with
 from tests.peers import Peer, PeerServer
-from tests.tcf_strings import IAB_EXAMPLE, gpp_string, tc_string, usnat_section
+from tests.tcf_strings import (
+    IAB_EXAMPLE,
+    gpp_string,
+    tc_string,
+    us_state_section,
+    usnat_section,
+)
 
 CONSENTED, NO_PROFILE = 755, 756
 CONSENT = tc_string(
@@ -168,8 +174,18 @@ CORPUS: list[tuple[str, Edit, tuple[Gets, Gets, Gets]]] = [
         (ALL, ALL, ALL),
     ),
     (
-        "GPP California section (not read): conservative",
-        regs(gpp=gpp_string([(8, "BAAAAAAAAQA")]), gpp_sid=[8]),
+        "GPP California: sharing opt-out",
+        regs(gpp=gpp_string([(8, us_state_section(3, [2, 1]))]), gpp_sid=[8]),
+        (NOTHING, NOTHING, NOTHING),
+    ),
+    (
+        "2.5 GPP California: no opt-out",
+        regs(ext={"gpp": gpp_string([(8, us_state_section(3, [2, 2]))]), "gpp_sid": [8]}),
+        (ALL, ALL, ALL),
+    ),
+    (
+        "GPP Florida section (not read): conservative",
+        regs(gpp=gpp_string([(13, us_state_section(3, [2, 2]))]), gpp_sid=[13]),
         (NOTHING, NOTHING, NOTHING),
     ),
     ("GPP junk", regs(gpp="not~a~gpp", gpp_sid=[7]), (NOTHING, NOTHING, NOTHING)),

@@ -3,7 +3,7 @@
 import pytest
 
 from openrtb.gpp import GppSignals, gpp_signals
-from tests.tcf_strings import gpp_string, tc_string, usnat_section
+from tests.tcf_strings import gpp_string, tc_string, us_state_section, usnat_section
 
 # The GPP specification's own examples (TCF EU + USP v1; US National).
 SPEC_TCF_USP = "DBACNYA~CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA~1YNN"
@@ -58,7 +58,67 @@ CASES: list[tuple[str, str | None, list[int] | None, bool, bool, str | None]] = 
         None,
     ),
     ("US National: junk", gpp_string([(7, "!!")]), [7], True, False, None),
-    ("California (unread): opted out", gpp_string([(8, "BAAAAAAAAQA")]), [8], True, False, None),
+    (
+        "California: sale opt-out",
+        gpp_string([(8, us_state_section(3, [1, 2]))]),
+        [8],
+        True,
+        False,
+        None,
+    ),
+    (
+        "California: sharing opt-out",
+        gpp_string([(8, us_state_section(3, [2, 1]))]),
+        [8],
+        True,
+        False,
+        None,
+    ),
+    ("California: none", gpp_string([(8, us_state_section(3, [2, 2]))]), [8], False, False, None),
+    (
+        "Virginia: targeted opt-out",
+        gpp_string([(9, us_state_section(3, [2, 1]))]),
+        [9],
+        True,
+        False,
+        None,
+    ),
+    ("Colorado: none", gpp_string([(10, us_state_section(3, [2, 2]))]), [10], False, False, None),
+    (
+        "Utah: targeted opt-out",
+        gpp_string([(11, us_state_section(4, [2, 1]))]),
+        [11],
+        True,
+        False,
+        None,
+    ),
+    # A Utah string read with Virginia's offsets would land on its fourth notice (1).
+    ("Utah: none", gpp_string([(11, us_state_section(4, [2, 2]))]), [11], False, False, None),
+    (
+        "Connecticut: sale opt-out",
+        gpp_string([(12, us_state_section(3, [1, 2]))]),
+        [12],
+        True,
+        False,
+        None,
+    ),
+    (
+        "California version 2: unread",
+        gpp_string([(8, us_state_section(3, [2, 2], version=2))]),
+        [8],
+        True,
+        False,
+        None,
+    ),
+    (
+        "Florida (unread): opted out",
+        gpp_string([(13, us_state_section(3, [2, 2]))]),
+        [13],
+        True,
+        False,
+        None,
+    ),
+    ("California, as CMPs send it", "DBABBg~BVoYYZoI", [8], False, False, None),
     ("applicable section missing", gpp_string([(6, "1NNN")]), [6, 7], True, False, None),
     ("EU section built here", gpp_string([(2, TC)]), [2], False, True, TC),
     ("EU applies, section missing", gpp_string([(6, "1NNN")]), [2, 6], False, True, None),

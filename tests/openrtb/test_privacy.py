@@ -111,7 +111,7 @@ GRANTING = tc_string(purposes=[1, 2, 3, 4], vendors=[755], special_features=[1])
         "usnat-opt-out",
         "usnat-no-opt-out",
         "eu-applies-consent-in-user",
-        "virginia-unread",
+        "virginia-section-missing",
     ],
 )
 def test_gpp_sections_decide_with_the_other_signals(
