@@ -54,25 +54,36 @@ class TcfConsent:
 
     _decoded: Any
     """The library's ``ConsentV2`` (untyped)."""
+    _purposes: frozenset[int]
+    """Purposes the user consented to (read once: asked again for every bidder)."""
+    _li_purposes: frozenset[int]
+    _restrictions: bool
+
+    @classmethod
+    def of(cls, decoded: Any) -> "TcfConsent":
+        """The consent of the library's decoded string."""
+        return cls(
+            decoded,
+            frozenset(p for p, on in decoded.purposes_consent.items() if on),
+            frozenset(p for p, on in decoded.purposes_legitimate_interests.items() if on),
+            bool(decoded.pub_restriction_entries),
+        )
 
     def allows(self, vendor_id: int, purpose: int) -> bool:
         """Whether ``vendor_id`` may process for ``purpose``: by consent, or by legitimate
         interest where v2.2 allows it, within the publisher's restrictions."""
         decoded = self._decoded
-        restriction = decoded.get_restriction(vendor_id, purpose)
-        kind = None if restriction is None else restriction.restriction_type
-        if kind == _NOT_ALLOWED:
-            return False
-        by_consent = bool(decoded.is_purpose_allowed(purpose)) and bool(
-            decoded.is_vendor_allowed(vendor_id)
-        )
-        if by_consent and kind != _LI_ONLY:
+        kind = None
+        if self._restrictions:
+            restriction = decoded.get_restriction(vendor_id, purpose)
+            kind = None if restriction is None else restriction.restriction_type
+            if kind == _NOT_ALLOWED:
+                return False
+        if purpose in self._purposes and kind != _LI_ONLY and decoded.is_vendor_allowed(vendor_id):
             return True
         if purpose not in _LI_ALLOWED or kind == _CONSENT_ONLY:
             return False
-        return bool(decoded.has_purpose_legitimate_interest(purpose)) and bool(
-            decoded.is_interest_allowed(vendor_id)
-        )
+        return purpose in self._li_purposes and bool(decoded.is_interest_allowed(vendor_id))
 
     def special_feature(self, feature: int) -> bool:
         """Whether the user opted in to special feature ``feature``."""
@@ -97,4 +108,4 @@ def _decode(text: str) -> TcfConsent | None:
     reader = decoded._reader  # the library keeps no other trace of how far it read
     if reader._pointer > len(reader._consent):
         return None  # truncated: the missing bits were read as "yes"
-    return TcfConsent(decoded)
+    return TcfConsent.of(decoded)
