@@ -32,8 +32,10 @@ When both places carry a value and they differ (conflict rules, see docs/privacy
 * ``schain``: the 2.6 chain (as ``openrtb.schain`` always did);
 * ``rwdd``: the 2.6 field when it was sent.
 
-A value of the wrong type in ``ext`` (``"gdpr": "1"``, a malformed eid) is dropped, not
-moved: ``ext`` is unvalidated, and a bad 2.5 value must not make a valid request a 400.
+A value of the wrong type in ``ext`` (``"gdpr": true``, a malformed eid) is dropped, not
+moved: ``ext`` is unvalidated, and a bad 2.5 value must not make a valid request a 400. The
+one exception is ``gdpr`` as the string ``"1"`` or ``"0"``, read as the number: many SSPs
+send it so, and dropping ``"1"`` would pass personal data where GDPR applies.
 A request with nothing to move is returned as it is, without a copy (the hot path: a few
 attribute reads).
 """
@@ -74,8 +76,8 @@ def _without(ext: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any] | Non
 
 def _regs(regs: Regs, ext: dict[str, Any]) -> Regs:
     update: dict[str, object] = {"ext": _without(ext, _REGS_KEYS)}
-    gdpr = ext.get("gdpr")
-    if gdpr in (0, 1) and type(gdpr) is int and regs.gdpr != 1:
+    gdpr = _gdpr_flag(ext.get("gdpr"))
+    if gdpr is not None and regs.gdpr != 1:
         update["gdpr"] = gdpr if regs.gdpr is None else max(regs.gdpr, gdpr)
     us_privacy = ext.get("us_privacy")
     if isinstance(us_privacy, str) and (
@@ -88,6 +90,16 @@ def _regs(regs: Regs, ext: dict[str, Any]) -> Regs:
         if isinstance(gpp_sid, list) and all(type(sid) is int for sid in gpp_sid):
             update["gpp_sid"] = gpp_sid
     return regs.model_copy(update=update)
+
+
+def _gdpr_flag(value: object) -> int | None:
+    """0 or 1 from ``regs.ext.gdpr``; the strings "0" and "1" too — a sender bug, but
+    reading ``"1"`` as unknown would pass personal data where GDPR applies."""
+    if type(value) is int and value in (0, 1):
+        return value
+    if value in ("0", "1"):
+        return int(str(value))
+    return None
 
 
 def _opts_out(us_privacy: str) -> bool:

@@ -113,6 +113,7 @@ CORPUS: list[tuple[str, Edit, tuple[Gets, Gets, Gets]]] = [
         both(consent(CONSENT, where="2.5", **GDPR_25), eids_the_2_5_way),
         (ALL, IDS, NOTHING),
     ),
+    ("2.5, gdpr as the string '1'", regs(ext={"gdpr": "1"}), (NOTHING, NOTHING, NOTHING)),
     ("2.5 gdpr=1 against 2.6 gdpr=0", regs(gdpr=0, ext={"gdpr": 1}), (NOTHING, NOTHING, NOTHING)),
     ("gdpr + truncated junk 'CO-x'", consent("CO-x", gdpr=1), (NOTHING, NOTHING, NOTHING)),
     (

@@ -19,7 +19,9 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
     ("gdpr from ext", {"regs": {}}, {"regs": {"gdpr": 1}}, {"regs": {"gdpr": 1}}),
     ("gdpr 1 wins over 0", {"regs": {"gdpr": 0}}, {"regs": {"gdpr": 1}}, {"regs": {"gdpr": 1}}),
     ("gdpr 1 stays", {"regs": {"gdpr": 1}}, {"regs": {"gdpr": 0}}, {"regs": {"gdpr": 1}}),
-    ("gdpr string dropped", {"regs": {}}, {"regs": {"gdpr": "1"}}, {"regs": {}}),
+    ("gdpr string read", {"regs": {}}, {"regs": {"gdpr": "1"}}, {"regs": {"gdpr": 1}}),
+    ("gdpr string 0 read", {"regs": {}}, {"regs": {"gdpr": "0"}}, {"regs": {"gdpr": 0}}),
+    ("gdpr other string dropped", {"regs": {}}, {"regs": {"gdpr": "yes"}}, {"regs": {}}),
     ("gdpr bool dropped", {"regs": {}}, {"regs": {"gdpr": True}}, {"regs": {}}),
     (
         "us_privacy from ext",
