@@ -40,10 +40,11 @@ from openrtb.bid_rules import BidRules
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
-from openrtb.privacy import apply_privacy
+from openrtb.privacy import UNRESTRICTED, Grant, Signals, privacy_signals, restrict
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import Bid, BidResponse
 from openrtb.schain import with_node
+from openrtb.upgrade import upgrade_request
 
 log = structlog.get_logger("app.exchange")
 
@@ -93,6 +94,12 @@ class ExchangeConfig:
     """Seats each external bidder may bid with (absent or empty: any)."""
     max_bid_micros: int = DEFAULT_MAX_BID_MICROS
     """Bids above this CPM (exchange micros, after conversion) are refused with reason 3."""
+    gvl_vendor_ids: Mapping[str, int] = field(default_factory=dict)
+    """Each external bidder's TCF (GVL) vendor id; one without gets no personal data under
+    GDPR."""
+    own_gvl_vendor_id: int | None = None
+    """The exchange's own vendor id: the in-process routers are the exchange, and get (and
+    the exchange logs and keys by) what this vendor may receive."""
 
     @property
     def currency(self) -> str:
@@ -102,11 +109,16 @@ class ExchangeConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuctionPlan:
-    """What is for sale: the request as bidders see it, each imp's terms, the page if any."""
+    """What is for sale: the request as the exchange's own bidders see it (privacy rules
+    for its own vendor id applied), each imp's terms, the page if any, and what per-bidder
+    views are built from: the request before vendor-specific rules and its signals."""
 
     request: BidRequest
     terms: Mapping[str, ImpTerms]
     page: Sequence[ImpTerms] | None
+    full: BidRequest | None = None
+    """The request before privacy rules (None: the same as ``request``)."""
+    signals: Signals = UNRESTRICTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +183,13 @@ class Exchange:
         )
         """(bidder, campaign) pairs whose notices count a frequency cap: only their tokens
         carry the user's key."""
+        self._vendors = {
+            name: config.own_gvl_vendor_id
+            if isinstance(bidder, CampaignHost)
+            else config.gvl_vendor_ids.get(name)
+            for name, bidder in bidders.items()
+        }
+        """The GVL vendor id each bidder's privacy view is built for (None: none)."""
 
     @property
     def rates(self) -> CurrencyRates:
@@ -191,7 +210,10 @@ class Exchange:
         bidders see); InvalidRequest names the first such field when no imp is left, or a
         malformed page-auction extension.
         """
-        request = apply_privacy(request)  # before anything is sent to any bidder
+        full = upgrade_request(request)  # decode did it; a request built in code may not
+        signals = privacy_signals(full)  # consent strings decoded once, for every bidder
+        # Before anything is sent to any bidder; each external one gets its own (_sends).
+        request = restrict(full, signals.grant(self._config.own_gvl_vendor_id))
         terms: dict[str, ImpTerms] = {}
         refused: list[tuple[int, UnknownCurrency]] = []
         cfg = self._config
@@ -211,7 +233,8 @@ class Exchange:
         if refused:
             kept = [imp for imp in request.imp if imp.id in terms]
             request = request.model_copy(update={"imp": kept})
-        return AuctionPlan(request, terms, page)
+            full = full.model_copy(update={"imp": kept})
+        return AuctionPlan(request, terms, page, full, signals)
 
     async def run(
         self, request: BidRequest, *, received_at: float, notice_base_url: str
@@ -229,7 +252,7 @@ class Exchange:
         # holds, notices and charges are keyed by. An SSP's request ids are only unique to
         # that SSP (and get replayed); keying money by them would merge distinct auctions.
         auction_id = secrets.token_hex(AUCTION_ID_BYTES)
-        sends = self._sends(request, auction_id)
+        sends = self._sends(plan, auction_id)
         if len(sends) == 1:  # no task to schedule: the one call runs inline
             bidder, view, _ = sends[0]
             answers = [await self._call(bidder, view, timeout_s)]
@@ -283,22 +306,34 @@ class Exchange:
         )
 
     def _sends(
-        self, request: BidRequest, auction_id: str
+        self, plan: AuctionPlan, auction_id: str
     ) -> list[tuple[Bidder, BidRequest, frozenset[str]]]:
         """Each bidder with at least one eligible imp, the view of the request it is sent
-        (only those imps, the exchange's supply-chain node appended) and their ids. Bidders
-        eligible for the same imps share one view, so it is built (and encoded) once."""
-        views: dict[frozenset[str], BidRequest] = {}
+        (only those imps, what its vendor may receive of personal data, the exchange's
+        supply-chain node appended) and their ids. Bidders eligible for the same imps under
+        the same grant share one view, so it is built (and encoded) once."""
+        full = plan.full or plan.request
+        grants: dict[int | None, Grant] = {}
+        bases: dict[Grant, BidRequest] = {}
+        views: dict[tuple[frozenset[str], Grant], BidRequest] = {}
+        node = self._node(full)
         sends = []
         for bidder in self._bidder_list:
-            imps = [imp for imp in request.imp if bidder.eligible(imp)]
+            imps = [imp for imp in full.imp if bidder.eligible(imp)]
             if not imps:
                 continue
             ids = frozenset(imp.id for imp in imps)
-            view = views.get(ids)
+            vendor = self._vendors.get(bidder.name)
+            grant = grants.get(vendor)
+            if grant is None:
+                grant = grants[vendor] = plan.signals.grant(vendor)
+            view = views.get((ids, grant))
             if view is None:
-                narrowed = request.model_copy(update={"id": auction_id, "imp": imps})
-                view = views[ids] = with_node(narrowed, self._node(request))
+                base = bases.get(grant)
+                if base is None:
+                    base = bases[grant] = restrict(full, grant)
+                narrowed = base.model_copy(update={"id": auction_id, "imp": imps})
+                view = views[ids, grant] = with_node(narrowed, node)
             sends.append((bidder, view, ids))
         return sends
 

@@ -107,8 +107,12 @@ def _remembered_epoch(settings: Settings) -> Path | None:
     return settings.state_dir / f"ledger-epoch-{store[:16]}"
 
 
-def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ()) -> ExchangeConfig:
-    """Settings (and the DSPs' quality scores and seats) in the exchange's units."""
+def exchange_config(
+    settings: Settings,
+    dsps: Sequence[ExternalBidderSpec] = (),
+    own_gvl_vendor_id: int | None = None,
+) -> ExchangeConfig:
+    """Settings (and the DSPs' quality scores, seats and vendor ids) in the exchange's units."""
     quality = {dsp.name: _ppm(dsp.quality) for dsp in dsps}
     quality.update({key: _ppm(score) for key, score in settings.quality.items()})
     return ExchangeConfig(
@@ -137,6 +141,10 @@ def exchange_config(settings: Settings, dsps: Sequence[ExternalBidderSpec] = ())
         quality_ppm=quality,
         bidder_seats={dsp.name: dsp.seats for dsp in dsps if dsp.seats},
         max_bid_micros=cpm_to_micros(settings.max_bid_cpm),
+        gvl_vendor_ids={
+            dsp.name: dsp.gvl_vendor_id for dsp in dsps if dsp.gvl_vendor_id is not None
+        },
+        own_gvl_vendor_id=own_gvl_vendor_id,
     )
 
 
@@ -232,7 +240,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         exchange=Exchange(
             registry.bidders,
             signer,
-            exchange_config(settings, bidders.dsps),
+            exchange_config(settings, bidders.dsps, bidders.gvl_vendor_id),
             metrics,
             notify=forwarder.submit,
             user_keys=user_keys,

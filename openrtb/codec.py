@@ -50,6 +50,7 @@ from pydantic import BaseModel, ValidationError
 from openrtb.errors import InvalidRequest, InvalidResponse, from_validation_error
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
+from openrtb.upgrade import upgrade_request
 
 __all__ = [
     "MAX_DEPTH",
@@ -66,8 +67,9 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def decode_request(body: bytes) -> BidRequest:
-    """A bid request from its JSON body; raises InvalidRequest naming the field."""
-    return _decode(body, BidRequest, InvalidRequest)
+    """A bid request from its JSON body, OpenRTB 2.5 extensions read into their 2.6 fields
+    (``openrtb.upgrade``); raises InvalidRequest naming the field."""
+    return upgrade_request(_decode(body, BidRequest, InvalidRequest))
 
 
 def decode_response(body: bytes) -> BidResponse:

@@ -2,15 +2,20 @@
 
 One JSON file, named by ``RTB_BIDDERS_FILE`` (the demo routers when unset)::
 
-    {"routers": [{"name": "house", "campaigns": [...]}],
+    {"gvl_vendor_id": 1234,
+     "routers": [{"name": "house", "campaigns": [...]}],
      "dsps": [{"name": "acme-dsp", "endpoint": "https://bid.acme.example/openrtb",
+               "gvl_vendor_id": 755,
                "protocol": "h2", "seats": ["acme"], "media_types": ["banner"],
                "sizes": ["300x250", "728x90"], "timeout_ms": 40, "qps": 500,
                "gzip": true, "auth_header": {"name": "authorization", "value": "Bearer …"},
                "quality": 1.1, "enabled": true}]}
 
-An operator adds a DSP by adding one entry. The file is validated at startup; a bad one
-stops the exchange with the field named.
+``gvl_vendor_id`` is a TCF Global Vendor List id: a DSP's own, and at the top the
+exchange's, which its in-process routers bid under (they are the exchange). Under GDPR a
+bidder gets personal data only as far as its vendor has consent (docs/privacy.md); one
+without an id gets none. An operator adds a DSP by adding one entry. The file is validated
+at startup; a bad one stops the exchange with the field named.
 """
 
 from dataclasses import dataclass
@@ -52,6 +57,8 @@ class ExternalBidderSpec:
     quality: float
     max_response_bytes: int
     max_bids: int
+    gvl_vendor_id: int | None = None
+    """Its TCF Global Vendor List id; None: it gets no personal data under GDPR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,12 @@ class BiddersConfig:
 
     routers: tuple[RouterSpec, ...]
     dsps: tuple[ExternalBidderSpec, ...]
+    gvl_vendor_id: int | None = None
+    """The exchange's own GVL vendor id: what its in-process routers bid under."""
+
+
+GvlVendorId = Annotated[int, Field(strict=True, ge=1, le=65535)]
+"""TCF vendor ids are 16-bit and start at 1."""
 
 
 class _AuthHeader(BaseModel):
@@ -87,6 +100,7 @@ class DspFile(BaseModel):
     quality: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
     max_response_bytes: Annotated[int, Field(gt=0, le=4 * 1024 * 1024)] = 256 * 1024
     max_bids: Annotated[int, Field(gt=0, le=1000)] = 100
+    gvl_vendor_id: GvlVendorId | None = None
     enabled: bool = True
 
     @field_validator("endpoint")
@@ -123,12 +137,14 @@ class DspFile(BaseModel):
             quality=self.quality,
             max_response_bytes=self.max_response_bytes,
             max_bids=self.max_bids,
+            gvl_vendor_id=self.gvl_vendor_id,
         )
 
 
 class _BiddersFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    gvl_vendor_id: GvlVendorId | None = None
     routers: list[RouterFile] = []
     dsps: list[DspFile] = []
 
@@ -155,7 +171,7 @@ def parse_bidders(data: bytes, source: str) -> BiddersConfig:
     names = [r.name for r in routers] + [d.name for d in dsps]
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: bidder names must be unique across routers and dsps")
-    return BiddersConfig(routers, tuple(dsps))
+    return BiddersConfig(routers, tuple(dsps), parsed.gvl_vendor_id)
 
 
 def load_bidders(path: Path | None) -> BiddersConfig:

@@ -28,6 +28,7 @@ from bidding.event_log import labelled_impressions, read_event_csv
 from budget.stream import RedisEventStream
 from tests.builders import banner_imp, banner_request
 from tests.servers import serve
+from tests.tcf_strings import gpp_string, tc_string, usnat_section
 
 SECRET = "train-from-events-secret-0123456789abcdef"
 LANDING = "https://landing.example/"
@@ -35,6 +36,8 @@ SIZES = ((300, 250), (728, 90), (320, 50))
 COUNTRIES = ("USA", "CAN", "DEU", "GBR")
 DOMAINS = ("news.example.com", "sports.example.org", "recipes.example.net")
 USER_ID, BUYER_UID, IP = "u-55816b39711f9b5a", "dsp-545678765467876567", "203.0.113.17"
+EXT_EID = {"source": "ext.example", "uids": [{"id": "ext-uid-9d1c"}]}
+CONSENT = tc_string(purposes=[1, 2, 3, 4], vendors=[755])
 
 
 def request_body(rng: np.random.Generator, n: int) -> dict[str, Any]:
@@ -51,9 +54,21 @@ def request_body(rng: np.random.Generator, n: int) -> dict[str, Any]:
         gender=str(rng.choice(["M", "F"])),
         data=[{"id": "dp", "segment": [{"id": f"s{int(rng.integers(5))}"}]}],
     )
+    # No age, gender or segments may leave the exchange for the in-process routers (the
+    # demo bidders file gives the exchange no GVL vendor id): COPPA, GDPR the 2.5 way with
+    # a real TC string (purposes 1-4, but not for the exchange), a GPP US opt-out.
     if n % 10 == 0:
-        body["regs"] = {"coppa": 1}  # no age, gender or segments may leave the exchange
+        body["regs"] = {"coppa": 1}
+    elif n % 10 == 3:
+        body["regs"] = {"ext": {"gdpr": 1}}
+        body["user"]["ext"] = {"consent": CONSENT, "eids": [EXT_EID]}
+    elif n % 10 == 6:
+        body["regs"] = {"gpp": gpp_string([(7, usnat_section(sale=1))]), "gpp_sid": [7]}
     return body
+
+
+def is_restricted(body: dict[str, Any]) -> bool:
+    return body["regs"] != banner_request()["regs"]
 
 
 def events_of(redis_url: str, prefix: str) -> dict[str, int]:
@@ -95,7 +110,7 @@ def run_traffic(client: httpx.Client, rng: np.random.Generator) -> tuple[dict[st
             continue
         assert answer.status_code == 200, answer.text
         response = answer.json()
-        if "regs" in body and body["regs"].get("coppa") == 1:
+        if is_restricted(body):
             restricted.add(response["bidid"])
         for bid in (b for seat in response["seatbid"] for b in seat["bid"]):
             sent["winner_features"] += 1
@@ -142,6 +157,7 @@ def test_the_event_log_trains_ctr_and_cvr_models(
         sent, restricted = run_traffic(client, rng)
         wait_for_events(redis_url, key_prefix, sent)
     assert sent["click"] >= 100  # the CVR model trains on clicked impressions only
+    assert len(restricted) >= 20  # each kind of restriction won some auctions
 
     export = tmp_path / "events.csv"
 
@@ -155,7 +171,7 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert asyncio.run(export_all()) >= sum(sent.values())
 
     text = export.read_text()
-    for personal in (USER_ID, BUYER_UID, IP, "203.0.113.0"):
+    for personal in (USER_ID, BUYER_UID, IP, "203.0.113.0", "ext-uid-9d1c", CONSENT):
         assert personal not in text
     logged = [e for e in read_event_csv([export]) if e["kind"] == "winner_features"]
     assert len(logged) == sent["winner_features"]

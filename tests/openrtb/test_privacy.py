@@ -2,12 +2,14 @@
 
 from typing import Any
 
+import orjson
 import pytest
 
-from openrtb.codec import encode_request
+from openrtb.codec import decode_request, encode_request
 from openrtb.privacy import apply_privacy, restricted, truncate_ip
 from openrtb.request import BidRequest
 from tests.builders import banner_request
+from tests.tcf_strings import gpp_string, tc_string, usnat_section
 
 
 def request(regs: dict[str, Any], **user: Any) -> BidRequest:
@@ -48,11 +50,15 @@ def test_restricted_requests_lose_identifiers_and_precision(regs: dict[str, Any]
     assert original.user.id == "u-55816b39711f9b5a"  # the input is not changed
 
 
-def test_consent_or_no_signal_passes_the_request_unchanged() -> None:
-    consented = request({"gdpr": 1}, consent="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
-    assert apply_privacy(consented) is consented
-    ext_consent = request({"gdpr": 1}, ext={"consent": "CPXx"})
-    assert apply_privacy(ext_consent) is ext_consent
+def test_a_consent_string_counts_only_for_what_it_grants() -> None:
+    # The GPP spec's example TC string: valid, but no purpose and no vendor consented.
+    no_purposes = request({"gdpr": 1}, consent="CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA")
+    assert b"u-55816b39711f9b5a" not in encode_request(apply_privacy(no_purposes, 755))
+    granted = request(
+        {"gdpr": 1}, consent=tc_string(purposes=[1, 2, 3, 4], vendors=[755], special_features=[1])
+    )
+    assert apply_privacy(granted, 755) is granted
+    assert b"u-55816b39711f9b5a" not in encode_request(apply_privacy(granted, 756))
     plain = request({"coppa": 0, "gdpr": 0, "us_privacy": "1YNN"})
     assert apply_privacy(plain) is plain
 
@@ -68,3 +74,49 @@ def test_consent_or_no_signal_passes_the_request_unchanged() -> None:
 )
 def test_truncate_ip(ip: str, prefix: int, expected: str | None) -> None:
     assert truncate_ip(ip, prefix) == expected
+
+
+@pytest.mark.parametrize(
+    "regs_ext",
+    [{"gdpr": 1}, {"us_privacy": "1YYN"}],
+    ids=["gdpr-2.5", "us-opt-out-2.5"],
+)
+def test_signals_sent_the_2_5_way_restrict_too(regs_ext: dict[str, Any]) -> None:
+    raw = banner_request(regs={"ext": regs_ext})
+    passed_on = apply_privacy(decode_request(orjson.dumps(raw)))
+    body = encode_request(passed_on)
+    assert b"u-55816b39711f9b5a" not in body
+    assert b"ex-id-7f3a" not in body
+    assert b"203.0.113.17" not in body
+
+
+GRANTING = tc_string(purposes=[1, 2, 3, 4], vendors=[755], special_features=[1])
+
+
+@pytest.mark.parametrize(
+    ("regs", "consent", "vendor_gets_ids"),
+    [
+        ({"gpp": gpp_string([(2, GRANTING)]), "gpp_sid": [2]}, None, True),
+        ({"gpp": gpp_string([(2, tc_string())]), "gpp_sid": [2]}, None, False),
+        ({"gpp": gpp_string([(2, tc_string())]), "gpp_sid": [2]}, GRANTING, False),
+        ({"gpp": gpp_string([(7, usnat_section(sale=1))]), "gpp_sid": [7]}, None, False),
+        ({"gpp": gpp_string([(7, usnat_section())]), "gpp_sid": [7]}, None, True),
+        ({"gpp_sid": [2]}, GRANTING, True),
+        ({"gpp_sid": [9]}, None, False),
+    ],
+    ids=[
+        "eu-section-grants",
+        "eu-section-refuses",
+        "both-strings-the-stricter",
+        "usnat-opt-out",
+        "usnat-no-opt-out",
+        "eu-applies-consent-in-user",
+        "virginia-section-missing",
+    ],
+)
+def test_gpp_sections_decide_with_the_other_signals(
+    regs: dict[str, Any], consent: str | None, vendor_gets_ids: bool
+) -> None:
+    original = request(regs, **({"consent": consent} if consent else {}))
+    body = encode_request(apply_privacy(original, 755))
+    assert (b"u-55816b39711f9b5a" in body) is vendor_gets_ids
