@@ -1,0 +1,99 @@
+"""Device fields that no real device sends (no-bid reason 6, unsupported device).
+
+Pure checks over ``device``: an IP that is not a public, routable address (private,
+loopback, link-local, reserved, documentation ranges), a user agent whose operating system
+contradicts ``device.os`` or ``devicetype``, and screens no device has. Each answers a
+short reason or None; the screen decides what to do with it.
+"""
+
+import ipaddress
+from typing import Final
+
+from openrtb.audience import Device
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_SCREEN_PX: Final = 16_384
+"""Wider or taller than any display made (8K is 7,680 pixels)."""
+MAX_PPI: Final = 2_000
+MAX_PXRATIO: Final = 10.0
+
+_PHONE_OR_TABLET: Final = frozenset({1, 4, 5})
+"""devicetype 1 mobile/tablet, 4 phone, 5 tablet (AdCOM "List: Device Types")."""
+_PC: Final = 2
+
+_UA_FAMILIES: Final = (
+    ("Windows Phone", "windows phone"),
+    ("Android", "android"),
+    ("iPhone", "ios"),
+    ("iPad", "ios"),
+    ("iPod", "ios"),
+    ("CrOS", "chromeos"),
+    ("Windows NT", "windows"),
+    ("Macintosh", "macos"),
+)
+"""UA token → OS family, first match wins (Android UAs say "Linux", iPhones "Mac OS X")."""
+
+_OS_FAMILIES: Final = {
+    "android": "android",
+    "ios": "ios",
+    "ipados": "ios",
+    "iphone os": "ios",
+    "windows": "windows",
+    "macos": "macos",
+    "mac os x": "macos",
+    "os x": "macos",
+    "chrome os": "chromeos",
+    "chromeos": "chromeos",
+    "windows phone": "windows phone",
+}
+
+
+def parse_ip(device: Device) -> IpAddress | None:
+    """``device.ip`` (else ``ipv6``) parsed; None when absent or not an address."""
+    text = device.ip or device.ipv6
+    if not text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def ip_problem(device: Device, ip: IpAddress | None) -> str | None:
+    """Why the device's IP cannot be a user's, if it cannot."""
+    if ip is None:
+        return "ip is not an address" if (device.ip or device.ipv6) else None
+    if not ip.is_global:
+        return f"ip {ip} is not a public address"
+    return None
+
+
+def ua_family(user_agent: str) -> str | None:
+    """The OS family a user agent claims, when it names one."""
+    for token, family in _UA_FAMILIES:
+        if token in user_agent:
+            return family
+    return None
+
+
+def consistency_problem(device: Device) -> str | None:
+    """Why the UA, ``os``, ``devicetype`` and screen cannot all be true, if they cannot."""
+    family = ua_family(device.ua) if device.ua else None
+    if family is not None:
+        stated = _OS_FAMILIES.get(device.os.strip().lower()) if device.os else None
+        if stated is not None and stated != family:
+            return f"ua says {family}, os says {device.os}"
+        devicetype = device.devicetype
+        if devicetype in _PHONE_OR_TABLET and family == "windows":
+            return f"ua says {family}, devicetype {devicetype} is a phone or tablet"
+        if devicetype == _PC and family in ("android", "ios"):
+            return f"ua says {family}, devicetype 2 is a personal computer"
+    for name, value in (("w", device.w), ("h", device.h)):
+        if value is not None and not 0 < value <= MAX_SCREEN_PX:
+            return f"screen {name}={value} is impossible"
+    if device.ppi is not None and not 0 < device.ppi <= MAX_PPI:
+        return f"ppi={device.ppi} is impossible"
+    if device.pxratio is not None and not 0 < device.pxratio <= MAX_PXRATIO:
+        return f"pxratio={device.pxratio} is impossible"
+    return None
