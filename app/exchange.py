@@ -36,6 +36,8 @@ from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from bidding.router import BidResult
 from budget.store import StoreUnavailable
+from fraud.screen import Screen, with_flags
+from fraud.verdict import CLEAN, Verdict
 from openrtb.bid_rules import BidRules
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
@@ -61,6 +63,8 @@ class NoBid(StrEnum):
     """No bidder returned a valid bid."""
     NOT_CLEARED = "not_cleared"
     """There were valid bids, but none cleared (below floors, deal rules)."""
+    BLOCKED = "blocked"
+    """The traffic-quality screen refused the request before any bidder was called."""
 
 
 class CallStatus(StrEnum):
@@ -134,6 +138,8 @@ class AuctionResult:
     """The exchange's id of the auction (bidders' request id; notices and holds key)."""
     seen: BidRequest | None = None
     """The request as the bidders saw it (privacy rules applied, unsellable imps removed)."""
+    screening: Verdict = CLEAN
+    """The traffic-quality screen's decision (``blocked`` set: no bidder was called)."""
 
 
 class Exchange:
@@ -149,7 +155,9 @@ class Exchange:
         monotonic: Callable[[], float] = time.monotonic,
         notify: Callable[[str], object] | None = None,
         user_keys: UserKeys = PROCESS_USER_KEYS,
+        screen: Screen | None = None,
     ) -> None:
+        self._screen = screen
         self._bidder_list = tuple(bidders.values())
         self._holders = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
@@ -218,10 +226,16 @@ class Exchange:
     ) -> AuctionResult:
         """The auction for ``request``; ``received_at`` is monotonic time of arrival.
 
-        Raises InvalidRequest when nothing can be sold (see ``plan``).
+        Raises InvalidRequest when nothing can be sold (see ``plan``). The traffic screen
+        runs first, on the request as sent: a blocked one reaches no bidder.
         """
+        verdict = self._screen.screen(request) if self._screen is not None else CLEAN
+        if verdict is not CLEAN:
+            self._count_screened(verdict)
+            if verdict.blocked is not None:
+                return AuctionResult(None, NoBid.BLOCKED, (), (), (), screening=verdict)
         plan = self.plan(request)
-        request = plan.request
+        request = with_flags(plan.request, verdict)
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request)
@@ -261,7 +275,7 @@ class Exchange:
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
             return AuctionResult(
-                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request
+                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request, verdict
             )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
@@ -279,8 +293,18 @@ class Exchange:
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(
-            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request
+            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request, verdict
         )
+
+    def _count_screened(self, verdict: Verdict) -> None:
+        metrics = self._metrics
+        for finding in verdict.flagged:
+            reason = str(int(finding.reason))
+            metrics.child(metrics.screened, finding.check.value, reason, "flag").inc()
+        if verdict.blocked is not None:
+            found = verdict.blocked
+            reason = str(int(found.reason))
+            metrics.child(metrics.screened, found.check.value, reason, "block").inc()
 
     def _sends(
         self, request: BidRequest, auction_id: str
