@@ -11,11 +11,21 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Final
 
-from bench import exchange_fanout, fanout, mechanisms, notice_load, router, serving, store
+from bench import (
+    exchange_fanout,
+    fanout,
+    mechanisms,
+    notice_load,
+    router,
+    screening,
+    serving,
+    store,
+)
 from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
+    "screening": screening.run,
     "router": router.run,
     "mechanisms": mechanisms.run,
     "store": store.run,

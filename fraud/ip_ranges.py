@@ -19,6 +19,7 @@ lookup.
 
 import bisect
 import ipaddress
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -35,6 +36,21 @@ _PUBLISHED_FIELDS: Final = (
     ("ipv6Prefix", "google"),
 )
 """Range fields of AWS ``ip-ranges.json`` and Google Cloud ``cloud.json``."""
+
+
+IpValue = tuple[int, int]
+"""(IP version, the address as an integer): what every lookup takes."""
+
+
+def ip_value(text: str) -> IpValue | None:
+    """``text`` as (version, integer), None when it is not an address; ~0.2 µs, a tenth
+    of ``ipaddress.ip_address`` (measured by the screening benchmark's profile)."""
+    try:
+        if ":" in text:
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text))
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
+        return None
 
 
 class IpRanges:
@@ -64,15 +80,25 @@ class IpRanges:
             return cls(_from_json(orjson.loads(text)))
         return cls(_from_text(text.decode()))
 
-    def provider(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    @classmethod
+    def of(cls, cidrs: Iterable[str], provider: str) -> "IpRanges":
+        """The ranges of ``cidrs``, all owned by ``provider``."""
+        return cls((_network(cidr, cidr), provider) for cidr in cidrs)
+
+    def provider(self, ip: IpValue) -> str | None:
         """Who owns ``ip`` when it is in a listed range, else None."""
-        value = int(ip)
-        starts = self._starts[ip.version]
+        version, value = ip
+        starts = self._starts[version]
         index = bisect.bisect_right(starts, value) - 1
         if index < 0:
             return None
-        start, end, provider = self._spans[ip.version][index]
+        start, end, provider = self._spans[version][index]
         return provider if start <= value <= end else None
+
+    def provider_of(self, text: str) -> str | None:
+        """``provider`` of an address written as text (None when it is not one)."""
+        ip = ip_value(text)
+        return self.provider(ip) if ip is not None else None
 
 
 def _network(text: str, where: str) -> _Net:

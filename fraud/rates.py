@@ -67,7 +67,8 @@ class RateWatch:
         self._clock = clock
         self._max_subjects = max_subjects
         self._pending: dict[tuple[str, str], int] = {}
-        """Counts of this process not yet added to the store, by (kind, subject key)."""
+        """Counts of this process not yet added to the store, by (kind, raw subject): the
+        raw IP or device id stays in this process; the store sees ``subject_key`` only."""
         self._pending_bucket = self._bucket(clock())
         self._fleet: dict[tuple[str, str], tuple[int, int, int]] = {}
         """(bucket, fleet count of that bucket, of the one before), as last read."""
@@ -94,7 +95,7 @@ class RateWatch:
         bucket = self._bucket(now)
         if bucket != self._pending_bucket:
             self._roll(bucket)
-        key = (kind, self.subject_key(raw))
+        key = (kind, raw)  # hashed only when flushed: no HMAC on the hot path
         count = self._pending.get(key)
         if count is None:
             if len(self._pending) >= self._max_subjects:
@@ -144,13 +145,13 @@ class RateWatch:
             return
         ttl_s = 2 * self._limits.window_s + 1
         adds = [
-            (self._key(kind, b, subject), count, ttl_s)
+            (self._key(kind, b, raw), count, ttl_s)
             for b, counts in batches
-            for (kind, subject), count in counts.items()
+            for (kind, raw), count in counts.items()
         ]
         subjects = list(pending)
-        reads = [self._key(kind, bucket, subject) for kind, subject in subjects]
-        reads += [self._key(kind, bucket - 1, subject) for kind, subject in subjects]
+        reads = [self._key(kind, bucket, raw) for kind, raw in subjects]
+        reads += [self._key(kind, bucket - 1, raw) for kind, raw in subjects]
         try:
             await self._store.add_many(adds)
             totals = await self._store.read_many(reads) if subjects else []
@@ -162,8 +163,8 @@ class RateWatch:
             subject: (bucket, totals[i], totals[half + i]) for i, subject in enumerate(subjects)
         }
 
-    def _key(self, kind: str, bucket: int, subject: str) -> str:
-        return f"{self._prefix}{kind}:{bucket}:{subject}"
+    def _key(self, kind: str, bucket: int, raw: str) -> str:
+        return f"{self._prefix}{kind}:{bucket}:{self.subject_key(raw)}"
 
     def start(self, flush_s: float) -> None:
         """Flush every ``flush_s`` seconds in the background until ``aclose``."""

@@ -1,13 +1,14 @@
 """Each traffic-quality check on its own, table-driven, on real-world-shaped inputs."""
 
 import ipaddress
+import random
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from fraud.device import consistency_problem, ip_problem, parse_ip
+from fraud.device import NOT_PUBLIC, consistency_problem, ip_problem, parse_ip
 from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges
 from fraud.sellers import SellersDirectory, schain_problem
 from fraud.user_agents import CrawlerList
@@ -79,7 +80,7 @@ def test_crawler_cache_is_bounded() -> None:
 )
 def test_shipped_datacenter_ranges(ip: str, provider: str | None) -> None:
     ranges = IpRanges.load(DEFAULT_RANGES_FILE)
-    assert ranges.provider(ipaddress.ip_address(ip)) == provider
+    assert ranges.provider_of(ip) == provider
 
 
 @pytest.mark.parametrize(
@@ -105,7 +106,7 @@ def test_shipped_datacenter_ranges(ip: str, provider: str | None) -> None:
 def test_range_file_formats(tmp_path: Path, content: str, ip: str, provider: str) -> None:
     path = tmp_path / "ranges"
     path.write_text(content)
-    assert IpRanges.load(path).provider(ipaddress.ip_address(ip)) == provider
+    assert IpRanges.load(path).provider_of(ip) == provider
 
 
 def test_a_bad_range_file_names_the_line(tmp_path: Path) -> None:
@@ -238,3 +239,15 @@ def test_supply_chain(source: dict[str, Any] | None, expected: tuple[int, str] |
         assert found is not None
         assert found[0] == NoBidReason(expected[0])
         assert expected[1].lower() in found[1].lower()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_non_public_table_agrees_with_ipaddress(seed: int) -> None:
+    """The interval table refuses what ``ipaddress`` calls non-global, and multicast too
+    (``is_global`` accepts multicast, but no device sends from a group address)."""
+    draw = random.Random(seed)
+    for _ in range(5_000):
+        value = draw.getrandbits(32)
+        ip = ipaddress.IPv4Address(value)
+        expected = not ip.is_global or ip.is_multicast or value >= 0xF0000000
+        assert (NOT_PUBLIC.provider((4, value)) is not None) == expected, str(ip)
