@@ -36,6 +36,7 @@ from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from bidding.router import BidResult
 from budget.store import StoreUnavailable
+from fraud.brand_safety import BrandSafety
 from fraud.screen import Screen, with_flags
 from fraud.verdict import CLEAN, Verdict
 from openrtb.bid_rules import BidRules
@@ -156,8 +157,10 @@ class Exchange:
         notify: Callable[[str], object] | None = None,
         user_keys: UserKeys = PROCESS_USER_KEYS,
         screen: Screen | None = None,
+        brand_safety: BrandSafety | None = None,
     ) -> None:
         self._screen = screen
+        self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
         self._bidder_list = tuple(bidders.values())
         self._holders = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
@@ -254,7 +257,7 @@ class Exchange:
         calls: list[BidderCall] = []
         entries: list[Entry] = []
         rejected: list[Rejected] = []
-        rules = BidRules.of(request)
+        rules = self._bid_rules(request)
         for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
             intake = collect_bids(call.bidder, response, sent, rules, self._config, self._metrics)
             entries.extend(intake.entries)
@@ -295,6 +298,14 @@ class Exchange:
         return AuctionResult(
             response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request, verdict
         )
+
+    def _bid_rules(self, request: BidRequest) -> BidRules:
+        """The request's blocks, plus the exchange's and its publisher's (brand safety)."""
+        brand = self._brand
+        if brand is None:
+            return BidRules.of(request)
+        blocks = brand.blocks(request)
+        return BidRules.of(request, badv=blocks.badv, bcat=blocks.bcat, widen=brand.taxonomy.widen)
 
     def _count_screened(self, verdict: Verdict) -> None:
         metrics = self._metrics

@@ -51,6 +51,7 @@ from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore, StoreUnavailable
 from budget.stream import MemoryEventStream, RedisEventStream
+from fraud.brand_safety import BrandSafety
 from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges
 from fraud.rates import RateLimits, RateWatch, WindowStore
 from fraud.screen import Screen, ScreenConfig
@@ -195,6 +196,16 @@ def build_screen(
     return screen, rates
 
 
+def build_brand_safety(settings: Settings) -> BrandSafety:
+    """The exchange's and publishers' blocklists (a bad file stops the start-up)."""
+    try:
+        return BrandSafety.build(
+            settings.blocked_adomains, settings.blocked_categories, settings.brand_safety_file
+        )
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"brand safety: {exc}") from exc
+
+
 def _lean_h2(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
     return h2_transport(verify=tls, connect_timeout=1.0)
 
@@ -295,6 +306,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             notify=forwarder.submit,
             user_keys=user_keys,
             screen=screen,
+            brand_safety=build_brand_safety(settings),
         ),
         notices=NoticeService(
             signer=signer,

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     """Requests per window from one ``device.ifa``; 0: off."""
     ivt_rate_flush_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     """How often each process adds its counts to the store and reads the fleet's back."""
+    blocked_adomains: list[str] = []
+    """Advertiser domains refused in every auction (brand safety; loss reason 205)."""
+    blocked_categories: list[str] = []
+    """Categories refused in every auction, IAB Content 1.0 codes or 2.0 ids (reason 209)."""
+    brand_safety_file: Path | None = None
+    """JSON ``{"badv", "bcat", "publishers": {id: {"badv", "bcat"}}}`` (fraud.brand_safety)."""
 
     # Bidders
     bidders_file: Path | None = None
