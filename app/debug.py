@@ -72,7 +72,7 @@ def with_debug(
     """The response to send, carrying ``ext.debug`` (with, per in-process router, each
     campaign's reason per imp, on the request as the bidders saw it)."""
     debug = debug_object(result)
-    if routers:
+    if routers and result.screening.blocked is None:  # a blocked request reached no router
         seen = result.seen or apply_privacy(request)
         debug["routers"] = {name: router.explain(seen) for name, router in routers.items()}
     if result.response is None:

@@ -241,7 +241,7 @@ class Exchange:
         request = with_flags(plan.request, verdict)
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
-            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request)
+            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
         # The exchange's own id for this auction: what bidders see as the request id, what
         # holds, notices and charges are keyed by. An SSP's request ids are only unique to
         # that SSP (and get replayed); keying money by them would merge distinct auctions.

@@ -167,8 +167,9 @@ class RateWatch:
         return f"{self._prefix}{kind}:{bucket}:{self.subject_key(raw)}"
 
     def start(self, flush_s: float) -> None:
-        """Flush every ``flush_s`` seconds in the background until ``aclose``."""
-        if self._task is None and self._store is not None:
+        """Flush every ``flush_s`` seconds in the background until ``aclose`` (without a
+        store a flush only starts a new interval, which keeps the local counts bounded)."""
+        if self._task is None:
             self._task = asyncio.create_task(self._run(flush_s))
 
     async def _run(self, flush_s: float) -> None:

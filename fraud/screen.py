@@ -18,7 +18,7 @@ check                   nbr     finds
 ======================  ======  ===========================================================
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -98,6 +98,15 @@ class Screen:
     def screen(self, request: BidRequest) -> Verdict:
         """The decision on ``request`` (pure but for the rate counts)."""
         flags: list[Finding] = []
+        for action, finding in self._findings(request):
+            if action is Action.BLOCK:
+                return Verdict(finding, tuple(flags))
+            flags.append(finding)
+        return Verdict(None, tuple(flags)) if flags else CLEAN
+
+    def _findings(self, request: BidRequest) -> Iterator[tuple[Action, Finding]]:
+        """Each enabled check's finding with its action, in order, lazily: the screen stops
+        pulling at the first block (a blocked request is not counted in the rates)."""
         device = request.device
         off = Action.OFF
         if device is not None:
@@ -105,48 +114,31 @@ class Screen:
             if ua and self._crawler is not off and self._crawlers is not None:
                 name = self._crawlers.crawler(ua)
                 if name is not None:
-                    finding = Finding(Check.CRAWLER, NoBidReason.KNOWN_WEB_SPIDER, name)
-                    if self._crawler is Action.BLOCK:
-                        return Verdict(finding, tuple(flags))
-                    flags.append(finding)
+                    yield self._crawler, Finding(Check.CRAWLER, NoBidReason.KNOWN_WEB_SPIDER, name)
             ip = parse_ip(device)
             if ip is not None and self._datacenter is not off and self._ranges is not None:
                 provider = self._ranges.provider(ip)
                 if provider is not None:
                     reason = NoBidReason.CLOUD_DATACENTER_PROXY_IP
-                    finding = Finding(Check.DATACENTER, reason, provider)
-                    if self._datacenter is Action.BLOCK:
-                        return Verdict(finding, tuple(flags))
-                    flags.append(finding)
+                    yield self._datacenter, Finding(Check.DATACENTER, reason, provider)
             if self._device is not off:
                 problem = ip_problem(device, ip) or consistency_problem(device)
                 if problem is not None:
-                    finding = Finding(Check.DEVICE, NoBidReason.UNSUPPORTED_DEVICE, problem)
-                    if self._device is Action.BLOCK:
-                        return Verdict(finding, tuple(flags))
-                    flags.append(finding)
+                    reason = NoBidReason.UNSUPPORTED_DEVICE
+                    yield self._device, Finding(Check.DEVICE, reason, problem)
         if self._seller is not off and self._sellers is not None:
             problem = self._sellers.problem(request)
             if problem is not None:
                 reason = NoBidReason.BLOCKED_PUBLISHER_OR_SITE
-                finding = Finding(Check.SELLER, reason, problem)
-                if self._seller is Action.BLOCK:
-                    return Verdict(finding, tuple(flags))
-                flags.append(finding)
+                yield self._seller, Finding(Check.SELLER, reason, problem)
         if self._schain is not off:
             chain = schain_problem(request, self._blocked_nodes)
             if chain is not None:
-                finding = Finding(Check.SCHAIN, chain[0], chain[1])
-                if self._schain is Action.BLOCK:
-                    return Verdict(finding, tuple(flags))
-                flags.append(finding)
+                yield self._schain, Finding(Check.SCHAIN, chain[0], chain[1])
         if device is not None and self._rate is not off and self._rates is not None:
             rated = self._rate_finding(self._rates, device.ip or device.ipv6, device.ifa)
             if rated is not None:
-                if self._rate is Action.BLOCK:
-                    return Verdict(rated, tuple(flags))
-                flags.append(rated)
-        return Verdict(None, tuple(flags)) if flags else CLEAN
+                yield self._rate, rated
 
     @staticmethod
     def _rate_finding(rates: RateWatch, ip: str | None, ifa: str | None) -> Finding | None:
