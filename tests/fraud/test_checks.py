@@ -251,3 +251,16 @@ def test_non_public_table_agrees_with_ipaddress(seed: int) -> None:
         ip = ipaddress.IPv4Address(value)
         expected = not ip.is_global or ip.is_multicast or value >= 0xF0000000
         assert (NOT_PUBLIC.provider((4, value)) is not None) == expected, str(ip)
+
+
+def test_matches_of_new_agents_are_rationed() -> None:
+    """A flood of never-seen agents cannot make every request pay a regex match."""
+    now = [100.0]
+    crawlers = CrawlerList(max_matches_per_s=2, clock=lambda: now[0])
+    assert crawlers.crawler(GOOGLEBOT) is not None  # 1st match this second
+    assert crawlers.crawler("agent-a") is None  # 2nd
+    assert crawlers.crawler("curl/8.5.0") is None  # over the ration: passed, not cached
+    assert crawlers.skipped == 1
+    assert crawlers.crawler(GOOGLEBOT) is not None  # cached agents cost no match
+    now[0] += 1.0
+    assert crawlers.crawler("curl/8.5.0") == "curl"  # matched once the ration refills
