@@ -1,5 +1,8 @@
 """Debug output for integrators: what each bidder did in an auction, in the response ``ext``.
 
+The traffic screen's decision (what blocked the request, what was flagged) is part of it; a
+request the screen blocked carries its no-bid reason in ``nbr`` here.
+
 Only when the exchange allows it (``RTB_DEBUG_ALLOWED``) and the request asks for it
 (``test = 1`` or ``ext.debug = 1``): it tells a caller which bidders were called and how they
 fared, which must not leak to every SSP in production. A debug request that nothing wins is
@@ -26,6 +29,7 @@ def debug_object(result: AuctionResult) -> dict[str, Any]:
     return {
         "mechanism": result.mechanism,
         "nobid_reason": result.nobid.value if result.nobid else None,
+        "screening": result.screening.as_json(),
         "bidders": {
             call.bidder: {
                 "status": call.status.value,
@@ -68,11 +72,13 @@ def with_debug(
     """The response to send, carrying ``ext.debug`` (with, per in-process router, each
     campaign's reason per imp, on the request as the bidders saw it)."""
     debug = debug_object(result)
-    if routers:
+    if routers and result.screening.blocked is None:  # a blocked request reached no router
         seen = result.seen or apply_privacy(request)
         debug["routers"] = {name: router.explain(seen) for name, router in routers.items()}
     if result.response is None:
-        return BidResponse(id=request.id, seatbid=[], ext={"debug": debug})
+        blocked = result.screening.blocked
+        nbr = int(blocked.reason) if blocked is not None else None
+        return BidResponse(id=request.id, seatbid=[], nbr=nbr, ext={"debug": debug})
     ext = dict(result.response.ext or {})
     ext["debug"] = debug
     return result.response.model_copy(update={"ext": ext})

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
@@ -36,6 +36,9 @@ from auction.terms import publisher_id, terms_for
 from auction.types import AuctionRules, Candidate, ImpOutcome, ImpTerms
 from bidding.router import BidResult
 from budget.store import StoreUnavailable
+from fraud.brand_safety import BrandSafety
+from fraud.screen import Screen, with_flags
+from fraud.verdict import CLEAN, Verdict
 from openrtb.bid_rules import BidRules
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
@@ -62,6 +65,8 @@ class NoBid(StrEnum):
     """No bidder returned a valid bid."""
     NOT_CLEARED = "not_cleared"
     """There were valid bids, but none cleared (below floors, deal rules)."""
+    BLOCKED = "blocked"
+    """The traffic-quality screen refused the request before any bidder was called."""
 
 
 class CallStatus(StrEnum):
@@ -146,6 +151,8 @@ class AuctionResult:
     """The exchange's id of the auction (bidders' request id; notices and holds key)."""
     seen: BidRequest | None = None
     """The request as the bidders saw it (privacy rules applied, unsellable imps removed)."""
+    screening: Verdict = CLEAN
+    """The traffic-quality screen's decision (``blocked`` set: no bidder was called)."""
 
 
 class Exchange:
@@ -161,7 +168,11 @@ class Exchange:
         monotonic: Callable[[], float] = time.monotonic,
         notify: Callable[[str], object] | None = None,
         user_keys: UserKeys = PROCESS_USER_KEYS,
+        screen: Screen | None = None,
+        brand_safety: BrandSafety | None = None,
     ) -> None:
+        self._screen = screen
+        self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
         self._bidder_list = tuple(bidders.values())
         self._holders = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
@@ -241,13 +252,25 @@ class Exchange:
     ) -> AuctionResult:
         """The auction for ``request``; ``received_at`` is monotonic time of arrival.
 
-        Raises InvalidRequest when nothing can be sold (see ``plan``).
+        Raises InvalidRequest when nothing can be sold (see ``plan``). The traffic screen
+        runs first, on the request as sent: a blocked one reaches no bidder.
         """
+        verdict = self._screen.screen(request) if self._screen is not None else CLEAN
+        if verdict is not CLEAN:
+            self._count_screened(verdict)
+            if verdict.blocked is not None:
+                return AuctionResult(None, NoBid.BLOCKED, (), (), (), screening=verdict)
         plan = self.plan(request)
+        if verdict.flagged:  # every bidder's view carries the findings, whatever its grant
+            plan = replace(
+                plan,
+                request=with_flags(plan.request, verdict),
+                full=with_flags(plan.full, verdict) if plan.full is not None else None,
+            )
         request = plan.request
         timeout_s = self.bidder_timeout_s(request, received_at)
         if timeout_s <= 0:
-            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request)
+            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
         # The exchange's own id for this auction: what bidders see as the request id, what
         # holds, notices and charges are keyed by. An SSP's request ids are only unique to
         # that SSP (and get replayed); keying money by them would merge distinct auctions.
@@ -263,7 +286,7 @@ class Exchange:
         calls: list[BidderCall] = []
         entries: list[Entry] = []
         rejected: list[Rejected] = []
-        rules = BidRules.of(request)
+        rules = self._bid_rules(request)
         for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
             intake = collect_bids(call.bidder, response, sent, rules, self._config, self._metrics)
             entries.extend(intake.entries)
@@ -284,7 +307,7 @@ class Exchange:
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
             return AuctionResult(
-                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request
+                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request, verdict
             )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
@@ -302,8 +325,26 @@ class Exchange:
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(
-            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request
+            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request, verdict
         )
+
+    def _bid_rules(self, request: BidRequest) -> BidRules:
+        """The request's blocks, plus the exchange's and its publisher's (brand safety)."""
+        brand = self._brand
+        if brand is None:
+            return BidRules.of(request)
+        blocks = brand.blocks(request)
+        return BidRules.of(request, badv=blocks.badv, bcat=blocks.bcat, widen=brand.taxonomy.widen)
+
+    def _count_screened(self, verdict: Verdict) -> None:
+        metrics = self._metrics
+        for finding in verdict.flagged:
+            reason = str(int(finding.reason))
+            metrics.child(metrics.screened, finding.check.value, reason, "flag").inc()
+        if verdict.blocked is not None:
+            found = verdict.blocked
+            reason = str(int(found.reason))
+            metrics.child(metrics.screened, found.check.value, reason, "block").inc()
 
     def _sends(
         self, plan: AuctionPlan, auction_id: str

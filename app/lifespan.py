@@ -52,6 +52,13 @@ from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore, StoreUnavailable
 from budget.stream import MemoryEventStream, RedisEventStream
+from fraud.brand_safety import BrandSafety
+from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges
+from fraud.rates import RateLimits, RateWatch, WindowStore
+from fraud.screen import Screen, ScreenConfig
+from fraud.sellers import SellersDirectory
+from fraud.user_agents import CrawlerList
+from fraud.verdict import Action, Check
 from openrtb.identity import UserKeys
 from openrtb.money import cpm_to_micros
 from openrtb.validate import RequestRules
@@ -148,6 +155,67 @@ def exchange_config(
     )
 
 
+def build_screen(
+    settings: Settings, store: WindowStore | None = None
+) -> tuple[Screen, RateWatch | None]:
+    """The traffic screen the settings ask for, its lists loaded once (a bad file stops the
+    start-up with the file named), and the rate watch to start (None when rates are off)."""
+    actions = {
+        Check.CRAWLER: Action(settings.ivt_crawler),
+        Check.DATACENTER: Action(settings.ivt_datacenter),
+        Check.DEVICE: Action(settings.ivt_device),
+        Check.SELLER: Action(settings.ivt_seller),
+        Check.SCHAIN: Action(settings.ivt_schain),
+        Check.RATE: Action(settings.ivt_rate),
+    }
+    ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
+    sellers_file = settings.ivt_sellers_file
+    try:
+        crawlers = CrawlerList() if actions[Check.CRAWLER] is not Action.OFF else None
+        ranges = IpRanges.load(ranges_file) if actions[Check.DATACENTER] is not Action.OFF else None
+        sellers = SellersDirectory.load(sellers_file) if sellers_file is not None else None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"traffic-quality list: {exc}") from exc
+    limits = {
+        kind: limit
+        for kind, limit in (
+            ("ip", settings.ivt_rate_per_ip),
+            ("device", settings.ivt_rate_per_device),
+        )
+        if limit > 0
+    }
+    rates = None
+    if actions[Check.RATE] is not Action.OFF and limits:
+        rates = RateWatch(
+            RateLimits(settings.ivt_rate_window_s, limits),
+            hmac.digest(settings.notice_key(), b"ivt-subjects", "sha256"),
+            prefix=settings.key_prefix,
+            store=store,
+        )
+    config = ScreenConfig(
+        actions, frozenset(node.lower() for node in settings.ivt_blocked_schain_nodes)
+    )
+    screen = Screen(config, crawlers=crawlers, ranges=ranges, sellers=sellers, rates=rates)
+    log.info(
+        "traffic_screen",
+        actions=screen.actions,
+        crawlerdetect=crawlers.version if crawlers else None,
+        datacenter_ranges=ranges.size if ranges else None,
+        sellers=len(sellers) if sellers else None,
+    )
+    return screen, rates
+
+
+def build_brand_safety(settings: Settings) -> BrandSafety:
+    """The exchange's and publishers' blocklists (a bad file stops the start-up)."""
+    try:
+        return BrandSafety.build(
+            settings.blocked_adomains, settings.blocked_categories, settings.brand_safety_file
+        )
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"brand safety: {exc}") from exc
+
+
 def _lean_h2(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
     return h2_transport(verify=tls, connect_timeout=1.0)
 
@@ -212,6 +280,7 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         user_keys=user_keys,
     )
     signer = NoticeSigner(settings.notice_key())
+    screen, rates = build_screen(settings, store)
     spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
     stream: RedisEventStream | None = None
     if settings.store == "redis":
@@ -244,6 +313,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
             metrics,
             notify=forwarder.submit,
             user_keys=user_keys,
+            screen=screen,
+            brand_safety=build_brand_safety(settings),
         ),
         notices=NoticeService(
             signer=signer,
@@ -281,6 +352,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     gc.freeze()
     await creative_stats.run(settings.creative_stats_refresh_s)
     pacer.start(settings.pacing_interval_s)
+    if rates is not None:
+        rates.start(settings.ivt_rate_flush_s)
     background = [
         asyncio.create_task(
             drain_forever(
@@ -308,6 +381,8 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
         await ledger_watch.aclose()
         await creative_stats.aclose()
         await pacer.aclose()  # hands the last traffic counts to the store
+        if rates is not None:
+            await rates.aclose()
         await services.exchange.drain()
         await spool.aclose()
         await events.aclose()  # flush what is queued: nothing accepted is lost

@@ -74,6 +74,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.screened = Counter(
+            "rtb_traffic_screened",
+            "Requests with a traffic-quality finding, by check, no-bid reason and action "
+            "(block: refused before any bidder; flag: passed on in ext.ivt).",
+            ["check", "reason", "action"],
+            registry=self.registry,
+        )
         self.bidder_calls = Counter(
             "rtb_bidder_calls",
             "Bidder calls by bidder and result (bid, nobid, timeout, error).",

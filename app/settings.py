@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
 ONE_MICRO = Decimal("0.000001")
+IvtAction = Literal["block", "flag", "off"]
 """The smallest price the exchange can represent (one micro of its currency)."""
 
 
@@ -114,6 +115,40 @@ class Settings(BaseSettings):
 
     seller_domain: str = "rtb-exchange.invalid"
     """The exchange's advertising-system domain: its ``asi`` in the supply chain it passes on."""
+
+    # Traffic quality (fraud.screen; docs/traffic-quality.md): per check block, flag or off
+    ivt_crawler: IvtAction = "block"
+    """A user agent on crawlerdetect's list: no-bid reason 3."""
+    ivt_datacenter: IvtAction = "block"
+    """An IP in a data-centre range of ``ivt_datacenter_file``: reason 5."""
+    ivt_device: IvtAction = "flag"
+    """An IP that is not public, UA/OS/devicetype contradictions, impossible screens: 6."""
+    ivt_seller: IvtAction = "block"
+    """A publisher id not in ``ivt_sellers_file`` (or off its domain): 7. Off without a file."""
+    ivt_schain: IvtAction = "flag"
+    """An incomplete supply chain (16) or one with a node in ``ivt_blocked_schain_nodes`` (17)."""
+    ivt_rate: IvtAction = "flag"
+    """An IP or device over its requests per ``ivt_rate_window_s`` on the fleet: 4."""
+    ivt_datacenter_file: Path | None = None
+    """CIDR list (text, ``{"provider": [cidr]}``, or AWS/Google's published JSON); None: the
+    small seed shipped in ``fraud/data``."""
+    ivt_sellers_file: Path | None = None
+    """The exchange's sellers.json: the seller ids (publisher ids) allowed to sell."""
+    ivt_blocked_schain_nodes: list[str] = []
+    """``asi`` domains refused anywhere in a request's supply chain."""
+    ivt_rate_window_s: Annotated[int, Field(gt=0, le=3600)] = 60
+    ivt_rate_per_ip: Annotated[int, Field(ge=0)] = 1_000
+    """Requests per window from one IP (carrier NAT puts many people behind one); 0: off."""
+    ivt_rate_per_device: Annotated[int, Field(ge=0)] = 120
+    """Requests per window from one ``device.ifa``; 0: off."""
+    ivt_rate_flush_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often each process adds its counts to the store and reads the fleet's back."""
+    blocked_adomains: list[str] = []
+    """Advertiser domains refused in every auction (brand safety; loss reason 205)."""
+    blocked_categories: list[str] = []
+    """Categories refused in every auction, IAB Content 1.0 codes or 2.0 ids (reason 209)."""
+    brand_safety_file: Path | None = None
+    """JSON ``{"badv", "bcat", "publishers": {id: {"badv", "bcat"}}}`` (fraud.brand_safety)."""
 
     # Bidders
     bidders_file: Path | None = None

@@ -17,6 +17,7 @@ from bench import (
     mechanisms,
     notice_load,
     router,
+    screening,
     serving,
     store,
     store_node,
@@ -25,6 +26,7 @@ from bench.section import Options, Section, progress
 
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
+    "screening": screening.run,
     "router": router.run,
     "mechanisms": mechanisms.run,
     "store": store.run,

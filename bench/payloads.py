@@ -60,7 +60,7 @@ def banner_request() -> dict[str, Any]:
         },
         "device": {
             "ua": _USER_AGENT,
-            "ip": "203.0.113.17",
+            "ip": "81.2.69.160",  # public, in no data-centre range: traffic the screen passes
             "devicetype": 2,
             "make": "Generic",
             "os": "Windows",

@@ -279,6 +279,9 @@ class _TargetingFile(BaseModel):
     segment: _StrRule | None = None
     gender: _StrRule | None = None
     keyword: _StrRule | None = None
+    content_rating: _StrRule | None = None
+    """e.g. ``{"block": ["TV-MA", "MPAA R", "qag:3"]}``: the content's rating text or its
+    IQG media rating (brand safety: campaigns that must not run next to mature content)."""
     age: _AgeFile | None = None
     dayparting: list[_DaypartFile] | None = Field(default=None, min_length=1)
 

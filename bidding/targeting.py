@@ -11,7 +11,8 @@ set operations:
   first ``Reason`` it does not, so the router's debug output can say *why*.
 
 Semantics shared by every list dimension (country, region, city, device type, OS,
-connection type, categories, domains, bundles, user segments, gender, keywords):
+connection type, categories, domains, bundles, user segments, gender, keywords, content
+ratings):
 
 * ``block`` wins: any blocked value present rejects the impression;
 * ``allow`` (None means "any") needs at least one of its values present; a request that does
@@ -22,8 +23,10 @@ connection type, categories, domains, bundles, user segments, gender, keywords):
 Some facts are widened when they are read, so that rules can be written at the level an
 advertiser thinks in: a domain also yields its parent domains (blocking ``example.com``
 blocks ``news.example.com``), an IAB 1.0 sub-category also yields its tier-1 category
-(allowing ``IAB12`` admits ``IAB12-3``), and a user segment yields both ``segment-id`` and
-``data-id:segment-id`` (segment ids are only unique within one data provider).
+(allowing ``IAB12`` admits ``IAB12-3``), a user segment yields both ``segment-id`` and
+``data-id:segment-id`` (segment ids are only unique within one data provider), and the
+content's rating yields its ``contentrating`` text (``TV-MA``, ``MPAA R``) and its IQG media
+rating as ``qag:1``–``qag:3`` (3: mature audiences), so a campaign can exclude either.
 
 Hour-of-week dayparting is evaluated in the campaign's own time zone (DST included: the local
 hour is taken from the zone database for that very instant); hour 0 is Monday 00:00–00:59.
@@ -84,6 +87,7 @@ class Dimension(IntEnum):
     SEGMENT = 9
     GENDER = 10
     KEYWORD = 11
+    CONTENT_RATING = 12
 
     @property
     def label(self) -> str:
@@ -304,6 +308,7 @@ def _request_part(request: BidRequest, now_s: int) -> _RequestPart:
         if domain is None and isinstance(inventory, Site) and inventory.page:
             domain = _host(inventory.page)
         lists[Dimension.DOMAIN] = _domains(domain)
+        lists[Dimension.CONTENT_RATING] = _ratings(inventory.content)
     if request.app is not None:
         lists[Dimension.BUNDLE] = _one(request.app.bundle)
     age: int | None = None
@@ -354,6 +359,16 @@ def _categories(inventory: Site | App) -> frozenset[str]:
             if value.startswith("iab") and "-" in value:
                 cats.add(value.split("-", 1)[0])
     return frozenset(cats)
+
+
+def _ratings(content: Content | None) -> frozenset[str]:
+    """The content's rating text and its media rating (``qag:3``), for exclusions."""
+    if content is None:
+        return _EMPTY
+    ratings = set(_one(content.contentrating))
+    if content.qagmediarating is not None:
+        ratings.add(f"qag:{content.qagmediarating}")
+    return frozenset(ratings)
 
 
 def _keywords(inventory: Site | App) -> frozenset[str]:

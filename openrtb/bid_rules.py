@@ -10,10 +10,14 @@ bid that breaks a rule is dropped with the OpenRTB loss reason that names the ru
 * ``mtype`` of a media type the imp does not offer → 204 (incorrect creative format);
 * a banner ``w``×``h`` that is neither the imp's size nor one of its formats → 203 (size).
 
+The exchange may add its own blocks (brand safety: ``fraud.brand_safety``) to the request's:
+``BidRules.of(request, badv=…, bcat=…, widen=…)``, where ``widen`` gives every name a bid's
+categories go by (parents, other taxonomies) so that one list covers them all.
+
 Built once per request (``BidRules.of``), then one cheap call per bid.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -68,15 +72,26 @@ class BidRules:
     bcat: frozenset[str]
     bapp: frozenset[str]
     imps: dict[str, _ImpRules]
+    widen: Callable[[Sequence[str], int], frozenset[str]] | None = None
+    """Every name a bid's categories (of taxonomy ``cattax``) go by; None: as they are."""
 
     @classmethod
-    def of(cls, request: BidRequest) -> "BidRules":
-        """The rules ``request`` sets for the bids that answer it."""
+    def of(
+        cls,
+        request: BidRequest,
+        *,
+        badv: frozenset[str] = frozenset(),
+        bcat: frozenset[str] = frozenset(),
+        widen: Callable[[Sequence[str], int], frozenset[str]] | None = None,
+    ) -> "BidRules":
+        """The rules ``request`` sets for the bids that answer it, with the exchange's own
+        ``badv`` (lower case) and ``bcat`` added."""
         return cls(
-            badv=_lower(request.badv),
-            bcat=frozenset(request.bcat or ()),
+            badv=_lower(request.badv) | badv,
+            bcat=frozenset(request.bcat or ()) | bcat,
             bapp=frozenset(request.bapp or ()),
             imps={imp.id: _imp_rules(imp) for imp in request.imp},
+            widen=widen,
         )
 
     def rejection(self, bid: Bid) -> LossReason | None:
@@ -86,8 +101,10 @@ class BidRules:
         """
         if self.badv and bid.adomain and not self.badv.isdisjoint(d.lower() for d in bid.adomain):
             return LossReason.CREATIVE_FILTERED_ADVERTISER_EXCLUSIONS
-        if self.bcat and bid.cat and not self.bcat.isdisjoint(bid.cat):
-            return LossReason.CREATIVE_FILTERED_CATEGORY_EXCLUSIONS
+        if self.bcat and bid.cat:
+            cats = bid.cat if self.widen is None else self.widen(bid.cat, bid.cattax)
+            if not self.bcat.isdisjoint(cats):
+                return LossReason.CREATIVE_FILTERED_CATEGORY_EXCLUSIONS
         if self.bapp and bid.bundle is not None and bid.bundle in self.bapp:
             return LossReason.CREATIVE_FILTERED_APP_BUNDLE_LIST_EXCLUSIONS
         imp = self.imps[bid.impid]

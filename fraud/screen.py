@@ -1,0 +1,165 @@
+"""The traffic-quality screen: every check in order, each with its configured action.
+
+Runs on the request as the SSP sent it (before the privacy rules truncate the IP), before
+any bidder is called. The first finding of a check set to ``block`` ends the screen and
+refuses the request with that check's no-bid reason; findings of checks set to ``flag``
+are collected and passed on to the bidders in ``request.ext.ivt``. Checks:
+
+======================  ======  ===========================================================
+check                   nbr     finds
+======================  ======  ===========================================================
+``crawler``             3       a user agent on crawlerdetect's list (``fraud.user_agents``)
+``datacenter``          5       an IP in a data-centre range (``fraud.ip_ranges``)
+``device``              6       an IP that is not public, UA/OS/devicetype contradictions,
+                                impossible screens (``fraud.device``)
+``seller``              7       a publisher id not in sellers.json, or not on its domain
+``schain``              16, 17  an incomplete supply chain, a blocked node (``fraud.sellers``)
+``rate``                4       an IP or device over its requests per window (``fraud.rates``)
+======================  ======  ===========================================================
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from fraud.device import consistency_problem, ip_problem, parse_ip
+from fraud.ip_ranges import IpRanges
+from fraud.rates import RateWatch
+from fraud.sellers import SellersDirectory, schain_problem
+from fraud.user_agents import CrawlerList
+from fraud.verdict import CLEAN, Action, Check, Finding, Verdict
+from openrtb.enums import NoBidReason
+from openrtb.request import BidRequest
+
+_ZERO_IFA: Final = "00000000-0000-0000-0000-000000000000"
+"""What a device with limited ad tracking sends: not one device but millions."""
+
+DEFAULT_ACTIONS: Final = {
+    Check.CRAWLER: Action.BLOCK,
+    Check.DATACENTER: Action.BLOCK,
+    Check.DEVICE: Action.FLAG,
+    Check.SELLER: Action.BLOCK,
+    Check.SCHAIN: Action.FLAG,
+    Check.RATE: Action.FLAG,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenConfig:
+    """Which checks run and what their findings do."""
+
+    actions: Mapping[Check, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    blocked_schain_nodes: frozenset[str] = frozenset()
+    """``asi`` domains (lower case) whose presence in a supply chain gives reason 17."""
+
+
+class Screen:
+    """Decides, per request, whether it is blocked and what is flagged."""
+
+    def __init__(
+        self,
+        config: ScreenConfig,
+        *,
+        crawlers: CrawlerList | None = None,
+        ranges: IpRanges | None = None,
+        sellers: SellersDirectory | None = None,
+        rates: RateWatch | None = None,
+    ) -> None:
+        actions = config.actions
+
+        def action(check: Check, needs: object = True) -> Action:
+            """A check without its data (no sellers file, no rate watch) is off."""
+            return actions.get(check, Action.OFF) if needs is not None else Action.OFF
+
+        self._crawler = action(Check.CRAWLER, crawlers)
+        self._datacenter = action(Check.DATACENTER, ranges)
+        self._device = action(Check.DEVICE)
+        self._seller = action(Check.SELLER, sellers)
+        self._schain = action(Check.SCHAIN)
+        self._rate = action(Check.RATE, rates)
+        self._crawlers = crawlers
+        self._ranges = ranges
+        self._sellers = sellers
+        self._rates = rates
+        self._blocked_nodes = config.blocked_schain_nodes
+
+    @property
+    def actions(self) -> dict[str, str]:
+        """Each check's effective action (for the docs, logs and debug output)."""
+        return {
+            Check.CRAWLER.value: self._crawler.value,
+            Check.DATACENTER.value: self._datacenter.value,
+            Check.DEVICE.value: self._device.value,
+            Check.SELLER.value: self._seller.value,
+            Check.SCHAIN.value: self._schain.value,
+            Check.RATE.value: self._rate.value,
+        }
+
+    def screen(self, request: BidRequest) -> Verdict:
+        """The decision on ``request`` (pure but for the rate counts)."""
+        flags: list[Finding] = []
+        for action, finding in self._findings(request):
+            if action is Action.BLOCK:
+                return Verdict(finding, tuple(flags))
+            flags.append(finding)
+        return Verdict(None, tuple(flags)) if flags else CLEAN
+
+    def _findings(self, request: BidRequest) -> Iterator[tuple[Action, Finding]]:
+        """Each enabled check's finding with its action, in order, lazily: the screen stops
+        pulling at the first block (a blocked request is not counted in the rates)."""
+        device = request.device
+        off = Action.OFF
+        if device is not None:
+            ua = device.ua
+            if ua and self._crawler is not off and self._crawlers is not None:
+                name = self._crawlers.crawler(ua)
+                if name is not None:
+                    yield self._crawler, Finding(Check.CRAWLER, NoBidReason.KNOWN_WEB_SPIDER, name)
+            ip = parse_ip(device)
+            if ip is not None and self._datacenter is not off and self._ranges is not None:
+                provider = self._ranges.provider(ip)
+                if provider is not None:
+                    reason = NoBidReason.CLOUD_DATACENTER_PROXY_IP
+                    yield self._datacenter, Finding(Check.DATACENTER, reason, provider)
+            if self._device is not off:
+                problem = ip_problem(device, ip) or consistency_problem(device)
+                if problem is not None:
+                    reason = NoBidReason.UNSUPPORTED_DEVICE
+                    yield self._device, Finding(Check.DEVICE, reason, problem)
+        if self._seller is not off and self._sellers is not None:
+            problem = self._sellers.problem(request)
+            if problem is not None:
+                reason = NoBidReason.BLOCKED_PUBLISHER_OR_SITE
+                yield self._seller, Finding(Check.SELLER, reason, problem)
+        if self._schain is not off:
+            chain = schain_problem(request, self._blocked_nodes)
+            if chain is not None:
+                yield self._schain, Finding(Check.SCHAIN, chain[0], chain[1])
+        if device is not None and self._rate is not off and self._rates is not None:
+            rated = self._rate_finding(self._rates, device.ip or device.ipv6, device.ifa)
+            if rated is not None:
+                yield self._rate, rated
+
+    @staticmethod
+    def _rate_finding(rates: RateWatch, ip: str | None, ifa: str | None) -> Finding | None:
+        over: str | None = None
+        if ip:
+            count = rates.seen("ip", ip)
+            if count is not None:
+                over = f"ip: ~{count} requests in the window"
+        if ifa and ifa != _ZERO_IFA:
+            count = rates.seen("device", ifa)
+            if count is not None and over is None:
+                over = f"device: ~{count} requests in the window"
+        if over is None:
+            return None
+        return Finding(Check.RATE, NoBidReason.SUSPECTED_NON_HUMAN_TRAFFIC, over)
+
+
+def with_flags(request: BidRequest, verdict: Verdict) -> BidRequest:
+    """``request`` carrying the flagged findings in ``ext.ivt`` (unchanged when none)."""
+    if not verdict.flagged:
+        return request
+    ext = dict(request.ext or {})
+    ext["ivt"] = {"flags": [finding.as_json() for finding in verdict.flagged]}
+    return request.model_copy(update={"ext": ext})
