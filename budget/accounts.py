@@ -12,6 +12,19 @@ The invariant every operation keeps, at every instant: spend + held ≤ budget.
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
+
+
+class BudgetedCampaign(Protocol):
+    """What the budget side needs of a campaign — its id, its day's zone, its daily budget —
+    for pacing and for the ledger (``bidding.campaigns.Campaign`` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def daily_budget_micros(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

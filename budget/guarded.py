@@ -103,8 +103,8 @@ class GuardedStore:
     async def read_texts(self, keys: Sequence[str]) -> list[str | None]:
         return await self._guard("read_texts", lambda: self._store.read_texts(keys))
 
-    async def read_record(self, key: str) -> Mapping[str, str]:
-        return await self._guard("read_record", lambda: self._store.read_record(key))
+    async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
+        return await self._guard("read_record", lambda: self._store.read_record(key, fields))
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         return await self._guard("create_record", lambda: self._store.create_record(key, fields))

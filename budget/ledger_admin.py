@@ -27,11 +27,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from redis.typing import EncodableT, FieldT
 
 from budget import scripts
+from budget.accounts import BudgetedCampaign
 from budget.days import SPEND_KEY_TTL_S, campaign_day
 from budget.keys import KeySpace
 from budget.ledger_watch import new_record
@@ -46,15 +47,8 @@ class LedgerAdminError(RuntimeError):
     """An operation the store's state does not allow; the message says what to do."""
 
 
-class LedgerCampaign(Protocol):
-    """What the ledger needs to know of a campaign."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def time_zone(self) -> str: ...
-    @property
-    def daily_budget_micros(self) -> int: ...
+LedgerCampaign = BudgetedCampaign
+"""What the ledger needs of a campaign."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ class LedgerStatus:
     generation: int = 0
 
 
+_IDENTITY = ("epoch", "generation")
+
 NOT_INITIALISED = (
     "the store has no ledger record: run `rtb ledger init` for a new deployment, or "
     "`rtb ledger restore` if the store lost its data"
@@ -206,7 +208,9 @@ class LedgerWatch:
         """Re-read the record and the markers: READY → LOST when they no longer agree with
         the epoch in use; LOST/UNINITIALISED → READY when a new ledger is in place."""
         status = self._status
-        record = await self._store.read_record(self._keys.ledger_record)
+        # Only the record's identity: it also lists every registered campaign, and every
+        # process reads it every few seconds.
+        record = await self._store.read_record(self._keys.ledger_record, _IDENTITY)
         epoch = record.get("epoch")
         if status.state is LedgerState.READY:
             if epoch != status.epoch:
@@ -229,7 +233,7 @@ class LedgerWatch:
                 self._lose(epoch, _summary(problems))
             return self._status
         if epoch is not None and epoch != self._lost_epoch:
-            return await self._adopt(record)
+            return await self._adopt(await self._store.read_record(self._keys.ledger_record))
         return self._status
 
     def lost(self, error: LedgerLost) -> None:

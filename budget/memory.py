@@ -228,8 +228,11 @@ class MemoryStore:
         now = self._now()
         return [self._text(key, now) for key in keys]
 
-    async def read_record(self, key: str) -> Mapping[str, str]:
-        return dict(self._records.get(key, {}))
+    async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
+        record = self._records.get(key, {})
+        if fields is None:
+            return dict(record)
+        return {f: record[f] for f in fields if f in record}
 
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str

@@ -29,10 +29,11 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Generic, NamedTuple, Protocol, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 import structlog
 
+from budget.accounts import BudgetedCampaign
 from budget.days import campaign_day
 from budget.keys import KeySpace
 from budget.pacing_control import (
@@ -74,15 +75,8 @@ class PacingAdvice(NamedTuple):
 A = TypeVar("A")
 
 
-class PacedCampaign(Protocol):
-    """What pacing needs of a campaign (``bidding.campaigns.Campaign`` has it)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def time_zone(self) -> str: ...
-    @property
-    def daily_budget_micros(self) -> int: ...
+PacedCampaign = BudgetedCampaign
+"""What pacing needs of a campaign."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -365,12 +365,17 @@ class RedisStore:
             raise StoreUnavailable(str(exc)) from exc
         return [_text(value) if value is not None else None for value in values]
 
-    async def read_record(self, key: str) -> Mapping[str, str]:
+    async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
         try:
-            fields = await (await ready(self._client)).hgetall(key)
+            client = await ready(self._client)
+            if fields is None:
+                found = await client.hgetall(key)
+            else:
+                values = await client.hmget(key, list(fields))
+                found = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return {_text(k): _text(v) for k, v in fields.items()}
+        return {_text(k): _text(v) for k, v in found.items()}
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         flat = [item for pair in fields.items() for item in pair]

@@ -84,8 +84,9 @@ class CounterStore(Protocol):
         """The values of ``keys`` as text (None when absent): the ledger markers."""
         ...
 
-    async def read_record(self, key: str) -> Mapping[str, str]:
-        """All fields of a hash (empty when absent): the ledger record."""
+    async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
+        """The fields of a hash (all of them, or only ``fields``; absent ones left out):
+        the ledger record."""
         ...
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
