@@ -424,6 +424,8 @@ class _Connection(asyncio.Protocol):
         self._pings = 0
         self._ping_payload = b""
         self._ping_timer: asyncio.TimerHandle | None = None
+        self._quiet_until = 0.0
+        """Loop time before which no PING is sent: one was answered just now."""
         self._idle_timer: asyncio.TimerHandle | None = None
         self.closed: BaseException | None = None
         """Why the connection can take no new stream (GOAWAY, loss, error), None while open."""
@@ -690,6 +692,7 @@ class _Connection(asyncio.Protocol):
         elif self._ping_timer is not None and payload == self._ping_payload:
             self._ping_timer.cancel()
             self._ping_timer = None
+            self._quiet_until = self._loop.time() + self._limits.ping_timeout_s
 
     def _on_reset(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
@@ -847,8 +850,11 @@ class _Connection(asyncio.Protocol):
     # keeping the peer honest
 
     def probe(self) -> None:
-        """PING the peer (unless a PING is out already); no answer in time drops it."""
+        """PING the peer (unless a PING is out, or one was answered within the PING bound:
+        a hanging peer must not cost a PING per timed-out call); no answer in time drops it."""
         if self._ping_timer is not None or self.closed is not None or self._transport is None:
+            return
+        if self._loop.time() < self._quiet_until:
             return
         self._pings += 1
         self._ping_payload = _U64.pack(self._pings)

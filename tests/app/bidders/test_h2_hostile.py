@@ -863,7 +863,7 @@ async def test_a_peer_that_answers_pings_keeps_its_connection() -> None:
             if count != 2:  # the second request hangs
                 conn.respond(stream_id)
 
-    options = {"idle_ping_s": 0.02, "ping_timeout_s": 1.0}
+    options = {"idle_ping_s": 0.02, "ping_timeout_s": 0.3}
     async with lib_peer(script) as peer, engine(**options) as transport:
         assert (await call(transport, peer.url)).content == b"ok"
         connection = only_connection(transport, peer)
