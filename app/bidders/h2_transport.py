@@ -26,13 +26,15 @@ A DSP is a peer we do not control, so nothing it sends may cost more than its ow
 - a response body is counted as it arrives and its stream is credited only up to the
   request's limit (``BODY_LIMIT_EXTENSION``), so a peer can never push more than the limit
   plus one frame; the byte past the limit resets the stream (``BodyTooLarge``);
-- a header block is capped at ``max_header_list_size`` bytes however many CONTINUATION
-  frames carry it, its decoded list at the same size (advertised in SETTINGS); fragments are
-  dropped with the connection when the stream ends before the block does;
-- a PING goes out after every request timeout and on a connection that was silent for
-  ``idle_ping_s``; no answer within ``ping_timeout_s`` drops the connection;
-- frame, stream and setting violations are connection errors (GOAWAY, every stream on it
-  fails); a peer that does not read what we answer it is dropped.
+- a header block is capped at ``max_header_list_size`` bytes and 16 CONTINUATION frames,
+  its decoded list at the same size (advertised in SETTINGS); fragments are dropped with
+  the connection when the stream ends before the block does;
+- a PING goes out after a request timeout (at most one per ``ping_timeout_s`` while they
+  are answered) and on a connection silent for ``idle_ping_s``; no answer within
+  ``ping_timeout_s`` drops the connection;
+- a violation of the protocol closes the connection (GOAWAY, every stream on it fails),
+  or resets only its stream where RFC 9113 makes it a stream error; a peer that does not
+  read what we answer it is dropped.
 """
 
 from __future__ import annotations

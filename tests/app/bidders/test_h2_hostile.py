@@ -116,6 +116,23 @@ def only_connection(transport: Any, peer: Peer) -> Any:
     return connection
 
 
+async def fails_and_drops(
+    transport: Any,
+    peer: Peer,
+    match: str,
+    *,
+    error: type[Exception] = httpx.RemoteProtocolError,
+    limit: int | None = None,
+) -> Exception:
+    """One request fails with ``error`` (matching ``match``), and its connection is gone:
+    out of the pool at once, and its socket closed soon after."""
+    with pytest.raises(error, match=match) as failure:
+        await call(transport, peer.url, limit=limit)
+    assert connections(transport, peer) == []
+    await eventually(lambda: not transport._live, "the socket is gone")
+    return failure.value
+
+
 async def serve_forever(conn: RawConnection) -> None:
     """Answer every request with 200 ``ok`` until the client closes."""
     while True:
@@ -228,9 +245,7 @@ async def test_a_header_list_over_the_limit_once_decoded_closes_the_connection()
         await conn.rest()
 
     async with raw_peer(script) as peer, engine(max_header_list_size=65_536) as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="bad header block"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
+        await fails_and_drops(transport, peer, "bad header block")
     conn = peer.connections[0]
     assert conn.client_settings[MAX_HEADER_LIST_SIZE] == 65_536
     assert conn.codes(GOAWAY) == [COMPRESSION_ERROR]
@@ -334,10 +349,9 @@ async def test_data_past_the_stream_window_is_a_flow_control_error() -> None:
         await conn.rest()
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="window exceeded") as failure:
-            await call(transport, peer.url, limit=100_000)  # window 100,001 < 7 × 16 KB
-        assert not isinstance(failure.value, BodyTooLarge)
-        assert connections(transport, peer) == []
+        # window 100,001 < 7 × 16 KB
+        failure = await fails_and_drops(transport, peer, "window exceeded", limit=100_000)
+        assert not isinstance(failure, BodyTooLarge)
     assert peer.connections[0].codes(GOAWAY) == [FLOW_CONTROL_ERROR]
 
 
@@ -353,10 +367,7 @@ async def test_a_frame_over_our_max_frame_size_is_refused_on_its_header(length: 
         await conn.rest()
 
     async with raw_peer(script) as peer, engine() as transport:
-        request = asyncio.create_task(call(transport, peer.url))
-        with pytest.raises(httpx.RemoteProtocolError, match=f"frame of {length} bytes"):
-            await request
-        assert connections(transport, peer) == []
+        await fails_and_drops(transport, peer, f"frame of {length} bytes")
     assert peer.connections[0].codes(GOAWAY) == [FRAME_SIZE_ERROR]
 
 
@@ -412,9 +423,7 @@ async def test_padding_longer_than_its_frame_is_a_protocol_error(
         await conn.rest()
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="padding"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
+        await fails_and_drops(transport, peer, "padding")
     assert peer.connections[0].codes(GOAWAY) == [PROTOCOL_ERROR]
 
 
@@ -606,9 +615,7 @@ async def test_a_connection_level_violation_closes_the_connection(
         await conn.rest()
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="protocol error from peer"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
+        await fails_and_drops(transport, peer, "protocol error from peer")
     assert peer.connections[0].codes(GOAWAY) == [code]
 
 
@@ -747,10 +754,7 @@ async def test_goaway_mid_response_then_close_fails_that_stream_and_keeps_nothin
         conn.send(goaway(stream_id, INTERNAL_ERROR))
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.TransportError, match="GOAWAY 2"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
-        await eventually(lambda: not transport._live, "the socket is gone")
+        await fails_and_drops(transport, peer, "GOAWAY 2", error=httpx.TransportError)
 
 
 # -- not HTTP/2 at all ------------------------------------------------------------------------
@@ -763,9 +767,7 @@ async def test_a_peer_answering_http1_fails_the_request_at_once() -> None:
         await conn.rest()
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="preface is not SETTINGS"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
+        await fails_and_drops(transport, peer, "preface is not SETTINGS")
     assert peer.connections[0].codes(GOAWAY) == [PROTOCOL_ERROR]
 
 
@@ -895,10 +897,7 @@ async def test_a_peer_flooding_pings_without_reading_the_answers_is_dropped() ->
             await conn.writer.drain()
 
     async with raw_peer(script) as peer, engine() as transport:
-        with pytest.raises(httpx.RemoteProtocolError, match="does not read"):
-            await call(transport, peer.url)
-        assert connections(transport, peer) == []
-        await eventually(lambda: not transport._live, "the socket is gone")
+        await fails_and_drops(transport, peer, "does not read")
 
 
 # -- several connections per origin -----------------------------------------------------------
