@@ -26,7 +26,7 @@ A DSP is a peer we do not control, so nothing it sends may cost more than its ow
 - a response body is counted as it arrives and its stream is credited only up to the
   request's limit (``BODY_LIMIT_EXTENSION``), so a peer can never push more than the limit
   plus one frame; the byte past the limit resets the stream (``BodyTooLarge``);
-- a header block is capped at ``max_header_list_size`` bytes and 16 CONTINUATION frames,
+- a header block is capped at ``max_header_list_size`` bytes and 16 frames,
   its decoded list at the same size (advertised in SETTINGS); fragments are dropped with
   the connection when the stream ends before the block does;
 - a PING goes out after a request timeout (at most one per ``ping_timeout_s`` while they
@@ -85,9 +85,9 @@ this, so it is what bounds a response to a request with a smaller body limit."""
 _STREAM_RECV_WINDOW: Final = 1 << 20
 """Most a stream is credited at a time; a larger body limit is credited as the body comes."""
 _CONN_RECV_WINDOW: Final = 16 << 20
-_MAX_CONTINUATIONS: Final = 16
-"""CONTINUATION frames one header block may take: a flood of empty ones grows no buffer but
-would still hold the connection (every other frame must wait for the block to end)."""
+_MAX_BLOCK_FRAMES: Final = 16
+"""Frames (HEADERS and its CONTINUATIONs) one header block may take: a flood of empty ones
+grows no buffer but would still hold the connection (no other frame may come meanwhile)."""
 _MAX_UNREAD_BYTES: Final = 1 << 20
 """Our answers (PING and SETTINGS acks) a peer may leave unread before it is dropped."""
 _CLOSE_GRACE_S: Final = 1.0
@@ -585,11 +585,11 @@ class _Connection(asyncio.Protocol):
             raise _ConnectionError(_PROTOCOL_ERROR, "unexpected CONTINUATION")
         block.size += len(payload)
         block.frames += 1
-        if block.size > self._limits.header_bytes or block.frames > _MAX_CONTINUATIONS:
+        if block.size > self._limits.header_bytes or block.frames > _MAX_BLOCK_FRAMES:
             raise _ConnectionError(
                 _ENHANCE_YOUR_CALM,
                 f"header block over {self._limits.header_bytes} bytes or "
-                f"{_MAX_CONTINUATIONS} CONTINUATION frames",
+                f"{_MAX_BLOCK_FRAMES} frames",
             )
         if payload:
             block.parts.append(payload)
