@@ -40,6 +40,7 @@ from app.bidders.errors import (
     ResponseTooLarge,
     Throttled,
 )
+from app.bidders.h2_transport import BODY_LIMIT_EXTENSION, BodyTooLarge
 from app.bidders.throttle import TokenBucket
 from budget.breaker import BreakerState, CircuitBreaker
 from openrtb.codec import decode_response
@@ -173,8 +174,11 @@ class HttpBidder:
         self._max_bids = spec.max_bids
         self._url = httpx.URL(spec.endpoint)
         self._headers = httpx.Headers(_headers(spec))
+        # The body limit travels with the request: the HTTP/2 engine stops reading (and
+        # credits the peer no further) there, instead of buffering whatever it is sent.
         self._extensions = {
-            "timeout": dict.fromkeys(("connect", "read", "write", "pool"), backstop_timeout_s)
+            "timeout": dict.fromkeys(("connect", "read", "write", "pool"), backstop_timeout_s),
+            BODY_LIMIT_EXTENSION: spec.max_response_bytes,
         }
         self._banner = "banner" in spec.media_types
         self._other_media = frozenset(spec.media_types - {"banner"})
@@ -288,6 +292,8 @@ class HttpBidder:
                 raw = await self._read(stream, length)
             finally:
                 await response.aclose()
+        except BodyTooLarge as exc:
+            raise ResponseTooLarge(str(exc)) from exc
         except (httpx.HTTPError, H2Error, OSError) as exc:
             raise BidderTransportError(f"{type(exc).__name__}: {exc}") from exc
         return self._decode(raw, encoding, request_id)

@@ -29,19 +29,20 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from app.bidders.config import ExternalBidderSpec, Protocol
+from app.bidders.config import ExternalBidderSpec
+from app.bidders.config import Protocol as WireProtocol
 
 __all__ = ["DspTransports", "OriginKey", "TransportOptions", "origin_of"]
 
 log = structlog.get_logger("app.bidders.transport")
 
-OriginKey = tuple[str, str, int, Protocol]
+OriginKey = tuple[str, str, int, WireProtocol]
 """(scheme, host, port, protocol): DSPs with the same key share one pool."""
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -56,7 +57,9 @@ class TransportOptions:
     http1_connections: int = 64
     """Keep-alive connections per ``http1.1`` DSP origin: one per call in flight."""
     h2_connections: int = 4
-    """Connections per HTTP/2 origin; one carries up to the peer's stream limit (often 100)."""
+    """Connections per HTTP/2 origin. httpcore opens another when one reaches the peer's
+    stream limit (often 100); the lean engine spreads requests over them, least-loaded
+    first, opening another while every open one is busy."""
     keepalive_expiry_s: float = 300.0
     """Idle time before a pooled connection is closed: long, so auctions find them warm."""
     backstop_timeout_s: float = 1.0
@@ -76,7 +79,7 @@ def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(ca_file))
 
 
-def _transport(protocol: Protocol, options: TransportOptions) -> httpx.AsyncHTTPTransport:
+def _transport(protocol: WireProtocol, options: TransportOptions) -> httpx.AsyncHTTPTransport:
     http2 = protocol != "http1.1"
     connections = options.h2_connections if http2 else options.http1_connections
     return httpx.AsyncHTTPTransport(
@@ -92,6 +95,13 @@ def _transport(protocol: Protocol, options: TransportOptions) -> httpx.AsyncHTTP
     )
 
 
+@runtime_checkable
+class _SeveralPerOrigin(Protocol):
+    """An HTTP/2 engine that keeps several connections per origin (``h2_transport``)."""
+
+    connections_per_origin: int
+
+
 class DspTransports:
     """The pools of a registry's DSPs, created once per process and closed at shutdown."""
 
@@ -103,7 +113,9 @@ class DspTransports:
         http2_engine: Callable[[ssl.SSLContext], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         """``http2_engine``: an alternative HTTP/2 transport (built once, given the TLS
-        context) that carries every h2 and h2c origin itself; None: an httpx pool each."""
+        context) that carries every h2 and h2c origin itself; None: an httpx pool each. An
+        engine with a ``connections_per_origin`` attribute gets ``options.h2_connections``
+        (the factory is called with the TLS context only, so it is set here)."""
         self.options = options or TransportOptions()
         self._specs = tuple(specs)
         self._pools: dict[OriginKey, httpx.AsyncBaseTransport] = {}
@@ -115,6 +127,8 @@ class DspTransports:
             if http2_engine is not None and spec.protocol != "http1.1":
                 if engine is None:
                     engine = http2_engine(_ssl_context(self.options.ca_file))
+                    if isinstance(engine, _SeveralPerOrigin):
+                        engine.connections_per_origin = self.options.h2_connections
                 self._pools[key] = engine
             else:
                 self._pools[key] = _transport(spec.protocol, self.options)

@@ -216,7 +216,8 @@ async def test_cancelled_request_resets_its_stream_and_leaks_nothing() -> None:
             if app.disconnects == 5:
                 break
             await asyncio.sleep(0.01)
-        connection = next(iter(transport._connections.values()))  # type: ignore[attr-defined]
+        (pool,) = transport._pools.values()  # type: ignore[attr-defined]
+        (connection,) = pool.connections
         assert connection._streams == {}
         assert app.disconnects == 5
         response = await client.post(f"{url}/echo", content=b"{}")
