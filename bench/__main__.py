@@ -19,6 +19,7 @@ from bench import (
     router,
     screening,
     serving,
+    spool,
     store,
     store_node,
 )
@@ -34,6 +35,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
     "notice-load": notice_load.run,
+    "spool": spool.run,
 }
 
 
