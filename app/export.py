@@ -12,6 +12,7 @@ shards they came from, and the next export continues where this one stopped on e
 """
 
 import csv
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,17 +41,27 @@ async def export_events(
     consumer: str = "rtb-export",
     max_events: int | None = None,
 ) -> int:
-    """Read new events of ``group`` (up to ``max_events``) into ``out``; how many were written."""
+    """Read the events of ``group`` not yet exported (up to ``max_events``) into ``out``;
+    how many were written.
+
+    At least once: the events are acknowledged only after the file is on disk, so an export
+    that dies first leaves them pending for its consumer, and the next export with the same
+    consumer name writes them again (before anything new). ``rtb ledger restore`` reads
+    these files, and restoring a charge twice changes nothing."""
     events: list[Event] = []
-    while max_events is None or len(events) < max_events:
-        count = BATCH if max_events is None else min(BATCH, max_events - len(events))
-        batch = await stream.read(group, consumer, count)
-        if not batch:
-            break
-        events.extend(fields for _, fields in batch)
-        await stream.ack(group, [entry_id for entry_id, _ in batch])
+    ids: list[str] = []
+    for read in (stream.read_pending, stream.read):
+        while max_events is None or len(events) < max_events:
+            count = BATCH if max_events is None else min(BATCH, max_events - len(events))
+            batch = await read(group, consumer, count)
+            if not batch:
+                break
+            events.extend(fields for _, fields in batch)
+            ids.extend(entry_id for entry_id, _ in batch)
     events.sort(key=_event_time)  # stable: one shard's events stay in stream order
     _write_csv(out, events)
+    for start in range(0, len(ids), BATCH):
+        await stream.ack(group, ids[start : start + BATCH])
     return len(events)
 
 
@@ -63,10 +74,15 @@ def _event_time(event: Event) -> int:
 
 
 def _write_csv(out: Path, events: Sequence[Event]) -> None:
+    """Written beside ``out``, synced, then renamed over it: the file is whole or absent."""
     columns = ["kind", "ts_ms"]
     for event in events:
         columns.extend(name for name in event if name not in columns)
-    with out.open("w", newline="") as file:
+    partial = out.with_name(f".{out.name}.partial")
+    with partial.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(events)
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(out)

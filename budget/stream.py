@@ -44,6 +44,12 @@ class EventStream(Protocol):
         """Mark entries of ``group`` as processed."""
         ...
 
+    async def read_pending(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
+        """Entries ``consumer`` was given earlier and never acknowledged (it died before it
+        could), up to ``count`` at a time: each call continues after the last one; an empty
+        list when none are left."""
+        ...
+
 
 class RedisEventStream:
     """EventStream on one Redis Stream, or on several (shards) read as one."""
@@ -60,6 +66,8 @@ class RedisEventStream:
         self._reading = 0
         """The shard reads start at: the last one that had new entries."""
         self._groups: set[tuple[str, str]] = set()
+        self._pending_after: dict[tuple[str, str, int], str | None] = {}
+        """Per (group, consumer, shard): the last pending id read (None: all read)."""
 
     @classmethod
     def from_url(
@@ -122,13 +130,14 @@ class RedisEventStream:
         return []
 
     async def _read_shard(
-        self, shard: int, group: str, consumer: str, count: int
+        self, shard: int, group: str, consumer: str, count: int, *, after: str = ">"
     ) -> list[tuple[str, Event]]:
+        """New entries (``after`` ">"), or the consumer's own pending ones after an id."""
         key = self._keys[shard]
         try:
             await ready(self._client)
             await self._ensure_group(key, group)
-            answer: Any = await self._client.xreadgroup(group, consumer, {key: ">"}, count=count)
+            answer: Any = await self._client.xreadgroup(group, consumer, {key: after}, count=count)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         qualify = len(self._keys) > 1
@@ -143,6 +152,18 @@ class RedisEventStream:
                     )
                 )
         return entries
+
+    async def read_pending(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
+        for shard in range(len(self._keys)):
+            cursor = self._pending_after.get((group, consumer, shard), "0")
+            if cursor is None:
+                continue  # this shard's pending entries were all read
+            entries = await self._read_shard(shard, group, consumer, count, after=cursor)
+            last = entries[-1][0].rpartition("/")[2] if entries else None
+            self._pending_after[group, consumer, shard] = last
+            if entries:
+                return entries
+        return []
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
         by_shard: dict[int, list[str]] = {}
@@ -186,3 +207,6 @@ class MemoryEventStream:
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
         return None
+
+    async def read_pending(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
+        return []  # delivery is not tracked in memory: nothing is ever pending

@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
 from app.export import export_events
@@ -31,5 +32,33 @@ async def test_export_writes_each_event_once(
         second = tmp_path / "second.csv"
         assert await export_events(stream, second) == 1
         assert [r["kind"] for r in csv.DictReader(second.read_text().splitlines())] == ["click"]
+    finally:
+        await client.aclose()
+
+
+async def test_an_export_that_dies_before_its_file_is_written_loses_nothing(
+    redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    """Events are acknowledged only once the file is on disk: ``rtb ledger restore`` may
+    need every charge the log holds."""
+    client = Redis.from_url(redis_url)
+    try:
+        stream = RedisEventStream(client, f"{key_prefix}events", 10_000)
+        await stream.append([{"kind": "notice_billing", "ts_ms": str(n)} for n in range(5)])
+        unwritable = tmp_path / "no-such-directory" / "events.csv"
+        with pytest.raises(FileNotFoundError):
+            await export_events(stream, unwritable)
+        assert not unwritable.parent.exists()
+        died = await stream.read("export", "rtb-export", 3)  # read by an exporter that died
+        assert died == []  # all five were delivered to the failed export and are pending
+        await stream.append([{"kind": "click", "ts_ms": "9"}])
+        again = tmp_path / "again.csv"
+        restarted = RedisEventStream(client, f"{key_prefix}events", 10_000)  # a new process
+        assert await export_events(restarted, again) == 6  # the five pending, then the new
+        kinds = [r["kind"] for r in csv.DictReader(again.read_text().splitlines())]
+        assert kinds == ["notice_billing"] * 5 + ["click"]
+        assert (
+            await export_events(RedisEventStream(client, f"{key_prefix}events", 10_000), again) == 0
+        )
     finally:
         await client.aclose()
