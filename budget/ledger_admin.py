@@ -36,7 +36,7 @@ from budget.accounts import BudgetedCampaign
 from budget.days import SPEND_KEY_TTL_S, campaign_day
 from budget.keys import KeySpace
 from budget.ledger_watch import new_record
-from budget.redis_store import RedisClient, read_values
+from budget.redis_store import RedisClient, as_text, read_values
 
 MARKER_MARGIN_S: Final = 3600
 """As the notice service keeps them: markers outlive the token by an hour."""
@@ -90,14 +90,16 @@ async def ledger_status(
 ) -> LedgerReport:
     """The record and whether each campaign's marker agrees with it."""
     raw = await client.hgetall(keys.ledger_record)
-    record = {_text(k): _text(v) for k, v in raw.items() if not _text(k).startswith("campaign:")}
+    record = {
+        as_text(k): as_text(v) for k, v in raw.items() if not as_text(k).startswith("campaign:")
+    }
     epoch = record.get("epoch")
     markers = await read_values(client, [keys.ledger_marker(c.id) for c in campaigns])
-    lost = {_text(k): _text(v) for k, v in (await client.hgetall(keys.ledger_lost)).items()}
+    lost = {as_text(k): as_text(v) for k, v in (await client.hgetall(keys.ledger_lost)).items()}
     return LedgerReport(
         record,
         {
-            c.id: "ok" if marker is not None and _text(marker) == epoch else _marker_state(marker)
+            c.id: "ok" if marker is not None and as_text(marker) == epoch else _marker_state(marker)
             for c, marker in zip(campaigns, markers, strict=True)
         },
         lost,
@@ -118,7 +120,7 @@ async def init_ledger(
         )
     lost = await client.hgetall(keys.ledger_lost)
     if lost:
-        found = {_text(k): _text(v) for k, v in lost.items()}
+        found = {as_text(k): as_text(v) for k, v in lost.items()}
         raise LedgerAdminError(
             f"an exchange process found the ledger of epoch {found.get('epoch')} lost "
             f"({found.get('reason')}): run `rtb ledger restore`, not init"
@@ -245,8 +247,4 @@ def _restorable(event: Mapping[str, str]) -> tuple[str, int, int, int] | None:
 
 
 def _marker_state(marker: bytes | str | None) -> str:
-    return "missing" if marker is None else f"epoch {_text(marker)}"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return "missing" if marker is None else f"epoch {as_text(marker)}"

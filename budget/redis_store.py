@@ -363,7 +363,7 @@ class RedisStore:
             values = await read_values(self._client, keys)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return [_text(value) if value is not None else None for value in values]
+        return [as_text(value) if value is not None else None for value in values]
 
     async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
         try:
@@ -375,7 +375,7 @@ class RedisStore:
                 found = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return {_text(k): _text(v) for k, v in found.items()}
+        return {as_text(k): as_text(v) for k, v in found.items()}
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         flat = [item for pair in fields.items() for item in pair]
@@ -384,7 +384,7 @@ class RedisStore:
             answer = await self._create_record(keys=[key], args=flat)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return {_text(answer[i]): _text(answer[i + 1]) for i in range(0, len(answer), 2)}
+        return {as_text(answer[i]): as_text(answer[i + 1]) for i in range(0, len(answer), 2)}
 
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str
@@ -411,5 +411,6 @@ class RedisStore:
         await self._client.aclose()
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as text (replies are bytes: the clients do not decode)."""
     return value.decode() if isinstance(value, bytes) else value

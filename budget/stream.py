@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
-from budget.redis_store import REDIS_ERRORS, RedisClient, open_client, ready
+from budget.redis_store import REDIS_ERRORS, RedisClient, as_text, open_client, ready
 from budget.store import StoreUnavailable
 
 Event = Mapping[str, str]
@@ -144,11 +144,11 @@ class RedisEventStream:
         entries: list[tuple[str, Event]] = []
         for _, rows in answer or ():
             for entry_id, fields in rows:
-                text_id = _text(entry_id)
+                text_id = as_text(entry_id)
                 entries.append(
                     (
                         f"{shard}/{text_id}" if qualify else text_id,
-                        {_text(k): _text(v) for k, v in fields.items()},
+                        {as_text(k): as_text(v) for k, v in fields.items()},
                     )
                 )
         return entries
@@ -175,10 +175,6 @@ class RedisEventStream:
                 await self._client.xack(self._keys[shard], group, *entry_ids)
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class MemoryEventStream:
