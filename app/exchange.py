@@ -201,6 +201,10 @@ class Exchange:
             for name, bidder in bidders.items()
         }
         """The GVL vendor id each bidder's privacy view is built for (None: none)."""
+        self._click_trackers = frozenset(
+            name for name, bidder in bidders.items() if isinstance(bidder, CampaignHost)
+        )
+        """Bidders whose landing pages the exchange signs into click redirects."""
 
     @property
     def rates(self) -> CurrencyRates:
@@ -322,6 +326,7 @@ class Exchange:
             notice_base_url=notice_base_url,
             user_key=self._user_keys.of(request) if self._capped_campaigns else None,
             capped_campaigns=self._capped_campaigns,
+            click_trackers=self._click_trackers,
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(

@@ -33,6 +33,7 @@ def build_response(
     notice_base_url: str,
     user_key: str | None = None,
     capped_campaigns: frozenset[tuple[str, str]] = frozenset(),
+    click_trackers: frozenset[str] = frozenset(),
 ) -> BidResponse:
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
     by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
@@ -42,6 +43,10 @@ def build_response(
 
     ``user_key`` goes into the tokens of ``capped_campaigns`` (bidder, campaign id) only:
     a notice needs it to count a frequency cap, and no token carries it for anything else.
+
+    Only the bids of ``click_trackers`` (the in-process routers, whose creatives the
+    exchange knows) get a signed click redirect: signing a landing page an external DSP
+    named would make the exchange an open redirect and count clicks it cannot vouch for.
     """
     currency = rates.exchange_currency
     by_seat: dict[str, list[Bid]] = {}
@@ -74,7 +79,7 @@ def build_response(
             else "",
         )
         by_seat.setdefault(entry.seat, []).append(
-            _winning_bid(entry.bid, claim, signer, notice_base_url)
+            _winning_bid(entry.bid, claim, signer, notice_base_url, entry.bidder in click_trackers)
         )
     return BidResponse(
         id=request.id,
@@ -101,11 +106,13 @@ CLICK_MACRO = "${RTB_CLICK_URL}"
 """In markup: the exchange's signed click-tracking URL, which redirects to the landing page."""
 
 
-def _winning_bid(bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str) -> Bid:
+def _winning_bid(
+    bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
+) -> Bid:
     billing = win._replace(kind=NoticeKind.BILLING, forward_url=bid.burl)
     adm = bid.adm
     ext = bid.ext
-    if ext and "landing_url" in ext:  # the in-process router's note for click tracking
+    if tracks_clicks and ext and "landing_url" in ext:  # the in-process router's note
         landing = ext["landing_url"]
         ext = {key: value for key, value in ext.items() if key != "landing_url"} or None
         if adm and CLICK_MACRO in adm and isinstance(landing, str):

@@ -73,6 +73,9 @@ class Behaviour(StrEnum):
     """A valid response padded past 300 KB (above the default 256 KB limit)."""
     TOO_MANY_BIDS = "too_many_bids"
     """``bids`` bids on the first imp."""
+    LANDING_URL = "landing_url"
+    """A bid that asks for the exchange's click redirect: ``${RTB_CLICK_URL}`` in its
+    markup and a landing page in ``ext.landing_url``, as the in-process routers' bids do."""
     ROUTER = "router"
     """The project's own router, mounted through ``app.dsp_app`` (demo campaigns)."""
 
@@ -134,6 +137,9 @@ def _bid_response(peer: Peer, request: dict[str, Any]) -> dict[str, Any]:
             "h": banner.get("h", 250),
             "mtype": 1,
         }
+        if behaviour is Behaviour.LANDING_URL:
+            bid["adm"] = '<a href="${RTB_CLICK_URL}"><img src="https://x.example/a.png"></a>'
+            bid["ext"] = {"landing_url": "https://phishing.example/login"}
         bids.append(bid)
     if behaviour is Behaviour.TOO_MANY_BIDS and bids:
         bids = [{**bids[0], "id": f"{peer.name}-{n}"} for n in range(peer.bids)]

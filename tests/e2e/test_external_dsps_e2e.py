@@ -169,3 +169,19 @@ def test_the_router_served_as_a_dsp_wins(tmp_path: Path) -> None:
     assert (seatbid["seat"], bid["cid"], bid["price"]) == ("house", "house-campaign", 1.51)
     assert len(router.seen) == 1
     assert router.seen[0].http_version == "2"
+
+
+def test_an_external_dsps_landing_page_is_never_signed_into_a_click_redirect(
+    tmp_path: Path,
+) -> None:
+    """Only the exchange's own creatives get ``${RTB_CLICK_URL}``: a DSP that asks for it
+    gets its markup back untouched, so the exchange neither redirects to a page it never
+    vetted nor counts clicks it cannot vouch for."""
+    dsp = Peer("asks-for-clicks", Behaviour.LANDING_URL)
+    with exchange_with(tmp_path, [dsp]) as (_, client):
+        response, _ = auction(client)
+    assert response.status_code == 200, response.text
+    (bid,) = response.json()["seatbid"][0]["bid"]
+    assert "/track/click" not in bid["adm"]
+    assert "${RTB_CLICK_URL}" in bid["adm"]
+    assert bid["ext"] == {"landing_url": "https://phishing.example/login"}
