@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
-from app.settings import Settings
+from exchange.settings import Settings
 from simulation.cli import add_simulate_command
 
 
@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     uvicorn.run(
-        "app.main:create_app",
+        "app.main:serving_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -105,7 +105,7 @@ def _add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
 def _export(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app.export import export_events, open_event_stream
+    from exchange.export import export_events, open_event_stream
 
     settings = Settings()
     if settings.store != "redis":

@@ -12,7 +12,7 @@ answered 200 with an empty ``seatbid`` (instead of 204) so the debug object has 
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from app.exchange import AuctionResult
+from exchange.core import AuctionResult
 from openrtb.money import micros_to_cpm
 from openrtb.privacy import apply_privacy
 from openrtb.request import BidRequest

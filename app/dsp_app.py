@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.bidders.config import load_bidders
 from app.body import read_body
 from app.errors import ClientError, error_response
 from bidding.campaigns import ConfigError
@@ -31,6 +30,7 @@ from budget.keys import KeySpace
 from budget.ledger import SpendLedger
 from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
+from exchange.bidders.config import load_bidders
 from openrtb.codec import decode_request, encode_response
 from openrtb.errors import InvalidRequest
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.settings import Settings
+from exchange.settings import Settings
 
 LIMITS_STATE_KEY: Final = "http_limits"
 PROTOCOL: Final = "app.http_protocol:BoundedHttpToolsProtocol"

@@ -14,8 +14,6 @@ from typing import TypeVar
 
 import orjson
 
-from app.bidders.config import load_bidders
-from app.settings import Settings
 from bidding.campaigns import Campaign, ConfigError
 from budget.keys import KeySpace
 from budget.ledger_admin import (
@@ -26,6 +24,8 @@ from budget.ledger_admin import (
     restore_ledger,
 )
 from budget.redis_store import REDIS_ERRORS, RedisClient, open_client
+from exchange.bidders.config import load_bidders
+from exchange.settings import Settings
 
 _T = TypeVar("_T")
 

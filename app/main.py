@@ -1,5 +1,9 @@
-"""The app factory: ``create_app(settings)`` builds one exchange; uvicorn calls it."""
+"""The app factories: ``create_app(settings)`` builds one exchange (tests, embedding);
+``serving_app()`` is what ``rtb serve`` has uvicorn call in each worker process, and adds the
+process-wide set-up an embedded app must not impose on its host: logging, and a frozen heap.
+"""
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,25 +15,41 @@ from app.errors import install_error_handlers
 from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
-from app.metrics import Metrics
 from app.openapi import build_openapi
 from app.routes import auction, health, notices, tracking
 from app.services import services_of
-from app.settings import Settings
+from exchange.metrics import Metrics
+from exchange.settings import Settings
 
 DESCRIPTION = """An OpenRTB 2.6 exchange: SSPs post bid requests to `/openrtb2/auction` and get
 the winning bids at their quality-adjusted second-price clearing prices, with signed win and
 billing notice URLs that charge the winning campaign exactly once."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def serving_app() -> FastAPI:
+    """``rtb serve``'s factory: settings from the environment, logging configured for the
+    process, and the heap frozen once the services are built."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings, after_start=_freeze_heap)
+
+
+def _freeze_heap() -> None:
+    """Move everything built at start-up out of the collector's view: it lives as long as
+    the process, so a full collection then scans request garbage only (docs/decisions.md)."""
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(
+    settings: Settings | None = None, after_start: Callable[[], None] | None = None
+) -> FastAPI:
     """A configured exchange; settings from the environment (``RTB_*``) unless given."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
-        async with lifespan_for(settings, app) as state:
+        async with lifespan_for(settings, after_start) as state:
             refused = _refusal_counter(state["services"].metrics)
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: HttpLimits.from_settings(settings, refused)}

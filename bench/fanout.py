@@ -43,7 +43,6 @@ from typing import Final
 
 import httpx
 
-from app.bidders.h2_transport import h2_transport
 from bench.payloads import BANNER_REQUEST
 from bench.processes import (
     Pinning,
@@ -58,6 +57,7 @@ from bench.processes import (
 )
 from bench.section import Options, Report, Table, progress
 from bench.serving import _background_load
+from exchange.bidders.h2_transport import h2_transport
 
 __all__ = ["ENGINES", "main", "run"]
 
@@ -218,7 +218,7 @@ async def _engine_calls(
 
         return per_host
     if engine in ("httpx-h2-transport", "httpx-h1-transport"):
-        # What app/bidders/transport.py does: one pool per origin, called without a client.
+        # What exchange/bidders/transport.py does: one pool per origin, called without a client.
         http2 = engine == "httpx-h2-transport"
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         pools = [

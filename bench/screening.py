@@ -17,10 +17,10 @@ from typing import Final
 
 import orjson
 
-from app.lifespan import build_screen
-from app.settings import Settings
 from bench.payloads import banner_request
 from bench.section import Options, Report, median_p99, progress, timing_report
+from exchange.settings import Settings
+from exchange.wiring import build_screen
 from fraud.screen import Screen, with_flags
 from fraud.user_agents import CrawlerList
 from openrtb.codec import decode_request

@@ -78,11 +78,11 @@ SCREEN_OFF: Final = {
 APPS: Final = (
     ServedApp("bare", "bare FastAPI (204)", "bench.reference_apps:bare_app", 204),
     ServedApp("parse", "parse-only (204)", "bench.reference_apps:parse_only_app", 204),
-    ServedApp("exchange", "full exchange (200)", "app.main:create_app", 200, SCREEN_OFF),
+    ServedApp("exchange", "full exchange (200)", "app.main:serving_app", 200, SCREEN_OFF),
     ServedApp(
         "screened",
         "exchange with screening on (200)",
-        "app.main:create_app",
+        "app.main:serving_app",
         200,
         {"RTB_IVT_RATE_PER_IP": "1000000000"},
     ),

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.notice_spool import NoticeSpool
-from app.notice_token import NoticeKind
 from bench.section import Options, Report, Table, progress
+from exchange.notice_spool import NoticeSpool
+from exchange.notice_token import NoticeKind
 
 _TOKEN = "x" * 600  # about the size of a notice token
 _SEQUENTIAL = 300

@@ -35,7 +35,6 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from app.export import export_events
 from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
 from bench.section import Options, Report, Table, progress
 from bench.store import CANDIDATES, time_store
@@ -47,6 +46,7 @@ from budget.ledger_watch import LedgerWatch
 from budget.pacing import PacingAdvice, StorePacer
 from budget.redis_store import RedisStore, open_client, ready
 from budget.stream import RedisEventStream
+from exchange.export import export_events
 
 __all__ = ["run"]
 

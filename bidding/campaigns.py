@@ -1,6 +1,6 @@
 """Campaigns and creatives: their config format and the frozen objects the router uses.
 
-The ``routers`` part of the exchange's bidders file (read by ``app.bidders.config``) is
+The ``routers`` part of the exchange's bidders file (read by ``exchange.bidders.config``) is
 validated with these pydantic models at load time — a bad file fails with the field named,
 before the exchange takes traffic; the router then works on frozen dataclasses whose money
 is already integer micros (configured amounts: their decimal text rounded half-up).

@@ -79,7 +79,7 @@ def winner_fields(
 
 def impression_id(auction_id: str, imp_id: str, bid_id: str) -> str:
     """A won impression's id: what notices and clicks are keyed by and what the advertiser
-    gets as its click id (as ``app.notice_token.NoticeClaim.impression_id``)."""
+    gets as its click id (as ``exchange.notice_token.NoticeClaim.impression_id``)."""
     return f"{auction_id}:{imp_id}:{bid_id}"
 
 

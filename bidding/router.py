@@ -42,6 +42,7 @@ from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
+from exchange.bidders.base import BidResult
 from openrtb.enums import AuctionType
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.imp import Deal, Imp
@@ -99,16 +100,6 @@ class Pacer(Protocol):
     def peek(self, campaign_id: str) -> PacingAdvice:
         """The same advice without counting a request (debug output)."""
         ...
-
-
-class BidResult(NamedTuple):
-    """What one of a router's bids met in an auction (the exchange's feedback)."""
-
-    bid: Bid
-    won: bool
-    competing_micros: int | None
-    """The best competing offer it met: the clearing price of a won second-price bid, the
-    minimum to win of a lost one; None when unknown."""
 
 
 class _Slot(NamedTuple):

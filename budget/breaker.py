@@ -1,6 +1,6 @@
 """A circuit breaker: stop calling a dependency that keeps failing, probe it after a pause.
 
-Generic on purpose: it guards every external DSP (``app.bidders.http``) and will guard the
+Generic on purpose: it guards every external DSP (``exchange.bidders.http``) and will guard the
 Redis store, where an open circuit means the in-process bidders stop bidding (no bid is
 safer than overspend). It does no I/O and reads time only through the injected clock, so
 tests move time by hand.

@@ -3,7 +3,7 @@
 Sellers (no-bid reason 7, blocked publisher or site): the exchange's own ``sellers.json``
 (IAB Tech Lab Sellers.json 1.0: ``{"sellers": [{"seller_id", "seller_type", "domain",
 …}]}``) lists every account it pays. The exchange's node in the supply chain names the
-request's publisher id as its ``sid`` (``app.exchange``), so that id must be a listed
+request's publisher id as its ``sid`` (``exchange.core``), so that id must be a listed
 ``seller_id``; a ``PUBLISHER`` entry with a ``domain`` also ties the account to its
 inventory: the site's (or app's, or publisher's) domain must be that domain or under it.
 

@@ -27,13 +27,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from app.events import StreamEventSink
-from app.exchange import AuctionResult
-from app.notice_token import NoticeKind
 from bidding.campaigns import Campaign
 from budget.ledger_watch import open_ledger
 from budget.pacing_control import multiplier, participation
 from budget.pacing_plan import day_bounds
+from exchange.notice_token import NoticeKind
 from openrtb.request import BidRequest
 from simulation.capacity import Capacity
 from simulation.config import SimConfig
@@ -73,24 +71,6 @@ def _billing_token(burl: str | None) -> str | None:
         return None
     values = parse_qs(urlsplit(burl).query).get("t")
     return values[0] if values else None
-
-
-def _emit_auction(events: StreamEventSink, request: BidRequest, result: AuctionResult) -> None:
-    """The ``auction`` event, as the auction route writes it."""
-    events.emit(
-        "auction",
-        auction_id=result.auction_id,
-        request_id=request.id,
-        imps=len(request.imp),
-        mechanism=result.mechanism,
-        outcome="bid" if result.response is not None else "nobid",
-        nobid=result.nobid.value if result.nobid else None,
-        winners=";".join(
-            f"{o.imp_id}|{o.winner.bid_id}|{o.winner.price_micros}|{o.clearing_price_micros}"
-            for o in result.outcomes
-            if o.winner is not None
-        ),
-    )
 
 
 Clicks = Callable[[str, BidRequest], bool]
@@ -161,11 +141,10 @@ class Today:
     async def auction(self, serial: int, now_s: float, request: BidRequest) -> None:
         """One request through one process; its campaign winners' notices are scheduled."""
         process = self.processes[serial % len(self.processes)]
-        result = await process.exchange.run(
+        result = await process.exchange.auction(
             request, received_at=time.monotonic(), notice_base_url=NOTICE_BASE
         )
         self.stats.auction(now_s, len(request.imp), result.outcomes)
-        _emit_auction(process.events, request, result)
         if result.response is None:
             return
         mean_delay = self.config.notice_delay_s
@@ -243,10 +222,9 @@ async def simulate(config: SimConfig) -> SimResult:
         drafts = with_budgets(drafts, capacity, next(rngs))
         spec = router_spec(drafts, day=config.day)
         market = MarketBidder(MarketModel(world), next(rngs), clock)
-        process_seeds = np.random.SeedSequence([config.seed, 1]).spawn(config.processes)
+        process_seeds = np.random.SeedSequence([config.seed, 1]).generate_state(config.processes)
         processes = [
-            build_process(spec, shared, clock, market, config, np.random.default_rng(seed))
-            for seed in process_seeds
+            build_process(spec, shared, clock, market, config, int(seed)) for seed in process_seeds
         ]
         days = {c.id: day_bounds(config.day, c.time_zone) for c in spec.campaigns}
         stats = DayStats(start, end, days)

@@ -68,6 +68,11 @@ def _table(figures: Sequence[CampaignFigures]) -> list[str]:
     return lines
 
 
+def figures_table(result: SimResult) -> str:
+    """The per-campaign table of the report, as Markdown."""
+    return "\n".join(_table(campaign_figures(result)))
+
+
 def write_report(result: SimResult, out: Path, command: str) -> str:
     """Write ``out/report.md`` and its plots; the summary text."""
     out.mkdir(parents=True, exist_ok=True)

@@ -1,40 +1,41 @@
-"""One simulated exchange process, wired as ``app.lifespan`` wires a real one.
+"""One simulated exchange process, built by the composition root a served one is built by
+(``exchange.wiring.build_services``).
 
-Differences, each on purpose: every component reads the virtual clock; the routers get a
-seeded random generator; bidder deadlines are generous (the machine's real speed is not what
-is measured); the campaigns have no DSP notice URLs, so nothing is forwarded.
+What it injects, each on purpose: every component reads the virtual clock; all processes
+share one store and one event stream; the routers and the log sampler are seeded, and so
+are auction ids; the outside market is one more bidder; bidder deadlines are generous (the
+machine's real speed is not what is measured); the traffic screen is off (the simulated
+traffic has no devices to screen) and the routers bid on historical rates, without models
+or creative counts; the campaigns have no DSP notice URLs, so nothing is forwarded.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 
-import httpx
-import numpy as np
 from redis.asyncio import Redis
 
-from app.bidders.base import Bidder
-from app.bidders.registry import BidderRegistry
-from app.events import StreamEventSink
-from app.exchange import Exchange, ExchangeConfig
-from app.forwarder import NoticeForwarder
-from app.metrics import Metrics
-from app.notice_token import NoticeSigner
-from app.notices import NoticeService
-from auction.currency import CurrencyRates
-from auction.types import AuctionRules
 from bidding.campaigns import RouterSpec
 from bidding.router import CampaignRouter, PacingAdvice
 from budget.keys import KeySpace
-from budget.ledger import SpendLedger
 from budget.memory import MemoryStore
 from budget.pacing import StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
 from budget.stream import EventStream, MemoryEventStream, RedisEventStream
+from exchange.bidders.base import Bidder
+from exchange.core import Exchange
+from exchange.events import StreamEventSink
+from exchange.ids import seeded_auction_ids
+from exchange.notices import NoticeService
+from exchange.services import Services
+from exchange.settings import Settings
+from exchange.wiring import Injected, build_services, exchange_config, stop_services
 from simulation.config import SimConfig
 
 INCREMENT_MICROS = 10_000
-_SECRET = b"simulation-notice-secret-0123456789"
+_SECRET = "simulation-notice-secret-0123456789"
+_BIDDER_TIMEOUT_MS = 1000
 _EVENTS_KEPT = 200_000
 
 
@@ -85,48 +86,69 @@ class Shared:
 
 @dataclass(slots=True)
 class SimProcess:
-    """One simulated exchange process."""
+    """One simulated exchange process: its services and its one router."""
 
+    services: Services
     router: CampaignRouter
-    pacer: StorePacer[PacingAdvice]
-    exchange: Exchange
-    notices: NoticeService
-    events: StreamEventSink
-    forwarder: NoticeForwarder
-    client: httpx.AsyncClient
-    metrics: Metrics
+
+    @property
+    def exchange(self) -> Exchange:
+        return self.services.exchange
+
+    @property
+    def notices(self) -> NoticeService:
+        return self.services.notices
+
+    @property
+    def events(self) -> StreamEventSink:
+        return self.services.events
+
+    @property
+    def pacer(self) -> StorePacer[PacingAdvice]:
+        pacer = self.services.pacer
+        assert pacer is not None  # build_services always builds one
+        return pacer
 
     async def aclose(self) -> int:
         """Finish background work; the number of events this process wrote."""
-        await self.exchange.drain()
-        await self.events.aclose()
-        await self.forwarder.aclose()
-        await self.client.aclose()
-        written = self.metrics.registry.get_sample_value("rtb_events_written_total")
+        await stop_services(self.services, ())
+        written = self.services.metrics.registry.get_sample_value("rtb_events_written_total")
         return int(written or 0)
 
 
-def exchange_config() -> ExchangeConfig:
-    """Second price in USD with a one-cent increment, no floor rules beyond the imps'."""
-    return ExchangeConfig(
-        rates=CurrencyRates("USD", {}),
-        rules=AuctionRules(increment_micros=INCREMENT_MICROS),
-        floor_rules=(),
-        page_auction_default=False,
-        default_tmax_ms=100,
-        bidder_timeout_ms=1000,
-        response_reserve_ms=5,
+def sim_settings(config: SimConfig) -> Settings:
+    """The settings every simulated process shares: USD, a one-cent increment, one notice
+    secret (a notice may come back through any process), no traffic screen, no log lines."""
+    redis = config.redis_url is not None
+    return Settings(
+        store="redis" if redis else "memory",
+        redis_url=config.redis_url or "redis://127.0.0.1:6379/0",
+        ledger_init="auto",
+        notice_secret=_SECRET,
         notice_ttl_s=3600,
-        tiebreak_secret=b"simulation-tie-break",
-        quality_ppm={},
+        currency="USD",
+        currency_rates={},
+        increment_cpm=Decimal(INCREMENT_MICROS) / 1_000_000,
+        floor_rules=[],
+        auction_log_sample_rate=0.0,
+        model_reload_s=0,
+        ivt_crawler="off",
+        ivt_datacenter="off",
+        ivt_device="off",
+        ivt_seller="off",
+        ivt_schain="off",
+        ivt_rate="off",
+        blocked_adomains=[],
+        blocked_categories=[],
+        brand_safety_file=None,
     )
 
 
 def shared_pacer(
     spec: RouterSpec, shared: Shared, clock: VirtualClock, config: SimConfig
 ) -> StorePacer[PacingAdvice]:
-    """A process's pacer of ``spec``'s campaigns over the shared store (yesterday's counting
-    pass and today's processes pace, or count, through the same kind)."""
+    """A pacer of ``spec``'s campaigns over the shared store, as each process's (yesterday's
+    counting pass counts the traffic through the same kind)."""
     return StorePacer(
         spec.campaigns,
         shared.store,
@@ -143,40 +165,27 @@ def build_process(
     clock: VirtualClock,
     market: Bidder,
     config: SimConfig,
-    rng: np.random.Generator,
+    seed: int,
 ) -> SimProcess:
-    """Router (with its pacer), exchange, notice service and event sink of one process."""
-    metrics = Metrics()
-    ledger = SpendLedger(shared.store, shared.keys, clock=clock)
-    pacer = shared_pacer(spec, shared, clock, config)
-    router = CampaignRouter(
-        spec,
-        ledger,
-        "USD",
+    """One process's services over the shared store: its router, the market, the exchange,
+    the notice service and the event sink."""
+    settings = sim_settings(config).model_copy(update={"key_prefix": shared.keys.prefix})
+    base = exchange_config(settings)
+    parts = Injected(
         clock=clock,
-        pacer=None if config.pacing == "off" else pacer,
-        rng=rng,
-    )
-    bidders: dict[str, Bidder] = {router.name: router, market.name: market}
-    registry = BidderRegistry(
-        bidders=bidders,
-        campaigns={(router.name, c.id): c for c in spec.campaigns},
-        in_process=frozenset({router.name}),
-    )
-    signer = NoticeSigner(_SECRET)
-    events = StreamEventSink(shared.stream, metrics)
-    client = httpx.AsyncClient()
-    forwarder = NoticeForwarder(client, metrics, concurrency=1, queue_size=16, retries=0)
-    notices = NoticeService(
-        signer=signer,
         store=shared.store,
-        keys=shared.keys,
-        ledger=ledger,
-        registry=registry,
-        forwarder=forwarder,
-        events=events,
-        metrics=metrics,
-        clock=clock,
+        stream=shared.stream,
+        routers=[spec],
+        bidders=[market],
+        models=False,
+        creative_counts=False,
+        pacing=config.pacing != "off",
+        pacing_config=config.pacing_config(),
+        config=replace(base, bidder_timeout_ms=_BIDDER_TIMEOUT_MS),
+        ids=seeded_auction_ids(seed),
+        seed=seed,
     )
-    exchange = Exchange(bidders, signer, exchange_config(), metrics, clock=clock)
-    return SimProcess(router, pacer, exchange, notices, events, forwarder, client, metrics)
+    services = build_services(settings, parts)
+    router = services.registry.bidders[spec.name]
+    assert isinstance(router, CampaignRouter)
+    return SimProcess(services, router)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from exchange.settings import Settings
 
 __all__ = ["banner_imp", "banner_request", "bid_response"]
 
@@ -188,7 +188,7 @@ def click_tracked_settings(
     conversions: dict[str, Any] | None = None,
 ) -> "Settings":
     """Exchange settings on the real Redis serving ``click_tracked_bidders_file``."""
-    from app.settings import Settings
+    from exchange.settings import Settings
 
     return Settings(
         store="redis",

@@ -37,8 +37,8 @@ import trustme
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from app.bidders.config import DspFile, ExternalBidderSpec
 from app.dsp_app import create_dsp_app
+from exchange.bidders.config import DspFile, ExternalBidderSpec
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

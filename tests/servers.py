@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 
 from app.http_limits import server_options
-from app.settings import Settings
+from exchange.settings import Settings
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 204 on success, whether first or replayed (``x-notice-result`` says which); 403 for a
 token that is forged, expired or for the other endpoint. While the store cannot settle it
 (down, or its ledger lost), a valid notice is kept in the spool and answered 202 with
-``x-notice-result: queued``: it is settled once the store is back (``app.notice_spool``).
+``x-notice-result: queued``: it is settled once the store is back (``exchange.notice_spool``).
 Only when the spool cannot keep it either is the answer 503 (retry; settling is
 idempotent).
 """
@@ -15,13 +15,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.errors import error_response
-from app.notice_spool import SpoolFull
-from app.notice_token import InvalidNotice, NoticeKind
 from app.services import Services, services_of
 from budget.store import StoreUnavailable
+from exchange.notice_spool import SpoolFull
+from exchange.notice_token import InvalidNotice, NoticeKind
 
 router = APIRouter(tags=["notices"])
-log = structlog.get_logger("app.notices")
+log = structlog.get_logger("exchange.notices")
 
 
 async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Response:

@@ -33,11 +33,11 @@ from starlette.responses import RedirectResponse, Response
 
 from app.body import read_body
 from app.errors import JSON, ClientError, error_response
-from app.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
 from bidding.campaigns import ConversionRules
 from budget.store import StoreUnavailable
+from exchange.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
 from openrtb.currencies import is_iso4217
 from openrtb.errors import field_path
 from openrtb.money import micros_to_cpm

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from app.cli import main as rtb
-from app.export import export_events
 from budget.keys import KeySpace
 from budget.redis_store import open_client
 from budget.stream import RedisEventStream
+from exchange.export import export_events
 from tests.redis_cluster import ClusterProcesses, point_rtb_at, running_cluster
 
 SHARDS = 16

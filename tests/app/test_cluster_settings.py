@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from exchange.settings import Settings
 
 SECRET = "cluster-settings-secret-0123456789-abcdef"
 

@@ -16,7 +16,7 @@ from app.http_limits import (
     server_options,
 )
 from app.http_protocol import BoundedHttpToolsProtocol
-from app.settings import Settings
+from exchange.settings import Settings
 
 
 def test_rtb_serve_runs_uvicorn_with_the_server_options(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """The OpenAPI document states the billing units bidders and SSPs rely on."""
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 
 
 def test_the_auction_description_states_page_billing_units_and_price_limits() -> None:

@@ -3,11 +3,11 @@
 import pytest
 from pydantic import ValidationError
 
-from app.bid_intake import DEFAULT_MAX_BID_MICROS
 from app.cli import main
-from app.exchange import ExchangeConfig
-from app.lifespan import exchange_config
-from app.settings import Settings
+from exchange.bid_intake import DEFAULT_MAX_BID_MICROS
+from exchange.core import ExchangeConfig
+from exchange.settings import Settings
+from exchange.wiring import exchange_config
 
 
 def test_a_shared_store_needs_a_shared_notice_secret() -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.lifespan import build_brand_safety, build_screen
-from app.settings import Settings
+from exchange.settings import Settings
+from exchange.wiring import build_brand_safety, build_screen
 
 
 def test_the_defaults_block_the_known_and_flag_the_suspected() -> None:

@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
-from app.bidders.config import load_bidders, parse_bidders
 from bidding.campaigns import Campaign, ConfigError, FrequencyCap
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, Dimension, ListRule, hours_mask
 from bidding.valuation import GoalKind
+from exchange.bidders.config import load_bidders, parse_bidders
 
 
 def creative(**overrides: Any) -> dict[str, Any]:

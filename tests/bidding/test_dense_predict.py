@@ -99,7 +99,7 @@ def test_without_the_native_path_the_wrapper_serves_the_same_numbers(
 
 
 def test_loaded_in_one_thread_used_from_several() -> None:
-    """As in serving: app/model_reload.py loads in a worker thread, requests predict elsewhere."""
+    """As in serving: the model reload loads in a worker thread, requests predict elsewhere."""
     loaded: list[XGBoostModel] = []
     loader = threading.Thread(
         target=lambda: loaded.append(XGBoostModel.load(DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]))

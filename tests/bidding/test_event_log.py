@@ -9,10 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.events import StreamEventSink
-from app.export import export_events
-from app.metrics import Metrics
-from app.notice_token import NoticeClaim, NoticeKind
 from bidding.campaigns import Campaign, Creative
 from bidding.event_log import (
     WINNER_EVENT,
@@ -25,6 +21,10 @@ from bidding.event_log import (
 from bidding.features import RAW_COLUMNS, AdKey, ContextFeatures, encode_columns, feature_matrix
 from bidding.train import TrainConfig, train_command
 from budget.stream import MemoryEventStream
+from exchange.events import StreamEventSink
+from exchange.export import export_events
+from exchange.metrics import Metrics
+from exchange.notice_token import NoticeClaim, NoticeKind
 from openrtb.request import BidRequest
 from tests.builders import banner_request
 

@@ -206,7 +206,7 @@ async def test_holds_fill_the_budget_and_lost_bids_give_them_back() -> None:
 
 
 def configured_router(**campaign_fields: Any) -> CampaignRouter:
-    from app.bidders.config import parse_bidders
+    from exchange.bidders.config import parse_bidders
 
     entry: dict[str, Any] = {
         "id": "t1",

@@ -26,7 +26,7 @@ from budget.ledger_admin import LedgerAdminError, init_ledger, ledger_status, re
 from budget.ledger_watch import open_ledger
 from budget.redis_store import RedisClient, RedisStore
 from budget.store import LedgerLost
-from tests.app import test_notice_charging
+from tests.exchange import test_notice_charging
 from tests.bidding import test_creative_stats
 from tests.budget import (
     test_holds,

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.redis_process import REDIS_SERVER, RedisProcess
 from tests.servers import free_port, serve
 

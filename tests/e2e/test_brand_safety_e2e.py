@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.test_external_dsps_e2e import JSON_HEADERS, metric
 from tests.servers import serve

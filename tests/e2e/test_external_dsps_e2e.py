@@ -12,7 +12,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.peers import Behaviour, Peer, PeerServer
 from tests.servers import serve

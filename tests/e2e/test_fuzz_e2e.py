@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.servers import serve
 

@@ -20,7 +20,7 @@ import redis
 
 from app.cli import main as rtb
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.redis_process import RedisProcess
 from tests.servers import serve

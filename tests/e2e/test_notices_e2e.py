@@ -11,8 +11,8 @@ import orjson
 import redis
 
 from app.main import create_app
-from app.notice_token import NoticeClaim, NoticeSigner
-from app.settings import Settings
+from exchange.notice_token import NoticeClaim, NoticeSigner
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.conftest import SECRET, Exchange, Recorder
 from tests.servers import serve

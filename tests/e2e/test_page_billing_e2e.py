@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_imp, banner_request
 from tests.e2e.conftest import SECRET, Exchange, Recorder
 from tests.e2e.test_mechanisms_e2e import campaign

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.servers import serve_like_rtb
 

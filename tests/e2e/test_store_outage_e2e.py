@@ -10,7 +10,7 @@ import httpx
 import orjson
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.conftest import campaigns_file
 from tests.redis_process import RedisProcess

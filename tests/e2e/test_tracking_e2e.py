@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from app.main import create_app
-from app.notice_token import NoticeSigner
+from exchange.notice_token import NoticeSigner
 from tests.builders import CLICK_SECRET, banner_request, click_tracked_settings
 from tests.servers import serve
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from app.main import create_app
-from app.settings import Settings
+from exchange.settings import Settings
 from tests.builders import banner_request
 from tests.e2e.test_external_dsps_e2e import JSON_HEADERS, metric
 from tests.peers import Peer, PeerServer

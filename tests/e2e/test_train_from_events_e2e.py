@@ -20,12 +20,12 @@ import orjson
 import redis
 
 from app.cli import main
-from app.export import export_events
 from app.main import create_app
-from app.notice_token import NoticeKind, NoticeSigner
-from app.settings import Settings
 from bidding.event_log import labelled_impressions, read_event_csv
 from budget.stream import RedisEventStream
+from exchange.export import export_events
+from exchange.notice_token import NoticeKind, NoticeSigner
+from exchange.settings import Settings
 from tests.builders import banner_imp, banner_request
 from tests.servers import serve
 from tests.tcf_strings import gpp_string, tc_string, usnat_section

@@ -1,0 +1,446 @@
+"""The exchange's request path, free of any web framework: fan out, collect, auction, answer.
+
+Given a validated BidRequest it works out what each impression is sold under (floors in
+exchange micros, deals, seat rules), calls every bidder in parallel under one deadline
+derived from ``tmax``, turns their bids into auction candidates (dropping invalid ones with
+a loss reason), runs the mechanism the request calls for (``auction.mechanism`` per imp, or
+the VCG page auction), and builds the BidResponse with clearing prices, signed notice URLs
+and substituted markup. A bidder that fails, hangs or answers garbage costs only its own
+bids. ``Exchange.auction`` is the one entry point: the auction and its recording.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Final
+
+import structlog
+
+from auction.currency import CurrencyRates, UnknownCurrency
+from auction.mechanism import run_imp
+from auction.page import page_slots, run_page
+from auction.terms import publisher_id, terms_for
+from auction.types import Candidate, ImpOutcome, ImpTerms
+from budget.store import StoreUnavailable
+from exchange.bid_intake import Entry, Rejected, collect_bids
+from exchange.bidders.base import Bidder, BidResult, CampaignHost, HoldingBidder, LearningBidder
+from exchange.bidders.errors import BidderError
+from exchange.config import ExchangeConfig
+from exchange.ids import AuctionIds, random_auction_ids
+from exchange.loss_notices import loss_notice_urls
+from exchange.metrics import Metrics
+from exchange.notice_token import NoticeSigner
+from exchange.recording import AuctionRecorder
+from exchange.results import AuctionPlan, AuctionResult, BidderCall, CallStatus, NoBid
+from exchange.winning_bids import build_response
+from fraud.brand_safety import BrandSafety
+from fraud.screen import Screen, with_flags
+from fraud.verdict import CLEAN, Verdict
+from openrtb.bid_rules import BidRules
+from openrtb.enums import AuctionType
+from openrtb.errors import InvalidRequest
+from openrtb.identity import PROCESS_USER_KEYS, UserKeys
+from openrtb.privacy import Grant, privacy_signals, restrict
+from openrtb.request import BidRequest, SupplyChainNode
+from openrtb.response import Bid, BidResponse
+from openrtb.schain import with_node
+from openrtb.upgrade import upgrade_request
+
+__all__ = [
+    "AuctionPlan",
+    "AuctionResult",
+    "BidderCall",
+    "CallStatus",
+    "Exchange",
+    "ExchangeConfig",
+    "NoBid",
+]
+
+log = structlog.get_logger("exchange.core")
+
+_MS: Final = 1000.0
+
+
+class Exchange:
+    """Runs auctions among the bidders of a registry."""
+
+    def __init__(
+        self,
+        bidders: Mapping[str, Bidder],
+        signer: NoticeSigner,
+        config: ExchangeConfig,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        notify: Callable[[str], object] | None = None,
+        user_keys: UserKeys = PROCESS_USER_KEYS,
+        screen: Screen | None = None,
+        brand_safety: BrandSafety | None = None,
+        ids: AuctionIds = random_auction_ids,
+        recorder: AuctionRecorder | None = None,
+    ) -> None:
+        self._ids = ids
+        self._recorder = recorder
+        self._screen = screen
+        self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
+        self._bidder_list = tuple(bidders.values())
+        self._holders = {
+            name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
+        }
+        self._background: set[asyncio.Task[None]] = set()
+        self._notify = notify
+        self._signer = signer
+        self._config = config
+        self._metrics = metrics
+        self._clock = clock
+        self._monotonic = monotonic
+        self._user_keys = user_keys
+        self._capped_campaigns = frozenset(
+            (name, campaign.id)
+            for name, bidder in bidders.items()
+            if isinstance(bidder, CampaignHost)
+            for campaign in bidder.campaigns
+            if campaign.frequency_caps
+        )
+        """(bidder, campaign) pairs whose notices count a frequency cap: only their tokens
+        carry the user's key."""
+        self._vendors = {
+            name: config.own_gvl_vendor_id
+            if isinstance(bidder, CampaignHost)
+            else config.gvl_vendor_ids.get(name)
+            for name, bidder in bidders.items()
+        }
+        """The GVL vendor id each bidder's privacy view is built for (None: none)."""
+        self._click_trackers = frozenset(
+            name for name, bidder in bidders.items() if isinstance(bidder, CampaignHost)
+        )
+        """Bidders whose landing pages the exchange signs into click redirects."""
+
+    @property
+    def rates(self) -> CurrencyRates:
+        """The exchange's currency rates (tracking converts conversion values with them)."""
+        return self._config.rates
+
+    def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
+        """min(bidder timeout, what is left of tmax after the reserve for the response)."""
+        tmax_ms = request.tmax or self._config.default_tmax_ms
+        elapsed_ms = (self._monotonic() - received_at) * _MS
+        left_ms = tmax_ms - self._config.response_reserve_ms - elapsed_ms
+        return max(0.0, min(float(self._config.bidder_timeout_ms), left_ms)) / _MS
+
+    def plan(self, request: BidRequest) -> AuctionPlan:
+        """What the exchange sells of ``request``, decided before any bidder is called.
+
+        An imp whose floor is in a currency without a rate is refused (left out of what the
+        bidders see); InvalidRequest names the first such field when no imp is left, or a
+        malformed page-auction extension.
+        """
+        full = upgrade_request(request)  # decode did it; a request built in code may not
+        signals = privacy_signals(full)  # consent strings decoded once, for every bidder
+        # Before anything is sent to any bidder; each external one gets its own (_sends).
+        request = restrict(full, signals.grant(self._config.own_gvl_vendor_id))
+        terms: dict[str, ImpTerms] = {}
+        refused: list[tuple[int, UnknownCurrency]] = []
+        cfg = self._config
+        for index, imp in enumerate(request.imp):
+            try:
+                terms[imp.id] = terms_for(
+                    request, imp, rates=cfg.rates, floor_rules=cfg.floor_rules
+                )
+            except UnknownCurrency as exc:
+                refused.append((index, exc))
+        if refused and not terms:
+            index, unknown = refused[0]
+            imp = request.imp[index]
+            field = "bidfloorcur" if imp.bidfloorcur == unknown.currency else "pmp.deals"
+            raise InvalidRequest(f"imp[{index}].{field}", str(unknown))
+        page = page_slots(request, terms, default=cfg.page_auction_default)
+        if refused:
+            kept = [imp for imp in request.imp if imp.id in terms]
+            request = request.model_copy(update={"imp": kept})
+            full = full.model_copy(update={"imp": kept})
+        return AuctionPlan(request, terms, page, full, signals)
+
+    async def auction(
+        self, request: BidRequest, *, received_at: float, notice_base_url: str
+    ) -> AuctionResult:
+        """The auction for ``request`` (see ``run``), recorded: metrics, events, log line.
+
+        What the HTTP route, the simulation and the benchmarks call. An InvalidRequest is
+        raised before anything is recorded but the invalid-request count.
+        """
+        try:
+            result = await self.run(
+                request, received_at=received_at, notice_base_url=notice_base_url
+            )
+        except InvalidRequest:
+            self._metrics.requests.labels("invalid").inc()
+            raise
+        if self._recorder is not None:
+            self._recorder.record(request, result, received_at)
+        return result
+
+    async def run(
+        self, request: BidRequest, *, received_at: float, notice_base_url: str
+    ) -> AuctionResult:
+        """The auction for ``request``; ``received_at`` is monotonic time of arrival.
+
+        Raises InvalidRequest when nothing can be sold (see ``plan``). The traffic screen
+        runs first, on the request as sent: a blocked one reaches no bidder.
+        """
+        verdict = self._screen.screen(request) if self._screen is not None else CLEAN
+        if verdict is not CLEAN:
+            self._count_screened(verdict)
+            if verdict.blocked is not None:
+                return AuctionResult(None, NoBid.BLOCKED, (), (), (), screening=verdict)
+        plan = self.plan(request)
+        if verdict.flagged:  # every bidder's view carries the findings, whatever its grant
+            plan = replace(
+                plan,
+                request=with_flags(plan.request, verdict),
+                full=with_flags(plan.full, verdict) if plan.full is not None else None,
+            )
+        request = plan.request
+        timeout_s = self.bidder_timeout_s(request, received_at)
+        if timeout_s <= 0:
+            return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
+        auction_id = self._ids()  # bidders' request id; what money is keyed by (ids.py)
+        sends = self._sends(plan, auction_id)
+        if len(sends) == 1:  # no task to schedule: the one call runs inline
+            bidder, view, _ = sends[0]
+            answers = [await self._call(bidder, view, timeout_s)]
+        else:
+            answers = await asyncio.gather(
+                *(self._call(bidder, view, timeout_s) for bidder, view, _ in sends)
+            )
+        calls: list[BidderCall] = []
+        entries: list[Entry] = []
+        rejected: list[Rejected] = []
+        rules = self._bid_rules(request)
+        for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
+            intake = collect_bids(call.bidder, response, sent, rules, self._config, self._metrics)
+            entries.extend(intake.entries)
+            rejected.extend(intake.rejected)
+            calls.append(
+                BidderCall(call.bidder, call.status, call.latency_ms, *intake.counts)
+                if response is not None
+                else call
+            )
+        mechanism, outcomes = self._auction(plan, entries, auction_id)
+        by_id = {entry.candidate.bid_id: entry for entry in entries}
+        if self._holders:
+            self._release_holds(request, auction_id, outcomes, by_id, rejected)
+        if self._notify is not None:
+            for url in loss_notice_urls(auction_id, outcomes, by_id, rejected, self._config.rates):
+                self._notify(url)
+        won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
+        if not won:
+            reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
+            return AuctionResult(
+                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request, verdict
+            )
+        for _, entry in won:
+            self._metrics.child(self._metrics.wins, entry.bidder).inc()
+        response = build_response(
+            request,
+            auction_id,
+            [(entry, outcome.clearing_price_micros) for outcome, entry in won],
+            signer=self._signer,
+            rates=self._config.rates,
+            notice_ttl_s=self._config.notice_ttl_s,
+            now_s=int(self._clock()),
+            notice_base_url=notice_base_url,
+            user_key=self._user_keys.of(request) if self._capped_campaigns else None,
+            capped_campaigns=self._capped_campaigns,
+            click_trackers=self._click_trackers,
+        )
+        winners = tuple(entry for _, entry in won)
+        return AuctionResult(
+            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request, verdict
+        )
+
+    def _bid_rules(self, request: BidRequest) -> BidRules:
+        """The request's blocks, plus the exchange's and its publisher's (brand safety)."""
+        brand = self._brand
+        if brand is None:
+            return BidRules.of(request)
+        blocks = brand.blocks(request)
+        return BidRules.of(request, badv=blocks.badv, bcat=blocks.bcat, widen=brand.taxonomy.widen)
+
+    def _count_screened(self, verdict: Verdict) -> None:
+        metrics = self._metrics
+        for finding in verdict.flagged:
+            reason = str(int(finding.reason))
+            metrics.child(metrics.screened, finding.check.value, reason, "flag").inc()
+        if verdict.blocked is not None:
+            found = verdict.blocked
+            reason = str(int(found.reason))
+            metrics.child(metrics.screened, found.check.value, reason, "block").inc()
+
+    def _sends(
+        self, plan: AuctionPlan, auction_id: str
+    ) -> list[tuple[Bidder, BidRequest, frozenset[str]]]:
+        """Each bidder with at least one eligible imp, the view of the request it is sent
+        (only those imps, what its vendor may receive of personal data, the exchange's
+        supply-chain node appended) and their ids. Bidders eligible for the same imps under
+        the same grant share one view, so it is built (and encoded) once."""
+        full = plan.full or plan.request
+        grants: dict[int | None, Grant] = {}
+        bases: dict[Grant, BidRequest] = {}
+        views: dict[tuple[frozenset[str], Grant], BidRequest] = {}
+        node = self._node(full)
+        sends = []
+        for bidder in self._bidder_list:
+            imps = [imp for imp in full.imp if bidder.eligible(imp)]
+            if not imps:
+                continue
+            ids = frozenset(imp.id for imp in imps)
+            vendor = self._vendors.get(bidder.name)
+            grant = grants.get(vendor)
+            if grant is None:
+                grant = grants[vendor] = plan.signals.grant(vendor)
+            view = views.get((ids, grant))
+            if view is None:
+                base = bases.get(grant)
+                if base is None:
+                    base = bases[grant] = restrict(full, grant)
+                narrowed = base.model_copy(update={"id": auction_id, "imp": imps})
+                view = views[ids, grant] = with_node(narrowed, node)
+            sends.append((bidder, view, ids))
+        return sends
+
+    def _node(self, request: BidRequest) -> SupplyChainNode:
+        return SupplyChainNode(
+            asi=self._config.seller_domain,
+            sid=publisher_id(request) or "unknown",
+            rid=request.id,
+            hp=1,
+        )
+
+    def _release_holds(
+        self,
+        request: BidRequest,
+        auction_id: str,
+        outcomes: Sequence[ImpOutcome],
+        entries: Mapping[str, Entry],
+        rejected: Sequence[Rejected],
+    ) -> None:
+        """Tell bidders that hold budget per bid which of their bids did not win (and, for a
+        test auction, that none will be billed), and — in first-price auctions, where the
+        in-process routers shade — what each of their bids met; off the request path."""
+        lost: dict[str, list[Bid]] = {}
+        met: dict[str, list[BidResult]] = {}
+        learn = request.at == AuctionType.FIRST_PRICE
+        for outcome in outcomes:
+            for loss in outcome.losses:
+                entry = entries[loss.candidate.bid_id]
+                if entry.bidder in self._holders:
+                    lost.setdefault(entry.bidder, []).append(entry.bid)
+                    if learn:
+                        result = BidResult(entry.bid, False, loss.min_to_win_micros)
+                        met.setdefault(entry.bidder, []).append(result)
+            if outcome.winner is not None:
+                entry = entries[outcome.winner.bid_id]
+                if entry.bidder in self._holders:
+                    if request.test == 1:
+                        lost.setdefault(entry.bidder, []).append(entry.bid)
+                    if learn:
+                        result = BidResult(entry.bid, True, outcome.clearing_price_micros)
+                        met.setdefault(entry.bidder, []).append(result)
+        for dropped in rejected:
+            if dropped.bidder in self._holders:
+                lost.setdefault(dropped.bidder, []).append(dropped.bid)
+        for name in lost.keys() | met.keys():
+            task = asyncio.create_task(
+                self._feedback(name, request, auction_id, lost.get(name, ()), met.get(name, ()))
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _feedback(
+        self,
+        bidder: str,
+        request: BidRequest,
+        auction_id: str,
+        lost: Sequence[Bid],
+        met: Sequence[BidResult],
+    ) -> None:
+        holder = self._holders[bidder]
+        if lost:
+            try:
+                await holder.release_lost(auction_id, lost)
+            except Exception as exc:  # the holds expire on their own; no money is at risk
+                log.warning("release_failed", bidder=bidder, error=repr(exc))
+        if met and isinstance(holder, LearningBidder):
+            try:
+                holder.observe(request, met)
+            except Exception as exc:  # learning is best effort; bidding goes on
+                log.error("observe_failed", bidder=bidder, error=repr(exc))
+
+    async def drain(self) -> None:
+        """Wait for background releases (graceful shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _call(
+        self, bidder: Bidder, request: BidRequest, timeout_s: float
+    ) -> tuple[BidderCall, BidResponse | None]:
+        started = self._monotonic()
+        status = CallStatus.NO_BID
+        response: BidResponse | None = None
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await bidder.request_bids(request, timeout_s)
+        except TimeoutError:
+            status = CallStatus.TIMEOUT
+            self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
+        except BidderError as exc:  # counted, not logged: a sick DSP must not flood the log
+            status = CallStatus.ERROR
+            self._metrics.bidder_errors.labels(bidder.name, exc.kind).inc()
+        except StoreUnavailable:  # in-process bidding pauses; the store's breaker logs it
+            status = CallStatus.ERROR
+            self._metrics.bidder_errors.labels(bidder.name, "store_unavailable").inc()
+        except Exception as exc:  # a bug in a bidder must never fail the auction
+            status = CallStatus.ERROR
+            self._metrics.bidder_errors.labels(bidder.name, "internal").inc()
+            log.error("bidder_failed", bidder=bidder.name, error=repr(exc))
+        if status is CallStatus.NO_BID and response is not None and response.seatbid:
+            status = CallStatus.BID
+        elapsed_s = self._monotonic() - started
+        metrics = self._metrics
+        metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()
+        metrics.child(metrics.bidder_latency, bidder.name).observe(elapsed_s)
+        return BidderCall(bidder.name, status, elapsed_s * _MS), response
+
+    def _auction(
+        self, plan: AuctionPlan, entries: Sequence[Entry], auction_id: str
+    ) -> tuple[str, tuple[ImpOutcome, ...]]:
+        """The mechanism's name and the outcomes (per imp with bids; per slot on a page)."""
+        request = plan.request
+        by_imp: dict[str, list[Candidate]] = {}
+        for entry in entries:
+            by_imp.setdefault(entry.bid.impid, []).append(entry.candidate)
+        seed = hmac.new(self._config.tiebreak_secret, auction_id.encode(), hashlib.sha256)
+        tiebreak_id = seed.hexdigest()[:32]
+        if plan.page is not None:
+            return "vcg", run_page(
+                plan.page,
+                by_imp,
+                auction_id=tiebreak_id,
+                increment_micros=self._config.rules.increment_micros,
+            )
+        rules = self._config.rules
+        outcomes = tuple(
+            run_imp(
+                plan.terms[imp_id],
+                candidates,
+                at=request.at,
+                rules=rules,
+                auction_id=f"{tiebreak_id}:{imp_id}",
+            )
+            for imp_id, candidates in by_imp.items()
+        )
+        return ("first_price" if request.at == 1 else "second_price"), outcomes

@@ -1,0 +1,63 @@
+"""Everything one exchange process runs on, built once by ``exchange.wiring``.
+
+The HTTP handlers reach it through ``app.services_of``; the simulation and the benchmarks
+hold it directly. Typed, no globals: tests get a fresh set with every app they build.
+"""
+
+from dataclasses import dataclass
+
+import httpx
+
+from bidding.creative_stats import StoreCreativeStats
+from bidding.exploration import EngagementRecorder
+from bidding.models import ModelHolder
+from bidding.router import PacingAdvice
+from budget.guarded import GuardedStore
+from budget.ledger_watch import LedgerWatch
+from budget.pacing import StorePacer
+from budget.stream import RedisEventStream
+from exchange.bidders.registry import BidderRegistry
+from exchange.bidders.transport import DspTransports
+from exchange.core import Exchange
+from exchange.events import StreamEventSink
+from exchange.forwarder import NoticeForwarder
+from exchange.metrics import Metrics
+from exchange.notice_spool import NoticeSpool
+from exchange.notices import NoticeService
+from exchange.settings import Settings
+from fraud.rates import RateWatch
+from openrtb.validate import RequestRules
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The wired collaborators of one exchange process."""
+
+    settings: Settings
+    rules: RequestRules
+    store: GuardedStore
+    registry: BidderRegistry
+    exchange: Exchange
+    notices: NoticeService
+    metrics: Metrics
+    events: StreamEventSink
+    engagement: EngagementRecorder | None = None
+    """Creative impression/click counts for Thompson sampling; None: not counted."""
+    models: ModelHolder | None = None
+    """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
+    spool: NoticeSpool | None = None
+    """Where notices wait while the store cannot settle them; None: they get 503."""
+    ledger: LedgerWatch | None = None
+    """Whether money may move (``/readyz`` reports a lost or missing ledger)."""
+    pacer: StorePacer[PacingAdvice] | None = None
+    """The shared pacing controller (the simulation steps it on its virtual clock)."""
+    forwarder: NoticeForwarder | None = None
+    http_client: httpx.AsyncClient | None = None
+    """The forwarder's client, when the services built it (closed with them)."""
+    dsp_transports: DspTransports | None = None
+    owned_stream: RedisEventStream | None = None
+    """The Redis event stream the services opened (closed with them)."""
+    owns_store: bool = True
+    """False when the store is shared with other processes and closed by its owner."""
+    rate_watch: RateWatch | None = None
+    creative_stats: StoreCreativeStats | None = None

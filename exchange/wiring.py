@@ -1,0 +1,505 @@
+"""The composition root: every collaborator of one exchange process, built from settings.
+
+``build_services`` is the one place that wires the store, the ledger, the bidders, the
+exchange, the notices and the events; ``start_services`` and ``stop_services`` run their
+background work and tear it down in order (stop forwarding, draining what is queued, then
+close the HTTP client, then the store, so that nothing accepted is dropped silently). The
+HTTP lifespan (``app.lifespan``) and the day simulation both build through it; what the
+simulation changes (its virtual clock, one store shared by its processes, the outside
+market as a bidder, seeded randomness) it passes in as ``Injected`` parts.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import random
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import structlog
+
+from auction.currency import CurrencyRates
+from auction.floors import FloorRule
+from auction.types import QUALITY_ONE, AuctionRules
+from bidding.campaigns import RouterSpec
+from bidding.creative_stats import StoreCreativeStats
+from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder
+from bidding.router import PacingAdvice
+from budget.breaker import BreakerState, CircuitBreaker
+from budget.guarded import GuardedStore
+from budget.keys import KeySpace
+from budget.ledger import SpendLedger
+from budget.ledger_watch import LedgerState, LedgerWatch
+from budget.memory import MemoryStore
+from budget.pacing import PacingConfig, StorePacer
+from budget.redis_store import RedisStore
+from budget.store import CounterStore, StoreUnavailable
+from budget.stream import EventStream, MemoryEventStream
+from exchange.bidders.base import Bidder
+from exchange.bidders.config import ExternalBidderSpec, load_bidders
+from exchange.bidders.h2_transport import h2_transport
+from exchange.bidders.http import HttpBidderMetrics, build_http_bidders
+from exchange.bidders.registry import build_registry
+from exchange.bidders.transport import DspTransports, TransportOptions
+from exchange.config import ExchangeConfig
+from exchange.core import Exchange
+from exchange.events import StreamEventSink
+from exchange.export import open_event_stream
+from exchange.forwarder import NoticeForwarder
+from exchange.ids import AuctionIds, random_auction_ids
+from exchange.metrics import Metrics
+from exchange.model_reload import watch_models
+from exchange.notice_spool import NoticeSpool, drain_forever
+from exchange.notice_token import NoticeSigner
+from exchange.notices import NoticeService
+from exchange.recording import AuctionRecorder
+from exchange.services import Services
+from exchange.settings import Settings
+from fraud.brand_safety import BrandSafety
+from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges
+from fraud.rates import RateLimits, RateWatch, WindowStore
+from fraud.screen import Screen, ScreenConfig
+from fraud.sellers import SellersDirectory
+from fraud.user_agents import CrawlerList
+from fraud.verdict import Action, Check
+from openrtb.identity import UserKeys
+from openrtb.money import cpm_to_micros
+from openrtb.validate import RequestRules
+
+log = structlog.get_logger("exchange.wiring")
+
+_BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+_LEDGER_VALUE = {LedgerState.READY: 0, LedgerState.UNINITIALISED: 1, LedgerState.LOST: 2}
+MEMORY_EVENTS_KEPT = 100_000
+"""Events the in-memory stream keeps (``store=memory``: nothing reads it across processes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Injected:
+    """Parts a caller supplies instead of having them built from settings (the simulation,
+    tests). Every default is what a served process uses."""
+
+    clock: Callable[[], float] = time.time
+    """Wall-clock seconds for every component: budgets' days, notices, pacing, tokens."""
+    store: CounterStore | None = None
+    """A store shared with other processes, owned (and closed) by the caller."""
+    stream: EventStream | None = None
+    """An event stream shared with other processes, owned by the caller."""
+    routers: Sequence[RouterSpec] | None = None
+    """The in-process routers instead of the bidders file's (whose DSPs are then unused)."""
+    bidders: Sequence[Bidder] = ()
+    """More bidders beside the file's (the simulation's outside market)."""
+    models: bool = True
+    """Whether the routers score with the CTR/CVR models (False: historical averages)."""
+    creative_counts: bool = True
+    """Whether Thompson sampling reads and writes creative counts in the store."""
+    pacing: bool = True
+    pacing_config: PacingConfig | None = None
+    config: ExchangeConfig | None = None
+    """The exchange config instead of ``exchange_config(settings, …)``."""
+    ids: AuctionIds = random_auction_ids
+    seed: int | None = None
+    """Seeds the routers' and the log sampler's generators (else ``settings.router_seed``)."""
+    forwarder: NoticeForwarder | None = field(default=None)
+    """Where notices to DSPs go (None: an HTTP forwarder from settings)."""
+
+
+def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
+    """The counter store the settings ask for, behind its circuit breaker."""
+    store: CounterStore
+    if settings.store == "redis":
+        store = RedisStore.from_url(
+            settings.redis_url,
+            timeout_s=settings.redis_timeout_s,
+            max_connections=settings.redis_max_connections,
+            cluster=settings.redis_cluster,
+        )
+    else:
+        store = MemoryStore()
+    return guard_store(store, settings, metrics)
+
+
+def guard_store(store: CounterStore, settings: Settings, metrics: Metrics) -> GuardedStore:
+    """``store`` behind the circuit breaker the settings configure, its calls measured."""
+
+    def on_change(old: BreakerState, new: BreakerState) -> None:
+        metrics.store_circuit.set(_BREAKER_VALUE[new])
+        if new is BreakerState.OPEN:
+            metrics.store_circuit_opened.inc()
+        log.warning("store_circuit", old=old.value, new=new.value)
+
+    def observe(operation: str, seconds: float, failed: bool) -> None:
+        metrics.child(metrics.store_calls, operation).observe(seconds)
+        if failed:
+            metrics.child(metrics.store_failures, operation).inc()
+
+    breaker = CircuitBreaker(
+        settings.store_breaker_failures,
+        settings.store_breaker_cooldown_s,
+        time.monotonic,
+        on_change,
+        min_failing_s=settings.store_breaker_window_s,
+    )
+    return GuardedStore(store, breaker, observe=observe)
+
+
+def _remembered_epoch(settings: Settings) -> Path | None:
+    """Where this machine remembers the ledger epoch it last used with its Redis (none for
+    the memory store, whose ledger dies with the process)."""
+    if settings.store != "redis":
+        return None
+    store = hashlib.sha256(f"{settings.redis_url}|{settings.key_prefix}".encode()).hexdigest()
+    return settings.state_dir / f"ledger-epoch-{store[:16]}"
+
+
+def exchange_config(
+    settings: Settings,
+    dsps: Sequence[ExternalBidderSpec] = (),
+    own_gvl_vendor_id: int | None = None,
+) -> ExchangeConfig:
+    """Settings (and the DSPs' quality scores, seats and vendor ids) in the exchange's units."""
+    quality = {dsp.name: _ppm(dsp.quality) for dsp in dsps}
+    quality.update({key: _ppm(score) for key, score in settings.quality.items()})
+    return ExchangeConfig(
+        rates=CurrencyRates(settings.currency, settings.currency_rates),
+        rules=AuctionRules(
+            increment_micros=cpm_to_micros(settings.increment_cpm),
+            deal_priority=settings.deal_priority,
+        ),
+        floor_rules=tuple(
+            FloorRule(
+                floor_micros=cpm_to_micros(rule.floor_cpm),
+                publisher_id=rule.publisher_id,
+                media_type=rule.media_type,
+                size=rule.size,
+                country=rule.country,
+            )
+            for rule in settings.floor_rules
+        ),
+        page_auction_default=settings.page_auction,
+        seller_domain=settings.seller_domain,
+        default_tmax_ms=settings.default_tmax_ms,
+        bidder_timeout_ms=settings.bidder_timeout_ms,
+        response_reserve_ms=settings.response_reserve_ms,
+        notice_ttl_s=settings.notice_ttl_s,
+        tiebreak_secret=hmac.digest(settings.notice_key(), b"tie-break", "sha256"),
+        quality_ppm=quality,
+        bidder_seats={dsp.name: dsp.seats for dsp in dsps if dsp.seats},
+        max_bid_micros=cpm_to_micros(settings.max_bid_cpm),
+        gvl_vendor_ids={
+            dsp.name: dsp.gvl_vendor_id for dsp in dsps if dsp.gvl_vendor_id is not None
+        },
+        own_gvl_vendor_id=own_gvl_vendor_id,
+    )
+
+
+def build_screen(
+    settings: Settings, store: WindowStore | None = None
+) -> tuple[Screen, RateWatch | None]:
+    """The traffic screen the settings ask for, its lists loaded once (a bad file stops the
+    start-up with the file named), and the rate watch to start (None when rates are off)."""
+    actions = {
+        Check.CRAWLER: Action(settings.ivt_crawler),
+        Check.DATACENTER: Action(settings.ivt_datacenter),
+        Check.DEVICE: Action(settings.ivt_device),
+        Check.SELLER: Action(settings.ivt_seller),
+        Check.SCHAIN: Action(settings.ivt_schain),
+        Check.RATE: Action(settings.ivt_rate),
+    }
+    ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
+    sellers_file = settings.ivt_sellers_file
+    try:
+        crawlers = CrawlerList() if actions[Check.CRAWLER] is not Action.OFF else None
+        ranges = IpRanges.load(ranges_file) if actions[Check.DATACENTER] is not Action.OFF else None
+        sellers = SellersDirectory.load(sellers_file) if sellers_file is not None else None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"traffic-quality list: {exc}") from exc
+    limits = {
+        kind: limit
+        for kind, limit in (
+            ("ip", settings.ivt_rate_per_ip),
+            ("device", settings.ivt_rate_per_device),
+        )
+        if limit > 0
+    }
+    rates = None
+    if actions[Check.RATE] is not Action.OFF and limits:
+        rates = RateWatch(
+            RateLimits(settings.ivt_rate_window_s, limits),
+            hmac.digest(settings.notice_key(), b"ivt-subjects", "sha256"),
+            prefix=settings.key_prefix,
+            store=store,
+        )
+    config = ScreenConfig(
+        actions, frozenset(node.lower() for node in settings.ivt_blocked_schain_nodes)
+    )
+    screen = Screen(config, crawlers=crawlers, ranges=ranges, sellers=sellers, rates=rates)
+    log.info(
+        "traffic_screen",
+        actions=screen.actions,
+        crawlerdetect=crawlers.version if crawlers else None,
+        datacenter_ranges=ranges.size if ranges else None,
+        sellers=len(sellers) if sellers else None,
+    )
+    return screen, rates
+
+
+def build_brand_safety(settings: Settings) -> BrandSafety:
+    """The exchange's and publishers' blocklists (a bad file stops the start-up)."""
+    try:
+        return BrandSafety.build(
+            settings.blocked_adomains, settings.blocked_categories, settings.brand_safety_file
+        )
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"brand safety: {exc}") from exc
+
+
+def _lean_h2(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    return h2_transport(verify=tls, connect_timeout=1.0)
+
+
+def _ppm(score: float) -> int:
+    return int(Decimal(str(score)) * QUALITY_ONE)
+
+
+def build_services(settings: Settings, parts: Injected | None = None) -> Services:
+    """Every collaborator of one exchange process, wired; no I/O yet (``start_services``
+    opens the store's connections and starts the background work)."""
+    parts = parts or Injected()
+    clock = parts.clock
+    metrics = Metrics()
+    keys = KeySpace(settings.key_prefix)
+    store = (
+        guard_store(parts.store, settings, metrics)
+        if parts.store is not None
+        else open_store(settings, metrics)
+    )
+    ledger = SpendLedger(store, keys, clock=clock)
+    bidders = load_bidders(settings.bidders_file)
+    routers = bidders.routers if parts.routers is None else parts.routers
+    dsps = bidders.dsps if parts.routers is None else ()
+    campaigns = [c for r in routers for c in r.campaigns]
+    ledger_watch = LedgerWatch(
+        store,
+        keys,
+        [c.id for c in campaigns],
+        auto_init=settings.store == "memory" or settings.ledger_init == "auto",
+        on_change=lambda status: metrics.ledger_state.set(_LEDGER_VALUE[status.state]),
+        remember=_remembered_epoch(settings) if parts.store is None else None,
+    )
+    metrics.ledger_state.set(_LEDGER_VALUE[ledger_watch.status.state])
+    store.on_ledger_lost = ledger_watch.lost
+    # External DSPs: one connection pool per DSP origin, one HttpBidder per `dsps` entry.
+    dsp_transports = DspTransports(
+        dsps,
+        TransportOptions(
+            ca_file=settings.dsp_ca_file, http1_connections=settings.dsp_http1_connections
+        ),
+        http2_engine=_lean_h2 if settings.dsp_http2_engine == "lean" else None,
+    )
+    external = build_http_bidders(
+        dsps,
+        dsp_transports.for_spec,
+        metrics=HttpBidderMetrics(metrics.registry),
+        failure_threshold=settings.dsp_breaker_failures,
+        cooldown_s=settings.dsp_breaker_cooldown_s,
+    )
+    models = (
+        ModelHolder(settings.model_dir or DEFAULT_MODEL_DIR, FALLBACK_RATES)
+        if parts.models
+        else None
+    )
+    creative_stats = StoreCreativeStats(
+        store,
+        keys,
+        pairs=[(c.id, k.id) for c in campaigns for k in c.creatives],
+    )
+    # Pacing: every process steps the same shared controller state (budget.pacing).
+    pacer = StorePacer(
+        campaigns,
+        store,
+        keys,
+        advice=PacingAdvice,
+        config=parts.pacing_config,
+        clock=clock,
+    )
+    seed = parts.seed if parts.seed is not None else settings.router_seed
+    user_keys = UserKeys(hmac.digest(settings.notice_key(), b"user-keys", "sha256"))
+    registry = build_registry(
+        routers,
+        ledger,
+        settings.currency,
+        external=[*external, *parts.bidders],
+        models=models,
+        creative_stats=creative_stats if parts.creative_counts else None,
+        pacer=pacer if parts.pacing else None,
+        seed=seed,
+        user_keys=user_keys,
+        clock=clock,
+    )
+    signer = NoticeSigner(settings.notice_key())
+    screen, rates = build_screen(settings, store)
+    spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
+    stream = parts.stream
+    owned_stream = None
+    if stream is None and settings.store == "redis":
+        stream = owned_stream = open_event_stream(settings)
+    elif stream is None:  # one process: a capped in-memory stream
+        stream = MemoryEventStream(max_len=MEMORY_EVENTS_KEPT)
+    events = StreamEventSink(stream, metrics)
+    client = None
+    forwarder = parts.forwarder
+    if forwarder is None:
+        client = httpx.AsyncClient(
+            timeout=settings.forward_timeout_s,
+            limits=httpx.Limits(max_connections=settings.forward_concurrency),
+            follow_redirects=False,
+        )
+        forwarder = NoticeForwarder(
+            client,
+            metrics,
+            concurrency=settings.forward_concurrency,
+            queue_size=settings.forward_queue_size,
+            retries=settings.forward_retries,
+            allow_private=settings.forward_allow_private,
+        )
+    config = parts.config or exchange_config(settings, dsps, bidders.gvl_vendor_id)
+    recorder = AuctionRecorder(
+        events,
+        metrics,
+        registry.campaigns,
+        log_sample_rate=settings.auction_log_sample_rate,
+        sampler=random.Random(seed),
+        clock=clock,
+    )
+    exchange = Exchange(
+        registry.bidders,
+        signer,
+        config,
+        metrics,
+        clock=clock,
+        notify=forwarder.submit,
+        user_keys=user_keys,
+        screen=screen,
+        brand_safety=build_brand_safety(settings),
+        ids=parts.ids,
+        recorder=recorder,
+    )
+    notices = NoticeService(
+        signer=signer,
+        store=store,
+        keys=keys,
+        ledger=ledger,
+        registry=registry,
+        forwarder=forwarder,
+        events=events,
+        metrics=metrics,
+        clock=clock,
+        engagement=creative_stats if parts.creative_counts else None,
+    )
+    return Services(
+        settings=settings,
+        rules=RequestRules(tmax_min_ms=settings.tmax_min_ms, tmax_max_ms=settings.tmax_max_ms),
+        store=store,
+        registry=registry,
+        exchange=exchange,
+        notices=notices,
+        metrics=metrics,
+        events=events,
+        models=models,
+        engagement=creative_stats if parts.creative_counts else None,
+        ledger=ledger_watch,
+        spool=spool,
+        pacer=pacer,
+        forwarder=forwarder,
+        http_client=client,
+        dsp_transports=dsp_transports,
+        owned_stream=owned_stream,
+        owns_store=parts.store is None,
+        rate_watch=rates,
+        creative_stats=creative_stats,
+    )
+
+
+async def start_services(services: Services) -> list[asyncio.Task[None]]:
+    """Open what the services need (the store's first connection, the ledger, the DSP
+    connections) and start their background work; the tasks, for ``stop_services``."""
+    settings = services.settings
+    store, ledger_watch, spool = services.store, services.ledger, services.spool
+    if not await store.ping():  # also opens the first connection before traffic arrives
+        log.warning("store_unavailable_at_start", store=settings.store)
+    if ledger_watch is not None:
+        try:
+            await ledger_watch.open()
+        except StoreUnavailable as exc:  # the periodic check opens it once the store answers
+            log.warning("ledger_not_opened", error=str(exc))
+        ledger_watch.start(settings.ledger_check_s)
+    background: list[asyncio.Task[None]] = []
+    if spool is not None:
+        spool.start()
+        services.metrics.spool_bytes.set_function(lambda: spool.size_bytes)
+    if services.dsp_transports is not None:  # connect (TLS, HTTP/2 preface) now
+        await services.dsp_transports.prewarm(settings.dsp_prewarm_timeout_s)
+    if services.creative_stats is not None and services.engagement is not None:
+        await services.creative_stats.run(settings.creative_stats_refresh_s)
+    if services.pacer is not None:
+        services.pacer.start(settings.pacing_interval_s)
+    if services.rate_watch is not None:
+        services.rate_watch.start(settings.ivt_rate_flush_s)
+    if spool is not None and ledger_watch is not None:
+        background.append(
+            asyncio.create_task(
+                drain_forever(
+                    spool,
+                    services.notices.settle_spooled,
+                    lambda: ledger_watch.ready and not store.open,
+                    settings.spool_drain_s,
+                )
+            )
+        )
+    if services.models is not None and settings.model_reload_s > 0:
+        background.append(
+            asyncio.create_task(watch_models(services.models, settings.model_reload_s))
+        )
+    log.info(
+        "exchange_started",
+        store=settings.store,
+        bidders=sorted(services.registry.bidders),
+        campaigns=len(services.registry.campaigns),
+    )
+    return background
+
+
+async def stop_services(services: Services, background: Sequence[asyncio.Task[None]]) -> None:
+    """Stop the background work and close everything, so that nothing accepted is lost."""
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    if services.ledger is not None:
+        await services.ledger.aclose()
+    if services.creative_stats is not None:
+        await services.creative_stats.aclose()
+    if services.pacer is not None:
+        await services.pacer.aclose()  # hands the last traffic counts to the store
+    if services.rate_watch is not None:
+        await services.rate_watch.aclose()
+    await services.exchange.drain()
+    if services.spool is not None:
+        await services.spool.aclose()
+    await services.events.aclose()  # flush what is queued: nothing accepted is lost
+    if services.owned_stream is not None:
+        await services.owned_stream.aclose()
+    if services.forwarder is not None:
+        await services.forwarder.aclose()
+    if services.http_client is not None:
+        await services.http_client.aclose()
+    if services.dsp_transports is not None:
+        await services.dsp_transports.aclose()
+    if services.owns_store:
+        await services.store.aclose()
+    log.info("exchange_stopped")
