@@ -26,7 +26,6 @@ from budget.ledger_admin import LedgerAdminError, init_ledger, ledger_status, re
 from budget.ledger_watch import open_ledger
 from budget.redis_store import RedisClient, RedisStore
 from budget.store import LedgerLost
-from tests.exchange import test_notice_charging
 from tests.bidding import test_creative_stats
 from tests.budget import (
     test_holds,
@@ -35,6 +34,7 @@ from tests.budget import (
     test_pacing_store,
     test_stores,
 )
+from tests.exchange import test_notice_charging
 from tests.redis_cluster import ClusterProcesses, running_cluster
 
 # --- the store contract, again, on the cluster ------------------------------------------
