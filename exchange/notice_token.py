@@ -1,4 +1,10 @@
-"""Signed notice tokens: what a win or billing URL carries back to the exchange.
+"""Signed notice tokens: what a win, billing or click URL carries back to the exchange.
+
+One token per winning bid (kind ``impression``): its win URL, billing URL and click redirect
+carry the same token, and the path names the notice. It holds the bidder's own win and
+billing URLs and, for the exchange's own creatives, the landing page; verifying it for a
+path gives the claim of that notice (``for_notice``). Any notice of an impression charges it
+at most once, so a token fired at another of its paths can move no more money.
 
 A token is ``base64url(payload) "." base64url(HMAC-SHA256(secret, payload))``; the payload
 is a compact JSON array of the claim. Stateless on purpose: any exchange process can verify
@@ -24,6 +30,8 @@ class NoticeKind(StrEnum):
     WIN = "win"
     BILLING = "billing"
     CLICK = "click"
+    IMPRESSION = "impression"
+    """A token for all three notices of one won impression (never a path of its own)."""
 
 
 class InvalidNotice(ValueError):
@@ -34,7 +42,9 @@ class NoticeClaim(NamedTuple):
     """What the exchange promised when it issued the notice URL.
 
     A NamedTuple: its fields in order *are* the token payload, so signing costs one tuple
-    unpack, not a field-by-field copy (two claims are signed per winning bid).
+    unpack, not a field-by-field copy. ``forward_url`` is the URL this notice forwards to (the
+    bidder's nurl for a win, burl for billing, the landing page for a click); an
+    ``impression`` token carries the billing and landing URLs beside its win URL.
     """
 
     kind: NoticeKind
@@ -57,11 +67,35 @@ class NoticeClaim(NamedTuple):
     """The clearing price in ``bid_currency`` (rounded down): ${AUCTION_PRICE} for the bidder."""
     user_key: str = ""
     """The frequency-cap key of the user (``openrtb.identity``; opaque), empty when unknown."""
+    billing_url: str | None = None
+    """An ``impression`` token's bidder burl."""
+    landing_url: str | None = None
+    """An ``impression`` token's landing page (the exchange's own creatives only)."""
 
     @property
     def impression_id(self) -> str:
         """Identity of the won impression: shared by its win and billing notices."""
         return f"{self.auction_id}:{self.imp_id}:{self.bid_id}"
+
+
+_FORWARD_FIELD: Final = {
+    NoticeKind.WIN: "forward_url",
+    NoticeKind.BILLING: "billing_url",
+    NoticeKind.CLICK: "landing_url",
+}
+
+
+def for_notice(claim: NoticeClaim, kind: NoticeKind) -> NoticeClaim:
+    """The claim of the ``kind`` notice a verified token stands for; InvalidNotice when the
+    token is not for it (a click without a landing page; a token of another single kind)."""
+    if claim.kind is NoticeKind.IMPRESSION and kind is not NoticeKind.IMPRESSION:
+        forward = getattr(claim, _FORWARD_FIELD[kind])
+        if kind is NoticeKind.CLICK and not forward:
+            raise InvalidNotice("token has no click redirect")
+        return claim._replace(kind=kind, forward_url=forward, billing_url=None, landing_url=None)
+    if claim.kind is not kind:
+        raise InvalidNotice(f"token is for a {claim.kind.value} notice")
+    return claim
 
 
 class ClickRef(NamedTuple):

@@ -29,7 +29,13 @@ from exchange.events import EventSink
 from exchange.forwarder import NoticeForwarder
 from exchange.metrics import Metrics
 from exchange.notice_spool import SpooledNotice
-from exchange.notice_token import InvalidNotice, NoticeClaim, NoticeKind, NoticeSigner
+from exchange.notice_token import (
+    InvalidNotice,
+    NoticeClaim,
+    NoticeKind,
+    NoticeSigner,
+    for_notice,
+)
 from exchange.winning_bids import bidder_macros
 from openrtb.macros import substitute
 from openrtb.money import impression_cost_micros
@@ -85,10 +91,7 @@ class NoticeService:
 
     def verify(self, kind: NoticeKind, token: str) -> NoticeClaim:
         """The claim of a token valid for this endpoint; InvalidNotice otherwise."""
-        claim = self.signer.verify(token, self._clock())
-        if claim.kind is not kind:
-            raise InvalidNotice(f"token is for a {claim.kind.value} notice")
-        return claim
+        return for_notice(self.signer.verify(token, self._clock()), kind)
 
     async def handle(self, claim: NoticeClaim) -> NoticeOutcome:
         """Charge once, mark processed once, record and forward the first time only.
@@ -147,11 +150,9 @@ class NoticeService:
         (its token is checked against that time). False when its token does not verify."""
         kind, token, received_at_s = notice
         try:
-            claim = self.signer.verify(token, received_at_s)
+            claim = for_notice(self.signer.verify(token, received_at_s), kind)
         except InvalidNotice as exc:
             log.error("spooled_notice_invalid", kind=kind.value, error=str(exc))
-            return False
-        if claim.kind is not kind:
             return False
         outcome = await self.handle(claim)
         self._metrics.spool_settled.labels(kind.value, outcome.result.value).inc()

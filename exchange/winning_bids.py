@@ -107,23 +107,28 @@ CLICK_MACRO = "${RTB_CLICK_URL}"
 
 
 def _winning_bid(
-    bid: Bid, win: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
+    bid: Bid, claim: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
 ) -> Bid:
-    billing = win._replace(kind=NoticeKind.BILLING, forward_url=bid.burl)
+    """The bid as the SSP gets it, with one token for its win, billing and click URLs."""
     adm = bid.adm
     ext = bid.ext
+    landing = None
     if tracks_clicks and ext and "landing_url" in ext:  # the in-process router's note
-        landing = ext["landing_url"]
+        note = ext["landing_url"]
         ext = {key: value for key, value in ext.items() if key != "landing_url"} or None
-        if adm and CLICK_MACRO in adm and isinstance(landing, str):
-            click = win._replace(kind=NoticeKind.CLICK, forward_url=landing)
-            adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={signer.sign(click)}")
-    macros = bidder_macros(win, ad_id=bid.adid)
+        if adm and CLICK_MACRO in adm and isinstance(note, str):
+            landing = note
+    token = signer.sign(
+        claim._replace(kind=NoticeKind.IMPRESSION, billing_url=bid.burl, landing_url=landing)
+    )
+    if landing is not None and adm is not None:
+        adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={token}")
+    macros = bidder_macros(claim, ad_id=bid.adid)
     return bid.model_copy(
         update={
-            "price": micros_to_cpm(win.price_micros),
-            "nurl": f"{base_url}/notices/win?t={signer.sign(win)}",
-            "burl": f"{base_url}/notices/billing?t={signer.sign(billing)}",
+            "price": micros_to_cpm(claim.price_micros),
+            "nurl": f"{base_url}/notices/win?t={token}",
+            "burl": f"{base_url}/notices/billing?t={token}",
             "adm": substitute(adm, macros) if adm and "${" in adm else adm,
             "ext": ext,
         }

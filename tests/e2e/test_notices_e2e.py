@@ -89,7 +89,7 @@ def test_forged_tampered_or_misdirected_tokens_are_403_and_charge_nothing(
     cases = [
         f"/notices/win?t={payload}.{mac[:-2]}AA",  # forged signature
         f"/notices/win?t={payload[:-4]}.{mac}",  # tampered payload
-        f"/notices/billing?t={token}",  # a win token on the billing endpoint
+        f"/track/click?t={token}",  # an impression token where no click redirect was made
         "/notices/win?t=garbage",
     ]
     for path in cases:
@@ -101,6 +101,20 @@ def test_forged_tampered_or_misdirected_tokens_are_403_and_charge_nothing(
     assert missing.json()["error"]["field"] == "t"
     assert spend(redis_url, exchange, "winner") == 0
     assert notice(exchange, bid["nurl"]) == (204, "recorded")
+
+
+def test_win_and_billing_share_one_token_and_charge_once(
+    exchange: Exchange, redis_url: str
+) -> None:
+    bid = won_bid(exchange)
+    token = parse_qs(urlsplit(bid["nurl"]).query)["t"]
+    assert parse_qs(urlsplit(bid["burl"]).query)["t"] == token
+    assert notice(exchange, bid["burl"]) == (204, "recorded")
+    charged = spend(redis_url, exchange, "winner")
+    assert charged > 0
+    assert notice(exchange, bid["nurl"]) == (204, "recorded")  # its own notice, no new charge
+    assert notice(exchange, bid["burl"]) == (204, "duplicate")
+    assert spend(redis_url, exchange, "winner") == charged
 
 
 def test_test_auctions_are_not_billed(exchange: Exchange, redis_url: str) -> None:

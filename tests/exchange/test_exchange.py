@@ -15,7 +15,7 @@ from exchange.bidders.base import BidResult
 from exchange.bidders.errors import BidderHTTPError
 from exchange.core import CallStatus, Exchange, ExchangeConfig, NoBid
 from exchange.metrics import Metrics
-from exchange.notice_token import NoticeKind, NoticeSigner
+from exchange.notice_token import InvalidNotice, NoticeKind, NoticeSigner, for_notice
 from openrtb.errors import InvalidRequest
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
@@ -110,17 +110,26 @@ async def test_second_price_with_increment_and_signed_notices() -> None:
     (seatbid,) = result.response.seatbid
     (bid,) = seatbid.bid
     assert (seatbid.seat, bid.price) == ("s1", 1.51)
-    win = parse_qs(urlsplit(bid.nurl).query)["t"][0]
-    claim = SIGNER.verify(win, now_s=1_000_000)
-    assert (claim.kind, claim.price_micros, claim.bidder, claim.seat) == (
+    assert bid.nurl is not None and bid.burl is not None
+    assert bid.nurl.startswith("https://x.example/notices/win?t=")
+    assert bid.burl.startswith("https://x.example/notices/billing?t=")
+    token = parse_qs(urlsplit(bid.nurl).query)["t"][0]
+    assert parse_qs(urlsplit(bid.burl).query)["t"] == [token]  # one token per winning bid
+    shared = SIGNER.verify(token, now_s=1_000_000)
+    win = for_notice(shared, NoticeKind.WIN)
+    assert (win.kind, win.price_micros, win.bidder, win.seat) == (
         NoticeKind.WIN,
         1_510_000,
         "a",
         "s1",
     )
-    assert claim.forward_url == "https://dsp.example/win?id=${AUCTION_ID}&p=${AUCTION_PRICE}"
-    assert bid.burl is not None
-    assert bid.burl.startswith("https://x.example/notices/billing?t=")
+    assert win.forward_url == "https://dsp.example/win?id=${AUCTION_ID}&p=${AUCTION_PRICE}"
+    billing = for_notice(shared, NoticeKind.BILLING)
+    assert billing.kind is NoticeKind.BILLING
+    assert billing.impression_id == win.impression_id
+    assert billing.forward_url == shared.billing_url
+    with pytest.raises(InvalidNotice, match="no click redirect"):  # not a tracked creative
+        for_notice(shared, NoticeKind.CLICK)
 
 
 async def test_markup_macros_get_the_clearing_price() -> None:
