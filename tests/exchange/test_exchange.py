@@ -110,7 +110,8 @@ async def test_second_price_with_increment_and_signed_notices() -> None:
     (seatbid,) = result.response.seatbid
     (bid,) = seatbid.bid
     assert (seatbid.seat, bid.price) == ("s1", 1.51)
-    assert bid.nurl is not None and bid.burl is not None
+    assert bid.nurl is not None
+    assert bid.burl is not None
     assert bid.nurl.startswith("https://x.example/notices/win?t=")
     assert bid.burl.startswith("https://x.example/notices/billing?t=")
     token = parse_qs(urlsplit(bid.nurl).query)["t"][0]
