@@ -1,5 +1,6 @@
 """Each traffic-quality check on its own, table-driven, on real-world-shaped inputs."""
 
+import gzip
 import ipaddress
 import random
 from pathlib import Path
@@ -100,12 +101,15 @@ def test_shipped_datacenter_ranges(ip: str, provider: str | None) -> None:
             "34.1.210.3",
             "google",
         ),
-        ("1.0.0.0/24 a\n1.0.0.128/25 b\n1.0.1.0/24 c\n", "1.0.1.200", "a"),  # merged spans
+        ("1.0.0.0/24 a\n1.0.0.128/25 b\n1.0.1.0/24 c\n", "1.0.0.200", "a"),  # b is inside a
+        ("1.0.0.0/24 a\n1.0.0.128/25 b\n1.0.1.0/24 c\n", "1.0.1.200", "c"),  # c only touches a
     ],
 )
 def test_range_file_formats(tmp_path: Path, content: str, ip: str, provider: str) -> None:
     path = tmp_path / "ranges"
     path.write_text(content)
+    assert IpRanges.load(path).provider_of(ip) == provider
+    path.write_bytes(gzip.compress(content.encode()))  # any format, gzip-compressed
     assert IpRanges.load(path).provider_of(ip) == provider
 
 
