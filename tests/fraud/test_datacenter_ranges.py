@@ -1,12 +1,32 @@
-"""The CIDR parser that loads the data-centre ranges."""
+"""The CIDR parser that loads the data-centre ranges, and their generator."""
 
+import hashlib
+import io
 import ipaddress
+import tarfile
+from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fraud.build_datacenter_ranges import (
+    EXCLUDED_ASNS,
+    HOSTING_ASNS,
+    HostingAsn,
+    main,
+    problems,
+    read,
+    render,
+)
 from fraud.ip_ranges import IpRanges, cidr_span
+
+
+def test_no_hosting_asn_is_an_excluded_one() -> None:
+    assert not {entry.asn for entry in HOSTING_ASNS} & set(EXCLUDED_ASNS)
+    assert len({entry.asn for entry in HOSTING_ASNS}) == len(HOSTING_ASNS)
+
 
 _NETWORKS = st.one_of(
     st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)).map(
@@ -40,3 +60,78 @@ def test_touching_ranges_merge_only_within_a_provider() -> None:
     ranges = IpRanges(spans)
     assert ranges.size == 2
     assert ranges.provider_of("1.0.2.1") == "b"
+
+
+# The generator, on a tarball laid out as `npm pack @ip-location-db/asn` downloads it.
+
+_IPV4_ROWS = """\
+1.0.0.0,1.0.0.255,13335,"Cloudflare, Inc."
+3.5.140.0,3.5.141.255,16509,"Amazon.com, Inc."
+3.5.142.0,3.5.143.255,16509,"Amazon.com, Inc."
+3.5.144.0,3.5.144.255,7922,"Comcast Cable Communications, LLC"
+159.203.0.0,159.203.2.255,14061,"DigitalOcean, LLC"
+"""
+_IPV6_ROWS = '2604:a880::,2604:a880:ffff:ffff:ffff:ffff:ffff:ffff,14061,"DigitalOcean, LLC"\n'
+_SMALL_LIST = (HostingAsn(16509, "aws", r"^amazon"), HostingAsn(14061, "digitalocean", r"digit"))
+
+
+def _tarball(path: Path, ipv4: str = _IPV4_ROWS) -> Path:
+    files = {
+        "package/package.json": orjson.dumps({"name": "@ip-location-db/asn", "version": "9.9.1"}),
+        "package/asn-ipv4.csv": ipv4.encode(),
+        "package/asn-ipv6.csv": _IPV6_ROWS.encode(),
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_the_generator_keeps_the_listed_asns_as_cidrs(tmp_path: Path) -> None:
+    source = _tarball(tmp_path / "asn.tgz")
+    selection = read([source], _SMALL_LIST)
+    assert problems(selection, _SMALL_LIST) == []
+    text = render(selection, _SMALL_LIST)
+    lines = [line for line in text.splitlines() if line[:1] != "#"]
+    assert lines == [
+        "3.5.140.0/22 aws",  # two adjacent rows, one CIDR
+        "159.203.0.0/23 digitalocean",  # a range that is no CIDR: the fewest that cover it
+        "159.203.2.0/24 digitalocean",
+        "2604:a880::/32 digitalocean",
+    ]
+    assert f"sha256 {hashlib.sha256(source.read_bytes()).hexdigest()}" in text
+    assert "npm @ip-location-db/asn@9.9.1" in text
+    assert "AS16509 aws 'Amazon.com, Inc.' (2 / 0)" in text
+    assert render(read([source], _SMALL_LIST), _SMALL_LIST) == text  # deterministic
+    out = tmp_path / "ranges.txt"
+    out.write_text(text)
+    ranges = IpRanges.load(out)
+    assert ranges.provider_of("3.5.143.9") == "aws"
+    assert ranges.provider_of("3.5.144.1") is None  # Comcast, next door
+    assert ranges.provider_of("1.0.0.1") is None
+
+
+def test_the_generator_reads_plain_csv_files(tmp_path: Path) -> None:
+    ipv4 = tmp_path / "asn-ipv4.csv"
+    ipv4.write_text(_IPV4_ROWS)
+    selection = read([ipv4], _SMALL_LIST)
+    digest = hashlib.sha256(ipv4.read_bytes()).hexdigest()
+    assert selection.source == [f"asn-ipv4.csv: sha256 {digest}"]
+    assert sorted(selection.ranges) == ["aws", "digitalocean"]
+
+
+def test_an_asn_named_for_someone_else_stops_the_build(tmp_path: Path) -> None:
+    renumbered = _IPV4_ROWS.replace('14061,"DigitalOcean, LLC"', '14061,"Comcast Cable"')
+    found = problems(read([_tarball(tmp_path / "asn.tgz", renumbered)], _SMALL_LIST), _SMALL_LIST)
+    assert found == ["AS14061 (digitalocean): named 'Comcast Cable' in the data"]
+
+
+def test_the_command_writes_nothing_when_the_data_lacks_the_listed_asns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ranges.txt"
+    assert main([str(_tarball(tmp_path / "asn.tgz")), "--out", str(out)]) == 1
+    assert not out.exists()
+    assert "AS396982 (google-cloud): not in the data" in capsys.readouterr().err
