@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from fraud.device import NOT_PUBLIC, consistency_problem, ip_problem, parse_ip
-from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges
+from fraud.ip_ranges import IpRanges
 from fraud.sellers import SellersDirectory, schain_problem
 from fraud.user_agents import CrawlerList
 from openrtb.audience import Device
@@ -64,24 +64,6 @@ def test_crawler_cache_is_bounded() -> None:
         crawlers.crawler(f"agent-{n}")
     assert len(crawlers._seen) <= 3
     assert crawlers.crawler(GOOGLEBOT) is not None
-
-
-@pytest.mark.parametrize(
-    ("ip", "provider"),
-    [
-        ("159.203.10.20", "digitalocean"),  # DigitalOcean NYC droplet
-        ("168.62.20.37", "azure"),  # cloudcheck's own example
-        ("35.190.0.1", "google-cloud"),
-        ("88.198.1.1", "hetzner"),
-        ("2a01:4f8:c17:1::1", "hetzner"),
-        ("81.2.69.160", None),  # a UK broadband address
-        ("24.5.6.7", None),  # a US cable address
-        ("2001:4860::8888", None),
-    ],
-)
-def test_shipped_datacenter_ranges(ip: str, provider: str | None) -> None:
-    ranges = IpRanges.load(DEFAULT_RANGES_FILE)
-    assert ranges.provider_of(ip) == provider
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
-"""The CIDR parser that loads the data-centre ranges, and their generator."""
+"""The shipped data-centre ranges, the CIDR parser that loads them, and their generator."""
 
 import hashlib
 import io
 import ipaddress
+import re
 import tarfile
 from pathlib import Path
 
@@ -20,7 +21,87 @@ from fraud.build_datacenter_ranges import (
     read,
     render,
 )
-from fraud.ip_ranges import IpRanges, cidr_span
+from fraud.ip_ranges import DEFAULT_RANGES_FILE, IpRanges, cidr_span
+
+
+@pytest.fixture(scope="module")
+def shipped() -> IpRanges:
+    return IpRanges.load(DEFAULT_RANGES_FILE)
+
+
+def test_the_shipped_file_is_a_full_data_set_of_a_sane_size(shipped: IpRanges) -> None:
+    assert DEFAULT_RANGES_FILE.stat().st_size < 2_000_000
+    assert shipped.size > 10_000  # merged spans; the seed it replaced had 23 ranges
+    counts = shipped.providers()
+    assert counts["aws"] > 3_000
+    assert {"google-cloud", "microsoft-azure", "oracle-cloud", "digitalocean"} <= set(counts)
+    assert len(counts) == len({entry.provider for entry in HOSTING_ASNS})
+
+
+@pytest.mark.parametrize(
+    ("ip", "provider"),
+    [
+        ("3.5.141.1", "aws"),  # ip-ranges.json: 3.5.140.0/22, ap-northeast-2
+        ("44.192.0.1", "aws"),  # 44.192.0.0/10, bought from AMPRNet in 2019
+        ("2600:1f14::1", "aws"),  # ip-ranges.json: 2600:1f14::/35, us-west-2
+        ("54.222.128.1", "aws"),  # AWS China (Beijing), AS55960
+        ("35.190.0.1", "google-cloud"),
+        ("34.64.0.1", "google-cloud"),
+        ("168.62.20.37", "microsoft-azure"),  # cloudcheck's own example
+        ("20.64.0.1", "microsoft-azure"),
+        ("129.146.0.1", "oracle-cloud"),
+        ("169.60.0.1", "ibm-cloud"),
+        ("47.96.0.1", "alibaba-cloud"),
+        ("43.136.0.1", "tencent-cloud"),
+        ("159.203.10.20", "digitalocean"),  # a NYC droplet
+        ("2604:a880::1", "digitalocean"),
+        ("88.198.1.1", "hetzner"),
+        ("2a01:4f8:c17:1::1", "hetzner"),
+        ("51.38.0.1", "ovh"),
+        ("139.162.0.1", "linode"),
+        ("2600:3c00::1", "linode"),
+        ("45.76.0.1", "vultr"),
+        ("2001:19f0::1", "vultr"),
+        ("163.172.0.1", "scaleway"),
+        ("5.189.128.1", "contabo"),
+        ("85.17.0.1", "leaseweb"),
+    ],
+)
+def test_known_provider_addresses_are_listed(shipped: IpRanges, ip: str, provider: str) -> None:
+    assert shipped.provider_of(ip) == provider
+
+
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "1.1.1.1",  # Cloudflare DNS (AS13335: CDN, WARP, iCloud Private Relay)
+        "104.28.28.1",  # iCloud Private Relay egress through Cloudflare
+        "172.225.67.1",  # iCloud Private Relay egress through Akamai (AS36183)
+        "146.75.0.1",  # Fastly
+        "23.0.0.1",  # Akamai's CDN (AS20940)
+        "8.8.8.8",  # Google public DNS: AS15169, left out with Google's own services
+        "2001:4860:4860::8888",
+        "142.250.0.1",  # Google services (AS15169)
+        "13.107.42.14",  # Microsoft 365 front ends (AS8068), not Azure
+        "17.0.0.1",  # Apple
+        "81.2.69.160",  # UK broadband (Andrews & Arnold)
+        "24.5.6.7",  # US cable (Comcast)
+        "172.56.0.1",  # US mobile (T-Mobile)
+        "2607:fb90::1",  # T-Mobile IPv6
+    ],
+)
+def test_people_s_networks_are_not_listed(shipped: IpRanges, ip: str) -> None:
+    assert shipped.provider_of(ip) is None
+
+
+def test_the_shipped_file_was_generated_from_the_current_asn_list() -> None:
+    header = [line for line in DEFAULT_RANGES_FILE.read_text().splitlines() if line[:1] == "#"]
+    text = "\n".join(header)
+    assert "@ip-location-db/asn@" in text
+    assert "CC BY 4.0" in text
+    assert re.search(r"sha256 [0-9a-f]{64}", text)
+    listed = {int(asn) for asn in re.findall(r"^#   AS(\d+) \S+ '", text, re.MULTILINE)}
+    assert listed == {entry.asn for entry in HOSTING_ASNS}  # regenerate after editing the list
 
 
 def test_no_hosting_asn_is_an_excluded_one() -> None:
