@@ -65,19 +65,19 @@ def ip_value(text: str) -> IpValue | None:
 def cidr_span(text: str) -> tuple[int, int, int]:
     """``text``, a CIDR (host bits allowed, as ``strict=False``) or one address, as
     (version, first, last); ValueError when it is neither."""
-    address, slash, length = text.strip().partition("/")
-    ip = ip_value(address)
-    if ip is None:
-        raise ValueError(f"{text!r} is not an IP network")
-    version, value = ip
-    bits = _BITS[version]
-    prefix = int(length) if length.isascii() and length.isdigit() else -1
-    if not slash:
-        prefix = bits
+    address, slash, length = text.partition("/")
+    try:
+        if ":" in address:
+            version, bits, packed = 6, 128, socket.inet_pton(socket.AF_INET6, address)
+        else:
+            version, bits, packed = 4, 32, socket.inet_pton(socket.AF_INET, address)
+    except (OSError, ValueError):
+        raise ValueError(f"{text!r} is not an IP network") from None
+    prefix = bits if not slash else int(length) if length.isascii() and length.isdigit() else -1
     if not 0 <= prefix <= bits:
         raise ValueError(f"{text!r}: the prefix length must be 0 to {bits}")
     host = (1 << (bits - prefix)) - 1
-    first = value & ~host
+    first = int.from_bytes(packed) & ~host
     return version, first, first | host
 
 
@@ -141,18 +141,25 @@ class IpRanges:
 
 def _span(text: str, provider: str, where: str) -> Span:
     try:
-        return (*cidr_span(text), provider)
+        return (*cidr_span(text.strip()), provider)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
 
 
 def _from_text(text: str) -> list[Span]:
+    """Hot at start-up (tens of thousands of lines): comment lines skipped first, one call
+    per range line."""
     found = []
     for number, line in enumerate(text.splitlines(), start=1):
-        words = line.split("#", 1)[0].split()
+        if line[:1] == "#":
+            continue
+        words = (line.split("#", 1)[0] if "#" in line else line).split()
         if words:
-            provider = " ".join(words[1:]) or "datacenter"
-            found.append(_span(words[0], provider, f"line {number}"))
+            try:
+                version, first, last = cidr_span(words[0])
+            except ValueError as exc:
+                raise ValueError(f"line {number}: {exc}") from exc
+            found.append((version, first, last, " ".join(words[1:]) or "datacenter"))
     return found
 
 
