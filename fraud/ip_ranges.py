@@ -14,12 +14,12 @@ gzip-compressed (recognised by its magic bytes):
 The shipped file is generated, not written by hand: the address ranges of cloud and
 hosting providers' autonomous systems, taken from ip-location-db's IP-to-ASN data (an npm
 package, CC BY 4.0) by ``python -m fraud.build_datacenter_ranges``; its header names the
-source, version, licence and every ASN. No library ships such ranges for offline use:
-cloudcheck fetches its signature file over the network on first lookup.
+source, version, licence and every ASN. No maintained library ships such ranges for
+offline use: cloudcheck fetches its signature file over the network on first lookup.
 
-CIDRs are parsed with ``inet_pton`` and integer masks, not ``ipaddress`` (a tenth of the
-cost: tens of thousands of lines load in tens of milliseconds), and merged into sorted,
-disjoint intervals of integers: one bisect per lookup.
+CIDRs are parsed with ``inet_pton`` and integer masks, not ``ipaddress`` (a fifth of the
+cost: the shipped 20,940 lines load in ~0.1 s), and merged into sorted, disjoint intervals
+of integers: one bisect per lookup.
 """
 
 import bisect
@@ -131,7 +131,7 @@ class IpRanges:
         return self.provider(ip) if ip is not None else None
 
     def providers(self) -> dict[str, int]:
-        """How many merged spans each provider has (for the start-up log and the tests)."""
+        """How many merged spans each provider has (to check a ranges file)."""
         counts: dict[str, int] = {}
         for out in self._spans.values():
             for _, _, provider in out:
