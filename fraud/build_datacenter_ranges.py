@@ -149,22 +149,19 @@ class Selection:
     """(ASN, IP version) → rows of the source."""
 
 
-def _rows(path: Path) -> Iterator[tuple[str, Iterable[list[str]]]]:
-    """(description, CSV rows) of a tarball's ASN files or of one CSV file."""
+def _tables(path: Path) -> tuple[str, list[tuple[str, str]]]:
+    """What ``path`` is (name, npm version, SHA-256) and its ``start,end,asn,organisation``
+    tables as (name, text): a tarball's two ASN files, or the one CSV file it is."""
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if path.name.endswith((".tgz", ".tar.gz")):
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            package = orjson.loads(_member(tar, "package/package.json"))
-            yield (
-                f"{path.name}: npm {package['name']}@{package['version']}, sha256 {digest}",
-                (),
-            )
-            for name in _ROW_FILES:
-                text = _member(tar, f"package/{name}").decode()
-                yield "", csv.reader(io.StringIO(text))
-        return
-    yield f"{path.name}: sha256 {digest}", csv.reader(io.StringIO(data.decode()))
+    if not path.name.endswith((".tgz", ".tar.gz")):
+        return f"{path.name}: sha256 {digest}", [(path.name, data.decode())]
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        package = orjson.loads(_member(tar, "package/package.json"))
+        tables = [
+            (f"{path.name}/{name}", _member(tar, f"package/{name}").decode()) for name in _ROW_FILES
+        ]
+    return f"{path.name}: npm {package['name']}@{package['version']}, sha256 {digest}", tables
 
 
 def _member(tar: tarfile.TarFile, name: str) -> bytes:
@@ -179,16 +176,16 @@ def read(paths: Sequence[Path], asns: Iterable[HostingAsn] = HOSTING_ASNS) -> Se
     wanted = {entry.asn: entry.provider for entry in asns}
     selection = Selection()
     for path in paths:
-        for description, rows in _rows(path):
-            if description:
-                selection.source.append(description)
-            for number, row in enumerate(rows, start=1):
+        description, tables = _tables(path)
+        selection.source.append(description)
+        for name, text in tables:
+            for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
                 if len(row) != 4 or not row[2].isdigit() or int(row[2]) not in wanted:
                     continue
                 asn = int(row[2])
                 first, last = ip_value(row[0]), ip_value(row[1])
                 if first is None or last is None or first[0] != last[0] or first > last:
-                    raise ValueError(f"{path.name}: row {number}: not a range: {row[:2]}")
+                    raise ValueError(f"{name}: row {number}: not a range: {row[:2]}")
                 version = first[0]
                 selection.ranges.setdefault(wanted[asn], []).append((version, first[1], last[1]))
                 selection.orgs.setdefault(asn, Counter())[row[3]] += 1
@@ -277,7 +274,8 @@ def render(selection: Selection, asns: Sequence[HostingAsn] = HOSTING_ASNS) -> s
 def main(argv: Sequence[str] | None = None) -> int:
     """Read the sources, check the ASNs against the data, write the file."""
     parser = argparse.ArgumentParser(
-        prog="python -m fraud.build_datacenter_ranges", description=__doc__.split("\n")[0]
+        prog="python -m fraud.build_datacenter_ranges",
+        description="Write the data-centre ranges file from @ip-location-db/asn data.",
     )
     parser.add_argument("sources", nargs="+", type=Path, help="@ip-location-db/asn .tgz or CSVs")
     parser.add_argument("--out", type=Path, default=DEFAULT_RANGES_FILE)

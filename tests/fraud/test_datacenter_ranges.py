@@ -216,3 +216,9 @@ def test_the_command_writes_nothing_when_the_data_lacks_the_listed_asns(
     assert main([str(_tarball(tmp_path / "asn.tgz")), "--out", str(out)]) == 1
     assert not out.exists()
     assert "AS396982 (google-cloud): not in the data" in capsys.readouterr().err
+
+
+def test_a_row_that_is_no_range_names_its_file_and_row(tmp_path: Path) -> None:
+    broken = _IPV4_ROWS.replace("3.5.142.0,3.5.143.255", "3.5.143.255,3.5.142.0")
+    with pytest.raises(ValueError, match=r"asn\.tgz/asn-ipv4\.csv: row 3: not a range"):
+        read([_tarball(tmp_path / "asn.tgz", broken)], _SMALL_LIST)
