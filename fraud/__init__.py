@@ -9,5 +9,7 @@ Modules: ``verdict`` (checks, actions, findings), ``user_agents`` (known crawler
 ``ip_ranges`` (data-centre ranges), ``device`` (routable IPs, UA/OS contradictions,
 impossible screens), ``rates`` (sliding-window counts), ``sellers`` (sellers.json and
 ``schain``), ``screen`` (all of them, in order, with the configured action each),
-``brand_safety`` (exchange and publisher blocklists applied to bids).
+``brand_safety`` (exchange and publisher blocklists applied to bids);
+``build_datacenter_ranges`` writes the shipped data-centre ranges and is run by hand, never
+served.
 """
