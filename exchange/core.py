@@ -120,6 +120,11 @@ class Exchange:
         """Bidders whose landing pages the exchange signs into click redirects."""
 
     @property
+    def screen(self) -> Screen | None:
+        """The traffic-quality screen (its data-centre ranges are refreshed in place)."""
+        return self._screen
+
+    @property
     def rates(self) -> CurrencyRates:
         """The exchange's currency rates (tracking converts conversion values with them)."""
         return self._config.rates

@@ -130,8 +130,11 @@ class Settings(BaseSettings):
     ivt_rate: IvtAction = "flag"
     """An IP or device over its requests per ``ivt_rate_window_s`` on the fleet: 4."""
     ivt_datacenter_file: Path | None = None
-    """CIDR list (text, ``{"provider": [cidr]}``, or AWS/Google's published JSON); None: the
-    small seed shipped in ``fraud/data``."""
+    """CIDR list (text, ``{"provider": [cidr]}``, or AWS/Google's published JSON, optionally
+    gzipped); None: the generated list shipped in ``fraud/data`` (docs/traffic-quality.md)."""
+    ivt_datacenter_reload_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """How often the data-centre file is checked for changes and reloaded without a restart
+    (0: loaded at start only)."""
     ivt_sellers_file: Path | None = None
     """The exchange's sellers.json: the seller ids (publisher ids) allowed to sell."""
     ivt_blocked_schain_nodes: list[str] = []

@@ -57,6 +57,7 @@ from exchange.model_reload import watch_models
 from exchange.notice_spool import NoticeSpool, drain_forever
 from exchange.notice_token import NoticeSigner
 from exchange.notices import NoticeService
+from exchange.ranges_reload import watch_ranges
 from exchange.recording import AuctionRecorder
 from exchange.services import Services
 from exchange.settings import Settings
@@ -461,6 +462,16 @@ async def start_services(services: Services) -> list[asyncio.Task[None]]:
                     settings.spool_drain_s,
                 )
             )
+        )
+    screen = services.exchange.screen
+    if (
+        screen is not None
+        and screen.datacenter_ranges is not None
+        and settings.ivt_datacenter_reload_s > 0
+    ):
+        ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
+        background.append(
+            asyncio.create_task(watch_ranges(screen, ranges_file, settings.ivt_datacenter_reload_s))
         )
     if services.models is not None and settings.model_reload_s > 0:
         background.append(

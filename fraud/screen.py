@@ -83,6 +83,16 @@ class Screen:
         self._rates = rates
         self._blocked_nodes = config.blocked_schain_nodes
 
+    def replace_ranges(self, ranges: IpRanges) -> None:
+        """Screen with ``ranges`` from the next request on (a refreshed file); one reference
+        assignment, so a request being screened finishes on the ranges it started with."""
+        self._ranges = ranges
+
+    @property
+    def datacenter_ranges(self) -> int | None:
+        """How many spans the data-centre check looks up (None: the check is off)."""
+        return self._ranges.size if self._ranges is not None else None
+
     @property
     def actions(self) -> dict[str, str]:
         """Each check's effective action (for the docs, logs and debug output)."""

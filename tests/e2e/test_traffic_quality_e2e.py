@@ -7,6 +7,7 @@ promises: blocked ones a 204 before any bidder is called (the reason counted in
 auction, with the finding passed on to the DSP in ``ext.ivt``.
 """
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -213,3 +214,41 @@ def test_a_device_that_floods_is_flagged_as_non_human(setup: tuple[Peer, httpx.C
         flagged.append([f["nbr"] for f in flags if f["check"] == "rate"])
     assert flagged == [[], [], [], [4], [4]]  # over 3 requests in the window
     assert _screened(client, "rate", 4, "flag") >= 2
+
+
+def test_a_replaced_datacenter_file_is_screened_by_without_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The operator replaces the ranges file; within a reload interval the exchange blocks
+    the new ranges, and a file that does not parse leaves the working ranges in place."""
+    directory = tmp_path_factory.mktemp("ranges")
+    ranges = directory / "ranges.txt"
+    ranges.write_text("192.0.2.0/24 old-host\n")
+    peer = Peer("dsp")
+    with PeerServer([peer]):
+        bidders = directory / "bidders.json"
+        bidders.write_bytes(
+            orjson.dumps(
+                {"routers": [], "dsps": [{"name": "dsp", "endpoint": peer.url, "protocol": "h2c"}]}
+            )
+        )
+        settings = Settings(
+            store="memory",
+            bidders_file=bidders,
+            ivt_datacenter_file=ranges,
+            ivt_datacenter_reload_s=0.05,
+        )
+        with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=10) as client:
+            assert _post(client, _request()).status_code == 200  # HOME_IP is not listed
+            ranges.write_text(f"192.0.2.0/24 old-host\n{HOME_IP}/32 new-host\n")
+            answers = []
+            for _ in range(100):
+                answers.append(_post(client, _request()).status_code)
+                if answers[-1] == 204:
+                    break
+                time.sleep(0.05)
+            assert answers[-1] == 204, answers
+            assert _screened(client, "datacenter", 5, "block") >= 1
+            ranges.write_text("this is not a CIDR\n")
+            time.sleep(0.5)
+            assert _post(client, _request()).status_code == 204  # the working ranges stay
