@@ -42,7 +42,8 @@ from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
-from exchange.bidders.base import BidResult
+from exchange.bidders import base as bidder_api
+from exchange.bidders.base import BidLike, BidResult, Offer
 from openrtb.enums import AuctionType
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.imp import Deal, Imp
@@ -113,7 +114,9 @@ class _Slot(NamedTuple):
     pacing: PacingAdvice
 
 
-class _Offer(NamedTuple):
+class _Priced(NamedTuple):
+    """A slot's chosen creative, before its hold is placed."""
+
     campaign: Campaign
     creative: Creative
     imp_id: str
@@ -264,7 +267,7 @@ class CampaignRouter:
 
     def _priced(
         self, request: BidRequest, slots: Sequence[_Slot], now_s: float
-    ) -> list[tuple[_Offer, int]]:
+    ) -> list[tuple[_Priced, int]]:
         """Each slot's creative (Thompson sampling) and bid (value, pacing, shading), and the
         slots whose bid clears their floor."""
         creatives = choose_creatives(
@@ -302,7 +305,7 @@ class CampaignRouter:
                 continue
             campaign = slot.candidate.campaign
             creative = campaign.creatives[creative_pos]
-            offers.append((_Offer(campaign, creative, slot.imp_id, slot.deal_id), bid))
+            offers.append((_Priced(campaign, creative, slot.imp_id, slot.deal_id), bid))
         return offers
 
     def _shaded(
@@ -324,30 +327,43 @@ class CampaignRouter:
             out[i] = shade(out[i], self.landscapes.get(bucket), slot.floor_micros)
         return out
 
-    async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
-        """All affordable offers for ``request``; None when there is nothing to bid."""
+    async def offers(self, request: BidRequest, timeout_s: float) -> list[Offer]:
+        """All affordable offers for ``request``, typed, in exchange micros (the exchange's
+        in-process lane); empty when there is nothing to bid."""
         started = self._monotonic()
         now_s = self._clock()
         slots = self._slots(request, now_s)
         if slots:
             slots = await self._within_caps(request, slots)
         if not slots:
-            return None
-        offers = self._priced(request, slots, now_s)
-        if not offers or self._monotonic() - started >= timeout_s:
-            return None  # too late: a hold placed now would only wait to expire
+            return []
+        priced = self._priced(request, slots, now_s)
+        if not priced or self._monotonic() - started >= timeout_s:
+            return []  # too late: a hold placed now would only wait to expire
         holds = [
             _hold(request.id, offer.imp_id, offer.campaign, price_micros)
-            for offer, price_micros in offers
+            for offer, price_micros in priced
         ]
         placed = await self._budget.reserve(holds, self._hold_ttl_s)
+        return [
+            Offer(
+                _bid_id(offer.imp_id, offer.campaign),
+                offer.imp_id,
+                offer.campaign.seat,
+                price_micros,
+                offer.deal_id,
+                self._templates[offer.campaign.id, offer.creative.id],
+            )
+            for (offer, price_micros), held in zip(priced, placed, strict=True)
+            if held
+        ]
+
+    async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
+        """The offers as an OpenRTB BidResponse (the router served as a DSP over HTTP);
+        None when there is nothing to bid."""
         by_seat: dict[str, list[Bid]] = {}
-        for (offer, price_micros), held in zip(offers, placed, strict=True):
-            if not held:
-                continue
-            campaign = offer.campaign
-            template = self._templates[campaign.id, offer.creative.id]
-            by_seat.setdefault(campaign.seat, []).append(_bid(template, offer, price_micros))
+        for offer in await self.offers(request, timeout_s):
+            by_seat.setdefault(offer.seat, []).append(offer.to_bid())
         if not by_seat:
             return None
         return BidResponse(
@@ -363,12 +379,12 @@ class CampaignRouter:
         first_price = request.at == AuctionType.FIRST_PRICE
         for result in results:
             bid = result.bid
-            if bid.price is None or self._by_id.get(bid.cid or "") is None:
+            if self._by_id.get(bid.cid or "") is None:
                 continue
             competing = None if result.won and first_price else result.competing_micros
             self.landscapes.observe(
                 _bucket(request, bid.w or 0, bid.h or 0),
-                cpm_to_micros(bid.price),
+                bidder_api.price_micros(bid),
                 result.won,
                 competing,
             )
@@ -396,13 +412,13 @@ class CampaignRouter:
             )
         return [s for s in slots if s.candidate.campaign.id not in blocked]
 
-    async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
+    async def release_lost(self, auction_id: str, lost: Sequence[BidLike]) -> None:
         """Give back the holds of this router's bids that did not win ``auction_id``."""
         holds = []
         for bid in lost:
             campaign = self._by_id.get(bid.cid or "")
-            if campaign is not None and bid.price is not None:
-                holds.append(_hold(auction_id, bid.impid, campaign, cpm_to_micros(bid.price)))
+            if campaign is not None:
+                holds.append(_hold(auction_id, bid.impid, campaign, bidder_api.price_micros(bid)))
         if holds:
             await self._budget.release(holds, self._clock())
 
@@ -450,15 +466,3 @@ def _template(campaign: Campaign, creative: Creative) -> Bid:
         # For the exchange's click tracking (${RTB_CLICK_URL}); removed before the SSP sees it.
         ext={"landing_url": creative.landing_url} if creative.landing_url else None,
     )
-
-
-def _bid(template: Bid, offer: _Offer, price_micros: int) -> Bid:
-    """One bid: the template with this imp's ids and price (a shallow copy, no revalidation)."""
-    update: dict[str, object] = {
-        "id": _bid_id(offer.imp_id, offer.campaign),
-        "impid": offer.imp_id,
-        "price": micros_to_cpm(price_micros),
-    }
-    if offer.deal_id is not None:
-        update["dealid"] = offer.deal_id
-    return template.model_copy(update=update)

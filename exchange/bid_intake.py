@@ -1,4 +1,5 @@
-"""Turning a bidder's BidResponse into auction candidates, dropping what is invalid.
+"""Turning a bidder's BidResponse (or an in-process router's offers) into auction
+candidates, dropping what is invalid.
 
 Every bid is checked before it can compete, and a bid that fails is dropped with the loss
 reason that names the failure (counted per bidder and reason, and told to the bidder
@@ -14,15 +15,18 @@ A price becomes exchange-currency micros exactly from its decimal text (the shor
 the double the wire's number parsed to: ``2.675`` is 2_675_000) times the rate, rounded
 *down* once: a buyer is never charged more than it bid (docs/architecture.md, Money). The
 maximum applies to that result, so it is in the exchange currency whatever the bid's.
+An in-process router's offers are already integer micros of the exchange currency: they
+skip the conversion, not the checks.
 """
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from auction.currency import CurrencyRates, UnknownCurrency
 from auction.types import QUALITY_ONE, Candidate
+from exchange.bidders.base import BidLike, Offer
 from exchange.metrics import Metrics
 from openrtb.bid_rules import BidRules
 from openrtb.enums import LossReason
@@ -57,7 +61,7 @@ class Entry(NamedTuple):
 
     bidder: str
     seat: str
-    bid: Bid
+    bid: BidLike
     candidate: Candidate
     currency: str = "USD"
     """The currency the bidder bid in (its BidResponse.cur)."""
@@ -68,7 +72,7 @@ class Rejected(NamedTuple):
 
     bidder: str
     seat: str
-    bid: Bid
+    bid: BidLike
     reason: LossReason
     currency: str = "USD"
 
@@ -108,6 +112,69 @@ def _price_micros(bid: Bid, currency: str, rates: CurrencyRates) -> int | None:
     return micros if micros > 0 else None
 
 
+class _Intake:
+    """The checks of one bidder's answer, bid by bid, whatever lane it came by."""
+
+    def __init__(
+        self,
+        bidder: str,
+        currency: str,
+        sent: Collection[str],
+        rules: BidRules,
+        config: IntakeConfig,
+        metrics: Metrics,
+    ) -> None:
+        self.bidder = bidder
+        self.currency = currency
+        self.sent = sent
+        self.rules = rules
+        self.config = config
+        self.metrics = metrics
+        self.allowed_seats = config.bidder_seats.get(bidder)
+        self.entries: list[Entry] = []
+        self.rejected: list[Rejected] = []
+        self.seen: set[str] = set()
+
+    def add(self, seat: str, bid: BidLike, price_micros: int | None) -> None:
+        """Admit ``bid`` as a candidate, or drop it with its reason."""
+        bidder = self.bidder
+        key = f"{bidder}/{seat}/{bid.id}"
+        too_high = price_micros is not None and price_micros > self.config.max_bid_micros
+        seat_ok = not self.allowed_seats or seat in self.allowed_seats
+        if (
+            price_micros is None
+            or too_high
+            or not seat_ok
+            or bid.impid not in self.sent
+            or key in self.seen
+        ):
+            self.rejected.append(Rejected(bidder, seat, bid, _INVALID, self.currency))
+            if too_high:
+                self.metrics.child(self.metrics.bids_above_max, bidder).inc()
+            return
+        reason = self.rules.rejection(bid)
+        if reason is not None:
+            self.rejected.append(Rejected(bidder, seat, bid, reason, self.currency))
+            return
+        self.seen.add(key)
+        candidate = Candidate(
+            bid_id=key,
+            seat=seat,
+            price_micros=price_micros,
+            quality_ppm=quality_of(self.config.quality_ppm, bidder, seat, bid.crid),
+            adomain=bid.adomain[0].lower() if bid.adomain else None,
+            deal_id=bid.dealid,
+        )
+        self.entries.append(Entry(bidder, seat, bid, candidate, self.currency))
+
+    def done(self) -> Intake:
+        if self.entries:
+            self.metrics.child(self.metrics.bids, self.bidder).inc(len(self.entries))
+        for dropped in self.rejected:
+            self.metrics.invalid_bids.labels(self.bidder, str(int(dropped.reason))).inc()
+        return Intake(tuple(self.entries), tuple(self.rejected))
+
+
 def collect_bids(
     bidder: str,
     response: BidResponse | None,
@@ -123,45 +190,28 @@ def collect_bids(
     if response is None or not response.seatbid:
         return NOTHING
     currency = response.cur or "USD"
-    allowed_seats = config.bidder_seats.get(bidder)
-    max_micros = config.max_bid_micros
-    entries: list[Entry] = []
-    rejected: list[Rejected] = []
-    seen: set[str] = set()
+    intake = _Intake(bidder, currency, sent, rules, config, metrics)
     for seatbid in response.seatbid:
         seat = seatbid.seat or bidder
-        seat_ok = not allowed_seats or seat in allowed_seats
         for bid in seatbid.bid:
-            key = f"{bidder}/{seat}/{bid.id}"
-            price_micros = _price_micros(bid, currency, config.rates)
-            too_high = price_micros is not None and price_micros > max_micros
-            if (
-                price_micros is None
-                or too_high
-                or not seat_ok
-                or bid.impid not in sent
-                or key in seen
-            ):
-                rejected.append(Rejected(bidder, seat, bid, _INVALID, currency))
-                if too_high:
-                    metrics.child(metrics.bids_above_max, bidder).inc()
-                continue
-            reason = rules.rejection(bid)
-            if reason is not None:
-                rejected.append(Rejected(bidder, seat, bid, reason, currency))
-                continue
-            seen.add(key)
-            candidate = Candidate(
-                bid_id=key,
-                seat=seat,
-                price_micros=price_micros,
-                quality_ppm=quality_of(config.quality_ppm, bidder, seat, bid.crid),
-                adomain=bid.adomain[0].lower() if bid.adomain else None,
-                deal_id=bid.dealid,
-            )
-            entries.append(Entry(bidder, seat, bid, candidate, currency))
-    if entries:
-        metrics.child(metrics.bids, bidder).inc(len(entries))
-    for dropped in rejected:
-        metrics.invalid_bids.labels(bidder, str(int(dropped.reason))).inc()
-    return Intake(tuple(entries), tuple(rejected))
+            intake.add(seat, bid, _price_micros(bid, currency, config.rates))
+    return intake.done()
+
+
+def collect_offers(
+    bidder: str,
+    offers: Sequence[Offer],
+    sent: Collection[str],
+    rules: BidRules,
+    config: IntakeConfig,
+    metrics: Metrics,
+) -> Intake:
+    """An in-process router's offers as entries, checked as any bid is (their prices are
+    already exchange micros)."""
+    if not offers:
+        return NOTHING
+    intake = _Intake(bidder, config.rates.exchange_currency, sent, rules, config, metrics)
+    for offer in offers:
+        price = offer.price_micros
+        intake.add(offer.seat, offer, price if price > 0 else None)
+    return intake.done()

@@ -25,8 +25,17 @@ from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
 from auction.types import Candidate, ImpOutcome, ImpTerms
 from budget.store import StoreUnavailable
-from exchange.bid_intake import Entry, Rejected, collect_bids
-from exchange.bidders.base import Bidder, BidResult, CampaignHost, HoldingBidder, LearningBidder
+from exchange.bid_intake import Entry, Rejected, collect_bids, collect_offers
+from exchange.bidders.base import (
+    Bidder,
+    BidLike,
+    BidResult,
+    CampaignHost,
+    HoldingBidder,
+    LearningBidder,
+    Offer,
+    OfferingBidder,
+)
 from exchange.bidders.errors import BidderError
 from exchange.config import ExchangeConfig
 from exchange.ids import AuctionIds, random_auction_ids
@@ -45,7 +54,7 @@ from openrtb.errors import InvalidRequest
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.privacy import Grant, privacy_signals, restrict
 from openrtb.request import BidRequest, SupplyChainNode
-from openrtb.response import Bid, BidResponse
+from openrtb.response import BidResponse
 from openrtb.schain import with_node
 from openrtb.upgrade import upgrade_request
 
@@ -226,7 +235,14 @@ class Exchange:
         rejected: list[Rejected] = []
         rules = self._bid_rules(request)
         for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
-            intake = collect_bids(call.bidder, response, sent, rules, self._config, self._metrics)
+            if isinstance(response, BidResponse) or response is None:
+                intake = collect_bids(
+                    call.bidder, response, sent, rules, self._config, self._metrics
+                )
+            else:  # an in-process router's typed offers
+                intake = collect_offers(
+                    call.bidder, response, sent, rules, self._config, self._metrics
+                )
             entries.extend(intake.entries)
             rejected.extend(intake.rejected)
             calls.append(
@@ -336,7 +352,7 @@ class Exchange:
         """Tell bidders that hold budget per bid which of their bids did not win (and, for a
         test auction, that none will be billed), and — in first-price auctions, where the
         in-process routers shade — what each of their bids met; off the request path."""
-        lost: dict[str, list[Bid]] = {}
+        lost: dict[str, list[BidLike]] = {}
         met: dict[str, list[BidResult]] = {}
         learn = request.at == AuctionType.FIRST_PRICE
         for outcome in outcomes:
@@ -370,7 +386,7 @@ class Exchange:
         bidder: str,
         request: BidRequest,
         auction_id: str,
-        lost: Sequence[Bid],
+        lost: Sequence[BidLike],
         met: Sequence[BidResult],
     ) -> None:
         holder = self._holders[bidder]
@@ -392,13 +408,16 @@ class Exchange:
 
     async def _call(
         self, bidder: Bidder, request: BidRequest, timeout_s: float
-    ) -> tuple[BidderCall, BidResponse | None]:
+    ) -> tuple[BidderCall, BidResponse | Sequence[Offer] | None]:
         started = self._monotonic()
         status = CallStatus.NO_BID
-        response: BidResponse | None = None
+        response: BidResponse | Sequence[Offer] | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                response = await bidder.request_bids(request, timeout_s)
+                if isinstance(bidder, OfferingBidder):
+                    response = await bidder.offers(request, timeout_s)
+                else:
+                    response = await bidder.request_bids(request, timeout_s)
         except TimeoutError:
             status = CallStatus.TIMEOUT
             self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
@@ -412,8 +431,9 @@ class Exchange:
             status = CallStatus.ERROR
             self._metrics.bidder_errors.labels(bidder.name, "internal").inc()
             log.error("bidder_failed", bidder=bidder.name, error=repr(exc))
-        if status is CallStatus.NO_BID and response is not None and response.seatbid:
-            status = CallStatus.BID
+        if status is CallStatus.NO_BID and response is not None:
+            bid = bool(response.seatbid) if isinstance(response, BidResponse) else bool(response)
+            status = CallStatus.BID if bid else status
         elapsed_s = self._monotonic() - started
         metrics = self._metrics
         metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()

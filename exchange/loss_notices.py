@@ -8,13 +8,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from auction.currency import CurrencyRates
 from auction.types import ImpOutcome
 from exchange.bid_intake import Entry, Rejected
+from exchange.bidders.base import BidLike
 from openrtb.macros import AuctionMacros, substitute
-from openrtb.response import Bid
 
 
 def _url(
     auction_id: str,
-    bid: Bid,
+    bid: BidLike,
     seat: str,
     currency: str,
     rates: CurrencyRates,

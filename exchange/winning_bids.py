@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from auction.currency import CurrencyRates
 from exchange.bid_intake import Entry
+from exchange.bidders.base import BidLike, Offer
 from exchange.notice_token import NoticeClaim, NoticeKind, NoticeSigner
 from openrtb.macros import AuctionMacros, substitute
 from openrtb.money import micros_to_cpm
@@ -107,9 +108,10 @@ CLICK_MACRO = "${RTB_CLICK_URL}"
 
 
 def _winning_bid(
-    bid: Bid, claim: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
+    bid: BidLike, claim: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
 ) -> Bid:
-    """The bid as the SSP gets it, with one token for its win, billing and click URLs."""
+    """The bid as the SSP gets it, with one token for its win, billing and click URLs: for
+    an in-process offer the one pydantic copy of its template, for a DSP's bid a copy."""
     adm = bid.adm
     ext = bid.ext
     landing = None
@@ -124,12 +126,13 @@ def _winning_bid(
     if landing is not None and adm is not None:
         adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={token}")
     macros = bidder_macros(claim, ad_id=bid.adid)
-    return bid.model_copy(
-        update={
-            "price": micros_to_cpm(claim.price_micros),
-            "nurl": f"{base_url}/notices/win?t={token}",
-            "burl": f"{base_url}/notices/billing?t={token}",
-            "adm": substitute(adm, macros) if adm and "${" in adm else adm,
-            "ext": ext,
-        }
-    )
+    update: dict[str, object] = {
+        "price": micros_to_cpm(claim.price_micros),
+        "nurl": f"{base_url}/notices/win?t={token}",
+        "burl": f"{base_url}/notices/billing?t={token}",
+        "adm": substitute(adm, macros) if adm and "${" in adm else adm,
+        "ext": ext,
+    }
+    if isinstance(bid, Offer):
+        return bid.to_bid(**update)
+    return bid.model_copy(update=update)

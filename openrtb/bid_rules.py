@@ -19,14 +19,37 @@ Built once per request (``BidRules.of``), then one cheap call per bid.
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from openrtb.enums import LossReason
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
-from openrtb.response import Bid
 
-__all__ = ["BidRules"]
+__all__ = ["BidFields", "BidRules"]
+
+
+class BidFields(Protocol):
+    """What the rules read of a bid: a wire ``Bid``, or an in-process router's offer."""
+
+    @property
+    def impid(self) -> str: ...
+    @property
+    def adomain(self) -> list[str] | None: ...
+    @property
+    def cat(self) -> list[str] | None: ...
+    @property
+    def cattax(self) -> int: ...
+    @property
+    def bundle(self) -> str | None: ...
+    @property
+    def mtype(self) -> int | None: ...
+    @property
+    def attr(self) -> list[int] | None: ...
+    @property
+    def w(self) -> int | None: ...
+    @property
+    def h(self) -> int | None: ...
+
 
 _BANNER: Final = 1
 _MEDIA: Final = ("banner", "video", "audio", "native")
@@ -94,7 +117,7 @@ class BidRules:
             widen=widen,
         )
 
-    def rejection(self, bid: Bid) -> LossReason | None:
+    def rejection(self, bid: BidFields) -> LossReason | None:
         """The loss reason of the first rule ``bid`` breaks, or None when it may compete.
 
         ``bid.impid`` must be one of the request's imps (checked by the caller).
