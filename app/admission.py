@@ -1,18 +1,34 @@
-"""At most ``max_in_flight`` requests handled at once: beyond, 503 with ``Retry-After``.
+"""At most ``max_in_flight`` requests handled at once: beyond, 503 with ``Retry-After`` —
+and for a bid request, the no-bid an SSP expects: 204, at once.
 
 An exchange past its capacity would answer after the SSP's ``tmax`` anyway; refusing at
-once costs both sides less than queueing into timeouts. uvicorn's own ``limit_concurrency``
+once costs both sides less than queueing into timeouts. A bid request that waited
+``shed_after_s`` between its first bytes and the moment the exchange could start on it is
+answered 204 the same way: the loop is behind, and the unparsed request costs a few
+microseconds to refuse against the hundreds an auction costs, so under overload the work
+goes to requests that can still be answered within their ``tmax``. A shed request's body
+is read and discarded, so its keep-alive connection stays open. uvicorn's own ``limit_concurrency``
 (``RTB_MAX_CONNECTIONS``) stays above this as the hard backstop; its 503 says nothing
 about when to come back. A pure ASGI middleware: a ``BaseHTTPMiddleware`` would add a task
 and a stream per request on the hot path.
 """
 
+import time
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import JSON, error_body
-from app.http_limits import limits_in
+from app.http_limits import arrived_at, limits_in
+from app.routes.auction import AUCTION_PATH, OPENRTB_VERSION
+from exchange.results import NoBid
+
+_NO_BID_START: Final[Message] = {
+    "type": "http.response.start",
+    "status": 204,
+    "headers": [(b"x-openrtb-version", OPENRTB_VERSION.encode())],
+}
+_EMPTY: Final[Message] = {"type": "http.response.body", "body": b""}
 
 ALWAYS_ADMITTED: Final = frozenset(
     {"/healthz", "/metrics", "/notices/win", "/notices/billing", "/track/click"}
@@ -27,9 +43,12 @@ connection backstop still bounds them."""
 class InFlightLimit:
     """Counts the HTTP requests being handled; refuses new ones past the limit."""
 
-    def __init__(self, app: ASGIApp, max_in_flight: int, retry_after_s: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_in_flight: int, retry_after_s: int, shed_after_s: float = 0.0
+    ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
+        self.shed_after_s = shed_after_s
         self.in_flight = 0
         body = error_body(
             "server", f"over {max_in_flight} requests in flight; retry in {retry_after_s} s"
@@ -49,7 +68,16 @@ class InFlightLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight and scope["path"] not in ALWAYS_ADMITTED:
+        path = scope["path"]
+        if path == AUCTION_PATH:
+            reason = self._shed(scope)
+            if reason is not None:
+                limits_in(scope.get("state", {})).shed(reason.value)
+                await _discard_body(receive)
+                await send(_NO_BID_START)
+                await send(_EMPTY)
+                return
+        elif self.in_flight >= self.max_in_flight and path not in ALWAYS_ADMITTED:
             limits_in(scope.get("state", {})).refused("overloaded")
             await send(self._start)
             await send(self._body)
@@ -59,3 +87,21 @@ class InFlightLimit:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+    def _shed(self, scope: Scope) -> NoBid | None:
+        """Why a bid request is answered unheard, if it is."""
+        if self.in_flight >= self.max_in_flight:
+            return NoBid.OVERLOADED
+        if self.shed_after_s > 0:
+            arrived = arrived_at(scope)
+            if arrived is not None and time.monotonic() - arrived > self.shed_after_s:
+                return NoBid.QUEUED_TOO_LONG
+        return None
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Read the request body to its end (within the server's body limits), unparsed."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return

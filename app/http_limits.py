@@ -8,13 +8,15 @@ the lifespan state, so the app's lifespan puts an ``HttpLimits`` into the state 
 its own app from the environment).
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from exchange.settings import Settings
 
 LIMITS_STATE_KEY: Final = "http_limits"
+ARRIVED_KEY: Final = "rtb.arrived_at"
+"""Scope extension: monotonic time the request's first bytes were read (by the protocol)."""
 PROTOCOL: Final = "app.http_protocol:BoundedHttpToolsProtocol"
 """uvicorn's ``http`` option: an import path, so that worker processes import it too."""
 
@@ -35,10 +37,15 @@ class HttpLimits:
     drain_timeout_s: float
     refused: Callable[[str], None] = _uncounted
     """Counts a refusal by reason (``rtb_http_refused_total``)."""
+    shed: Callable[[str], None] = _uncounted
+    """Counts an auction answered 204 unheard by reason (``rtb_nobids_total``)."""
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, refused: Callable[[str], None] = _uncounted
+        cls,
+        settings: Settings,
+        refused: Callable[[str], None] = _uncounted,
+        shed: Callable[[str], None] = _uncounted,
     ) -> "HttpLimits":
         return cls(
             max_header_bytes=settings.max_header_bytes,
@@ -48,6 +55,7 @@ class HttpLimits:
             drain_max_bytes=settings.drain_max_bytes,
             drain_timeout_s=settings.drain_timeout_s,
             refused=refused,
+            shed=shed,
         )
 
 
@@ -60,6 +68,21 @@ def limits_in(state: Mapping[str, object]) -> HttpLimits:
     """The limits the app's lifespan put into ``state``; the defaults when it put none."""
     found = state.get(LIMITS_STATE_KEY)
     return found if isinstance(found, HttpLimits) else DEFAULT_LIMITS
+
+
+def stamp_arrival(scope: MutableMapping[str, Any], arrived_at: float) -> None:
+    """Record in ``scope`` when the request began to arrive."""
+    extensions = scope.get("extensions")
+    if extensions is None:
+        extensions = scope["extensions"] = {}
+    extensions[ARRIVED_KEY] = arrived_at
+
+
+def arrived_at(scope: Mapping[str, Any]) -> float | None:
+    """When the request began to arrive (None: served by a protocol that does not say)."""
+    extensions = scope.get("extensions")
+    value = extensions.get(ARRIVED_KEY) if extensions else None
+    return value if isinstance(value, float) else None
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -22,7 +22,8 @@ one read (an auction request does) costs two counters and no timer.
 """
 
 import asyncio
-from typing import Any, Final
+import time
+from typing import Any, Final, cast
 
 import httptools
 from uvicorn.config import Config
@@ -30,7 +31,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.errors import JSON, error_body
-from app.http_limits import limits_in
+from app.http_limits import limits_in, stamp_arrival
 
 _JSON_TYPE: Final = b"content-type: " + JSON.encode() + b"\r\n"
 _CLOSE: Final = b"connection: close\r\n"
@@ -90,6 +91,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """What the client asked for; granted once its request is fully received."""
         self._timer: asyncio.TimerHandle | None = None
         self._cycle_transport: asyncio.Transport | None = None
+        self._arrived_at = 0.0
+        """Monotonic time the current request's first bytes were read."""
 
     # -- connection -----------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         if not self._in_body:
+            if not self._head_bytes:  # a new request begins
+                self._arrived_at = time.monotonic()
             self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -150,6 +155,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
+        if cycle is not previous:
+            stamp_arrival(cast("dict[str, Any]", cycle.scope), self._arrived_at)
         if cycle is not previous and self._cycle_transport is not None:
             # Until the body is in, an answer closes the connection, gracefully.
             self._keep_alive = cycle.keep_alive

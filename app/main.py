@@ -50,9 +50,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with lifespan_for(settings, after_start) as state:
-            refused = _refusal_counter(state["services"].metrics)
+            metrics = state["services"].metrics
+            limits = HttpLimits.from_settings(
+                settings, _refusal_counter(metrics), _shed_counter(metrics)
+            )
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
-            yield {**state, LIMITS_STATE_KEY: HttpLimits.from_settings(settings, refused)}
+            yield {**state, LIMITS_STATE_KEY: limits}
 
     app = FastAPI(
         title="RTB exchange",
@@ -62,7 +65,10 @@ def create_app(
     )
     install_error_handlers(app, on_disconnect=_count_disconnect)
     app.add_middleware(
-        InFlightLimit, max_in_flight=settings.max_in_flight, retry_after_s=settings.retry_after_s
+        InFlightLimit,
+        max_in_flight=settings.max_in_flight,
+        retry_after_s=settings.retry_after_s,
+        shed_after_s=settings.shed_after_ms / 1000,
     )
     app.router.routes.insert(0, auction.route)
     app.include_router(notices.router)
@@ -81,6 +87,14 @@ def _refusal_counter(metrics: Metrics) -> Callable[[str], None]:
         metrics.http_refused.labels(reason).inc()
 
     return refused
+
+
+def _shed_counter(metrics: Metrics) -> Callable[[str], None]:
+    def shed(reason: str) -> None:
+        metrics.requests.labels("nobid").inc()
+        metrics.nobids.labels(reason).inc()
+
+    return shed
 
 
 def _count_disconnect(request: Request) -> None:

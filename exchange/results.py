@@ -24,6 +24,10 @@ class NoBid(StrEnum):
     """There were valid bids, but none cleared (below floors, deal rules)."""
     BLOCKED = "blocked"
     """The traffic-quality screen refused the request before any bidder was called."""
+    OVERLOADED = "overloaded"
+    """Answered unheard: the process had its limit of requests in flight."""
+    QUEUED_TOO_LONG = "queued_too_long"
+    """Answered unheard: it waited ``RTB_SHED_AFTER_MS`` before the exchange could start."""
 
 
 class CallStatus(StrEnum):

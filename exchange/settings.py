@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     """Requests handled at once by one process; 503 with ``Retry-After`` beyond. Sized to
     throughput × tmax: more in flight would only answer after the SSP gave up."""
     retry_after_s: Annotated[int, Field(gt=0, le=3600)] = 1
+    shed_after_ms: Annotated[int, Field(ge=0, le=10_000)] = 20
+    """A bid request that waited this long before the exchange could start on it is
+    answered 204 at once (no-bid reason ``queued_too_long``), unparsed: under overload the
+    loop then spends its time on requests it can still answer within ``tmax``. 0: never."""
     max_connections: Annotated[int, Field(gt=0)] = 1024
     """uvicorn's ``limit_concurrency``, the hard backstop above ``max_in_flight``: open
     connections or requests beyond it get uvicorn's own 503 (no ``Retry-After``)."""

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from app.body import read_body
 from app.debug import Explaining, wants_debug, with_debug
 from app.errors import JSON, ClientError, error_response
+from app.http_limits import arrived_at
 from app.services import Services, services_of
 from openrtb.codec import decode_request, encode_response
 from openrtb.enums import NoBidReason
@@ -44,7 +45,7 @@ async def _parse(request: Request, services: Services) -> BidRequest:
 async def auction(request: Request) -> Response:
     """200 with a BidResponse of the winning bids at their clearing prices, 204 when nothing
     wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON."""
-    received_at = time.monotonic()
+    received_at = arrived_at(request.scope) or time.monotonic()
     services = services_of(request)
     metrics = services.metrics
     try:

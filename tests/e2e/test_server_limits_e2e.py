@@ -306,7 +306,7 @@ def test_an_idle_keep_alive_connection_is_closed(server: str) -> None:
 # -- load --------------------------------------------------------------------------------------
 
 
-def test_past_max_in_flight_a_request_gets_503_with_retry_after(patient: str) -> None:
+def test_past_max_in_flight_a_bid_request_gets_a_no_bid_and_others_503(patient: str) -> None:
     held = [connect(patient) for _ in range(2)]
     try:
         for sock in held:  # each sits in its handler, waiting for the rest of its body
@@ -314,15 +314,19 @@ def test_past_max_in_flight_a_request_gets_503_with_retry_after(patient: str) ->
                 b"POST /openrtb2/auction HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{"
             )
         request = orjson.dumps(banner_request())
-        answer = httpx.post(f"{patient}/openrtb2/auction", content=request)
+        conversion = {"click": "x", "sig": "y", "conversion_id": "c"}
+        answer = httpx.post(f"{patient}/track/conversion", json=conversion)
         for _poll in range(250):
             if answer.status_code == 503:
                 break
             time.sleep(0.02)
-            answer = httpx.post(f"{patient}/openrtb2/auction", content=request)
+            answer = httpx.post(f"{patient}/track/conversion", json=conversion)
         assert answer.status_code == 503
         assert answer.headers["retry-after"] == "1"
         assert answer.json()["error"]["field"] == "server"
+        shed = httpx.post(f"{patient}/openrtb2/auction", content=request)
+        assert shed.status_code == 204  # the no-bid an SSP expects, at once
+        assert shed.headers["x-openrtb-version"] == "2.6"
         assert httpx.get(f"{patient}/healthz").status_code == 200  # liveness is always admitted
         notice = httpx.get(f"{patient}/notices/billing", params={"t": "not-a-token"})
         assert notice.status_code == 403  # handled, not refused: notices are never shed
@@ -333,6 +337,7 @@ def test_past_max_in_flight_a_request_gets_503_with_retry_after(patient: str) ->
         lambda: httpx.post(f"{patient}/openrtb2/auction", content=request).status_code == 200
     )
     assert metric(patient, 'rtb_http_refused_total{reason="overloaded"}') >= 1
+    assert metric(patient, 'rtb_nobids_total{reason="overloaded"}') >= 1
 
 
 def test_past_max_connections_uvicorn_refuses_as_the_backstop(patient: str) -> None:
