@@ -61,6 +61,8 @@ class Pinning:
 
 def pinning() -> Pinning:
     """Server on core 0, load generator on core 1 with ``taskset`` if both exist; else none.
+    ``BENCH_SERVER_CORE=1`` swaps them, for a machine where something else keeps core 0
+    busy (another benchmark pinned there): the server then gets a core of its own.
 
     Unpinned, the two compete for the same cores and the figures mix their costs: the
     description says so, and the report prints it.
@@ -76,8 +78,9 @@ def pinning() -> Pinning:
     if not {0, 1} <= cores:
         why = f"cores 0 and 1 not both usable (have {sorted(cores)})"
         return Pinning(None, None, f"UNPINNED: {why}{priority}", nice=nice)
-    description = f"server on core 0, load generator on core 1 (taskset){priority}"
-    return Pinning(0, 1, description, taskset, nice)
+    server, loadgen = (1, 0) if os.environ.get("BENCH_SERVER_CORE") == "1" else (0, 1)
+    description = f"server on core {server}, load generator on core {loadgen} (taskset){priority}"
+    return Pinning(server, loadgen, description, taskset, nice)
 
 
 def free_port() -> int:
