@@ -36,7 +36,7 @@ import numpy as np
 
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
-from bidding.index import CampaignIndex, Candidate
+from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade
@@ -108,7 +108,7 @@ class _Slot(NamedTuple):
 
     imp_index: int
     imp_id: str
-    candidate: Candidate
+    candidate: CampaignMatch
     floor_micros: int
     deal_id: str | None
     pacing: PacingAdvice
@@ -198,7 +198,7 @@ class CampaignRouter:
 
     def _fits(
         self, request: BidRequest, facts: Sequence[RequestFacts]
-    ) -> Iterator[tuple[int, Imp, Candidate, int, str | None, str | None]]:
+    ) -> Iterator[tuple[int, Imp, CampaignMatch, int, str | None, str | None]]:
         """Per imp, each campaign the index returns with its floor and deal id, and why it
         cannot bid there (None: it may): deal rules, and a fixed price below the floor."""
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
