@@ -4,7 +4,8 @@ Each eligible creative's CTR belief is a Beta posterior (its prior updated with 
 impressions and clicks counted so far, shared by every process through the counter store);
 one draw per creative, the largest draw shows. New creatives are uncertain, so they win
 draws often enough to be learnt; a creative that keeps failing stops being drawn high.
-All campaigns of a request are sampled in one ``rng.beta`` call.
+``bidding.exploration.thompson_positions`` draws for all campaigns of a request at once, by
+scalar draws for a handful of creatives and one array call for many (the same draws).
 """
 
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from bidding.campaigns import Campaign
-from bidding.exploration import Counts, posterior, thompson
+from bidding.exploration import Counts, thompson_positions
 
 
 class CreativeCounts(Protocol):
@@ -38,17 +39,22 @@ def choose_creatives(
         return chosen
     keys = [(choices[i][0].id, choices[i][0].creatives[k].id) for i in multi for k in choices[i][1]]
     counts = stats.snapshot(keys) if stats is not None else [Counts()] * len(keys)
-    alphas, betas, starts = [], [], []
+    alphas: list[float] = []
+    betas: list[float] = []
+    starts: list[int] = []
     flat = 0
     for i in multi:
         campaign, creatives = choices[i]
         starts.append(flat)
         for k in creatives:
-            belief = posterior(campaign.ctr_prior(campaign.creatives[k]), counts[flat])
-            alphas.append(belief.alpha)
-            betas.append(belief.beta)
+            # ``exploration.posterior`` inlined: no validated BetaPrior per creative.
+            prior = campaign.ctr_prior(campaign.creatives[k])
+            impressions, clicks = counts[flat]
+            clicks = max(0, clicks)
+            alphas.append(prior.alpha + clicks)
+            betas.append(prior.beta + max(0, impressions - clicks))
             flat += 1
-    picks = thompson(alphas, betas, starts, rng).position
+    picks = thompson_positions(alphas, betas, starts, rng)
     for group, i in enumerate(multi):
-        chosen[i] = choices[i][1][int(picks[group]) - starts[group]]
+        chosen[i] = choices[i][1][picks[group] - starts[group]]
     return chosen
