@@ -22,6 +22,7 @@ micro below it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "VALUE_VECTOR_MIN",
     "BidDecision",
     "Goal",
     "GoalKind",
@@ -40,11 +42,16 @@ __all__ = [
     "ValuedBids",
     "bid_cpm",
     "value_bids",
+    "value_bids_scalar",
+    "value_bids_vector",
     "value_cpm_micros",
 ]
 
 _DOWN: Final = 1.0 - 2.0**-40
 """Scale applied before rounding down, so float error can never round a bid up (see above)."""
+
+VALUE_VECTOR_MIN: Final = 64
+"""From this many candidates the vectorised bid formula is faster than plain Python."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -115,9 +122,15 @@ class BidDecision(NamedTuple):
 _NO_MAX: Final = 2**62
 
 
+_Row = tuple[float, bool, int, int, int, float]
+"""One campaign of a ``ValuationTable`` as plain numbers: value per click, uses pCVR, fixed,
+min and max CPM micros, the max as a float."""
+
+
 @dataclass(frozen=True, slots=True)
 class ValuationTable:
-    """Per campaign (by position), the numbers the bid formula needs, as arrays built once."""
+    """Per campaign (by position), the numbers the bid formula needs, built once: as arrays
+    for the vectorised path, as tuples of Python numbers for the scalar one."""
 
     value_per_click: FloatArray
     uses_cvr: npt.NDArray[np.bool_]
@@ -125,27 +138,30 @@ class ValuationTable:
     """The fixed price of a campaign without a goal; 0 for value-based campaigns."""
     min_cpm_micros: IntArray
     max_cpm_micros: IntArray
+    rows: tuple[_Row, ...]
 
     @classmethod
     def of(cls, campaigns: Sequence[Priced]) -> ValuationTable:
         """The table of ``campaigns`` in their order (positions match the index's)."""
-        n = len(campaigns)
-        vpc = np.zeros(n, np.float64)
-        uses_cvr = np.zeros(n, np.bool_)
-        fixed = np.zeros(n, np.int64)
-        low = np.zeros(n, np.int64)
-        high = np.full(n, _NO_MAX, np.int64)
-        for i, campaign in enumerate(campaigns):
+        rows = []
+        for campaign in campaigns:
             goal = campaign.goal
             if goal is None:
-                fixed[i] = campaign.bid_cpm_micros
+                rows.append((0.0, False, campaign.bid_cpm_micros, 0, _NO_MAX, float(_NO_MAX)))
                 continue
-            vpc[i] = goal.value_per_click_micros
-            uses_cvr[i] = goal.uses_cvr
-            low[i] = campaign.min_bid_cpm_micros
-            if campaign.max_bid_cpm_micros is not None:
-                high[i] = campaign.max_bid_cpm_micros
-        return cls(vpc, uses_cvr, fixed, low, high)
+            high = campaign.max_bid_cpm_micros
+            high = _NO_MAX if high is None else high
+            row = (goal.value_per_click_micros, goal.uses_cvr, 0, campaign.min_bid_cpm_micros)
+            rows.append((*row, high, float(high)))
+        columns = list(zip(*rows, strict=True)) or [()] * 6
+        return cls(
+            np.array(columns[0], np.float64),
+            np.array(columns[1], np.bool_),
+            np.array(columns[2], np.int64),
+            np.array(columns[3], np.int64),
+            np.array(columns[4], np.int64),
+            tuple(rows),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,28 +190,47 @@ class ValuedBids:
 def value_bids(
     table: ValuationTable,
     positions: npt.NDArray[np.intp] | Sequence[int],
-    pctr: npt.ArrayLike,
-    pcvr: npt.ArrayLike,
-    floor_cpm_micros: npt.ArrayLike,
-    multiplier: npt.ArrayLike = 1.0,
+    pctr: FloatArray | Sequence[float],
+    pcvr: FloatArray | Sequence[float],
+    floor_cpm_micros: int | IntArray | Sequence[int],
+    multiplier: float | FloatArray | Sequence[float] = 1.0,
 ) -> ValuedBids:
-    """Bids of the candidates at ``positions`` of ``table``, one vectorised pass.
+    """Bids of the candidates at ``positions`` of ``table``.
 
     ``pctr``/``pcvr`` are the models' probabilities per candidate (clipped to [0, 1]; NaN
     counts as 0); ``floor_cpm_micros`` the floor each candidate bids against (a scalar for
     one impression); ``multiplier`` the pacing multiplier (scalar or per candidate, ≥ 0).
+    Below ``VALUE_VECTOR_MIN`` candidates in plain Python, from it in one vectorised pass:
+    the same float operations in the same order, so the same micros.
     """
+    if len(positions) < VALUE_VECTOR_MIN:
+        return value_bids_scalar(table, positions, pctr, pcvr, floor_cpm_micros, multiplier)
+    return value_bids_vector(table, positions, pctr, pcvr, floor_cpm_micros, multiplier)
+
+
+def value_bids_vector(
+    table: ValuationTable,
+    positions: npt.NDArray[np.intp] | Sequence[int],
+    pctr: FloatArray | Sequence[float],
+    pcvr: FloatArray | Sequence[float],
+    floor_cpm_micros: int | IntArray | Sequence[int],
+    multiplier: float | FloatArray | Sequence[float] = 1.0,
+) -> ValuedBids:
+    """``value_bids`` in one vectorised pass (many candidates)."""
     idx = np.asarray(positions, dtype=np.intp)
     # fmax/fmin return the non-NaN operand: NaN → 0, then clipped (plain ufuncs: np.clip
-    # and np.nan_to_num cost several times more on the few candidates of one request).
+    # and np.nan_to_num cost several times more).
     ctr = np.fmin(np.fmax(np.asarray(pctr, np.float64), 0.0), 1.0)
     cvr = np.fmin(np.fmax(np.asarray(pcvr, np.float64), 0.0), 1.0)
     mult = np.fmax(np.asarray(multiplier, np.float64), 0.0)
     rate = np.where(table.uses_cvr[idx], cvr, 1.0)
     high = table.max_cpm_micros[idx]
-    raw = 1000.0 * ctr * rate * table.value_per_click[idx] * mult * _DOWN
-    # Cap in float before the integer cast (an absurd value cannot overflow int64).
-    value = np.floor(np.minimum(raw, high.astype(np.float64))).astype(np.int64)
+    with np.errstate(invalid="ignore", over="ignore"):  # 0 × inf: NaN, no value below
+        raw = 1000.0 * ctr * rate * table.value_per_click[idx] * mult * _DOWN
+    # NaN is no value; cap in float before the integer cast (an absurd value cannot overflow
+    # int64).
+    capped = np.minimum(np.fmax(raw, 0.0), high.astype(np.float64))
+    value = np.floor(capped).astype(np.int64)
     fixed = table.fixed_cpm_micros[idx]
     value = np.where(fixed > 0, fixed, value)
     bid = np.minimum(np.maximum(value, table.min_cpm_micros[idx]), high)
@@ -205,11 +240,84 @@ def value_bids(
     return ValuedBids(value, np.where(sent, bid, 0), sent, below)
 
 
+def value_bids_scalar(
+    table: ValuationTable,
+    positions: npt.NDArray[np.intp] | Sequence[int],
+    pctr: FloatArray | Sequence[float],
+    pcvr: FloatArray | Sequence[float],
+    floor_cpm_micros: int | IntArray | Sequence[int],
+    multiplier: float | FloatArray | Sequence[float] = 1.0,
+) -> ValuedBids:
+    """``value_bids`` one candidate at a time in Python floats and ints (a handful)."""
+    n = len(positions)
+    rows = table.rows
+    ctrs, cvrs, mults = _floats(pctr, n), _floats(pcvr, n), _floats(multiplier, n)
+    floors = _ints(floor_cpm_micros, n)
+    values, bids, sent, below = [0] * n, [0] * n, [False] * n, [False] * n
+    for i, position in enumerate(_ints(positions, n)):
+        per_click, uses_cvr, fixed, low, high, high_float = rows[position]
+        if fixed > 0:
+            value = fixed
+        else:
+            # The vectorised path's fmax/fmin: NaN → 0, clipped to [0, 1]; then the same
+            # products in the same order.
+            ctr = ctrs[i] if ctrs[i] > 0.0 else 0.0
+            ctr = ctr if ctr < 1.0 else 1.0
+            rate = 1.0
+            if uses_cvr:
+                rate = cvrs[i] if cvrs[i] > 0.0 else 0.0
+                rate = rate if rate < 1.0 else 1.0
+            mult = mults[i] if mults[i] > 0.0 else 0.0
+            raw = 1000.0 * ctr * rate * per_click * mult * _DOWN
+            if not raw > 0.0:  # zero, or NaN
+                continue
+            value = math.floor(raw if raw < high_float else high_float)
+            if value <= 0:
+                continue
+        values[i] = value
+        bid = min(max(value, low), high)
+        if bid < floors[i]:
+            below[i] = True
+        else:
+            sent[i] = True
+            bids[i] = bid
+    return ValuedBids(
+        np.array(values, np.int64),
+        np.array(bids, np.int64),
+        np.array(sent, np.bool_),
+        np.array(below, np.bool_),
+    )
+
+
+def _floats(values: float | FloatArray | Sequence[float], n: int) -> list[float]:
+    """``n`` Python floats from a scalar (repeated), an array or a sequence."""
+    if isinstance(values, np.ndarray):
+        if values.ndim == 0:
+            return [float(values)] * n
+        out: list[float] = np.asarray(values, np.float64).tolist()
+        return out
+    if isinstance(values, int | float | np.generic):
+        return [float(values)] * n
+    return [float(v) for v in values]
+
+
+def _ints(values: int | IntArray | npt.NDArray[np.intp] | Sequence[int], n: int) -> list[int]:
+    """``n`` Python ints from a scalar (repeated), an array or a sequence."""
+    if isinstance(values, np.ndarray):
+        if values.ndim == 0:
+            return [int(values)] * n
+        out: list[int] = np.asarray(values, np.int64).tolist()
+        return out
+    if isinstance(values, int | np.integer):
+        return [int(values)] * n
+    return [int(v) for v in values]
+
+
 def value_cpm_micros(goal: Goal, pctr: float, pcvr: float, multiplier: float = 1.0) -> int:
     """The scalar value of one impression to a goal, rounded down like ``value_bids``."""
     rate = pcvr if goal.uses_cvr else 1.0
     raw = 1000.0 * pctr * rate * goal.value_per_click_micros * multiplier * _DOWN
-    return max(0, int(np.floor(raw)))
+    return max(0, math.floor(raw))
 
 
 def bid_cpm(
