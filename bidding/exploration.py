@@ -25,6 +25,7 @@ docs/performance.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
@@ -68,16 +69,22 @@ class BetaPrior:
         if not (self.alpha > 0 and self.beta > 0):
             raise ValueError("Beta prior parameters must be positive")
 
-    @classmethod
-    def weak(cls, mean_ctr: float, strength: float = DEFAULT_PRIOR_STRENGTH) -> BetaPrior:
-        """A prior with this mean worth ``strength`` impressions."""
-        mean = min(max(mean_ctr, 1e-6), 1 - 1e-6)
-        return cls(mean * strength, (1 - mean) * strength)
+    @staticmethod
+    def weak(mean_ctr: float, strength: float = DEFAULT_PRIOR_STRENGTH) -> BetaPrior:
+        """A prior with this mean worth ``strength`` impressions (one shared instance per
+        mean: creative choice asks for it per creative per request)."""
+        return _weak(mean_ctr, strength)
 
     @property
     def mean(self) -> float:
         """The expected CTR under this belief."""
         return self.alpha / (self.alpha + self.beta)
+
+
+@functools.lru_cache(maxsize=4096)
+def _weak(mean_ctr: float, strength: float) -> BetaPrior:
+    mean = min(max(mean_ctr, 1e-6), 1 - 1e-6)
+    return BetaPrior(mean * strength, (1 - mean) * strength)
 
 
 class Counts(NamedTuple):
@@ -228,7 +235,14 @@ def thompson_scalar(
     draw = rng.beta
     draws = [draw(a, b) for a, b in zip(alpha, beta, strict=True)]
     ends = [*group_starts[1:], len(draws)]
-    return [_first_max(draws, start, end) for start, end in zip(group_starts, ends, strict=True)]
+    chosen = []
+    for start, end in zip(group_starts, ends, strict=True):
+        best, top = start, draws[start]  # ``_first_max`` inlined: a call per campaign is not free
+        for i in range(start + 1, end):
+            if draws[i] > top:
+                best, top = i, draws[i]
+        chosen.append(best)
+    return chosen
 
 
 def thompson_positions(

@@ -250,67 +250,61 @@ def value_bids_scalar(
 ) -> ValuedBids:
     """``value_bids`` one candidate at a time in Python floats and ints (a handful)."""
     n = len(positions)
-    rows = table.rows
-    ctrs, cvrs, mults = _floats(pctr, n), _floats(pcvr, n), _floats(multiplier, n)
-    floors = _ints(floor_cpm_micros, n)
-    values, bids, sent, below = [0] * n, [0] * n, [False] * n, [False] * n
-    for i, position in enumerate(_ints(positions, n)):
-        per_click, uses_cvr, fixed, low, high, high_float = rows[position]
-        if fixed > 0:
-            value = fixed
-        else:
-            # The vectorised path's fmax/fmin: NaN → 0, clipped to [0, 1]; then the same
+    rows, floor = table.rows, math.floor
+    values: list[int] = []
+    bids: list[int] = []
+    sent: list[bool] = []
+    below: list[bool] = []
+    for position, ctr, cvr, mult, floor_micros in zip(
+        _ints(positions, n),
+        _floats(pctr, n),
+        _floats(pcvr, n),
+        _floats(multiplier, n),
+        _ints(floor_cpm_micros, n),
+        strict=True,
+    ):
+        per_click, uses_cvr, value, low, high, high_float = rows[position]
+        if value <= 0:  # value-based (a fixed price is the value)
+            # The vectorised path's fmax/fmin (NaN → 0, clipped to [0, 1]), then the same
             # products in the same order.
-            ctr = ctrs[i] if ctrs[i] > 0.0 else 0.0
-            ctr = ctr if ctr < 1.0 else 1.0
-            rate = 1.0
-            if uses_cvr:
-                rate = cvrs[i] if cvrs[i] > 0.0 else 0.0
-                rate = rate if rate < 1.0 else 1.0
-            mult = mults[i] if mults[i] > 0.0 else 0.0
-            raw = 1000.0 * ctr * rate * per_click * mult * _DOWN
-            if not raw > 0.0:  # zero, or NaN
-                continue
-            value = math.floor(raw if raw < high_float else high_float)
-            if value <= 0:
-                continue
-        values[i] = value
-        bid = min(max(value, low), high)
-        if bid < floors[i]:
-            below[i] = True
-        else:
-            sent[i] = True
-            bids[i] = bid
-    return ValuedBids(
-        np.array(values, np.int64),
-        np.array(bids, np.int64),
-        np.array(sent, np.bool_),
-        np.array(below, np.bool_),
-    )
+            ctr = (ctr if ctr < 1.0 else 1.0) if ctr > 0.0 else 0.0
+            rate = ((cvr if cvr < 1.0 else 1.0) if cvr > 0.0 else 0.0) if uses_cvr else 1.0
+            raw = 1000.0 * ctr * rate * per_click * (mult if mult > 0.0 else 0.0) * _DOWN
+            # Zero or NaN is no value; capped in float like the vectorised path.
+            value = floor(raw if raw < high_float else high_float) if raw > 0.0 else 0
+        values.append(value)
+        bid = low if value < low else value
+        bid = high if bid > high else bid
+        ok = value > 0 and bid >= floor_micros
+        below.append(value > 0 and not ok)
+        sent.append(ok)
+        bids.append(bid if ok else 0)
+    numbers, flags = np.array((values, bids), np.int64), np.array((sent, below), np.bool_)
+    return ValuedBids(numbers[0], numbers[1], flags[0], flags[1])
 
 
-def _floats(values: float | FloatArray | Sequence[float], n: int) -> list[float]:
-    """``n`` Python floats from a scalar (repeated), an array or a sequence."""
+_SCALARS: Final = (int, float, np.generic)
+
+
+def _floats(values: float | FloatArray | Sequence[float], n: int) -> Sequence[float]:
+    """``n`` Python numbers from a scalar (repeated), an array or a sequence (as it is:
+    Python arithmetic on its ints and floats is numpy's on their float64 values)."""
     if isinstance(values, np.ndarray):
-        if values.ndim == 0:
-            return [float(values)] * n
-        out: list[float] = np.asarray(values, np.float64).tolist()
-        return out
-    if isinstance(values, int | float | np.generic):
+        out: float | list[float] = values.tolist()
+        return out if isinstance(out, list) else [out] * n
+    if isinstance(values, _SCALARS):
         return [float(values)] * n
-    return [float(v) for v in values]
+    return values
 
 
-def _ints(values: int | IntArray | npt.NDArray[np.intp] | Sequence[int], n: int) -> list[int]:
-    """``n`` Python ints from a scalar (repeated), an array or a sequence."""
+def _ints(values: int | IntArray | npt.NDArray[np.intp] | Sequence[int], n: int) -> Sequence[int]:
+    """``n`` Python ints from a scalar (repeated), an array or a sequence (as it is)."""
     if isinstance(values, np.ndarray):
-        if values.ndim == 0:
-            return [int(values)] * n
-        out: list[int] = np.asarray(values, np.int64).tolist()
-        return out
-    if isinstance(values, int | np.integer):
+        out: int | list[int] = values.tolist()
+        return out if isinstance(out, list) else [out] * n
+    if isinstance(values, _SCALARS):
         return [int(values)] * n
-    return [int(v) for v in values]
+    return values
 
 
 def value_cpm_micros(goal: Goal, pctr: float, pcvr: float, multiplier: float = 1.0) -> int:
