@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BERNOULLI_VECTOR_MIN",
     "DEFAULT_PRIOR_STRENGTH",
     "THOMPSON_VECTOR_MIN",
     "BetaPrior",
@@ -43,6 +44,9 @@ __all__ = [
     "CreativeStats",
     "EngagementRecorder",
     "MemoryCreativeStats",
+    "bernoulli",
+    "bernoulli_scalar",
+    "bernoulli_vector",
     "choose_creative",
     "posterior",
     "thompson",
@@ -56,6 +60,8 @@ outweigh it, strong enough that a new creative's posterior mean (what is bid on)
 campaign's historical CTR, not the 50 % a uniform Beta(1, 1) would claim."""
 THOMPSON_VECTOR_MIN: Final = 64
 """From this many creatives in one request, one array draw is cheaper than scalar draws."""
+BERNOULLI_VECTOR_MIN: Final = 8
+"""From this many uncertain events, one ``rng.random(n)`` is cheaper than scalar draws."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,3 +263,26 @@ def thompson_positions(
         return thompson_scalar(alpha, beta, group_starts, rng)
     positions: list[int] = thompson(alpha, beta, group_starts, rng).position.tolist()
     return positions
+
+
+def bernoulli(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """Per probability, whether its event happens (pacing's participation draw): one
+    uniform draw for each below 1 — none for a certain event (nor NaN) — in order, by the
+    path that is faster for this many; both draw the same values."""
+    uncertain = sum(1 for p in probabilities if p < 1.0)
+    if uncertain < BERNOULLI_VECTOR_MIN:
+        return bernoulli_scalar(probabilities, rng)
+    return bernoulli_vector(probabilities, rng)
+
+
+def bernoulli_scalar(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """``bernoulli`` by one scalar ``rng.random()`` per uncertain event (a handful)."""
+    draw = rng.random
+    return [not p < 1.0 or draw() < p for p in probabilities]
+
+
+def bernoulli_vector(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """``bernoulli`` by one ``rng.random(n)`` call (many): ``Generator.random(n)`` draws what
+    ``n`` scalar calls would, in order."""
+    draws = iter(rng.random(sum(1 for p in probabilities if p < 1.0)).tolist())
+    return [not p < 1.0 or next(draws) < p for p in probabilities]

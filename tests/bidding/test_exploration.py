@@ -1,6 +1,6 @@
 """Thompson sampling: posteriors from counts, one draw per creative, bidding on the mean,
 convergence to the better creative in a simulated bandit, and the scalar and vectorised
-paths drawing the same."""
+paths drawing the same (creatives, and pacing's participation draws)."""
 
 from typing import cast
 
@@ -12,10 +12,14 @@ from hypothesis import strategies as st
 from bidding.campaigns import Campaign, Creative
 from bidding.creative_choice import choose_creatives
 from bidding.exploration import (
+    BERNOULLI_VECTOR_MIN,
     THOMPSON_VECTOR_MIN,
     BetaPrior,
     Counts,
     MemoryCreativeStats,
+    bernoulli,
+    bernoulli_scalar,
+    bernoulli_vector,
     choose_creative,
     posterior,
     thompson,
@@ -180,3 +184,43 @@ def test_a_requests_creatives_are_those_of_one_batched_draw(campaigns: int) -> N
     for group, i in enumerate(multi):
         expected[i] = choices[i][1][picks[group] - starts[group]]
     assert chosen == expected
+
+
+def router_participation(probabilities: list[float], rng: np.random.Generator) -> list[bool]:
+    """How ``CampaignRouter._slots`` draws today: a scalar draw per paced candidate."""
+    return [not (p < 1.0 and rng.random() >= p) for p in probabilities]
+
+
+chances = st.one_of(
+    st.just(1.0),
+    st.floats(min_value=0.0, max_value=1.0),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(chances, max_size=4 * BERNOULLI_VECTOR_MIN), st.integers(0, 2**32))
+def test_scalar_and_vectorised_participation_draw_the_same(
+    probabilities: list[float], seed: int
+) -> None:
+    """Both paths (and the dispatch between them) decide as the router's scalar draws do,
+    from the same generator state, leaving it in the same state."""
+    rngs = [np.random.default_rng(seed) for _ in range(4)]
+    expected = router_participation(probabilities, rngs[0])
+    assert bernoulli_scalar(probabilities, rngs[1]) == expected
+    assert bernoulli_vector(probabilities, rngs[2]) == expected
+    assert bernoulli(probabilities, rngs[3]) == expected
+    states = [rng.bit_generator.state for rng in rngs]
+    assert all(state == states[0] for state in states)
+
+
+def test_participation_happens_at_its_probability() -> None:
+    rng = np.random.default_rng(3)
+    taken = [0, 0, 0]
+    for _ in range(2_000):
+        for i, happened in enumerate(bernoulli([0.1, 0.5, 1.0] * 4, rng)):
+            taken[i % 3] += happened
+    # 8,000 draws each: ±1.5 points is over four standard deviations (fixed seed, no flake).
+    assert abs(taken[0] / 8_000 - 0.1) < 0.015
+    assert abs(taken[1] / 8_000 - 0.5) < 0.015
+    assert taken[2] == 8_000
