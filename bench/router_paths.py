@@ -7,7 +7,13 @@ table) and the pacing participation draw (``bidding.exploration.bernoulli``: one
 ``Generator.random()`` per paced candidate, as the router draws it, against one
 ``random(n)`` call). Each pair gives the same results (tests/bidding); these rows say where
 each is faster, which is where the thresholds (``THOMPSON_VECTOR_MIN``,
-``VALUE_VECTOR_MIN``, ``BERNOULLI_VECTOR_MIN``) switch. The two paths of a pair are timed
+``VALUE_VECTOR_MIN``, ``BERNOULLI_VECTOR_MIN``) switch.
+
+Each size is timed twice: *hot*, call after call (the code and data stay in the CPU caches,
+the best case for numpy's fixed cost), and *cold*, with the caches flushed before every
+call by 8 MB of array and a sort of Python strings — the state the router calls them in,
+between the model calls and the store (the same steps timed inside the router's decision
+cost what the cold rows say, not the hot ones). The two paths of a pair are timed
 alternately, call by call, so a change in the machine's speed hits both alike. Run it
 alone with ``python -m bench.router_paths`` (``--fine`` for the sizes around the
 crossovers).
@@ -27,7 +33,7 @@ from bidding.valuation import Goal, GoalKind, ValuationTable, value_bids_scalar,
 __all__ = ["FINE_SIZES", "SIZES", "PathRow", "path_table", "path_timings"]
 
 SIZES = (1, 2, 4, 8, 16, 64, 256)
-FINE_SIZES = (16, 24, 32, 40, 48, 56, 64, 80, 96, 128)
+FINE_SIZES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 _GOAL = Goal(GoalKind.ROI, conversion_value_micros=60_000_000, target_roi=1.5)
 
@@ -42,31 +48,49 @@ class _Campaign:
 
 @dataclass(frozen=True, slots=True)
 class PathRow:
-    """One step at one size: median and p99 µs per call by each path."""
+    """One step at one size, hot or cold: median and p99 µs per call by each path."""
 
     step: str
     n: int
+    cold: bool
     python: tuple[float, float]
     numpy: tuple[float, float]
 
 
+class _Flush:
+    """Evicts the CPU caches (L2 is 1 MB per core here, L3 32 MB shared) of what a timed
+    call would otherwise find there."""
+
+    def __init__(self) -> None:
+        self._array = np.ones(1_000_000)
+        self._strings = [str(i) for i in range(20_000)]
+
+    def __call__(self) -> None:
+        self._array.sum()
+        sorted(self._strings, reverse=True)
+
+
 def _pair(
-    python: Callable[[], object], vector: Callable[[], object], repeat: int
+    python: Callable[[], object],
+    vector: Callable[[], object],
+    repeat: int,
+    flush: Callable[[], None] | None,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(median, p99) µs per call of each, timed alternately after a warm-up."""
+    """(median, p99) µs per call of each, timed alternately after a warm-up, the caches
+    flushed before each call when ``flush`` is given."""
     clock = time.perf_counter_ns
-    for _ in range(min(200, repeat)):
+    for _ in range(min(100, repeat)):
         python()
         vector()
-    a, b = [], []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(repeat):
-        start = clock()
-        python()
-        middle = clock()
-        vector()
-        end = clock()
-        a.append((middle - start) / 1000)
-        b.append((end - middle) / 1000)
+        for path, samples in ((python, a), (vector, b)):
+            if flush is not None:
+                flush()
+            start = clock()
+            path()
+            samples.append((clock() - start) / 1000)
     return median_p99(a), median_p99(b)
 
 
@@ -108,14 +132,20 @@ _STEPS: dict[str, Callable[[int, np.random.Generator], tuple[Callable[[], object
 }
 
 
-def path_timings(sizes: Sequence[int] = SIZES, repeat: int = 2_000) -> list[PathRow]:
-    """Both paths of every step at every size."""
+def path_timings(
+    sizes: Sequence[int] = SIZES, repeat: int = 2_000, cold_repeat: int = 300
+) -> list[PathRow]:
+    """Both paths of every step at every size, hot then cold."""
     rows = []
+    flush = _Flush()
     for step, build in _STEPS.items():
-        for n in sizes:
-            python, vector = build(n, np.random.default_rng(n))
-            a, b = _pair(python, vector, repeat)
-            rows.append(PathRow(step, n, a, b))
+        for cold in (False, True):
+            for n in sizes:
+                python, vector = build(n, np.random.default_rng(n))
+                times = _pair(
+                    python, vector, cold_repeat if cold else repeat, flush if cold else None
+                )
+                rows.append(PathRow(step, n, cold, *times))
     return rows
 
 
@@ -123,10 +153,11 @@ def path_table(rows: Sequence[PathRow]) -> Table:
     """The rows as a table: each path's median and p99, and numpy's time over Python's."""
     return Table(
         "µs per call, plain Python against numpy (same results; this process, one core)",
-        ["step", "n", "Python median", "p99", "numpy median", "p99", "numpy ÷ Python"],
+        ["step", "caches", "n", "Python median", "p99", "numpy median", "p99", "numpy ÷ Python"],
         [
             [
                 r.step,
+                "cold" if r.cold else "hot",
                 str(r.n),
                 f"{r.python[0]:,.1f}",
                 f"{r.python[1]:,.1f}",

@@ -58,9 +58,10 @@ DEFAULT_PRIOR_STRENGTH: Final = 100.0
 """Pseudo-impressions of the default prior: weak enough that a few hundred real impressions
 outweigh it, strong enough that a new creative's posterior mean (what is bid on) is the
 campaign's historical CTR, not the 50 % a uniform Beta(1, 1) would claim."""
-THOMPSON_VECTOR_MIN: Final = 64
-"""From this many creatives in one request, one array draw is cheaper than scalar draws."""
-BERNOULLI_VECTOR_MIN: Final = 8
+THOMPSON_VECTOR_MIN: Final = 192
+"""From this many creatives in one request, one array draw is cheaper than scalar draws
+inside the router (measured: docs/performance.md, ``bench.router_paths``)."""
+BERNOULLI_VECTOR_MIN: Final = 16
 """From this many uncertain events, one ``rng.random(n)`` is cheaper than scalar draws."""
 
 
