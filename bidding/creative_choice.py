@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from bidding.campaigns import Campaign
-from bidding.exploration import Counts, thompson_positions
+from bidding.exploration import BetaPrior, Counts, thompson_positions
 
 
 class CreativeCounts(Protocol):
@@ -34,26 +34,27 @@ def choose_creatives(
     drawn from its prior alone.
     """
     chosen = [creatives[0] for _, creatives in choices]
-    multi = [i for i, (_, creatives) in enumerate(choices) if len(creatives) > 1]
+    multi: list[int] = []
+    starts: list[int] = []
+    keys: list[tuple[str, str]] = []
+    priors: list[BetaPrior] = []
+    for i, (campaign, creatives) in enumerate(choices):
+        if len(creatives) > 1:
+            multi.append(i)
+            starts.append(len(keys))
+            for k in creatives:
+                creative = campaign.creatives[k]
+                keys.append((campaign.id, creative.id))
+                priors.append(campaign.ctr_prior(creative))
     if not multi:
         return chosen
-    keys = [(choices[i][0].id, choices[i][0].creatives[k].id) for i in multi for k in choices[i][1]]
     counts = stats.snapshot(keys) if stats is not None else [Counts()] * len(keys)
-    alphas: list[float] = []
-    betas: list[float] = []
-    starts: list[int] = []
-    flat = 0
-    for i in multi:
-        campaign, creatives = choices[i]
-        starts.append(flat)
-        for k in creatives:
-            # ``exploration.posterior`` inlined: no validated BetaPrior per creative.
-            prior = campaign.ctr_prior(campaign.creatives[k])
-            impressions, clicks = counts[flat]
-            clicks = max(0, clicks)
-            alphas.append(prior.alpha + clicks)
-            betas.append(prior.beta + max(0, impressions - clicks))
-            flat += 1
+    # ``exploration.posterior`` inlined (no validated BetaPrior per creative): clicks beyond
+    # impressions count as impressions, so β never shrinks.
+    alphas = [p.alpha + (c if c > 0 else 0) for p, (_, c) in zip(priors, counts, strict=True)]
+    betas = [
+        p.beta + max(0, n - (c if c > 0 else 0)) for p, (n, c) in zip(priors, counts, strict=True)
+    ]
     picks = thompson_positions(alphas, betas, starts, rng)
     for group, i in enumerate(multi):
         chosen[i] = choices[i][1][picks[group] - starts[group]]
