@@ -8,8 +8,8 @@ conversion), so one vectorised expression prices every candidate of a request at
 * CPC: CPM = 1000 × pCTR × target CPC × pacing multiplier
 
 The CPM is then clipped to the campaign's [min bid, max bid]; a bid below the impression's
-floor is not sent (``NoBid.BELOW_FLOOR``), nor is one whose value is zero
-(``NoBid.NO_VALUE``: a pCTR of 0, or a pacing multiplier of 0 — clipping such a value *up* to
+floor is not sent (``Unsent.BELOW_FLOOR``), nor is one whose value is zero
+(``Unsent.NO_VALUE``: a pCTR of 0, or a pacing multiplier of 0 — clipping such a value *up* to
 the min bid would spend money pacing asked not to spend). A fixed-price campaign (no goal)
 bids its ``bid_cpm_micros`` unchanged: no models, no pacing multiplier, still against floors.
 
@@ -36,8 +36,8 @@ __all__ = [
     "BidDecision",
     "Goal",
     "GoalKind",
-    "NoBid",
     "Priced",
+    "Unsent",
     "ValuationTable",
     "ValuedBids",
     "bid_cpm",
@@ -106,7 +106,7 @@ class Priced(Protocol):
     def max_bid_cpm_micros(self) -> int | None: ...
 
 
-class NoBid(StrEnum):
+class Unsent(StrEnum):
     """Why a candidate's bid is not sent."""
 
     NO_VALUE = "no value"
@@ -117,7 +117,7 @@ class BidDecision(NamedTuple):
     """A scalar decision: a bid and no reason, or no bid and the reason."""
 
     bid_cpm_micros: int | None
-    reason: NoBid | None
+    reason: Unsent | None
 
 
 _NO_MAX: Final = 2**62
@@ -176,11 +176,11 @@ class ValuedBids:
     sent: npt.NDArray[np.bool_]
     below_floor: npt.NDArray[np.bool_]
 
-    def reason(self, i: int) -> NoBid | None:
+    def reason(self, i: int) -> Unsent | None:
         """Why candidate ``i`` sends nothing (None when it bids)."""
         if self.sent[i]:
             return None
-        return NoBid.BELOW_FLOOR if self.below_floor[i] else NoBid.NO_VALUE
+        return Unsent.BELOW_FLOOR if self.below_floor[i] else Unsent.NO_VALUE
 
     def decision(self, i: int) -> BidDecision:
         """Candidate ``i`` as a scalar decision."""

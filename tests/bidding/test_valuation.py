@@ -15,7 +15,7 @@ from bidding.valuation import (
     BidDecision,
     Goal,
     GoalKind,
-    NoBid,
+    Unsent,
     ValuationTable,
     bid_cpm,
     value_bids,
@@ -65,18 +65,18 @@ def test_each_goal_prices_a_thousand_impressions(goal: Goal, expected: float) ->
 
 def test_the_pacing_multiplier_scales_the_value() -> None:
     assert value_cpm_micros(CPC, 0.01, 0.0, 0.5) in (3_999_999, 4_000_000)
-    assert bid_cpm(Priced(CPC), 0.01, 0.0, 0, 0.0) == BidDecision(None, NoBid.NO_VALUE)
+    assert bid_cpm(Priced(CPC), 0.01, 0.0, 0, 0.0) == BidDecision(None, Unsent.NO_VALUE)
 
 
 def test_clipped_to_min_and_max() -> None:
     capped = Priced(CPC, min_bid_cpm_micros=1_000_000, max_bid_cpm_micros=5_000_000)
     assert bid_cpm(capped, 0.01, 0.0, 0) == BidDecision(5_000_000, None)
     assert bid_cpm(capped, 0.0001, 0.0, 0) == BidDecision(1_000_000, None)  # 0.08 → min
-    assert bid_cpm(capped, 0.0, 0.0, 0) == BidDecision(None, NoBid.NO_VALUE)
+    assert bid_cpm(capped, 0.0, 0.0, 0) == BidDecision(None, Unsent.NO_VALUE)
 
 
 def test_a_bid_below_the_floor_is_not_sent() -> None:
-    assert bid_cpm(Priced(CPC), 0.001, 0.0, 800_000) == BidDecision(None, NoBid.BELOW_FLOOR)
+    assert bid_cpm(Priced(CPC), 0.001, 0.0, 800_000) == BidDecision(None, Unsent.BELOW_FLOOR)
     at_floor = bid_cpm(Priced(CPC, max_bid_cpm_micros=700_000), 0.01, 0.0, 700_000)
     assert at_floor == BidDecision(700_000, None)
 
@@ -84,7 +84,7 @@ def test_a_bid_below_the_floor_is_not_sent() -> None:
 def test_fixed_price_campaigns_ignore_models_and_pacing() -> None:
     fixed = Priced(None, bid_cpm_micros=2_400_000)
     assert bid_cpm(fixed, 0.0, 0.0, 500_000, multiplier=0.1) == BidDecision(2_400_000, None)
-    assert bid_cpm(fixed, 0.5, 0.5, 2_500_000) == BidDecision(None, NoBid.BELOW_FLOOR)
+    assert bid_cpm(fixed, 0.5, 0.5, 2_500_000) == BidDecision(None, Unsent.BELOW_FLOOR)
 
 
 def test_bad_probabilities_are_clamped_not_trusted() -> None:
@@ -116,7 +116,7 @@ def test_vectorised_over_candidates_of_many_campaigns() -> None:
     for i, p in enumerate(positions):
         assert valued.decision(i) == bid_cpm(campaigns[p], pctr[i], pcvr[i], 500_000)
     assert valued.decision(2) == BidDecision(3_000_000, None)  # CPC 8.00 capped at 3.00
-    assert valued.decision(4) == BidDecision(None, NoBid.BELOW_FLOOR)  # min 0.10 < 0.50 floor
+    assert valued.decision(4) == BidDecision(None, Unsent.BELOW_FLOOR)  # min 0.10 < 0.50 floor
 
 
 probability = st.floats(min_value=0.0, max_value=1.0)
