@@ -40,6 +40,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +57,7 @@ __all__ = ["ABI", "BuildOptions", "CompileUnavailable", "CompiledPredictor", "de
 
 log = structlog.get_logger("bidding.models")
 
-ABI: Final = 1
+ABI: Final = 2
 """Bump when ``_WRAPPER``, the compiler flags or the call below change: old libraries then
 miss the cache instead of being loaded."""
 _FLAGS: Final = ("-O1", "-fPIC", "-std=c99")
@@ -73,7 +74,7 @@ _WRAPPER: Final = """\
 #error "one probability per row only"
 #endif
 const char* rtb_key(void) {{ return "{key}"; }}
-void rtb_predict(const float* rows, int64_t n_rows, float* out) {{
+void rtb_predict(const float* rows, int64_t n_rows, float* out, float low, float high) {{
   union Entry entry[{n_features}];
   for (int64_t r = 0; r < n_rows; ++r) {{
     const float* row = rows + r * {n_features};
@@ -82,12 +83,16 @@ void rtb_predict(const float* rows, int64_t n_rows, float* out) {{
     }}
     float result = 0.0f;
     predict(entry, 0, &result);
-    out[r] = result;
+    out[r] = result < low ? low : (result > high ? high : result);
   }}
 }}
 """
 """The generated code marks a missing value by ``missing == -1`` (a NaN compares false and
-would take the wrong branch); one row of entries lives on the stack."""
+would take the wrong branch); one row of entries lives on the stack; the result is clipped
+here, where it costs nothing (``np.clip`` costs a few µs a call)."""
+_STAGED_ROWS: Final = 256
+"""Matrices up to this many rows pass through buffers allocated once, whose addresses are
+known: asking numpy for an array's address costs more than scoring a request's few rows."""
 
 Matrix = NDArray[Any]
 
@@ -132,7 +137,7 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"rtb-compiled-{os.getuid()}"
 
 
-_Predict = Callable[[int, int, int], None]
+_Predict = Callable[[int, int, int, float, float], None]
 _dlclose: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "dlclose", None)
 if _dlclose is not None:
     _dlclose.argtypes = [ctypes.c_void_p]  # type: ignore[attr-defined]
@@ -142,10 +147,21 @@ if _dlclose is not None:
 class CompiledPredictor:
     """Probabilities of one compiled booster for float32 rows, one C call per matrix.
 
-    Re-entrant: the C code keeps nothing between calls, so threads need no lock.
+    The C code keeps nothing between calls; the staging buffers are locked.
     """
 
-    __slots__ = ("_library", "_n_features", "_predict", "key", "path")
+    __slots__ = (
+        "_library",
+        "_lock",
+        "_n_features",
+        "_out",
+        "_out_address",
+        "_predict",
+        "_rows",
+        "_rows_address",
+        "key",
+        "path",
+    )
 
     def __init__(self, path: Path, key: str, n_features: int) -> None:
         try:
@@ -155,7 +171,13 @@ class CompiledPredictor:
             library.get_num_feature.restype = ctypes.c_int32
             library.get_num_feature.argtypes = []
             library.rtb_predict.restype = None
-            library.rtb_predict.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+            library.rtb_predict.argtypes = [
+                ctypes.c_void_p,  # rows, C-ordered float32
+                ctypes.c_int64,  # how many
+                ctypes.c_void_p,  # out: one float32 per row
+                ctypes.c_float,  # clipped to [low, high]
+                ctypes.c_float,
+            ]
         except (OSError, AttributeError) as exc:
             raise CompileUnavailable(f"{path}: not a compiled model ({exc})") from exc
         self._library = library  # keeps the mapping alive as long as the function
@@ -168,6 +190,11 @@ class CompiledPredictor:
             raise CompileUnavailable(f"{path}: {library.get_num_feature()} features")
         self._predict: _Predict = library.rtb_predict
         self._n_features = n_features
+        self._rows = np.empty((_STAGED_ROWS, n_features), np.float32)
+        self._rows_address: int = self._rows.ctypes.data
+        self._out = np.empty(_STAGED_ROWS, np.float32)
+        self._out_address: int = self._out.ctypes.data
+        self._lock = threading.Lock()  # guards the staging buffers (uncontended on the loop)
         self.key = key
         self.path = path
 
@@ -178,16 +205,21 @@ class CompiledPredictor:
         if _dlclose is not None:  # else the library stays mapped, unused
             _dlclose(self._library._handle)
 
-    def predict(self, matrix: Matrix) -> NDArray[np.float32]:
-        """One probability per row of a (n, features) matrix; other layouts and number types
-        are copied to C-ordered, aligned float32 first."""
+    def predict(self, matrix: Matrix, low: float = 0.0, high: float = 1.0) -> NDArray[np.float32]:
+        """One probability per row of a (n, features) matrix, clipped to [low, high]; any
+        layout and number type (rows are copied to float32 as XGBoost would)."""
         if matrix.ndim != 2 or matrix.shape[1] != self._n_features:
             raise ValueError(f"need rows of {self._n_features} features, got {matrix.shape}")
-        if matrix.dtype != np.float32 or not matrix.flags.c_contiguous or not matrix.flags.aligned:
+        rows = matrix.shape[0]
+        if rows > _STAGED_ROWS:  # the copy below would cost more than the address
             matrix = np.require(matrix, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
-        out = np.empty(matrix.shape[0], np.float32)
-        self._predict(matrix.ctypes.data, matrix.shape[0], out.ctypes.data)
-        return out
+            out = np.empty(rows, np.float32)
+            self._predict(matrix.ctypes.data, rows, out.ctypes.data, low, high)
+            return out
+        with self._lock:
+            np.copyto(self._rows[:rows], matrix)
+            self._predict(self._rows_address, rows, self._out_address, low, high)
+            return self._out[:rows].copy()
 
     @classmethod
     def for_model(

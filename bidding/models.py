@@ -200,14 +200,19 @@ class XGBoostModel:
         """P(label) for every row, in one call; clipped to [P_MIN, P_MAX]."""
         _check_width(matrix)
         if self._compiled is not None:
-            raw = self._compiled.predict(matrix)
-        elif self._native is not None:
+            return self._compiled.predict(matrix, P_MIN, P_MAX)
+        if self._native is not None:
             raw = self._native.predict(matrix)
         else:
             raw = np.asarray(
                 self._booster.inplace_predict(matrix, validate_features=False), np.float32
             )
         return np.clip(raw, P_MIN, P_MAX, out=raw)
+
+    @property
+    def library(self) -> Path | None:
+        """The compiled library serving this model (None off the compiled path)."""
+        return self._compiled.path if self._compiled is not None else None
 
     @property
     def scoring_path(self) -> ScoringPath:
