@@ -169,8 +169,8 @@ def path_timings(sizes: tuple[int, ...] = (8, 100, 1000), calls: int = 2000) -> 
         for n in sizes:
             matrix = feature_matrix(context, block.take(np.arange(n, dtype=np.intp)))
             reference = np.asarray(paths["inplace_predict"](matrix), np.float32)
-            errors = {
-                label: float(np.max(np.abs(np.asarray(predict(matrix)) - reference)))
+            errors = {  # GTIL and tl2cgen answer (rows, targets, classes)
+                label: float(np.max(np.abs(np.asarray(predict(matrix)).reshape(-1) - reference)))
                 for label, predict in paths.items()
             }
             total = calls if n < 1000 else max(100, calls // 10)

@@ -347,3 +347,25 @@ def test_the_holder_reports_its_path_and_compiles_before_the_swap(
     assert without.scoring_path == "xgboost-c"
     empty = ModelHolder(tmp_path / "none", FALLBACK_RATES, build=cold)
     assert empty.scoring_path == "rules"
+
+
+def test_one_model_scored_from_several_threads_at_once() -> None:
+    """The staging buffers are shared by the threads that score one model."""
+    model = XGBoostModel.load(DEFAULT_MODEL_DIR / MODEL_FILES["ctr"])
+    assert model.scoring_path == "compiled"
+    batches = [_rows(n, seed=n) for n in (3, 8, 64, 300)]
+    expected = [model.predict(rows) for rows in batches]
+    mismatches: list[int] = []
+
+    def hammer(offset: int) -> None:
+        for i in range(200):
+            k = (i + offset) % len(batches)
+            if not np.array_equal(model.predict(batches[k]), expected[k]):
+                mismatches.append(k)
+
+    threads = [threading.Thread(target=hammer, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mismatches == []
