@@ -369,3 +369,30 @@ def test_one_model_scored_from_several_threads_at_once() -> None:
     for thread in threads:
         thread.join()
     assert mismatches == []
+
+
+def test_a_hot_reload_compiles_the_new_model_before_the_swap(
+    cold: BuildOptions, small_model: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "models"
+    directory.mkdir()
+    shutil.copyfile(small_model, directory / "ctr.ubj")
+    holder = ModelHolder(directory, FALLBACK_RATES, build=cold)
+    before = holder.current
+    assert before.paths["ctr"] == "compiled"
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(1000, N_FEATURES)).astype(np.float32)
+    y = (rng.random(1000) < 1 / (1 + np.exp(-x[:, 4]))).astype(np.float32)
+    params = {"tree_method": "hist", "max_depth": 3, "nthread": 1}
+    fit(x[:800], y[:800], x[800:], y[800:], params=params, rounds=5, early_stopping_rounds=5,
+        seed=9).save(directory / "ctr.ubj")  # fmt: skip
+    with capture_logs() as logs:
+        assert holder.reload_if_changed()
+    assert [e["event"] for e in logs] == ["model_compiled"]  # built during the reload
+    assert holder.current is not before
+    assert holder.current.paths["ctr"] == "compiled"
+    rows = _rows(10, seed=2)
+    expected = np.clip(_expected(directory / "ctr.ubj", rows), 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(
+        holder.current.predict(rows).pctr, expected, rtol=0, atol=COMPILED_TOLERANCE
+    )
