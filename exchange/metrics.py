@@ -186,6 +186,13 @@ class Metrics:
             "Requests whose client went away (or was cut off) before its body was read.",
             registry=self.registry,
         )
+        self.model_scoring_path = Gauge(
+            "rtb_model_scoring_path",
+            "1 for the code scoring each model (compiled, xgboost-c, xgboost; constant or "
+            "rules for a stand-in), as of the scrape.",
+            ["model", "path"],
+            registry=self.registry,
+        )
         self.forwards = Counter(
             "rtb_notice_forwards",
             "Forwarded DSP notices by result (sent, failed, dropped).",
