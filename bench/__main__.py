@@ -16,6 +16,7 @@ from bench import (
     fanout,
     mechanisms,
     notice_load,
+    overload,
     router,
     screening,
     serving,
@@ -34,6 +35,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "store-node": store_node.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
+    "overload": overload.run,
     "notice-load": notice_load.run,
     "spool": spool.run,
 }
@@ -75,15 +77,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     signal.signal(signal.SIGHUP, _exit_on_sigterm)
+    failed = []
     try:
         for name in names:
             progress(f"section {name}")
             report = SECTIONS[name](options)
             sys.stdout.write(report.render() + "\n")
             sys.stdout.flush()
+            if report.failures:
+                failed.append(name)
     except KeyboardInterrupt:
         progress("interrupted; child processes stopped")
         return 130
+    if failed:
+        progress(f"FAILED sections: {', '.join(failed)} (see FAILED lines in the report)")
+        return 1
     return 0
 
 

@@ -52,7 +52,7 @@ from bench.loadgen import LoadResult
 from bench.payloads import AUCTION_PATH, BANNER_REQUEST
 from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
 from bench.section import Options, Report, Table, progress
-from bench.serving import APPS, _background_load, _loadgen, _served, _server_config, _tail
+from bench.serving import APPS, _background_load, _loadgen, _served, _tail
 
 __all__ = ["main", "run"]
 
@@ -344,7 +344,7 @@ def run(options: Options) -> Report:
 def _parse_only(pins: Pinning, work: Path, body_file: Path, options: Options) -> LoadResult:
     """Closed loop against the parse-only app: its CPU per request is the exchange's floor."""
     app = next(a for a in APPS if a.key == "parse")
-    with _served(app, pins, _server_config(), work) as (pid, port):
+    with _served(app, pins, work) as (pid, port):
         progress(f"{app.label}: closed loop, {CLOSED_CONNECTIONS} connections")
         return _loadgen(
             pins, port, body_file, pid, replace(options, connections=CLOSED_CONNECTIONS), None

@@ -62,6 +62,10 @@ class LoadSpec:
     warmup_s: float = 1.0
     rate: float | None = None
     server_pid: int | None = None
+    good_status: int | None = None
+    """The status of a good answer (the exchange: 200, bids); None: not counted."""
+    deadline_ms: float | None = None
+    """A good answer later than this (from its due time) is late (the SSP gave up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,14 @@ class LoadResult:
     """Share of the server's core used by other processes over the window."""
     client_core_other: float | None = None
     """Share of the generator's core used by other processes over the window."""
+    good: int = 0
+    """Measured answers with ``good_status`` within ``deadline_ms`` of their due time."""
+    late: int = 0
+    """Measured answers with ``good_status`` after the deadline."""
+    good_status_p50_ms: float = 0.0
+    good_status_p99_ms: float = 0.0
+    good_status_max_ms: float = 0.0
+    """Latency of the answers with ``good_status`` alone (shed 204s are fast)."""
 
     @property
     def client_cpu_share(self) -> float:
@@ -244,6 +256,8 @@ class _Generator:
         self.free: deque[_Connection] = deque()
         self.pending: deque[float] = deque()
         self.latencies_s: list[float] = []
+        self.good_latencies_s: list[float] = []
+        self.deadline_s = spec.deadline_ms / 1e3 if spec.deadline_ms is not None else math.inf
         self.lags_s: list[float] = []
         self.statuses: Counter[int] = Counter()
         self.errors = 0
@@ -374,7 +388,10 @@ class _Generator:
         )
         if measured:
             self.statuses[status] += 1
-            self.latencies_s.append(now - connection.latency_from)
+            latency_s = now - connection.latency_from
+            self.latencies_s.append(latency_s)
+            if status == self.spec.good_status:
+                self.good_latencies_s.append(latency_s)
         if closed_loop:
             if self.sending:
                 if self.window_start <= now < self.window_end:
@@ -446,6 +463,8 @@ class _Generator:
             client_other = other_load(pinned_core(0), before, after, end_cpu - start_cpu)
         latencies_ms = sorted(x * 1e3 for x in self.latencies_s)
         lags_ms = sorted(x * 1e3 for x in self.lags_s)
+        good_ms = sorted(x * 1e3 for x in self.good_latencies_s)
+        in_time = sum(1 for x in self.good_latencies_s if x <= self.deadline_s)
         unfinished = len(self.pending) + sum(
             1 for c in self.connections if c.busy and (c.in_window or self.spec.rate is None)
         )
@@ -472,6 +491,11 @@ class _Generator:
             send_lag_p99_ms=_percentile(lags_ms, 99),
             server_core_other=server_other,
             client_core_other=client_other,
+            good=in_time,
+            late=len(good_ms) - in_time,
+            good_status_p50_ms=_percentile(good_ms, 50),
+            good_status_p99_ms=_percentile(good_ms, 99),
+            good_status_max_ms=good_ms[-1] if good_ms else 0.0,
         )
 
 
@@ -492,6 +516,8 @@ def _parse_args(argv: Sequence[str] | None) -> LoadSpec:
     parser.add_argument("--mode", choices=("closed", "open"), default="closed")
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
     parser.add_argument("--server-pid", type=int, help="read this process's CPU time")
+    parser.add_argument("--good-status", type=int, help="status of a good answer (counted)")
+    parser.add_argument("--deadline-ms", type=float, help="a good answer after this is late")
     args = parser.parse_args(argv)
     if args.mode == "open" and (args.rate is None or args.rate <= 0):
         parser.error("--mode open needs a positive --rate")
@@ -505,6 +531,8 @@ def _parse_args(argv: Sequence[str] | None) -> LoadSpec:
         warmup_s=args.warmup,
         rate=args.rate if args.mode == "open" else None,
         server_pid=args.server_pid,
+        good_status=args.good_status,
+        deadline_ms=args.deadline_ms,
     )
 
 

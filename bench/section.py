@@ -66,6 +66,9 @@ class Report:
     context: Sequence[str] = ()
     tables: Sequence[Table] = ()
     notes: Sequence[str] = field(default_factory=tuple)
+    failures: Sequence[str] = ()
+    """What made the figures meaningless (e.g. no candidate scored by the models where the
+    row is about model scoring): printed last, and ``python -m bench`` exits non-zero."""
 
     def render(self) -> str:
         """The whole report as text."""
@@ -73,6 +76,7 @@ class Report:
         for table in self.tables:
             parts += [table.render(), ""]
         parts += list(self.notes)
+        parts += [f"FAILED: {failure}" for failure in self.failures]
         return "\n".join(parts).rstrip() + "\n"
 
 

@@ -178,6 +178,9 @@ class CampaignRouter:
         self._rng = rng if rng is not None else np.random.default_rng()
         self.landscapes = LandscapeBook()
         """The first-price bid landscape per context bucket, learnt from auction feedback."""
+        self.scored_candidates = 0
+        """Value-based candidates priced on model predictions (not the historical-average
+        fallback) since start: a plain count, exported by ``exchange.metrics``."""
         self._templates = {
             (campaign.id, creative.id): _template(campaign, creative)
             for campaign in spec.campaigns
@@ -286,6 +289,8 @@ class CampaignRouter:
                 now_s,
             )
             pctr, pcvr = predictions.pctr, predictions.pcvr
+            if not predictions.degraded:
+                self.scored_candidates += sum(s.candidate.campaign.goal is not None for s in slots)
         else:  # fixed prices only: no model call
             pctr = pcvr = np.zeros(len(slots))
         valued = value_bids(

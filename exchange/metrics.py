@@ -4,7 +4,8 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -13,6 +14,8 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -21,6 +24,37 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5
 
 
 _Labelled = TypeVar("_Labelled", Counter, Histogram)
+
+
+class ScoringRouter(Protocol):
+    """An in-process router that counts the candidates its models scored
+    (``bidding.router.CampaignRouter``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def scored_candidates(self) -> int: ...
+
+
+class _ScoredCandidates(Collector):
+    """``rtb_router_scored_candidates_total``, read from the routers' own plain counters when
+    scraped: ``bidding`` stays free of prometheus, and the hot path adds one integer."""
+
+    _NAME = "rtb_router_scored_candidates"
+    _HELP = "Value-based candidates the in-process routers priced with model predictions."
+
+    def __init__(self, routers: Sequence[ScoringRouter]) -> None:
+        self._routers = tuple(routers)
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self._NAME, self._HELP, labels=["router"])]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._NAME, self._HELP, labels=["router"])
+        for router in self._routers:
+            family.add_metric([router.name], router.scored_candidates)
+        yield family
 
 
 class Metrics:
@@ -34,6 +68,10 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def watch_scoring(self, routers: Sequence[ScoringRouter]) -> None:
+        """Export how many candidates ``routers`` scored with the models (once per process)."""
+        self.registry.register(_ScoredCandidates(routers))
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}

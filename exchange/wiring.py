@@ -29,7 +29,7 @@ from auction.types import QUALITY_ONE, AuctionRules
 from bidding.campaigns import RouterSpec
 from bidding.creative_stats import StoreCreativeStats
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder
-from bidding.router import PacingAdvice
+from bidding.router import CampaignRouter, PacingAdvice
 from budget.breaker import BreakerState, CircuitBreaker
 from budget.guarded import GuardedStore
 from budget.keys import KeySpace
@@ -343,6 +343,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         user_keys=user_keys,
         clock=clock,
     )
+    metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     signer = NoticeSigner(settings.notice_key())
     screen, rates = build_screen(settings, store)
     spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
