@@ -286,8 +286,10 @@ async def lifespan_for(settings: Settings, app: FastAPI) -> AsyncIterator[dict[s
     if settings.store == "redis":
         stream = open_event_stream(settings)
         events = StreamEventSink(stream, metrics)
-    else:  # one process: a capped in-memory stream (nothing reads it across processes)
-        events = StreamEventSink(MemoryEventStream(max_len=100_000), metrics)
+    else:  # one process: an in-memory ring (nothing reads it across processes)
+        ring = MemoryEventStream(max_len=settings.events_memory_max_len)
+        metrics.count_ring_drops(lambda: ring.dropped)
+        events = StreamEventSink(ring, metrics)
     client = httpx.AsyncClient(
         timeout=settings.forward_timeout_s,
         limits=httpx.Limits(max_connections=settings.forward_concurrency),

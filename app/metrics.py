@@ -4,6 +4,7 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from prometheus_client import (
@@ -13,6 +14,8 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -21,6 +24,19 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5
 
 
 _Labelled = TypeVar("_Labelled", Counter, Histogram)
+
+
+class _ReadCounter(Collector):
+    """A counter kept by its owner and read at scrape time (nothing to update per event)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
 
 
 class Metrics:
@@ -34,6 +50,17 @@ class Metrics:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def count_ring_drops(self, read: Callable[[], int]) -> None:
+        """Publish the in-memory event ring's drops (``budget.stream.MemoryEventStream``)."""
+        self.registry.register(
+            _ReadCounter(
+                "rtb_events_ring_dropped",
+                "Events that fell off the in-memory event stream (store=memory) before a "
+                "consumer group read or acknowledged them.",
+                read,
+            )
+        )
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
