@@ -7,6 +7,11 @@ drives a fixed number of auctions from a client on the other core, each winner f
 its win and billing notices as an SSP fires them, and after every slice of auctions reads
 the server's resident size (``VmRSS``) and CPU time from ``/proc``.
 
+One change to the demo: its daily budgets are multiplied by ``BUDGET_SCALE``. At their own
+size they are spent (or paced out) after some 130,000 auctions, and from there on the
+exchange answers 204 without a notice to follow: every slice must do the same work, or
+its size and CPU say nothing about the ones before.
+
 The client runs in a child process (``python -m bench.soak --drive``) so that its own
 garbage never lands on the measured core; it prints one JSON line per slice.
 
@@ -28,6 +33,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -37,7 +44,17 @@ import uvloop
 
 from bench.loadgen import build_request, parse_response
 from bench.payloads import AUCTION_PATH, banner_request
-from bench.processes import Pinning, cpu_seconds, free_port, pinning, spawn, wait_for_port
+from bench.processes import (
+    Pinning,
+    core_ticks,
+    cpu_seconds,
+    free_port,
+    other_load,
+    pinned_core,
+    pinning,
+    spawn,
+    wait_for_port,
+)
 from bench.section import Options, Report, Table, progress
 
 __all__ = ["SLICE_AUCTIONS", "Slice", "run", "soak"]
@@ -47,6 +64,7 @@ CONNECTIONS: Final = 8
 """Closed-loop connections: enough to keep one core busy, few enough to keep the client
 cheap (each one waits for its auction and notices before the next auction)."""
 TARGET_RATIO: Final = 1.10
+BUDGET_SCALE: Final = 1_000
 _ID_DIGITS: Final = 12
 
 
@@ -65,6 +83,8 @@ class Slice:
     """By status and ``x-notice-result`` (``204 recorded``, ``204 duplicate`` …)."""
     winners: dict[str, int]
     """Winning bids by seat."""
+    server_core_other: float | None = None
+    """Share of the server's core that other processes took over the slice."""
 
     @property
     def cpu_us_per_auction(self) -> float:
@@ -190,19 +210,23 @@ async def _drive(
     try:
         while done < auctions:
             size = min(slice_auctions, auctions - done)
+            cores_before = core_ticks()
             cpu_before, started = cpu_seconds(server_pid), time.perf_counter()
             tally = await _slice(pool, requests, range(done, done + size))
             seconds = time.perf_counter() - started
+            cpu_s = cpu_seconds(server_pid) - cpu_before
+            others = other_load(pinned_core(server_pid), cores_before, core_ticks(), cpu_s)
             done += size
             finished = Slice(
                 auctions=done,
                 seconds=seconds,
                 rss_kib=rss_kib(server_pid),
-                cpu_s=cpu_seconds(server_pid) - cpu_before,
+                cpu_s=cpu_s,
                 slice_auctions=size,
                 auction_status=dict(tally.auction_status),
                 notice_status=dict(tally.notice_status),
                 winners=dict(tally.winners),
+                server_core_other=others,
             )
             print(json.dumps(dataclasses.asdict(finished)), flush=True)
     finally:
@@ -213,13 +237,26 @@ async def _drive(
 # -- the section -----------------------------------------------------------------------------------
 
 
+def _demo_with_budgets(scale: int, path: Path) -> Path:
+    """The demo bidders file with every campaign's daily budget ``scale`` times as large."""
+    demo: dict[str, Any] = orjson.loads(
+        resources.files("bidding").joinpath("demo_campaigns.json").read_bytes()
+    )
+    for router in demo["routers"]:
+        for campaign in router["campaigns"]:
+            campaign["daily_budget"] = str(Decimal(campaign["daily_budget"]) * scale)
+    path.write_bytes(orjson.dumps(demo))
+    return path
+
+
 @contextmanager
 def _served(pins: Pinning, work: Path) -> Iterator[tuple[int, int]]:
     """(pid, port) of ``rtb serve`` as ``make run`` starts it, pinned to the server core.
-    ``RTB_*`` is removed from the environment (default settings) except the state
-    directory, which goes to ``work`` instead of ``./var``."""
+    ``RTB_*`` is removed from the environment (default settings) but for the bidders (the
+    demo with larger budgets) and the state directory (in ``work``, not ``./var``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTB_")}
     env["RTB_STATE_DIR"] = str(work / "state")
+    env["RTB_BIDDERS_FILE"] = str(_demo_with_budgets(BUDGET_SCALE, work / "bidders.json"))
     rtb = str(Path(sys.executable).with_name("rtb"))
     port = free_port()
     log_path = work / "server.log"
@@ -299,9 +336,15 @@ def _share(counts: dict[str, int], total: int) -> str:
     return ", ".join(f"{key} {n / total:.0%}" for key, n in sorted(counts.items())) or "–"
 
 
-def _report(start_rss: int, slices: Sequence[Slice], pins: Pinning, connections: int) -> Report:
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key}: {n:,}" for key, n in sorted(counts.items())) or "–"
+
+
+def _report(
+    started: datetime, start_rss: int, slices: Sequence[Slice], pins: Pinning, connections: int
+) -> Report:
     first, last = slices[0], slices[-1]
-    rows = [["start (ready, no auction yet)", f"{start_rss / 1024:,.1f}", "–", "–", "–", "–", "–"]]
+    rows = [["start (ready, no auction yet)", f"{start_rss / 1024:,.1f}", *["–"] * 6]]
     for s in slices:
         rows.append(
             [
@@ -309,7 +352,8 @@ def _report(start_rss: int, slices: Sequence[Slice], pins: Pinning, connections:
                 f"{s.rss_kib / 1024:,.1f}",
                 f"{s.cpu_us_per_auction:,.0f}",
                 f"{s.slice_auctions / s.seconds:,.0f}",
-                _share(s.auction_status, s.slice_auctions),
+                "–" if s.server_core_other is None else f"{s.server_core_other:.0%}",
+                _counts(s.auction_status),
                 _share(s.winners, max(1, sum(s.winners.values()))),
                 f"{sum(s.notice_status.values()):,}",
             ]
@@ -323,10 +367,12 @@ def _report(start_rss: int, slices: Sequence[Slice], pins: Pinning, connections:
         "soak: one rtb serve process (make run: demo campaigns, in-memory store) over "
         f"{last.auctions:,} auctions",
         context=[
+            f"bidders: the demo campaigns with their daily budgets × {BUDGET_SCALE:,} (at their "
+            "own size they run out within the run and the rest of it answers 204)",
             f"CPU pinning: {pins.description}",
             f"load: {connections} keep-alive connections in a closed loop; every winning bid's "
             "nurl and burl fired right after its auction; a fresh request id per auction",
-            f"started {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: the demo campaigns' dayparting "
+            f"started {started:%Y-%m-%d %H:%M} UTC: the demo campaigns' dayparting "
             "and pacing follow the wall clock, so the winners column says who bid",
         ],
         tables=[
@@ -338,7 +384,8 @@ def _report(start_rss: int, slices: Sequence[Slice], pins: Pinning, connections:
                     "RSS MiB",
                     "CPU µs/auction",
                     "auctions/s",
-                    "auction status",
+                    "others on core",
+                    "auction answers",
                     "winners (seat)",
                     "notices",
                 ],
@@ -359,8 +406,9 @@ def run(options: Options) -> Report:
     auctions = options.soak_auctions
     pins = pinning()
     progress(f"soak: {auctions:,} auctions with their notices; {pins.description}")
+    started = datetime.now(UTC)
     start_rss, slices = soak(auctions, min(SLICE_AUCTIONS, auctions), pins=pins)
-    return _report(start_rss, slices, pins, CONNECTIONS)
+    return _report(started, start_rss, slices, pins, CONNECTIONS)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -385,9 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.drive:
         uvloop.run(_drive(args.port, args.server_pid, args.auctions, args.slice, args.connections))
         return 0
-    pins = pinning()
+    pins, started = pinning(), datetime.now(UTC)
     start_rss, slices = soak(args.auctions, args.slice, args.connections, pins)
-    print(_report(start_rss, slices, pins, args.connections).render())
+    print(_report(started, start_rss, slices, pins, args.connections).render())
     return 0
 
 
