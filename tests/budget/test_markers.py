@@ -1,10 +1,11 @@
 """The packed marker table: SET NX with a TTL, as a dict of strings would do it, in a few
 bytes a marker; expired markers read as absent at once and leave at the next rebuild."""
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budget.markers import TICKS_PER_S, Markers
+from budget.markers import TICKS_PER_S, Markers, _homes_of
 
 TICK_S = 1 / TICKS_PER_S
 
@@ -103,20 +104,29 @@ def test_the_table_answers_as_a_dict_with_expiries_would(
 
 
 class Crowded(Markers):
-    """Fingerprints whose home is the last of 167 home slots, what a rebuild for 100 live
-    markers makes: their whole run lies past the last home slot."""
+    """Fingerprints just below 2⁶⁴ (as unsigned): at any size, every key's home is the
+    last home slot, so the whole run lies in the tail past it."""
 
     @staticmethod
     def fingerprint(key: str) -> int:
-        return 167 * (int(key) + 1) - 1
+        return -(int(key) + 1)
 
 
-def test_a_run_past_the_last_home_slot_continues_in_a_tail_wide_enough() -> None:
+def test_a_run_past_the_last_home_slot_continues_in_a_tail_that_grows() -> None:
     table = Crowded(now=0.0)
-    for i in range(100):
+    for i in range(1_000):
         assert table.add(str(i), at=10.0, now=0.0)
+    assert all(table.get(str(i), now=1.0) == 1 for i in range(1_000))
     table.rebuild(now=1.0)
-    assert table.slots > 167 + 100  # the tail was widened for the run
-    assert all(table.get(str(i), now=1.0) == 1 for i in range(100))
-    assert table.add("100", at=10.0, now=1.0)  # the run goes on
+    assert table.slots > 1_000 / 0.6 + 1_000  # the tail was widened for the run
+    assert all(table.get(str(i), now=1.0) == 1 for i in range(1_000))
     assert not table.add("7", at=10.0, now=1.0)
+
+
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=50))
+def test_the_vectorised_homes_are_the_probes_homes(fingerprints: list[int]) -> None:
+    table = Markers(now=0.0)
+    for homes in (64, 167, 1_000_003, 2**32 - 1):
+        table._homes = homes
+        expected = [table._home(fp) for fp in fingerprints]
+        assert _homes_of(np.array(fingerprints, dtype=np.int64), homes).tolist() == expected
