@@ -5,7 +5,7 @@ charge and the first win and billing notice. As dict entries keyed by strings th
 some 300 bytes each (key, entry, expiry entry, heap entry), so a demo process grew by a
 megabyte per thousand auctions until the day was over. Here a marker is a 64-bit
 fingerprint of its key, its expiry in sixteenths of a second and, if the table carries one,
-an integer, in parallel arrays: 12 or 20 bytes a slot of an open-addressing table.
+a 32-bit integer, in parallel arrays: 12 or 16 bytes a slot of an open-addressing table.
 
 Lookups probe linearly from the key's home slot up to an empty one. The home is the
 fingerprint scaled to the number of home slots (multiply and shift), so homes keep the
@@ -13,19 +13,27 @@ fingerprints' order whatever the table's size. The table does not wrap around: a
 spare slots follows the last home slot, and its final slot is always empty, so a probe
 needs no bounds check and a rebuild can place all live entries in one vectorised pass
 (sorted by home slot, each at the first free slot at or after it). The old table is already
-in nearly that order, so the sort is close to a single pass (some 10 ms for a million).
+in nearly that order, so the sort is close to a single pass (a few ms for a million
+markers, where a shuffled table took some 140 ms here).
 An expired marker reads as absent at once and keeps its slot, which an insert passing it
-may reuse, until the next rebuild: when the slots in use pass 80 % of the home slots, and
-on ``sweep``; it keeps the live markers only, at 60 %.
+may reuse, until the next rebuild: when the slots in use pass 85 % of the home slots, and
+on ``sweep``; it keeps the live markers only, at 70 %.
 
 Two live keys with one fingerprint would read as one. The fingerprint is Python's string
 hash (SipHash, keyed per process, so nobody outside can aim at it); with n markers alive
 the chance that any two collide is about n² / 2⁶⁵ (3 · 10⁻⁸ at a million). For a notice
 marker a collision means "seen before": the notice is not charged, never charged twice.
+
+A rebuild's temporaries are several times the table. glibc serves blocks that large from
+its heap once it has freed one as large, and keeps the pages when they are freed again, so
+after a rebuild of a large table the free pages are handed back (``malloc_trim``); without
+it the process grew by three times what its markers take.
 """
 
+import ctypes
 import math
 from array import array
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
@@ -38,10 +46,25 @@ TICKS_PER_S: Final = 16
 _LAST_TICK: Final = 2**32 - 1
 _UINT64: Final = 2**64 - 1
 _MIN_HOMES: Final = 64
-_MAX_LOAD: Final = 0.8
-_REBUILT_LOAD: Final = 0.6
+_MAX_LOAD: Final = 0.85
+_REBUILT_LOAD: Final = 0.7
 _BASE_MARGIN_S: Final = 3600.0
 """Times this far before the table was made still count (a test clock may start anywhere)."""
+MAX_VALUE: Final = 2**32 - 1
+_TRIM_FROM_SLOTS: Final = 1 << 16
+"""Rebuilds of tables at least this large give the freed heap back to the system."""
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return None
+    return trim
+
+
+_TRIM: Final = _malloc_trim()
 
 
 def fingerprint(key: str) -> int:
@@ -50,7 +73,7 @@ def fingerprint(key: str) -> int:
 
 
 class Markers:
-    """Keys with an expiry and, if ``payload``, a non-negative integer below 2⁶³ each."""
+    """Keys with an expiry and, if ``payload``, an integer in [0, ``MAX_VALUE``] each."""
 
     fingerprint = staticmethod(fingerprint)
 
@@ -60,7 +83,7 @@ class Markers:
         self._homes = _MIN_HOMES
         self._fingerprints = array("q")
         self._expiries = array("I")
-        self._data = array("q")
+        self._data = array("I")
         self._used = 0
         self.clear()
 
@@ -70,7 +93,7 @@ class Markers:
         self._homes = _MIN_HOMES
         self._fingerprints = array("q", bytes(8 * size))
         self._expiries = array("I", bytes(4 * size))
-        self._data = array("q", bytes(8 * size) if self._payload else b"")
+        self._data = array("I", bytes(4 * size) if self._payload else b"")
         self._used = 0
 
     @property
@@ -150,7 +173,7 @@ class Markers:
 
     def rebuild(self, now: float, room: int = 0) -> None:
         """Keep only the live markers, in a table sized for them (and ``room`` more) at
-        60 % of its home slots."""
+        70 % of its home slots."""
         fingerprints = np.frombuffer(self._fingerprints, dtype=np.int64)
         expiries = np.frombuffer(self._expiries, dtype=np.uint32)
         live = (fingerprints != 0) & (expiries > self._ticks(now))
@@ -168,13 +191,18 @@ class Markers:
         new_expiries = np.zeros(size, dtype=np.uint32)
         new_expiries[slots] = expiries[live][order]
         if self._payload:
-            new_data = np.zeros(size, dtype=np.int64)
-            new_data[slots] = np.frombuffer(self._data, dtype=np.int64)[live][order]
-            self._data = array("q", new_data.tobytes())
+            new_data = np.zeros(size, dtype=np.uint32)
+            new_data[slots] = np.frombuffer(self._data, dtype=np.uint32)[live][order]
+            self._data = array("I", new_data.tobytes())
+            del new_data
         self._fingerprints = array("q", new_fingerprints.tobytes())
         self._expiries = array("I", new_expiries.tobytes())
         self._homes = homes_count
         self._used = len(kept)
+        del fingerprints, expiries, live, kept, homes, order, rank, slots
+        del new_fingerprints, new_expiries
+        if _TRIM is not None and size >= _TRIM_FROM_SLOTS:
+            _TRIM(0)
 
 
 def _homes_of(fingerprints: np.ndarray, homes: int) -> np.ndarray:
@@ -188,4 +216,4 @@ def _homes_of(fingerprints: np.ndarray, homes: int) -> np.ndarray:
 
 def _tail(homes: int) -> int:
     """Spare slots after the last home slot (runs past it continue there)."""
-    return 64 + homes // 16
+    return 64 + homes // 128

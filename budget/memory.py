@@ -19,7 +19,7 @@ from typing import Final
 
 from budget.accounts import AccountKeys, Charge, ChargeResult, Hold, Settlement
 from budget.days import SPEND_KEY_TTL_S
-from budget.markers import Markers
+from budget.markers import MAX_VALUE, Markers
 from budget.store import LedgerLost
 
 _SWEEP_PER_CALL: Final = 64
@@ -40,7 +40,8 @@ class MemoryStore:
         self._flags = Markers(now)
         """Markers whose value is "1": claims and notice markers."""
         self._charges = Markers(now, payload=True)
-        """Charge markers; the value ``result:micros`` packed as ``micros << 8 | result``."""
+        """Charge markers; the value ``result:micros`` packed as ``micros << 2 | result``
+        (up to 2³⁰ micros; a dearer impression's marker goes to ``_texts``)."""
         self._records: dict[str, dict[str, str]] = {}
         self._holds: dict[str, dict[str, tuple[int, float]]] = {}
         """Per holds key: hold id → (amount, expiry)."""
@@ -121,7 +122,7 @@ class MemoryStore:
         if self._flags.get(key, now) is not None:
             return "1"
         packed = self._charges.get(key, now)
-        return None if packed is None else f"{packed & 0xFF}:{packed >> 8}"
+        return None if packed is None else f"{packed & 3}:{packed >> 2}"
 
     def _set_nx(self, key: str, value: str, ttl_s: float, now: float) -> bool:
         if self._text(key, now) is not None:
@@ -216,7 +217,7 @@ class MemoryStore:
         if entry is not None:
             self._add(account.held, -entry[0], now)
         first = self._set_nx(charge.notice_key, "1", charge.marker_ttl_s, now)
-        if self._charges.get(charge.charge_key, now) is not None:
+        if self._text(charge.charge_key, now) is not None:
             return ChargeResult(Settlement.DUPLICATE, 0, first)
         spend = self._count(account.spend, now)
         cost = charge.cost_micros
@@ -227,9 +228,11 @@ class MemoryStore:
             charged = cost
             self._add(account.spend, cost, now)
             self._expire_at(account.spend, now + SPEND_KEY_TTL_S)
-        self._charges.add(
-            charge.charge_key, now + charge.marker_ttl_s, now, charged << 8 | int(result)
-        )
+        packed = charged << 2 | int(result)
+        if packed <= MAX_VALUE:
+            self._charges.add(charge.charge_key, now + charge.marker_ttl_s, now, packed)
+        else:
+            self._set_nx(charge.charge_key, f"{int(result)}:{charged}", charge.marker_ttl_s, now)
         for key, ttl_s in charge.caps:
             self._add(key, 1, now)
             self._expire_nx(key, now + ttl_s)

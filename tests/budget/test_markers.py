@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from budget.markers import TICKS_PER_S, Markers, _homes_of
+from budget.markers import MAX_VALUE, TICKS_PER_S, Markers, _homes_of
 
 TICK_S = 1 / TICKS_PER_S
 
@@ -31,9 +31,11 @@ def test_a_marker_never_lives_less_than_asked() -> None:
 
 def test_markers_carry_their_integer() -> None:
     table = Markers(now=0.0, payload=True)
-    assert table.add("charged:a", at=60.0, now=0.0, value=1_910 << 8 | 1)
+    assert table.add("charged:a", at=60.0, now=0.0, value=1_910 << 2 | 1)
     assert table.add("charged:b", at=60.0, now=0.0, value=0)
-    assert table.get("charged:a", now=1.0) == 1_910 << 8 | 1
+    assert table.add("charged:c", at=60.0, now=0.0, value=MAX_VALUE)
+    assert table.get("charged:a", now=1.0) == 1_910 << 2 | 1
+    assert table.get("charged:c", now=1.0) == MAX_VALUE
     assert table.get("charged:b", now=1.0) == 0  # zero is a value, not absence
 
 
@@ -53,7 +55,7 @@ def test_a_marker_costs_tens_of_bytes() -> None:
         flags.add(f"rtb:notice:{{c:acme}}:win:{i:032x}:1:1-acme", at=90_000.0, now=0.0)
         charges.add(f"rtb:charged:{{c:acme}}:{i:032x}:1:1-acme", at=90_000.0, now=0.0, value=i)
     assert flags.nbytes / 100_000 <= 24  # 12 bytes a slot
-    assert charges.nbytes / 100_000 <= 40  # 20 bytes a slot
+    assert charges.nbytes / 100_000 <= 32  # 16 bytes a slot
 
 
 def test_markers_written_and_expiring_at_the_same_pace_stay_bounded() -> None:
@@ -62,8 +64,8 @@ def test_markers_written_and_expiring_at_the_same_pace_stay_bounded() -> None:
     for second in range(2_000):  # 100 a second, each kept 10 s: about 1,000 alive
         for n in range(100):
             assert table.add(f"{second}-{n}", at=second + 10.0, now=float(second))
-        most = max(most, table.used, table.slots // 3)
-    assert most <= 1_100 * 4 // 3 + 64  # alive, and what waits for the next rebuild
+        most = max(most, table.used)
+    assert most <= 1_100 * 85 // 70 + 64  # alive, and what waits for the next rebuild
     table.rebuild(now=2_010.0)
     assert table.used == 0
 
@@ -118,7 +120,7 @@ def test_a_run_past_the_last_home_slot_continues_in_a_tail_that_grows() -> None:
         assert table.add(str(i), at=10.0, now=0.0)
     assert all(table.get(str(i), now=1.0) == 1 for i in range(1_000))
     table.rebuild(now=1.0)
-    assert table.slots > 1_000 / 0.6 + 1_000  # the tail was widened for the run
+    assert table.slots > 1_000 / 0.7 + 1_000  # the tail was widened for the run
     assert all(table.get(str(i), now=1.0) == 1 for i in range(1_000))
     assert not table.add("7", at=10.0, now=1.0)
 

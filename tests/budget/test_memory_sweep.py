@@ -1,6 +1,8 @@
 """The in-memory store forgets what has expired: memory holds the live keys, not every key
 ever written (a fake clock moves the time)."""
 
+from dataclasses import replace
+
 import pytest
 
 from budget.accounts import Charge, Hold, Settlement
@@ -34,7 +36,7 @@ async def test_expired_notice_markers_are_swept_as_time_passes(clock: FakeClock)
         clock.now += 1
         most = max(most, store.size)
     # What is alive, and the expired markers waiting for the packed table's next rebuild.
-    assert most <= 100 * 11 * 4 // 3 + 64
+    assert most <= 100 * 11 * 85 // 70 + 64
     clock.now += 11
     store.sweep()
     assert store.size == 0
@@ -66,6 +68,20 @@ async def test_a_days_notice_markers_stay_small_and_answer_as_before(clock: Fake
     assert packed / 9_000 <= 40  # bytes per marker, where a dict entry costs hundreds
     clock.now += 25 * 3600
     assert await store.read_texts([KEYS.charge("c1", "h7")]) == [None]
+
+
+async def test_a_charge_too_large_to_pack_is_kept_all_the_same(clock: FakeClock) -> None:
+    store = MemoryStore(clock)
+    await open_ledger(store, KEYS, ["c1"])
+    account = KEYS.account("c1", "day")
+    cost = 2**31  # micros: over what a packed charge marker holds
+    charge = Charge(
+        account, "h1", cost, 2**40, KEYS.charge("c1", "h1"), KEYS.notice("win", "h1", "c1"), 60
+    )
+    assert (await store.settle(charge)).charged_micros == cost
+    assert await store.read_texts([KEYS.charge("c1", "h1")]) == [f"2:{cost}"]
+    again = replace(charge, notice_key=KEYS.notice("billing", "h1", "c1"))
+    assert (await store.settle(again)).settlement is Settlement.DUPLICATE
 
 
 async def test_a_campaign_day_is_forgotten_after_its_counters_expire(clock: FakeClock) -> None:
