@@ -12,8 +12,8 @@ starts at a random one), so a flush stays one round trip to one node and the sha
 evenly. A shard keeps its events in order; across shards the order is the events' own
 time (``ts_ms``), which is how ``rtb export`` merges them.
 
-Event fields are flat strings (Redis stream entries are string maps): the writer's callers
-pass ids, codes and integer micros; never personal data.
+Event fields are flat (Redis stream entries are string maps): writers pass ids, codes and
+integer micros as they are, readers get strings; never personal data.
 """
 
 import random
@@ -28,12 +28,23 @@ from budget.redis_store import REDIS_ERRORS, RedisClient, as_text, open_client, 
 from budget.store import StoreUnavailable
 
 Event = Mapping[str, str]
+"""An event as readers get it back: every field a string."""
+FieldValue = str | int | float
+NewEvent = Mapping[str, FieldValue]
+"""An event as a writer appends it: texts and numbers as they are (Redis encodes numbers
+itself; the in-memory ring turns them into the same strings), so the request path builds
+events without converting every field."""
+
+
+def _as_read(event: NewEvent) -> dict[str, str]:
+    """The event as Redis would give it back: each number as its ``repr``."""
+    return {name: value if type(value) is str else str(value) for name, value in event.items()}
 
 
 class EventStream(Protocol):
     """Append batches of events; read them back through a consumer group."""
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[NewEvent]) -> None:
         """Append ``events`` in order (one round trip)."""
         ...
 
@@ -94,7 +105,7 @@ class RedisEventStream:
         """Close the client."""
         await self._client.aclose()
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[NewEvent]) -> None:
         if not events:
             return
         key = self._keys[self._next]
@@ -238,11 +249,11 @@ class MemoryEventStream:
         found = self._groups.get(group)
         return found.dropped if found is not None else 0
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[NewEvent]) -> None:
         size = len(self._slots)
         for event in events:
             self._last += 1
-            self._slots[self._last % size] = dict(event)
+            self._slots[self._last % size] = _as_read(event)
         if self._groups and events:
             self._trim_groups()
 

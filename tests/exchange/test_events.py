@@ -101,3 +101,28 @@ def test_the_exchange_on_the_memory_store_publishes_its_ring_drops(tmp_path: Pat
     with serve(create_app(settings)) as url:
         text = httpx.get(f"{url}/metrics", timeout=5).text
     assert "rtb_events_ring_dropped_total 0.0" in text
+
+
+async def test_numbers_go_into_the_stream_as_numbers_and_read_back_as_redis_gives_them(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Writers pass ints and floats unconverted; both streams give back the same strings."""
+    memory = MemoryEventStream(max_len=10)
+    redis_stream = RedisEventStream.from_url(redis_url, f"{key_prefix}typed", 100)
+    try:
+        for stream in (memory, redis_stream):
+            sink = StreamEventSink(stream, Metrics(), interval_s=0.01)
+            sink.emit("notice", charged_micros=2_510, pctr=0.012345678901, billable=True, cid=None)
+            await sink.aclose()
+        ((_, from_memory),) = await memory.read("g", "c", 10)
+        ((_, from_redis),) = await redis_stream.read("g", "c", 10)
+    finally:
+        await redis_stream.aclose()
+    for event in (from_memory, from_redis):
+        assert {k: v for k, v in event.items() if k != "ts_ms"} == {
+            "kind": "notice",
+            "charged_micros": "2510",
+            "pctr": "0.012345678901",
+            "billable": "True",
+        }
+        assert event["ts_ms"].isdigit()
