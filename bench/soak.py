@@ -85,6 +85,9 @@ class Slice:
     """Winning bids by seat."""
     server_core_other: float | None = None
     """Share of the server's core that other processes took over the slice."""
+    client_core_other: float | None = None
+    """The same on the client's core (on a 2-vCPU machine possibly the server core's
+    hyperthread sibling, whose load slows the server without taking its time)."""
 
     @property
     def cpu_us_per_auction(self) -> float:
@@ -210,12 +213,14 @@ async def _drive(
     try:
         while done < auctions:
             size = min(slice_auctions, auctions - done)
-            cores_before = core_ticks()
+            cores_before, own_before = core_ticks(), time.process_time()
             cpu_before, started = cpu_seconds(server_pid), time.perf_counter()
             tally = await _slice(pool, requests, range(done, done + size))
             seconds = time.perf_counter() - started
             cpu_s = cpu_seconds(server_pid) - cpu_before
-            others = other_load(pinned_core(server_pid), cores_before, core_ticks(), cpu_s)
+            own_s, cores_after = time.process_time() - own_before, core_ticks()
+            others = other_load(pinned_core(server_pid), cores_before, cores_after, cpu_s)
+            client_others = other_load(pinned_core(os.getpid()), cores_before, cores_after, own_s)
             done += size
             finished = Slice(
                 auctions=done,
@@ -227,6 +232,7 @@ async def _drive(
                 notice_status=dict(tally.notice_status),
                 winners=dict(tally.winners),
                 server_core_other=others,
+                client_core_other=client_others,
             )
             print(json.dumps(dataclasses.asdict(finished)), flush=True)
     finally:
@@ -336,6 +342,10 @@ def _share(counts: dict[str, int], total: int) -> str:
     return ", ".join(f"{key} {n / total:.0%}" for key, n in sorted(counts.items())) or "–"
 
 
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{share:.0%}"
+
+
 def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key}: {n:,}" for key, n in sorted(counts.items())) or "–"
 
@@ -352,7 +362,7 @@ def _report(
                 f"{s.rss_kib / 1024:,.1f}",
                 f"{s.cpu_us_per_auction:,.0f}",
                 f"{s.slice_auctions / s.seconds:,.0f}",
-                "–" if s.server_core_other is None else f"{s.server_core_other:.0%}",
+                f"{_percent(s.server_core_other)} / {_percent(s.client_core_other)}",
                 _counts(s.auction_status),
                 _share(s.winners, max(1, sum(s.winners.values()))),
                 f"{sum(s.notice_status.values()):,}",
@@ -369,7 +379,8 @@ def _report(
         context=[
             f"bidders: the demo campaigns with their daily budgets × {BUDGET_SCALE:,} (at their "
             "own size they run out within the run and the rest of it answers 204)",
-            f"CPU pinning: {pins.description}",
+            f"CPU pinning: {pins.description}; others s / c: share of the server's and the "
+            "client's core that other processes took",
             f"load: {connections} keep-alive connections in a closed loop; every winning bid's "
             "nurl and burl fired right after its auction; a fresh request id per auction",
             f"started {started:%Y-%m-%d %H:%M} UTC: the demo campaigns' dayparting "
@@ -384,7 +395,7 @@ def _report(
                     "RSS MiB",
                     "CPU µs/auction",
                     "auctions/s",
-                    "others on core",
+                    "others s / c",
                     "auction answers",
                     "winners (seat)",
                     "notices",
