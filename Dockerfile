@@ -6,6 +6,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# A C compiler: bidding/compiled_predict.py compiles each model's trees when it loads (also
+# on a hot reload). Without one the models are scored by XGBoost's own C call: the same
+# numbers, several times the CPU per request (docs/decisions.md, "Compiled trees").
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 rtb
 WORKDIR /srv/rtb
 
@@ -21,6 +27,11 @@ RUN pip install . && rm -rf /root/.cache
 
 RUN mkdir -p /var/lib/rtb && chown rtb /var/lib/rtb
 USER rtb
+# The shipped models compiled now, into this user's cache (/tmp/rtb-compiled-10001): a
+# container starts on the compiled path without compiling, and the build fails if it can't.
+RUN python -c "from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder; \
+models = ModelHolder(DEFAULT_MODEL_DIR, FALLBACK_RATES); \
+assert models.scoring_path == 'compiled', models.current.path_problems"
 EXPOSE 8000
 # The notice spool and the ledger epoch last used: keep them on a volume across restarts.
 VOLUME /var/lib/rtb

@@ -20,6 +20,7 @@ from bench import (
     router,
     screening,
     serving,
+    soak,
     spool,
     store,
     store_node,
@@ -38,6 +39,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "overload": overload.run,
     "notice-load": notice_load.run,
     "spool": spool.run,
+    "soak": soak.run,
 }
 
 
@@ -53,14 +55,20 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[list[str], Options]:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured s before each run")
     parser.add_argument("--connections", type=int, default=32, help="closed-loop connections")
     parser.add_argument("--no-wrk", action="store_true", help="do not use wrk even if installed")
+    parser.add_argument(
+        "--soak-auctions", type=int, default=300_000, help="auctions of the soak section"
+    )
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.warmup < 0 or args.connections <= 0:
-        parser.error("--duration and --connections must be positive, --warmup non-negative")
+    if args.duration <= 0 or args.warmup < 0 or args.connections <= 0 or args.soak_auctions <= 0:
+        parser.error(
+            "--duration, --connections and --soak-auctions must be positive, --warmup non-negative"
+        )
     options = Options(
         duration_s=args.duration,
         warmup_s=args.warmup,
         connections=args.connections,
         use_wrk=not args.no_wrk,
+        soak_auctions=args.soak_auctions,
     )
     return args.section or list(SECTIONS), options
 

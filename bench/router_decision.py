@@ -1,7 +1,8 @@
 """The router's whole decision per request, timed: ``CampaignRouter.request_bids``.
 
 Everything a bid costs inside the router for 10, 100 and 1,000 value-based campaigns (the
-targeting mix of ``bench.router_targeting``, ROI goals, two to three creatives sampled by
+targeting mix of ``bench.router_targeting``, ROI goals, one to three creative variants per
+size, so a third of the candidates need no draw and the rest sample among two or three by
 Thompson sampling): request facts, index and targeting, creative choice, features and ONE
 batched CTR and CVR predict with the shipped XGBoost models, the bid formula, and the budget
 holds on the in-memory store (a Redis round trip is timed in the store section). Run it
@@ -32,10 +33,24 @@ _NOW_S = 1_736_942_400.0  # 2025-01-15 12:00 UTC, as bench.router_targeting
 
 
 def _value_based(campaigns: list[Campaign]) -> list[Campaign]:
-    return [
-        dataclasses.replace(c, goal=_GOAL, daily_budget_micros=10**15, max_bid_cpm_micros=None)
-        for c in campaigns
-    ]
+    """ROI campaigns with 1, 2 or 3 variants of each creative (the campaign's index mod 3)."""
+    out = []
+    for i, c in enumerate(campaigns):
+        variants = tuple(
+            dataclasses.replace(creative, id=f"{creative.id}-v{k}")
+            for creative in c.creatives
+            for k in range(1 + i % 3)
+        )
+        out.append(
+            dataclasses.replace(
+                c,
+                creatives=variants,
+                goal=_GOAL,
+                daily_budget_micros=10**15,
+                max_bid_cpm_micros=None,
+            )
+        )
+    return out
 
 
 def _low_floor(requests: list[BidRequest]) -> list[BidRequest]:

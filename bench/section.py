@@ -24,6 +24,8 @@ class Options:
     connections: int = 32
     use_wrk: bool = True
     """Also run wrk for saturation when it is installed."""
+    soak_auctions: int = 300_000
+    """Auctions the soak section drives (each with its notices)."""
 
 
 @dataclass(frozen=True, slots=True)

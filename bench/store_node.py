@@ -39,11 +39,12 @@ from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
 from bench.section import Options, Report, Table, progress
 from bench.store import CANDIDATES, time_store
 from bidding.creative_stats import StoreCreativeStats
+from bidding.router import PacingAdvice
 from budget import scripts
 from budget.days import SPEND_KEY_TTL_S
 from budget.keys import KeySpace
 from budget.ledger_watch import LedgerWatch
-from budget.pacing import PacingAdvice, StorePacer
+from budget.pacing import StorePacer
 from budget.redis_store import RedisStore, open_client, ready
 from budget.stream import RedisEventStream
 from exchange.export import export_events

@@ -4,7 +4,8 @@ Each eligible creative's CTR belief is a Beta posterior (its prior updated with 
 impressions and clicks counted so far, shared by every process through the counter store);
 one draw per creative, the largest draw shows. New creatives are uncertain, so they win
 draws often enough to be learnt; a creative that keeps failing stops being drawn high.
-All campaigns of a request are sampled in one ``rng.beta`` call.
+``bidding.exploration.thompson_positions`` draws for all campaigns of a request at once, by
+scalar draws for a handful of creatives and one array call for many (the same draws).
 """
 
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from bidding.campaigns import Campaign
-from bidding.exploration import Counts, posterior, thompson
+from bidding.exploration import BetaPrior, Counts, thompson_positions
 
 
 class CreativeCounts(Protocol):
@@ -33,22 +34,28 @@ def choose_creatives(
     drawn from its prior alone.
     """
     chosen = [creatives[0] for _, creatives in choices]
-    multi = [i for i, (_, creatives) in enumerate(choices) if len(creatives) > 1]
+    multi: list[int] = []
+    starts: list[int] = []
+    keys: list[tuple[str, str]] = []
+    priors: list[BetaPrior] = []
+    for i, (campaign, creatives) in enumerate(choices):
+        if len(creatives) > 1:
+            multi.append(i)
+            starts.append(len(keys))
+            for k in creatives:
+                creative = campaign.creatives[k]
+                keys.append((campaign.id, creative.id))
+                priors.append(campaign.ctr_prior(creative))
     if not multi:
         return chosen
-    keys = [(choices[i][0].id, choices[i][0].creatives[k].id) for i in multi for k in choices[i][1]]
     counts = stats.snapshot(keys) if stats is not None else [Counts()] * len(keys)
-    alphas, betas, starts = [], [], []
-    flat = 0
-    for i in multi:
-        campaign, creatives = choices[i]
-        starts.append(flat)
-        for k in creatives:
-            belief = posterior(campaign.ctr_prior(campaign.creatives[k]), counts[flat])
-            alphas.append(belief.alpha)
-            betas.append(belief.beta)
-            flat += 1
-    picks = thompson(alphas, betas, starts, rng).position
+    # ``exploration.posterior`` inlined (no validated BetaPrior per creative): clicks beyond
+    # impressions count as impressions, so β never shrinks.
+    alphas = [p.alpha + (c if c > 0 else 0) for p, (_, c) in zip(priors, counts, strict=True)]
+    betas = [
+        p.beta + max(0, n - (c if c > 0 else 0)) for p, (n, c) in zip(priors, counts, strict=True)
+    ]
+    picks = thompson_positions(alphas, betas, starts, rng)
     for group, i in enumerate(multi):
-        chosen[i] = choices[i][1][int(picks[group]) - starts[group]]
+        chosen[i] = choices[i][1][picks[group] - starts[group]]
     return chosen

@@ -13,10 +13,19 @@ can use the in-memory ``MemoryCreativeStats`` and a fleet the store-backed
 ``bidding.creative_stats.StoreCreativeStats`` sharing counts; both are fed through
 ``EngagementRecorder`` (the exchange's billing notices and click tracking). Randomness is a
 ``numpy.random.Generator`` passed in.
+
+Two paths draw the same numbers: a request's handful of creatives is drawn with one scalar
+``rng.beta`` call each and compared in plain Python (numpy's fixed cost per array call is
+larger than the whole job there); from ``THOMPSON_VECTOR_MIN`` creatives one array call
+draws them all. ``Generator.beta`` over an array draws element after element from the same
+stream as scalar calls in that order, so with the same generator state both paths draw the
+same values and choose the same creatives (tests check it; the threshold is measured in
+docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
@@ -25,7 +34,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "BERNOULLI_VECTOR_MIN",
     "DEFAULT_PRIOR_STRENGTH",
+    "THOMPSON_VECTOR_MIN",
     "BetaPrior",
     "Choice",
     "Choices",
@@ -33,15 +44,25 @@ __all__ = [
     "CreativeStats",
     "EngagementRecorder",
     "MemoryCreativeStats",
+    "bernoulli",
+    "bernoulli_scalar",
+    "bernoulli_vector",
     "choose_creative",
     "posterior",
     "thompson",
+    "thompson_positions",
+    "thompson_scalar",
 ]
 
 DEFAULT_PRIOR_STRENGTH: Final = 100.0
 """Pseudo-impressions of the default prior: weak enough that a few hundred real impressions
 outweigh it, strong enough that a new creative's posterior mean (what is bid on) is the
 campaign's historical CTR, not the 50 % a uniform Beta(1, 1) would claim."""
+THOMPSON_VECTOR_MIN: Final = 192
+"""From this many creatives in one request, one array draw is cheaper than scalar draws
+inside the router (measured: docs/performance.md, ``bench.router_paths``)."""
+BERNOULLI_VECTOR_MIN: Final = 16
+"""From this many uncertain events, one ``rng.random(n)`` is cheaper than scalar draws."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +76,22 @@ class BetaPrior:
         if not (self.alpha > 0 and self.beta > 0):
             raise ValueError("Beta prior parameters must be positive")
 
-    @classmethod
-    def weak(cls, mean_ctr: float, strength: float = DEFAULT_PRIOR_STRENGTH) -> BetaPrior:
-        """A prior with this mean worth ``strength`` impressions."""
-        mean = min(max(mean_ctr, 1e-6), 1 - 1e-6)
-        return cls(mean * strength, (1 - mean) * strength)
+    @staticmethod
+    def weak(mean_ctr: float, strength: float = DEFAULT_PRIOR_STRENGTH) -> BetaPrior:
+        """A prior with this mean worth ``strength`` impressions (one shared instance per
+        mean: creative choice asks for it per creative per request)."""
+        return _weak(mean_ctr, strength)
 
     @property
     def mean(self) -> float:
         """The expected CTR under this belief."""
         return self.alpha / (self.alpha + self.beta)
+
+
+@functools.lru_cache(maxsize=4096)
+def _weak(mean_ctr: float, strength: float) -> BetaPrior:
+    mean = min(max(mean_ctr, 1e-6), 1 - 1e-6)
+    return BetaPrior(mean * strength, (1 - mean) * strength)
 
 
 class Counts(NamedTuple):
@@ -151,11 +178,22 @@ def choose_creative(
     if not priors or len(priors) != len(counts):
         raise ValueError("need one count per prior, and at least one creative")
     posts = [posterior(p, c) for p, c in zip(priors, counts, strict=True)]
-    alphas = np.array([p.alpha for p in posts])
-    betas = np.array([p.beta for p in posts])
-    draws = rng.beta(alphas, betas)
-    best = int(np.argmax(draws))
-    return Choice(best, posts[best].mean, float(draws[best]))
+    if len(posts) < THOMPSON_VECTOR_MIN:
+        draws = [rng.beta(p.alpha, p.beta) for p in posts]
+        best = _first_max(draws, 0, len(draws))
+        return Choice(best, posts[best].mean, draws[best])
+    array = rng.beta(np.array([p.alpha for p in posts]), np.array([p.beta for p in posts]))
+    best = int(np.argmax(array))
+    return Choice(best, posts[best].mean, float(array[best]))
+
+
+def _first_max(values: Sequence[float], start: int, end: int) -> int:
+    """The index of the largest of ``values[start:end]`` (the first on a tie; not empty)."""
+    best, top = start, values[start]
+    for i in range(start + 1, end):
+        if values[i] > top:
+            best, top = i, values[i]
+    return best
 
 
 class Choices(NamedTuple):
@@ -191,3 +229,61 @@ def thompson(
     first[1:] = group[at_max[1:]] != group[at_max[:-1]]
     chosen = at_max[first]
     return Choices(chosen, a[chosen] / (a[chosen] + b[chosen]), draws[chosen])
+
+
+def thompson_scalar(
+    alpha: Sequence[float],
+    beta: Sequence[float],
+    group_starts: Sequence[int],
+    rng: np.random.Generator,
+) -> list[int]:
+    """``thompson``'s chosen flat indices, drawn one scalar ``rng.beta`` call per creative
+    (the same draws from the same generator state; faster for a handful)."""
+    draw = rng.beta
+    draws = [draw(a, b) for a, b in zip(alpha, beta, strict=True)]
+    ends = [*group_starts[1:], len(draws)]
+    chosen = []
+    for start, end in zip(group_starts, ends, strict=True):
+        best, top = start, draws[start]  # ``_first_max`` inlined: a call per campaign is not free
+        for i in range(start + 1, end):
+            if draws[i] > top:
+                best, top = i, draws[i]
+        chosen.append(best)
+    return chosen
+
+
+def thompson_positions(
+    alpha: Sequence[float],
+    beta: Sequence[float],
+    group_starts: Sequence[int],
+    rng: np.random.Generator,
+) -> list[int]:
+    """Per campaign, the flat index of its chosen creative (see ``thompson``), by the path
+    that is faster for this many creatives; both draw the same values."""
+    if len(alpha) < THOMPSON_VECTOR_MIN:
+        return thompson_scalar(alpha, beta, group_starts, rng)
+    positions: list[int] = thompson(alpha, beta, group_starts, rng).position.tolist()
+    return positions
+
+
+def bernoulli(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """Per probability, whether its event happens (pacing's participation draw): one
+    uniform draw for each below 1 — none for a certain event (nor NaN) — in order, by the
+    path that is faster for this many; both draw the same values."""
+    uncertain = sum(1 for p in probabilities if p < 1.0)
+    if uncertain < BERNOULLI_VECTOR_MIN:
+        return bernoulli_scalar(probabilities, rng)
+    return bernoulli_vector(probabilities, rng)
+
+
+def bernoulli_scalar(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """``bernoulli`` by one scalar ``rng.random()`` per uncertain event (a handful)."""
+    draw = rng.random
+    return [not p < 1.0 or draw() < p for p in probabilities]
+
+
+def bernoulli_vector(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
+    """``bernoulli`` by one ``rng.random(n)`` call (many): ``Generator.random(n)`` draws what
+    ``n`` scalar calls would, in order."""
+    draws = iter(rng.random(sum(1 for p in probabilities if p < 1.0)).tolist())
+    return [not p < 1.0 or next(draws) < p for p in probabilities]

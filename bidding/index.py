@@ -28,13 +28,13 @@ from typing import Final, NamedTuple
 from bidding.campaigns import Campaign, Creative
 from bidding.targeting import Dimension, FormatKey, Reason, RequestFacts, Why, matches
 
-__all__ = ["INDEXED", "CampaignIndex", "Candidate", "check", "eligible_creatives", "scan"]
+__all__ = ["INDEXED", "CampaignIndex", "CampaignMatch", "check", "eligible_creatives", "scan"]
 
 INDEXED: Final = (Dimension.COUNTRY, Dimension.DEVICE_TYPE)
 """The targeting dimensions with an inverted index (besides the creative format)."""
 
 
-class Candidate(NamedTuple):
+class CampaignMatch(NamedTuple):
     """A campaign that wants the impression, and which of its creatives may serve it."""
 
     position: int
@@ -71,13 +71,13 @@ def check(campaign: Campaign, facts: RequestFacts) -> tuple[tuple[int, ...], Rea
     return (creatives, None) if reason is None else ((), reason)
 
 
-def scan(campaigns: Sequence[Campaign], facts: RequestFacts) -> list[Candidate]:
+def scan(campaigns: Sequence[Campaign], facts: RequestFacts) -> list[CampaignMatch]:
     """Every campaign checked in full: the reference the index must agree with."""
     out = []
     for position, campaign in enumerate(campaigns):
         creatives, reason = check(campaign, facts)
         if reason is None:
-            out.append(Candidate(position, campaign, creatives))
+            out.append(CampaignMatch(position, campaign, creatives))
     return out
 
 
@@ -146,7 +146,7 @@ class CampaignIndex:
             result = result & other
         return sorted(result)
 
-    def candidates(self, facts: RequestFacts) -> list[Candidate]:
+    def candidates(self, facts: RequestFacts) -> list[CampaignMatch]:
         """Campaigns that want the impression, in config order, with their creatives."""
         out = []
         campaigns = self.campaigns
@@ -154,7 +154,7 @@ class CampaignIndex:
             campaign = campaigns[position]
             creatives, reason = check(campaign, facts)
             if reason is None:
-                out.append(Candidate(position, campaign, creatives))
+                out.append(CampaignMatch(position, campaign, creatives))
         return out
 
     def explain(self, facts: RequestFacts) -> dict[str, Reason | None]:

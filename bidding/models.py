@@ -8,11 +8,20 @@ the feature schema version and the ordered feature names it was trained on; a fi
 schema differs from ``bidding.features`` is refused with ``ModelError`` — a silently
 misaligned feature vector would bid nonsense at full speed.
 
-Serving scores all candidates of one request with one in-place prediction per model (no
-``DMatrix``), on one thread (``nthread=1``, set once at load: one process per core, and a
-thread pool inside a 5 ms budget only adds jitter). The call goes straight to XGBoost's C
-function (``bidding.dense_predict``), which costs a third of ``inplace_predict`` for a
-request's few rows; ``inplace_predict`` stays the fallback should the two ever disagree.
+Serving scores all candidates of one request with one call per model, on one thread (one
+process per core, and a thread pool inside a 5 ms budget only adds jitter). A model loaded
+from a file is scored, in order of preference, by (``scoring_path``):
+
+- ``compiled``: its trees compiled to C (``bidding.compiled_predict``), a tenth of XGBoost's
+  cost for a request's few rows, used only if it agrees with XGBoost to ``COMPILED_TOLERANCE``
+  on probe rows (new builds also on rows at every split threshold);
+- ``xgboost-c``: XGBoost's own C function called directly (``bidding.dense_predict``), a
+  third of ``inplace_predict``'s cost, used only if bit-identical to it;
+- ``xgboost``: ``Booster.inplace_predict``.
+
+Whatever stops a faster path (no compiler, treelite or tl2cgen missing, a failed build, a
+disagreement) is logged and kept in ``scoring_problem``; XGBoost stays the training library
+and the reference every faster path is checked against.
 
 ``ModelHolder`` owns the live models. A reload builds and validates the new pair
 completely before it replaces the reference in one assignment, so a request already
@@ -30,16 +39,25 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NamedTuple, Protocol, TypeAlias
+from typing import Any, Final, Literal, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
+import structlog
 import xgboost as xgb
 from numpy.typing import NDArray
 
+from bidding.compiled_predict import (
+    BuildOptions,
+    CompiledPredictor,
+    CompileUnavailable,
+    Reference,
+)
 from bidding.dense_predict import DensePredictor
 from bidding.features import FEATURE_NAMES, N_FEATURES, SCHEMA_VERSION, FeatureMatrix
 
 __all__ = [
+    "COMPILED_TOLERANCE",
+    "DEFAULT_BUILD",
     "MODEL_FILES",
     "P_MAX",
     "P_MIN",
@@ -52,12 +70,21 @@ __all__ = [
     "RuleBasedModel",
     "Scorer",
     "Scores",
+    "ScoringPath",
     "XGBoostModel",
     "fit",
     "load_models",
 ]
 
+log = structlog.get_logger("bidding.models")
+
 Probabilities: TypeAlias = NDArray[np.float32]
+ScoringPath: TypeAlias = Literal["compiled", "xgboost-c", "xgboost"]
+_SPEED: Final[dict[str, int]] = {"compiled": 0, "xgboost-c": 1, "xgboost": 2}
+COMPILED_TOLERANCE: Final = 1e-6
+"""Largest difference from XGBoost's probability a compiled model may show on probe rows."""
+DEFAULT_BUILD: Final = BuildOptions()
+"""How models loaded from files are compiled: per-user temporary cache, ``$CC`` or ``cc``."""
 P_MIN: Final = 1e-6
 P_MAX: Final = 1.0 - 1e-6
 MODEL_FILES: Final = {"ctr": "ctr.ubj", "cvr": "cvr.ubj"}
@@ -102,18 +129,51 @@ def _check_width(matrix: FeatureMatrix) -> None:
 
 
 class XGBoostModel:
-    """A trained booster with its training metadata."""
+    """A trained booster with its training metadata, scored by the fastest path that
+    agrees with XGBoost (module docstring); ``build`` None skips the compiled one."""
 
-    __slots__ = ("_booster", "_native", "path")
+    __slots__ = ("_booster", "_compiled", "_native", "path", "scoring_problem")
 
-    def __init__(self, booster: xgb.Booster, path: Path | None = None) -> None:
+    def __init__(
+        self, booster: xgb.Booster, path: Path | None = None, *, build: BuildOptions | None = None
+    ) -> None:
         booster.set_param({"nthread": 1})
         self._booster = booster
-        self._native = DensePredictor.for_booster(booster, _probe_rows())
         self.path = path
+        self.scoring_problem: str | None = None
+        """Why the model is not on the compiled path (None when it is, or was not asked)."""
+        self._compiled = self._compile(build) if build is not None else None
+        self._native = (
+            DensePredictor.for_booster(booster, _probe_rows()) if self._compiled is None else None
+        )
+
+    def _compile(self, build: BuildOptions) -> CompiledPredictor | None:
+        """The compiled predictor, checked against XGBoost on the probe rows (a new build
+        also on rows at every split threshold); None, logged, when there is none."""
+        try:
+            raw = bytes(self._booster.save_raw("ubj"))
+            return CompiledPredictor.for_model(
+                raw,
+                N_FEATURES,
+                build,
+                probe=self._reference(_probe_rows()),
+                thorough=lambda: self._reference(
+                    np.vstack([_probe_rows(), _threshold_rows(self._booster)])
+                ),
+            )
+        except Exception as exc:  # any failure here means: keep XGBoost
+            self.scoring_problem = str(exc) if isinstance(exc, CompileUnavailable) else repr(exc)
+            log.warning(
+                "compiled_predict_unavailable", model=str(self.path), reason=self.scoring_problem
+            )
+            return None
+
+    def _reference(self, rows: FeatureMatrix) -> Reference:
+        expected = self._booster.inplace_predict(rows, validate_features=False)
+        return Reference(rows, np.asarray(expected, np.float32), COMPILED_TOLERANCE)
 
     @classmethod
-    def load(cls, path: Path) -> "XGBoostModel":
+    def load(cls, path: Path, *, build: BuildOptions | None = DEFAULT_BUILD) -> "XGBoostModel":
         """Load and validate a model file; ModelError when missing, corrupt or mismatched."""
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
@@ -132,23 +192,34 @@ class XGBoostModel:
             raise ModelError(f"{path}: feature names differ from bidding.features")
         if booster.num_features() != N_FEATURES:
             raise ModelError(f"{path}: {booster.num_features()} features, need {N_FEATURES}")
-        model = cls(booster, path)
+        model = cls(booster, path, build=build)
         model.predict(np.zeros((1, N_FEATURES), dtype=np.float32))  # fails now, not at serve
         return model
 
     def predict(self, matrix: FeatureMatrix) -> Probabilities:
         """P(label) for every row, in one call; clipped to [P_MIN, P_MAX]."""
         _check_width(matrix)
+        if self._compiled is not None:
+            return self._compiled.predict(matrix, P_MIN, P_MAX)
         if self._native is not None:
             raw = self._native.predict(matrix)
         else:
-            raw = self._booster.inplace_predict(matrix, validate_features=False)
-        return np.clip(np.asarray(raw, dtype=np.float32), P_MIN, P_MAX)
+            raw = np.asarray(
+                self._booster.inplace_predict(matrix, validate_features=False), np.float32
+            )
+        return np.clip(raw, P_MIN, P_MAX, out=raw)
 
     @property
-    def native(self) -> bool:
-        """Whether predictions take the direct C API path (see bidding.dense_predict)."""
-        return self._native is not None
+    def library(self) -> Path | None:
+        """The compiled library serving this model (None off the compiled path)."""
+        return self._compiled.path if self._compiled is not None else None
+
+    @property
+    def scoring_path(self) -> ScoringPath:
+        """Which code computes the predictions (module docstring)."""
+        if self._compiled is not None:
+            return "compiled"
+        return "xgboost-c" if self._native is not None else "xgboost"
 
     def save(self, path: Path) -> None:
         """Write the booster atomically (temporary file, then rename): a watcher never
@@ -172,6 +243,31 @@ def _probe_rows() -> FeatureMatrix:
     rows[:16] = rng.integers(0, 8, size=(16, N_FEATURES))
     rows[rng.random(rows.shape) < 0.1] = np.nan
     return rows
+
+
+def _threshold_rows(booster: xgb.Booster) -> FeatureMatrix:
+    """Rows with every feature on, and just below, one of its split thresholds (each
+    threshold in some row): where a compiled comparison that differs from XGBoost's (``<``
+    against ``<=``, a threshold rounded when written as C) would show."""
+    document = json.loads(bytes(booster.save_raw("json")))
+    thresholds: dict[int, set[float]] = {}
+    for tree in document["learner"]["gradient_booster"]["model"]["trees"]:
+        splits = zip(
+            tree["left_children"], tree["split_indices"], tree["split_conditions"], strict=True
+        )
+        for left, feature, threshold in splits:
+            if left != -1:
+                thresholds.setdefault(feature, set()).add(threshold)
+    if not thresholds:
+        return np.empty((0, N_FEATURES), np.float32)
+    count = max(len(values) for values in thresholds.values())
+    at = np.random.default_rng(7).uniform(0.0, 1_000.0, size=(count, N_FEATURES))
+    at = at.astype(np.float32)
+    for feature, values in thresholds.items():
+        ordered = np.array(sorted(values), np.float32)
+        at[:, feature] = ordered[np.arange(count) % len(ordered)]
+    below = np.nextafter(at, np.float32(-np.inf))
+    return np.vstack([at, below])
 
 
 def fit(
@@ -232,6 +328,16 @@ class RuleBasedModel:
     problems: tuple[str, ...] = ()
     degraded: bool = field(default=True, init=False)
 
+    @property
+    def paths(self) -> dict[str, str]:
+        """No model computes anything: ``rules`` for both."""
+        return {"ctr": "rules", "cvr": "rules"}
+
+    @property
+    def path_problems(self) -> tuple[str, ...]:
+        """Nothing to compile."""
+        return ()
+
     def predict(self, matrix: FeatureMatrix) -> Scores:
         """The averages, one row per candidate."""
         n = len(matrix)
@@ -256,19 +362,40 @@ class CtrCvrModels:
         """Whether either model is a stand-in (``/readyz`` reports it)."""
         return not (isinstance(self.ctr, XGBoostModel) and isinstance(self.cvr, XGBoostModel))
 
+    @property
+    def paths(self) -> dict[str, str]:
+        """The scoring path of each model (``constant`` for a stand-in)."""
+        return {
+            kind: model.scoring_path if isinstance(model, XGBoostModel) else "constant"
+            for kind, model in (("ctr", self.ctr), ("cvr", self.cvr))
+        }
+
+    @property
+    def path_problems(self) -> tuple[str, ...]:
+        """Why trained models are not on the compiled path."""
+        models = (self.ctr, self.cvr)
+        return tuple(
+            m.scoring_problem
+            for m in models
+            if isinstance(m, XGBoostModel) and m.scoring_problem is not None
+        )
+
     def predict(self, matrix: FeatureMatrix) -> Scores:
         """Both probabilities for every row: one call per model for the whole batch."""
         return Scores(self.ctr.predict(matrix), self.cvr.predict(matrix), self.degraded)
 
 
-def load_models(directory: Path, fallback: RuleBasedModel) -> CtrCvrModels | RuleBasedModel:
+def load_models(
+    directory: Path, fallback: RuleBasedModel, *, build: BuildOptions | None = DEFAULT_BUILD
+) -> CtrCvrModels | RuleBasedModel:
     """The models in ``directory``; each unusable one is replaced by the fallback's
-    average (with the reason in ``problems``), and both unusable gives the fallback."""
+    average (with the reason in ``problems``), and both unusable gives the fallback.
+    Compiled as ``build`` says (None: XGBoost only), before this returns."""
     loaded: dict[str, Model] = {}
     problems: list[str] = []
     for kind, name in MODEL_FILES.items():
         try:
-            loaded[kind] = XGBoostModel.load(directory / name)
+            loaded[kind] = XGBoostModel.load(directory / name, build=build)
         except ModelError as exc:
             problems.append(str(exc))
     if not loaded:
@@ -291,21 +418,37 @@ class ModelHolder:
 
     Readers take ``holder.current`` once per request and use that object throughout; the
     swap is one reference assignment. ``reload_if_changed`` compares the model files'
-    modification times and sizes, cheap enough to call every second.
+    modification times and sizes, cheap enough to call every second. A reload compiles the
+    new models before the swap, in the caller's thread (``exchange.model_reload`` uses a worker
+    thread; a cached build takes milliseconds, a new one seconds).
     """
 
-    def __init__(self, directory: Path, fallback: RuleBasedModel) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        fallback: RuleBasedModel,
+        *,
+        build: BuildOptions | None = DEFAULT_BUILD,
+    ) -> None:
         self.directory = directory
         self.fallback = fallback
+        self.build = build
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self._signature = self._stat()
-        self.current: CtrCvrModels | RuleBasedModel = load_models(directory, fallback)
+        self.current: CtrCvrModels | RuleBasedModel = load_models(directory, fallback, build=build)
 
     @property
     def degraded(self) -> bool:
         """Whether the live models include a rule-based stand-in."""
         return self.current.degraded
+
+    @property
+    def scoring_path(self) -> str:
+        """The slowest path among the live trained models (``/readyz``): ``compiled``,
+        ``xgboost-c`` or ``xgboost``; ``rules`` when no trained model is live."""
+        trained = [p for p in self.current.paths.values() if p in _SPEED]
+        return max(trained, key=_SPEED.__getitem__) if trained else "rules"
 
     def _stat(self) -> _Signature:
         out: list[tuple[int, int] | None] = []
@@ -325,7 +468,7 @@ class ModelHolder:
         ``force`` (an operator removing a model on purpose)."""
         with self._lock:
             signature = self._stat()
-            candidate = load_models(self.directory, self.fallback)
+            candidate = load_models(self.directory, self.fallback, build=self.build)
             self._signature = signature
             if not force and _trained_count(candidate) < _trained_count(self.current):
                 self.last_error = "; ".join(candidate.problems) or "fewer trained models"

@@ -36,10 +36,11 @@ import numpy as np
 
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
-from bidding.index import CampaignIndex, Candidate
+from bidding.exploration import bernoulli
+from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.scoring import CandidateScorer
-from bidding.shading import LandscapeBook, bucket_key, shade
+from bidding.shading import LandscapeBook, bucket_key, shade_many
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
 from exchange.bidders import base as bidder_api
@@ -108,7 +109,7 @@ class _Slot(NamedTuple):
 
     imp_index: int
     imp_id: str
-    candidate: Candidate
+    candidate: CampaignMatch
     floor_micros: int
     deal_id: str | None
     pacing: PacingAdvice
@@ -201,7 +202,7 @@ class CampaignRouter:
 
     def _fits(
         self, request: BidRequest, facts: Sequence[RequestFacts]
-    ) -> Iterator[tuple[int, Imp, Candidate, int, str | None, str | None]]:
+    ) -> Iterator[tuple[int, Imp, CampaignMatch, int, str | None, str | None]]:
         """Per imp, each campaign the index returns with its floor and deal id, and why it
         cannot bid there (None: it may): deal rules, and a fixed price below the floor."""
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
@@ -227,16 +228,17 @@ class CampaignRouter:
         """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
         index), that pacing lets take part in this request."""
         facts = RequestFacts.for_imps(request, int(now_s))
-        pacer, rng = self._pacer, self._rng
-        slots = []
+        pacer = self._pacer
+        fitting = []
         for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(request, facts):
             if why is not None:
                 continue
             advice = pacer.advice(candidate.campaign.id) if pacer is not None else FULL_SPEED
-            if advice.participation < 1.0 and rng.random() >= advice.participation:
-                continue
-            slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
-        return slots
+            fitting.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
+        if pacer is None:
+            return fitting
+        takes_part = bernoulli([s.pacing.participation for s in fitting], self._rng)
+        return [slot for slot, part in zip(fitting, takes_part, strict=True) if part]
 
     def explain(self, request: BidRequest) -> dict[str, dict[str, str]]:
         """Per imp, per campaign, why it would not bid — or what it would bid — on
@@ -323,13 +325,21 @@ class CampaignRouter:
         """First price: value-based bids shaded to maximise (value − bid) × P(win | bid) on
         their context bucket's landscape (fixed prices are paid as agreed, not shaded)."""
         out = list(bids)
+        by_bucket: dict[str, list[int]] = {}
         for i, (slot, creative_pos) in enumerate(zip(slots, creatives, strict=True)):
             campaign = slot.candidate.campaign
             if campaign.goal is None or out[i] <= 0:
                 continue
             creative = campaign.creatives[creative_pos]
-            bucket = _bucket(request, creative.w or 0, creative.h or 0)
-            out[i] = shade(out[i], self.landscapes.get(bucket), slot.floor_micros)
+            by_bucket.setdefault(_bucket(request, creative.w or 0, creative.h or 0), []).append(i)
+        for bucket, positions in by_bucket.items():  # one grid search per landscape
+            shaded = shade_many(
+                np.array([out[i] for i in positions], dtype=np.int64),
+                self.landscapes.get(bucket),
+                np.array([slots[i].floor_micros for i in positions], dtype=np.int64),
+            )
+            for i, bid in zip(positions, shaded.tolist(), strict=True):
+                out[i] = bid
         return out
 
     async def offers(self, request: BidRequest, timeout_s: float) -> list[Offer]:

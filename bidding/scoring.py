@@ -2,9 +2,9 @@
 
 The ad half of every feature row is encoded once at startup (one ``AdBlock`` row per hosted
 campaign × creative); a request gathers its candidates' rows, joins them with the context
-row of their impression, and scores the whole batch with one in-place prediction per model
-(a fixed cost of ~100 µs or more per call, ~1 µs per extra row: never a call per campaign;
-``bidding.models`` makes the call as cheap as XGBoost allows).
+row of their impression, and scores the whole batch with one call per model (never a call
+per campaign: even compiled, each call has a fixed cost; ``bidding.models`` picks the
+cheapest path that agrees with XGBoost).
 
 Without usable models (missing or refused files) each campaign's historical average CTR and
 CVR stand in, so value-based campaigns keep bidding sensibly while ``degraded`` tells

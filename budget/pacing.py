@@ -29,7 +29,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Generic, NamedTuple, TypeVar
+from typing import Final, Generic, TypeVar
 
 import structlog
 
@@ -48,7 +48,6 @@ from budget.store import CounterStore, StoreUnavailable
 
 __all__ = [
     "PacedCampaign",
-    "PacingAdvice",
     "PacingConfig",
     "PacingKeys",
     "StorePacer",
@@ -64,15 +63,9 @@ _U_SCALE: Final = 1_000_000
 """The control level is stored in millionths (the store keeps integers)."""
 
 
-class PacingAdvice(NamedTuple):
-    """How a campaign should bid right now (the router's ``PacingAdvice`` has the same
-    shape; the pacer builds whichever type it is given)."""
-
-    multiplier: float
-    participation: float
-
-
 A = TypeVar("A")
+"""The advice type the pacer builds from (multiplier, participation): the consumer's own
+(``bidding.router.PacingAdvice``), so that the two packages share no type."""
 
 
 PacedCampaign = BudgetedCampaign

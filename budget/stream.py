@@ -12,13 +12,15 @@ starts at a random one), so a flush stays one round trip to one node and the sha
 evenly. A shard keeps its events in order; across shards the order is the events' own
 time (``ts_ms``), which is how ``rtb export`` merges them.
 
-Event fields are flat strings (Redis stream entries are string maps): the writer's callers
-pass ids, codes and integer micros; never personal data.
+Event fields are flat (Redis stream entries are string maps): writers pass ids, codes and
+integer micros as they are, readers get strings; never personal data.
 """
 
 import random
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
 from redis.exceptions import ResponseError
 
@@ -26,12 +28,23 @@ from budget.redis_store import REDIS_ERRORS, RedisClient, as_text, open_client, 
 from budget.store import StoreUnavailable
 
 Event = Mapping[str, str]
+"""An event as readers get it back: every field a string."""
+FieldValue = str | int | float
+NewEvent = Mapping[str, FieldValue]
+"""An event as a writer appends it: texts and numbers as they are (Redis encodes numbers
+itself; the in-memory ring turns them into the same strings), so the request path builds
+events without converting every field."""
+
+
+def _as_read(event: NewEvent) -> dict[str, str]:
+    """The event as Redis would give it back: each number as its ``repr``."""
+    return {name: value if type(value) is str else str(value) for name, value in event.items()}
 
 
 class EventStream(Protocol):
     """Append batches of events; read them back through a consumer group."""
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[NewEvent]) -> None:
         """Append ``events`` in order (one round trip)."""
         ...
 
@@ -92,7 +105,7 @@ class RedisEventStream:
         """Close the client."""
         await self._client.aclose()
 
-    async def append(self, events: Sequence[Event]) -> None:
+    async def append(self, events: Sequence[NewEvent]) -> None:
         if not events:
             return
         key = self._keys[self._next]
@@ -177,32 +190,143 @@ class RedisEventStream:
             raise StoreUnavailable(str(exc)) from exc
 
 
+DEFAULT_MEMORY_MAX_LEN: Final = 10_000
+"""Events the in-memory stream keeps by default: enough to look at the last few thousand
+auctions; nothing reads it across processes, and every kept event is heap the garbage
+collector walks (app.settings ``events_memory_max_len``)."""
+
+
+@dataclass(slots=True)
+class _Group:
+    """A consumer group of the in-memory stream: where it is, what it has not acknowledged."""
+
+    delivered: int
+    """Sequence number of the last entry delivered to the group."""
+    pending: dict[str, OrderedDict[int, None]] = field(default_factory=dict)
+    """Per consumer, the entries delivered to it and not acknowledged, oldest first."""
+    pending_after: dict[str, int | None] = field(default_factory=dict)
+    """Per consumer, the last pending entry ``read_pending`` returned (None: all read)."""
+    dropped: int = 0
+
+
 class MemoryEventStream:
-    """EventStream in one process's memory (capped like the Redis one)."""
+    """EventStream in one process's memory: a ring of the last ``max_len`` events.
 
-    def __init__(self, max_len: int = 100_000) -> None:
-        self._entries: list[tuple[str, Event]] = []
-        self._max_len = max_len
-        self._next = 0
-        self._cursors: dict[str, int] = {}
+    Consumer groups behave as on Redis: ``read`` delivers each entry once per group and keeps
+    it pending for its consumer until ``ack``; ``read_pending`` gives a consumer the entries
+    it never acknowledged. An entry that falls off the ring before its group read it, or
+    while it is still pending, is gone for that group: it is never returned, and it counts
+    in ``dropped`` (per group, and in total) where Redis would skip it without a word. Only
+    groups that exist count: an event trimmed before any group was created is not a drop.
+    Memory is the ring plus, per group, at most one pending mark per entry in the ring.
+    """
 
-    async def append(self, events: Sequence[Event]) -> None:
+    def __init__(self, max_len: int = DEFAULT_MEMORY_MAX_LEN) -> None:
+        if max_len <= 0:
+            raise ValueError("an in-memory event stream needs max_len > 0")
+        self._slots: list[Event | None] = [None] * max_len
+        """Entry ``seq`` (ids ``<seq>-0``, from 1) is at ``seq % max_len`` while it is kept."""
+        self._last = 0
+        """Sequence number of the newest entry (0: none yet)."""
+        self._groups: dict[str, _Group] = {}
+        self.dropped = 0
+        """Entries that fell off the ring unread by a group or unacknowledged, all groups."""
+
+    @property
+    def max_len(self) -> int:
+        return len(self._slots)
+
+    @property
+    def _first(self) -> int:
+        """Sequence number of the oldest entry kept (``_last + 1`` when none is)."""
+        return max(1, self._last - len(self._slots) + 1)
+
+    def __len__(self) -> int:
+        return self._last - self._first + 1
+
+    def dropped_by(self, group: str) -> int:
+        """Entries ``group`` lost to the ring (never delivered, or pending when trimmed)."""
+        found = self._groups.get(group)
+        return found.dropped if found is not None else 0
+
+    async def append(self, events: Sequence[NewEvent]) -> None:
+        size = len(self._slots)
         for event in events:
-            self._next += 1
-            self._entries.append((f"{self._next}-0", dict(event)))
-        overflow = len(self._entries) - self._max_len
-        if overflow > 0:
-            del self._entries[:overflow]
+            self._last += 1
+            self._slots[self._last % size] = _as_read(event)
+        if self._groups and events:
+            self._trim_groups()
+
+    def _trim_groups(self) -> None:
+        """Count and forget, per group, what fell off the ring since the last append."""
+        first = self._first
+        for group in self._groups.values():
+            lost = 0
+            if group.delivered < first - 1:
+                lost += first - 1 - group.delivered
+                group.delivered = first - 1
+            for marks in group.pending.values():
+                while marks and next(iter(marks)) < first:
+                    marks.popitem(last=False)
+                    lost += 1
+            group.dropped += lost
+            self.dropped += lost
+
+    def _group(self, name: str) -> _Group:
+        """The group, created at the oldest entry kept when missing (Redis: id ``0``)."""
+        group = self._groups.get(name)
+        if group is None:
+            group = self._groups[name] = _Group(delivered=self._first - 1)
+        return group
+
+    def _entry(self, seq: int) -> tuple[str, Event]:
+        event = self._slots[seq % len(self._slots)]
+        assert event is not None
+        return f"{seq}-0", event
 
     async def read(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
-        cursor = self._cursors.get(group, 0)
-        fresh = [(i, e) for i, e in self._entries if int(i.split("-")[0]) > cursor][:count]
-        if fresh:
-            self._cursors[group] = int(fresh[-1][0].split("-")[0])
-        return fresh
+        found = self._group(group)
+        start = found.delivered + 1
+        stop = min(start + max(0, count), self._last + 1)
+        if start >= stop:
+            return []
+        marks = found.pending.setdefault(consumer, OrderedDict())
+        for seq in range(start, stop):
+            marks[seq] = None
+        found.delivered = stop - 1
+        return [self._entry(seq) for seq in range(start, stop)]
 
     async def ack(self, group: str, ids: Sequence[str]) -> None:
-        return None
+        found = self._groups.get(group)
+        if found is None:
+            return
+        for entry_id in ids:
+            seq = _sequence(entry_id)
+            if seq is None:
+                continue
+            for marks in found.pending.values():
+                if seq in marks:
+                    del marks[seq]
+                    break
 
     async def read_pending(self, group: str, consumer: str, count: int) -> list[tuple[str, Event]]:
-        return []  # delivery is not tracked in memory: nothing is ever pending
+        found = self._group(group)
+        after = found.pending_after.get(consumer, 0)
+        if after is None:
+            return []  # this consumer's pending entries were all read (as on Redis)
+        seqs: list[int] = []
+        for seq in found.pending.get(consumer, ()):
+            if len(seqs) >= count:
+                break
+            if seq > after:
+                seqs.append(seq)
+        found.pending_after[consumer] = seqs[-1] if seqs else None
+        return [self._entry(seq) for seq in seqs]
+
+
+def _sequence(entry_id: str) -> int | None:
+    """The sequence number of an in-memory entry id (``<seq>-0``); None if not one."""
+    head, _, tail = entry_id.partition("-")
+    if not head.isdigit() or tail != "0":
+        return None
+    return int(head)

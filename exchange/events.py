@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import structlog
 
 from budget.store import StoreUnavailable
-from budget.stream import Event, EventStream
+from budget.stream import EventStream, FieldValue, NewEvent
 from exchange.metrics import Metrics
 
 log = structlog.get_logger("exchange.events")
@@ -31,12 +31,16 @@ class EventSink(Protocol):
     def emit(self, kind: str, **fields: Any) -> None: ...
 
 
-def _flat(kind: str, fields: dict[str, Any]) -> Event:
-    event = {"kind": kind, "ts_ms": str(int(time.time() * 1000))}
+def _flat(kind: str, fields: dict[str, Any]) -> NewEvent:
+    """The event's fields as the stream takes them: missing ones left out, texts and numbers
+    as they are (no conversion per field on the request path), anything else as text."""
+    event: dict[str, FieldValue] = {"kind": kind, "ts_ms": int(time.time() * 1000)}
     for name, value in fields.items():
-        if value is None:
-            continue
-        event[name] = value if isinstance(value, str) else str(value)
+        kind_of = type(value)
+        if kind_of is str or kind_of is int or kind_of is float:
+            event[name] = value
+        elif value is not None:
+            event[name] = str(value)  # bools (Redis refuses them), enums, anything else
     return event
 
 
@@ -54,7 +58,7 @@ class StreamEventSink:
     ) -> None:
         self._stream = stream
         self._metrics = metrics
-        self._queue: deque[Event] = deque()
+        self._queue: deque[NewEvent] = deque()
         self._max_queued = max_queued
         self._batch_size = batch_size
         self._interval_s = interval_s

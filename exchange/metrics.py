@@ -4,7 +4,7 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from prometheus_client import (
@@ -14,7 +14,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # The *_created series double the output and nobody graphs them.
@@ -57,6 +57,19 @@ class _ScoredCandidates(Collector):
         yield family
 
 
+class _ReadCounter(Collector):
+    """A counter kept by its owner and read at scrape time (nothing to update per event)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
 class Metrics:
     """The counters and histograms the exchange updates."""
 
@@ -72,6 +85,17 @@ class Metrics:
     def watch_scoring(self, routers: Sequence[ScoringRouter]) -> None:
         """Export how many candidates ``routers`` scored with the models (once per process)."""
         self.registry.register(_ScoredCandidates(routers))
+
+    def count_ring_drops(self, read: Callable[[], int]) -> None:
+        """Publish the in-memory event ring's drops (``budget.stream.MemoryEventStream``)."""
+        self.registry.register(
+            _ReadCounter(
+                "rtb_events_ring_dropped",
+                "Events that fell off the in-memory event stream (store=memory) before a "
+                "consumer group read or acknowledged them.",
+                read,
+            )
+        )
 
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
@@ -222,6 +246,13 @@ class Metrics:
         self.client_disconnects = Counter(
             "rtb_client_disconnects",
             "Requests whose client went away (or was cut off) before its body was read.",
+            registry=self.registry,
+        )
+        self.model_scoring_path = Gauge(
+            "rtb_model_scoring_path",
+            "1 for the code scoring each model (compiled, xgboost-c, xgboost; constant or "
+            "rules for a stand-in), as of the scrape.",
+            ["model", "path"],
             registry=self.registry,
         )
         self.forwards = Counter(

@@ -245,8 +245,12 @@ class Settings(BaseSettings):
 
     # Events
     events_max_len: Annotated[int, Field(gt=0)] = 1_000_000
-    """Approximate cap of the Redis event stream (``store=redis``; else events go to the log),
-    all shards together."""
+    """Approximate cap of the Redis event stream (``store=redis``), all shards together."""
+    events_memory_max_len: Annotated[int, Field(gt=0)] = 10_000
+    """With ``store=memory`` the events go to a ring in the process that keeps the last this
+    many (about 1 KB each); nothing reads it across processes, so it only needs to hold what
+    a look at recent auctions wants. Older events fall off; a consumer group that had not
+    read them counts them in ``rtb_events_ring_dropped_total``."""
 
     # Redis Cluster and the event stream's shards
     redis_cluster: bool = False

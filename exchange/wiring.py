@@ -76,8 +76,6 @@ log = structlog.get_logger("exchange.wiring")
 
 _BREAKER_VALUE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _LEDGER_VALUE = {LedgerState.READY: 0, LedgerState.UNINITIALISED: 1, LedgerState.LOST: 2}
-MEMORY_EVENTS_KEPT = 100_000
-"""Events the in-memory stream keeps (``store=memory``: nothing reads it across processes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +349,10 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
     owned_stream = None
     if stream is None and settings.store == "redis":
         stream = owned_stream = open_event_stream(settings)
-    elif stream is None:  # one process: a capped in-memory stream
-        stream = MemoryEventStream(max_len=MEMORY_EVENTS_KEPT)
+    elif stream is None:  # one process: an in-memory ring (nothing reads it across processes)
+        ring = MemoryEventStream(max_len=settings.events_memory_max_len)
+        metrics.count_ring_drops(lambda: ring.dropped)
+        stream = ring
     events = StreamEventSink(stream, metrics)
     client = None
     forwarder = parts.forwarder

@@ -49,6 +49,15 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_models() -> None:
+    """The shipped models compiled once, before any test: a cold cache costs seconds, and
+    servers that must start within a deadline then load the library in milliseconds."""
+    from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, load_models
+
+    load_models(DEFAULT_MODEL_DIR, FALLBACK_RATES)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a Redis that answers: the configured one, or a throwaway server."""

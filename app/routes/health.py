@@ -23,7 +23,10 @@ async def readyz(request: Request) -> Response:
     """503 when the counter store does not answer, its ledger is lost or missing
     (``ledger.reason`` says which and what to run), or a bidder is not ready (take this
     process out of rotation); 200 otherwise, with ``status: degraded`` while the routers
-    bid on historical averages because their models are missing or refused."""
+    bid on historical averages because their models are missing or refused.
+    ``models.path`` names the code that scores them (``compiled``, ``xgboost-c`` or
+    ``xgboost``: the slowest of the two models; ``rules`` without any), ``models.paths``
+    each model's, and ``models.path_problems`` why a model is not compiled."""
     services = services_of(request)
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
@@ -41,10 +44,14 @@ async def readyz(request: Request) -> Response:
     if ledger is not None:
         body["ledger"] = {"state": ledger.state.value, "reason": ledger.reason}
     if holder is not None:
+        models = holder.current
         body["models"] = {
             "degraded": models_degraded,
-            "problems": list(holder.current.problems),
+            "problems": list(models.problems),
             "last_reload_error": holder.last_error,
+            "path": holder.scoring_path,
+            "paths": models.paths,
+            "path_problems": list(models.path_problems),
         }
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
@@ -52,5 +59,10 @@ async def readyz(request: Request) -> Response:
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(request: Request) -> Response:
     """The text exposition format of this process's registry."""
-    registry = services_of(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    services = services_of(request)
+    if services.models is not None:  # the live pair's paths, as of this scrape
+        gauge = services.metrics.model_scoring_path
+        gauge.clear()
+        for kind, path in services.models.current.paths.items():
+            gauge.labels(kind, path).set(1)
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -46,5 +46,5 @@ def test_the_lifespan_state_carries_the_limits_else_the_defaults_apply() -> None
 
 def test_the_defaults_are_the_settings_defaults() -> None:
     """Read from the declarations, not the environment (which the defaults never read)."""
-    for name in HttpLimits.__dataclass_fields__.keys() - {"refused"}:
+    for name in HttpLimits.__dataclass_fields__.keys() - {"refused", "shed"}:
         assert getattr(DEFAULT_LIMITS, name) == Settings.model_fields[name].default

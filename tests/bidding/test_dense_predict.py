@@ -76,8 +76,8 @@ def test_a_disagreeing_native_path_is_not_used(booster: xgb.Booster) -> None:
 
 def test_models_serve_through_the_native_path_with_the_same_numbers() -> None:
     for name in MODEL_FILES.values():
-        model = XGBoostModel.load(DEFAULT_MODEL_DIR / name)
-        assert model.native
+        model = XGBoostModel.load(DEFAULT_MODEL_DIR / name, build=None)  # not compiled
+        assert model.scoring_path == "xgboost-c"
         rows = _rows(50, seed=9)
         booster = xgb.Booster(model_file=str(DEFAULT_MODEL_DIR / name))
         expected = np.clip(booster.inplace_predict(rows, validate_features=False), 1e-6, 1 - 1e-6)
@@ -88,11 +88,11 @@ def test_without_the_native_path_the_wrapper_serves_the_same_numbers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]
-    native = XGBoostModel.load(path)
+    native = XGBoostModel.load(path, build=None)
     monkeypatch.setattr(DensePredictor, "for_booster", lambda *_: None)
-    wrapped = XGBoostModel.load(path)
-    assert native.native
-    assert not wrapped.native
+    wrapped = XGBoostModel.load(path, build=None)
+    assert native.scoring_path == "xgboost-c"
+    assert wrapped.scoring_path == "xgboost"
     rows = _rows(30, seed=5)
     np.testing.assert_array_equal(wrapped.predict(rows), native.predict(rows))
     np.testing.assert_array_equal(wrapped.predict(rows.astype(np.float64)), native.predict(rows))
@@ -101,13 +101,12 @@ def test_without_the_native_path_the_wrapper_serves_the_same_numbers(
 def test_loaded_in_one_thread_used_from_several() -> None:
     """As in serving: the model reload loads in a worker thread, requests predict elsewhere."""
     loaded: list[XGBoostModel] = []
-    loader = threading.Thread(
-        target=lambda: loaded.append(XGBoostModel.load(DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]))
-    )
+    path = DEFAULT_MODEL_DIR / MODEL_FILES["ctr"]
+    loader = threading.Thread(target=lambda: loaded.append(XGBoostModel.load(path, build=None)))
     loader.start()
     loader.join()
     model = loaded[0]
-    assert model.native
+    assert model.scoring_path == "xgboost-c"
     rows = _rows(12, seed=6)
     expected = model.predict(rows)
     mismatches: list[int] = []

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bidding.features import (
     FEATURE_NAMES,
@@ -13,9 +15,11 @@ from bidding.features import (
     AdBlock,
     AdKey,
     ContextFeatures,
+    ContextValue,
     age_bucket,
     encode_columns,
     feature_matrix,
+    one_row_columns,
     raw_context,
     stable_hash,
 )
@@ -148,3 +152,49 @@ def test_context_rows_must_match_ads() -> None:
     columns = {"ts": np.array([NOW_S, NOW_S])}
     with pytest.raises(ValueError, match="context rows"):
         feature_matrix(ContextFeatures.from_columns(columns), ADS)
+
+
+_TEXT = st.one_of(st.none(), st.just(""), st.sampled_from(["usa", "GBR", " deu ", "IAB1", "x"]))
+_NUMBER = st.one_of(st.none(), st.integers(-5, 3000).map(float))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ts=st.floats(-3e9, 8e9, allow_nan=False),
+    utcoffset=st.one_of(st.none(), st.integers(-720, 840).map(float)),
+    yob=_NUMBER,
+    gender=st.one_of(st.none(), st.sampled_from(["M", "f", "O", "x", ""])),
+    segments=st.one_of(
+        st.none(),
+        st.lists(st.sampled_from(["dp:1", "dp:2", " s ", "", "a:b"]), max_size=6).map("|".join),
+    ),
+    devicetype=_NUMBER,
+    os=_TEXT,
+    country=_TEXT,
+    site_cat=_TEXT,
+    domain=_TEXT,
+    is_app=st.one_of(st.none(), st.sampled_from([0.0, 1.0])),
+    pos=_NUMBER,
+)
+def test_the_one_row_path_encodes_exactly_as_the_columnar_one(**values: ContextValue) -> None:
+    """Serving encodes one impression in plain Python; training encodes tables with numpy:
+    both give the same numbers, NaNs and hashes for every input."""
+    one = ContextFeatures.of_values(values)
+    table = ContextFeatures.from_columns(one_row_columns(values))
+    for name in ContextFeatures.__slots__:
+        a, b = getattr(one, name), getattr(table, name)
+        assert a.dtype == b.dtype, name
+        assert a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_the_context_of_one_request_is_computed_once_for_all_routers() -> None:
+    request = _request(yob=1990)
+    first = ContextFeatures.of(request, request.imp[0], NOW_S)
+    assert ContextFeatures.of(request, request.imp[0], NOW_S) is first
+    other = _request(yob=1990)  # an equal request is another request
+    assert ContextFeatures.of(other, other.imp[0], NOW_S) is not first
+    later = ContextFeatures.of(request, request.imp[0], NOW_S + 3600)
+    assert later is not first
+    hour = FEATURE_NAMES.index("ctx_hour")
+    assert later.block[0, hour] == (first.block[0, hour] + 1) % 24

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bidding.campaigns import Campaign, Creative, MediaType
-from bidding.index import CampaignIndex, Candidate, check, eligible_creatives, scan
+from bidding.index import CampaignIndex, CampaignMatch, check, eligible_creatives, scan
 from bidding.targeting import ANY, Dimension, ListRule, Reason, RequestFacts, Targeting, Why
 from openrtb.request import BidRequest
 from tests.builders import banner_request
@@ -130,7 +130,7 @@ def test_narrowing_uses_format_country_and_device() -> None:
     facts = real_facts()
     assert index.narrow(facts) == [0, 4]
     assert [c.campaign.id for c in index.candidates(facts)] == ["fits", "usa-desktops"]
-    assert index.candidates(facts)[0] == Candidate(0, pool[0], (0,))
+    assert index.candidates(facts)[0] == CampaignMatch(0, pool[0], (0,))
     why = index.explain(facts)
     assert why["wrong-size"] == Reason("creative", Why.NO_CREATIVE)
     assert why["germany"] == Reason("country", Why.NOT_ALLOWED, "usa")

@@ -11,6 +11,7 @@ import pytest
 from bidding import models
 from bidding.features import N_FEATURES
 from bidding.models import (
+    COMPILED_TOLERANCE,
     P_MAX,
     P_MIN,
     ConstantModel,
@@ -165,7 +166,7 @@ def test_concurrent_predictions_never_fail_during_reloads(model_dir: Path) -> No
             except BaseException as exc:  # any failure is the bug under test
                 failures.append(exc)
                 return
-            if not any(np.array_equal(got, a) for a in allowed):
+            if not any(np.allclose(got, a, rtol=0, atol=COMPILED_TOLERANCE) for a in allowed):
                 unexpected.append(got)
 
     threads = [threading.Thread(target=serve) for _ in range(3)]

@@ -111,7 +111,7 @@ def test_small_synthetic_run_reaches_a_sane_auc(
     assert meta["date_range"]["train_to"] <= meta["date_range"]["test_from"]
     zeros = np.zeros((2, len(FEATURE_NAMES)), np.float32)
     np.testing.assert_array_equal(
-        XGBoostModel.load(path).predict(zeros), result.model.predict(zeros)
+        XGBoostModel.load(path, build=None).predict(zeros), result.model.predict(zeros)
     )
 
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from bidding.router import PacingAdvice
 from budget.keys import KeySpace
 from budget.ledger import CampaignHold, SpendLedger
 from budget.ledger_watch import open_ledger
 from budget.memory import MemoryStore
-from budget.pacing import PacingAdvice, PacingConfig, StorePacer
+from budget.pacing import PacingConfig, StorePacer
 from budget.pacing_plan import day_bounds
 from budget.redis_store import RedisStore
 from budget.store import CounterStore

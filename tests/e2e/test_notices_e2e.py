@@ -159,7 +159,14 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
         "store_circuit": "closed",
         "bidders": {"house": True},
         "ledger": {"state": "ready", "reason": ""},
-        "models": {"degraded": False, "problems": [], "last_reload_error": None},
+        "models": {
+            "degraded": False,
+            "problems": [],
+            "last_reload_error": None,
+            "path": "compiled",
+            "paths": {"ctr": "compiled", "cvr": "compiled"},
+            "path_problems": [],
+        },
     }
     won_bid(exchange)
     metrics = exchange.client.get("/metrics").text
@@ -167,6 +174,8 @@ def test_health_readiness_and_metrics(exchange: Exchange) -> None:
     assert 'rtb_wins_total{bidder="house"} 1.0' in metrics
     assert 'rtb_bids_total{bidder="house"} 2.0' in metrics
     assert "rtb_auction_latency_seconds_count 1.0" in metrics
+    assert 'rtb_model_scoring_path{model="ctr",path="compiled"} 1.0' in metrics
+    assert 'rtb_model_scoring_path{model="cvr",path="compiled"} 1.0' in metrics
 
 
 def test_openapi_documents_the_auction_with_examples(exchange: Exchange) -> None:

@@ -2,13 +2,19 @@
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
+import httpx
+from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
+from app.main import create_app
 from budget.store import StoreUnavailable
 from budget.stream import Event, MemoryEventStream, RedisEventStream
 from exchange.events import StreamEventSink
 from exchange.metrics import Metrics
+from exchange.settings import Settings
+from tests.servers import serve
 
 
 class FlakyStream(MemoryEventStream):
@@ -78,3 +84,45 @@ async def test_a_full_queue_drops_and_counts() -> None:
     assert sink.queued == 3
     assert metrics.events_dropped._value.get() == 2
     await sink.aclose(timeout_s=0.2)
+
+
+async def test_events_lost_to_the_memory_ring_show_in_the_metrics() -> None:
+    metrics = Metrics()
+    ring = MemoryEventStream(max_len=10)
+    metrics.count_ring_drops(lambda: ring.dropped)
+    await ring.read("export", "c", count=10)
+    await ring.append([{"n": str(i)} for i in range(25)])
+    text = generate_latest(metrics.registry).decode()
+    assert "rtb_events_ring_dropped_total 15.0" in text
+
+
+def test_the_exchange_on_the_memory_store_publishes_its_ring_drops(tmp_path: Path) -> None:
+    settings = Settings(events_memory_max_len=100, state_dir=tmp_path)
+    with serve(create_app(settings)) as url:
+        text = httpx.get(f"{url}/metrics", timeout=5).text
+    assert "rtb_events_ring_dropped_total 0.0" in text
+
+
+async def test_numbers_go_into_the_stream_as_numbers_and_read_back_as_redis_gives_them(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Writers pass ints and floats unconverted; both streams give back the same strings."""
+    memory = MemoryEventStream(max_len=10)
+    redis_stream = RedisEventStream.from_url(redis_url, f"{key_prefix}typed", 100)
+    try:
+        for stream in (memory, redis_stream):
+            sink = StreamEventSink(stream, Metrics(), interval_s=0.01)
+            sink.emit("notice", charged_micros=2_510, pctr=0.012345678901, billable=True, cid=None)
+            await sink.aclose()
+        ((_, from_memory),) = await memory.read("g", "c", 10)
+        ((_, from_redis),) = await redis_stream.read("g", "c", 10)
+    finally:
+        await redis_stream.aclose()
+    for event in (from_memory, from_redis):
+        assert {k: v for k, v in event.items() if k != "ts_ms"} == {
+            "kind": "notice",
+            "charged_micros": "2510",
+            "pctr": "0.012345678901",
+            "billable": "True",
+        }
+        assert event["ts_ms"].isdigit()
