@@ -23,6 +23,7 @@ Run it as a module; it prints one JSON ``LoadResult`` on stdout::
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -174,6 +175,38 @@ def parse_response(buf: bytearray | bytes) -> tuple[int, int] | None:
         end_of_body = _chunked_end(buf, body_start)
         return None if end_of_body is None else (status, end_of_body)
     raise ProtocolError("response framed neither by Content-Length nor chunked")
+
+
+class KeepAliveConnection:
+    """One keep-alive HTTP/1.1 connection with one request in flight: a request out, its
+    status, head and body back (httpx would cost more CPU than the load it makes)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+        self._buffer = bytearray()
+
+    @classmethod
+    async def open(cls, port: int) -> "KeepAliveConnection":
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def aclose(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+    async def send(self, raw: bytes) -> tuple[int, bytes, bytes]:
+        """(status, head, body) of the answer to ``raw``."""
+        self._writer.write(raw)
+        while (framed := parse_response(self._buffer)) is None:
+            chunk = await self._reader.read(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self._buffer += chunk
+        status, end = framed
+        head_end = self._buffer.find(b"\r\n\r\n")
+        head, body = bytes(self._buffer[:head_end]), bytes(self._buffer[head_end + 4 : end])
+        del self._buffer[:end]
+        return status, head, body
 
 
 def _chunked_end(buf: bytearray | bytes, pos: int) -> int | None:

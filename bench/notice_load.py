@@ -11,7 +11,6 @@ Run: ``python -m bench --section notice-load`` (or ``python -m bench.notice_load
 """
 
 import asyncio
-import contextlib
 import os
 import random
 import secrets
@@ -33,7 +32,7 @@ import orjson
 import uvloop
 from redis import Redis
 
-from bench.loadgen import build_request, parse_response
+from bench.loadgen import KeepAliveConnection, build_request
 from bench.section import Options, Report, Table, progress
 
 __all__ = ["LoadOutcome", "Served", "StoreConfig", "run", "run_load", "serve_workers"]
@@ -167,34 +166,6 @@ def serve_workers(
             _delete_prefix(redis_url, prefix)
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection: a request out, its whole response back (httpx
-    would cost more CPU than the server it loads)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
-        self._buffer = bytearray()
-
-    async def aclose(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
-
-    async def send(self, raw: bytes) -> tuple[int, bytes, bytes]:
-        """(status, head, body) of the answer to ``raw``."""
-        self._writer.write(raw)
-        while (framed := parse_response(self._buffer)) is None:
-            chunk = await self._reader.read(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self._buffer += chunk
-        status, end = framed
-        head_end = self._buffer.find(b"\r\n\r\n")
-        head, body = bytes(self._buffer[:head_end]), bytes(self._buffer[head_end + 4 : end])
-        del self._buffer[:end]
-        return status, head, body
-
-
 def _get(port: int, url: str) -> bytes:
     parts = urlsplit(url)
     return f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
@@ -215,13 +186,13 @@ async def _load(
     outcome = LoadOutcome(config)
     rng = random.Random(seed)
 
-    async def notice(connection: _Connection, url: str) -> None:
+    async def notice(connection: KeepAliveConnection, url: str) -> None:
         status, head, _ = await connection.send(_get(port, url))
         result = _notice_result(head)
         outcome.notices[f"{status} {result}" if result else str(status)] += 1
 
     async def worker(ends: float) -> None:
-        connection = _Connection(*await asyncio.open_connection("127.0.0.1", port))
+        connection = await KeepAliveConnection.open(port)
         try:
             while time.monotonic() < ends:
                 status, _, body = await connection.send(auction)

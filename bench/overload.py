@@ -52,10 +52,10 @@ from bench.exchange_fanout import (
 )
 from bench.loadgen import LoadResult
 from bench.payloads import AUCTION_PATH, BANNER_REQUEST
-from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
+from bench.processes import Pinning, pinning, serve_on_free_port
 from bench.scrape import Counters, scrape
 from bench.section import Options, Report, Table, progress
-from bench.serving import APPS, SCREEN_OFF, _background_load, _loadgen, _served, _tail
+from bench.serving import APPS, SCREEN_OFF, _background_load, _loadgen, _served
 
 __all__ = ["run"]
 
@@ -276,20 +276,13 @@ def _exchange(setup: _Setup, peers: _Peers, pins: Pinning, work: Path) -> Iterat
         env["RTB_DSP_BREAKER_FAILURES"] = str(_NO_BREAKER)
     env.update(setup.env)
     log_path = work / f"exchange-{setup.key}.log"
-    for attempt in range(3):
-        port = free_port()
-        argv = [*pins.server, _rtb(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        with log_path.open("wb") as log, spawn(argv, stdout=log, stderr=log, env=env) as process:
-            try:
-                wait_for_port(port, process)
-            except RuntimeError:
-                if attempt < 2 and b"address already in use" in log_path.read_bytes().lower():
-                    continue
-                raise RuntimeError(f"rtb serve did not start:\n{_tail(log_path)}") from None
-            _probe(setup, port)
-            yield process.pid, port
-            return
-    raise RuntimeError("rtb serve: no free port after 3 attempts")
+    command = [*pins.server, _rtb(), "serve", "--host", "127.0.0.1", "--port"]
+    with serve_on_free_port(lambda port: [*command, str(port)], env, log_path, "rtb serve") as (
+        process,
+        port,
+    ):
+        _probe(setup, port)
+        yield process.pid, port
 
 
 def _probe(setup: _Setup, port: int) -> None:

@@ -11,7 +11,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,3 +208,37 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s:.0f} s")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` of a log file, for an error message."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def serve_on_free_port(
+    argv: Callable[[int], Sequence[str]],
+    env: Mapping[str, str],
+    log_path: Path,
+    label: str,
+    attempts: int = 3,
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A server started by ``argv(port)`` on a free port, logging to ``log_path``, with its
+    port once it listens, until the block ends. A free port can be taken between choosing it
+    and binding it: on "address already in use" another is tried."""
+    for attempt in range(attempts):
+        port = free_port()
+        with (
+            log_path.open("wb") as log,
+            spawn(argv(port), stdout=log, stderr=log, env=env) as process,
+        ):
+            try:
+                wait_for_port(port, process)
+            except RuntimeError:
+                lost_race = b"address already in use" in log_path.read_bytes().lower()
+                if attempt < attempts - 1 and lost_race:
+                    continue
+                raise RuntimeError(f"{label} did not start:\n{tail(log_path)}") from None
+            yield process, port
+            return
+    raise RuntimeError(f"{label}: no free port after {attempts} attempts")

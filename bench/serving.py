@@ -39,12 +39,11 @@ from bench.processes import (
     Pinning,
     core_ticks,
     cpu_seconds,
-    free_port,
     other_load,
     pinned_core,
     pinning,
+    serve_on_free_port,
     spawn,
-    wait_for_port,
 )
 from bench.scrape import Counters, scrape
 from bench.section import Options, Report, Table, progress
@@ -284,31 +283,11 @@ def _served(app: ServedApp, pins: Pinning, work: Path) -> Iterator[tuple[int, in
     if app.bidders is not None:
         env["RTB_BIDDERS_FILE"] = str(app.bidders().write(work))
     log_path = work / f"server-{app.key}.log"
-    for attempt in range(3):
-        port = free_port()
-        with (
-            log_path.open("wb") as log,
-            spawn(
-                [*argv, "--port", str(port)],
-                stdout=log,
-                stderr=log,
-                env=env,
-            ) as process,
-        ):
-            try:
-                wait_for_port(port, process)
-            except RuntimeError:
-                if attempt < 2 and b"address already in use" in log_path.read_bytes().lower():
-                    continue  # lost the race for the port: pick another
-                raise RuntimeError(f"{app.label} did not start:\n{_tail(log_path)}") from None
-            progress(f"{app.label}: serving on 127.0.0.1:{port} (pid {process.pid})")
-            yield process.pid, port
-            return
-    raise RuntimeError(f"{app.label}: no free port after 3 attempts")
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    with serve_on_free_port(
+        lambda port: [*argv, "--port", str(port)], env, log_path, app.label
+    ) as (process, port):
+        progress(f"{app.label}: serving on 127.0.0.1:{port} (pid {process.pid})")
+        yield process.pid, port
 
 
 def _probe(app: ServedApp, port: int) -> None:

@@ -20,7 +20,6 @@ Run: ``python -m bench --section soak [--soak-auctions N]`` or ``python -m bench
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
 import os
@@ -42,7 +41,7 @@ from urllib.parse import urlsplit
 import orjson
 import uvloop
 
-from bench.loadgen import build_request, parse_response
+from bench.loadgen import KeepAliveConnection, build_request
 from bench.payloads import AUCTION_PATH, banner_request
 from bench.processes import (
     Pinning,
@@ -106,33 +105,6 @@ def rss_kib(pid: int) -> int:
 # -- the client (a child process) ---------------------------------------------------------------
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection with one request in flight: a request out, its
-    status, head and body back (httpx would cost more CPU than the load is worth)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
-        self._buffer = bytearray()
-
-    async def aclose(self) -> None:
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
-
-    async def send(self, raw: bytes) -> tuple[int, bytes, bytes]:
-        self._writer.write(raw)
-        while (framed := parse_response(self._buffer)) is None:
-            chunk = await self._reader.read(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self._buffer += chunk
-        status, end = framed
-        head_end = self._buffer.find(b"\r\n\r\n")
-        head, body = bytes(self._buffer[:head_end]), bytes(self._buffer[head_end + 4 : end])
-        del self._buffer[:end]
-        return status, head, body
-
-
 class _Requests:
     """The auction request with a fresh ``id`` each time (an SSP never repeats one), spliced
     into bytes encoded once; the id has a fixed width, so the head is built once too."""
@@ -169,7 +141,7 @@ class _Tally:
 
 
 async def _auction(
-    connection: _Connection, requests: _Requests, number: int, tally: _Tally
+    connection: KeepAliveConnection, requests: _Requests, number: int, tally: _Tally
 ) -> None:
     """One auction, then the win and billing notice of every bid it won."""
     status, _, body = await connection.send(requests.auction(number))
@@ -187,12 +159,14 @@ async def _auction(
                 tally.notice_status[f"{status} {result}" if result else str(status)] += 1
 
 
-async def _slice(pool: Sequence[_Connection], requests: _Requests, numbers: range) -> _Tally:
+async def _slice(
+    pool: Sequence[KeepAliveConnection], requests: _Requests, numbers: range
+) -> _Tally:
     """The auctions ``numbers``, shared out over the connections as each becomes free."""
     tally = _Tally()
     shared = iter(numbers)
 
-    async def worker(connection: _Connection) -> None:
+    async def worker(connection: KeepAliveConnection) -> None:
         for number in shared:
             await _auction(connection, requests, number, tally)
 
@@ -206,9 +180,7 @@ async def _drive(
     """Every ``slice_auctions`` auctions, one JSON ``Slice`` line on stdout. Each slice
     ends with every connection idle, so its CPU and size belong to exactly its auctions."""
     requests = _Requests(port)
-    pool = [
-        _Connection(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(connections)
-    ]
+    pool = [await KeepAliveConnection.open(port) for _ in range(connections)]
     done = 0
     try:
         while done < auctions:

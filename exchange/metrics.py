@@ -132,7 +132,8 @@ class Metrics:
         )
         self.nobids = Counter(
             "rtb_nobids",
-            "Auctions that ended without a winner, by reason (no_time, no_bids, not_cleared).",
+            "Auctions that ended without a winner, by reason (exchange.results.NoBid: no_time, "
+            "no_bids, not_cleared, blocked, overloaded, queued_too_long).",
             ["reason"],
             registry=self.registry,
         )

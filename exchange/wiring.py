@@ -16,7 +16,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,8 +104,6 @@ class Injected:
     ids: AuctionIds = random_auction_ids
     seed: int | None = None
     """Seeds the routers' and the log sampler's generators (else ``settings.router_seed``)."""
-    forwarder: NoticeForwarder | None = field(default=None)
-    """Where notices to DSPs go (None: an HTTP forwarder from settings)."""
 
 
 def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
@@ -354,22 +352,19 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         metrics.count_ring_drops(lambda: ring.dropped)
         stream = ring
     events = StreamEventSink(stream, metrics)
-    client = None
-    forwarder = parts.forwarder
-    if forwarder is None:
-        client = httpx.AsyncClient(
-            timeout=settings.forward_timeout_s,
-            limits=httpx.Limits(max_connections=settings.forward_concurrency),
-            follow_redirects=False,
-        )
-        forwarder = NoticeForwarder(
-            client,
-            metrics,
-            concurrency=settings.forward_concurrency,
-            queue_size=settings.forward_queue_size,
-            retries=settings.forward_retries,
-            allow_private=settings.forward_allow_private,
-        )
+    client = httpx.AsyncClient(
+        timeout=settings.forward_timeout_s,
+        limits=httpx.Limits(max_connections=settings.forward_concurrency),
+        follow_redirects=False,
+    )
+    forwarder = NoticeForwarder(
+        client,
+        metrics,
+        concurrency=settings.forward_concurrency,
+        queue_size=settings.forward_queue_size,
+        retries=settings.forward_retries,
+        allow_private=settings.forward_allow_private,
+    )
     config = parts.config or exchange_config(settings, dsps, bidders.gvl_vendor_id)
     recorder = AuctionRecorder(
         events,
