@@ -14,15 +14,16 @@ the converted amount is not a whole number of micros, the bid converts one micro
 floor. Callers that care compare such pairs in the wire currency before converting.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Final, Literal
 
+from openrtb.errors import InvalidRequest
 from openrtb.money import MICROS_PER_UNIT, whole_micros
 
-__all__ = ["CurrencyRates", "Rounding", "UnknownCurrency"]
+__all__ = ["CurrencyRates", "Rounding", "UnknownCurrency", "answer_currency"]
 
 Rounding = Literal["up", "down"]
 
@@ -119,3 +120,21 @@ class CurrencyRates:
         if rounding == "down":
             return numerator // denominator
         return -(-numerator // denominator)
+
+
+def answer_currency(accepted: Sequence[str] | None, rates: CurrencyRates) -> str:
+    """The currency of the answer to a request whose ``cur`` is ``accepted``: the first
+    listed that ``rates`` converts to, the exchange currency when none is listed.
+
+    InvalidRequest (field ``cur``) when the exchange can convert to none of them: prices in
+    a currency the seller did not accept would be read as the wrong amounts.
+    """
+    if not accepted:
+        return rates.exchange_currency
+    for code in accepted:
+        if code in rates.rates:
+            return code
+    known = ", ".join(sorted(rates.rates))
+    raise InvalidRequest(
+        "cur", f"the exchange cannot convert to any of {', '.join(accepted)} (it converts {known})"
+    )

@@ -19,7 +19,7 @@ from typing import Final
 
 import structlog
 
-from auction.currency import CurrencyRates, UnknownCurrency
+from auction.currency import CurrencyRates, UnknownCurrency, answer_currency
 from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
@@ -142,6 +142,15 @@ class Exchange:
         """The exchange's currency rates (tracking converts conversion values with them)."""
         return self._config.rates
 
+    def replace_rates(self, rates: CurrencyRates) -> None:
+        """Use ``rates`` from the next auction on (the reference table was refreshed); an
+        auction under way finishes on the rates it started with."""
+        if rates.exchange_currency != self._config.currency:
+            raise ValueError(
+                f"the exchange currency is {self._config.currency}, not {rates.exchange_currency}"
+            )
+        self._config = replace(self._config, rates=rates)
+
     def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
         """min(bidder timeout, what is left of tmax after the reserve for the response)."""
         tmax_ms = request.tmax or self._config.default_tmax_ms
@@ -149,20 +158,23 @@ class Exchange:
         left_ms = tmax_ms - self._config.response_reserve_ms - elapsed_ms
         return max(0.0, min(float(self._config.bidder_timeout_ms), left_ms)) / _MS
 
-    def plan(self, request: BidRequest) -> AuctionPlan:
+    def plan(self, request: BidRequest, config: ExchangeConfig | None = None) -> AuctionPlan:
         """What the exchange sells of ``request``, decided before any bidder is called.
 
-        An imp whose floor is in a currency without a rate is refused (left out of what the
-        bidders see); InvalidRequest names the first such field when no imp is left, or a
-        malformed page-auction extension.
+        The answer's currency is the first of the request's ``cur`` the exchange can
+        convert to (its own when ``cur`` is absent); InvalidRequest names ``cur`` when it
+        can convert to none. An imp whose floor is in a currency without a rate is refused
+        (left out of what the bidders see); InvalidRequest names the first such field when
+        no imp is left, or a malformed page-auction extension.
         """
+        cfg = config or self._config
+        currency = answer_currency(request.cur, cfg.rates)
         full = upgrade_request(request)  # decode did it; a request built in code may not
         signals = privacy_signals(full)  # consent strings decoded once, for every bidder
         # Before anything is sent to any bidder; each external one gets its own (_sends).
         request = restrict(full, signals.grant(self._config.own_gvl_vendor_id))
         terms: dict[str, ImpTerms] = {}
         refused: list[tuple[int, UnknownCurrency]] = []
-        cfg = self._config
         for index, imp in enumerate(request.imp):
             try:
                 terms[imp.id] = terms_for(
@@ -180,7 +192,7 @@ class Exchange:
             kept = [imp for imp in request.imp if imp.id in terms]
             request = request.model_copy(update={"imp": kept})
             full = full.model_copy(update={"imp": kept})
-        return AuctionPlan(request, terms, page, full, signals)
+        return AuctionPlan(request, terms, page, full, signals, currency)
 
     async def auction(
         self, request: BidRequest, *, received_at: float, notice_base_url: str
@@ -214,7 +226,8 @@ class Exchange:
             self._count_screened(verdict)
             if verdict.blocked is not None:
                 return AuctionResult(None, NoBid.BLOCKED, (), (), (), screening=verdict)
-        plan = self.plan(request)
+        config = self._config  # one set of rates for the whole auction (replace_rates)
+        plan = self.plan(request, config)
         if verdict.flagged:  # every bidder's view carries the findings, whatever its grant
             plan = replace(
                 plan,
@@ -240,13 +253,9 @@ class Exchange:
         rules = self._bid_rules(request)
         for (call, response), (_, _, sent) in zip(answers, sends, strict=True):
             if isinstance(response, BidResponse) or response is None:
-                intake = collect_bids(
-                    call.bidder, response, sent, rules, self._config, self._metrics
-                )
+                intake = collect_bids(call.bidder, response, sent, rules, config, self._metrics)
             else:  # an in-process router's typed offers
-                intake = collect_offers(
-                    call.bidder, response, sent, rules, self._config, self._metrics
-                )
+                intake = collect_offers(call.bidder, response, sent, rules, config, self._metrics)
             entries.extend(intake.entries)
             rejected.extend(intake.rejected)
             calls.append(
@@ -259,7 +268,7 @@ class Exchange:
         if self._holders:
             self._release_holds(request, auction_id, outcomes, by_id, rejected)
         if self._notify is not None:
-            for url in loss_notice_urls(auction_id, outcomes, by_id, rejected, self._config.rates):
+            for url in loss_notice_urls(auction_id, outcomes, by_id, rejected, config.rates):
                 self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
         if not won:
@@ -274,8 +283,9 @@ class Exchange:
             auction_id,
             [(entry, outcome.clearing_price_micros) for outcome, entry in won],
             signer=self._signer,
-            rates=self._config.rates,
-            notice_ttl_s=self._config.notice_ttl_s,
+            rates=config.rates,
+            currency=plan.currency,
+            notice_ttl_s=config.notice_ttl_s,
             now_s=int(self._clock()),
             notice_base_url=notice_base_url,
             user_key=self._user_keys.of(request) if self._capped_campaigns else None,

@@ -256,6 +256,18 @@ class Metrics:
             ["model", "path"],
             registry=self.registry,
         )
+        self.rates_day = Gauge(
+            "rtb_currency_rates_day_timestamp_seconds",
+            "The day of the currency reference table in use (midnight UTC; 0: no table).",
+            registry=self.registry,
+        )
+        self.rate_refreshes = Counter(
+            "rtb_currency_rate_refreshes",
+            "Reads of the currency reference table, by outcome (updated, unchanged, refused: "
+            "unreadable or invalid, the rates in use stay).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.forwards = Counter(
             "rtb_notice_forwards",
             "Forwarded DSP notices by result (sent, failed, dropped).",

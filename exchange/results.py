@@ -51,6 +51,9 @@ class AuctionPlan:
     full: BidRequest | None = None
     """The request before privacy rules (None: the same as ``request``)."""
     signals: Signals = UNRESTRICTED
+    currency: str = "USD"
+    """The currency of the answer's prices: the first of the request's ``cur`` the exchange
+    converts to, else the exchange currency."""
 
 
 @dataclass(frozen=True, slots=True)

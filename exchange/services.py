@@ -24,6 +24,7 @@ from exchange.forwarder import NoticeForwarder
 from exchange.metrics import Metrics
 from exchange.notice_spool import NoticeSpool
 from exchange.notices import NoticeService
+from exchange.rates_reload import RatesWatch
 from exchange.settings import Settings
 from fraud.rates import RateWatch
 from openrtb.validate import RequestRules
@@ -61,3 +62,5 @@ class Services:
     """False when the store is shared with other processes and closed by its owner."""
     rate_watch: RateWatch | None = None
     creative_stats: StoreCreativeStats | None = None
+    currency_watch: RatesWatch | None = None
+    """Keeps the currency rates current from their reference table (``RTB_CURRENCY_RATES_*``)."""

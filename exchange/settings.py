@@ -98,7 +98,17 @@ class Settings(BaseSettings):
     # Auction
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     currency_rates: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = {}
-    """Units of the exchange currency per unit of another, e.g. ``{"EUR": "1.08"}``."""
+    """Units of the exchange currency per unit of another, e.g. ``{"EUR": "1.08"}``; these
+    override the reference table's."""
+    currency_rates_source: str | None = None
+    """The reference table: a file or an http(s) URL of the ECB's euro reference rates (its
+    ``eurofxref.csv``, ``eurofxref.zip`` or ``eurofxref-daily.xml``); None: the table shipped
+    in ``exchange/data`` (dated, see docs/architecture.md); ``none``: no table, only
+    ``currency_rates``."""
+    currency_rates_refresh_s: Annotated[float, Field(ge=0, le=86_400)] = 3600.0
+    """How often the table is read again and swapped in (0: only at start)."""
+    currency_rates_max_age_days: Annotated[int, Field(gt=0)] = 7
+    """A table older than this is logged as stale (and still used: old rates beat none)."""
     floor_rules: list[FloorRuleSetting] = []
     deal_priority: bool = True
     """A valid deal bid beats every open bid (False: they compete on price)."""

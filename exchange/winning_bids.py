@@ -29,6 +29,7 @@ def build_response(
     *,
     signer: NoticeSigner,
     rates: CurrencyRates,
+    currency: str | None = None,
     notice_ttl_s: int,
     now_s: int,
     notice_base_url: str,
@@ -39,8 +40,10 @@ def build_response(
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
     by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
 
-    Prices to the SSP are in the exchange currency; what the bidder sees (markup macros, its
-    own notice URLs) is in the currency it bid in, converted back rounding down.
+    Prices to the SSP are in ``currency`` (the one its request accepted; default the
+    exchange currency) and what the bidder sees (markup macros, its own notice URLs) is in
+    the currency it bid in, both converted from the exchange micros rounding down: neither
+    is ever above the bid. The tokens carry the charge in exchange micros.
 
     ``user_key`` goes into the tokens of ``capped_campaigns`` (bidder, campaign id) only:
     a notice needs it to count a frequency cap, and no token carries it for anything else.
@@ -49,10 +52,11 @@ def build_response(
     exchange knows) get a signed click redirect: signing a landing page an external DSP
     named would make the exchange an open redirect and count clicks it cannot vouch for.
     """
-    currency = rates.exchange_currency
+    own = rates.exchange_currency
+    answer = currency or own
     by_seat: dict[str, list[Bid]] = {}
     for entry, price_micros in winners:
-        foreign = entry.currency != currency
+        foreign = entry.currency != own
         bid_price = (
             rates.from_exchange_micros(price_micros, entry.currency, rounding="down")
             if foreign
@@ -68,7 +72,7 @@ def build_response(
             campaign_id=entry.bid.cid or "",
             ad_id=entry.bid.adid or "",
             price_micros=price_micros,
-            currency=currency,
+            currency=own,
             billable=request.test != 1,
             issued_at_s=now_s,
             expires_at_s=now_s + notice_ttl_s,
@@ -79,13 +83,25 @@ def build_response(
             if (entry.bidder, entry.bid.cid or "") in capped_campaigns
             else "",
         )
+        answer_price = (
+            price_micros
+            if answer == own
+            else rates.from_exchange_micros(price_micros, answer, rounding="down")
+        )
         by_seat.setdefault(entry.seat, []).append(
-            _winning_bid(entry.bid, claim, signer, notice_base_url, entry.bidder in click_trackers)
+            _winning_bid(
+                entry.bid,
+                claim,
+                signer,
+                notice_base_url,
+                entry.bidder in click_trackers,
+                answer_price,
+            )
         )
     return BidResponse(
         id=request.id,
         bidid=auction_id,
-        cur=currency,
+        cur=answer,
         seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
     )
 
@@ -108,7 +124,12 @@ CLICK_MACRO = "${RTB_CLICK_URL}"
 
 
 def _winning_bid(
-    bid: BidLike, claim: NoticeClaim, signer: NoticeSigner, base_url: str, tracks_clicks: bool
+    bid: BidLike,
+    claim: NoticeClaim,
+    signer: NoticeSigner,
+    base_url: str,
+    tracks_clicks: bool,
+    price_micros: int,
 ) -> Bid:
     """The bid as the SSP gets it, with one token for its win, billing and click URLs: for
     an in-process offer the one pydantic copy of its template, for a DSP's bid a copy."""
@@ -127,7 +148,7 @@ def _winning_bid(
         adm = adm.replace(CLICK_MACRO, f"{base_url}/track/click?t={token}")
     macros = bidder_macros(claim, ad_id=bid.adid)
     update: dict[str, object] = {
-        "price": micros_to_cpm(claim.price_micros),
+        "price": micros_to_cpm(price_micros),
         "nurl": f"{base_url}/notices/win?t={token}",
         "burl": f"{base_url}/notices/billing?t={token}",
         "adm": substitute(adm, macros) if adm and "${" in adm else adm,

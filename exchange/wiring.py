@@ -58,6 +58,7 @@ from exchange.notice_spool import NoticeSpool, drain_forever
 from exchange.notice_token import NoticeSigner
 from exchange.notices import NoticeService
 from exchange.ranges_reload import watch_ranges
+from exchange.rates_reload import RatesWatch, exchange_rates, initial_table
 from exchange.recording import AuctionRecorder
 from exchange.services import Services
 from exchange.settings import Settings
@@ -158,12 +159,14 @@ def exchange_config(
     settings: Settings,
     dsps: Sequence[ExternalBidderSpec] = (),
     own_gvl_vendor_id: int | None = None,
+    rates: CurrencyRates | None = None,
 ) -> ExchangeConfig:
-    """Settings (and the DSPs' quality scores, seats and vendor ids) in the exchange's units."""
+    """Settings (and the DSPs' quality scores, seats and vendor ids) in the exchange's units;
+    the rates from the settings' reference table unless given."""
     quality = {dsp.name: _ppm(dsp.quality) for dsp in dsps}
     quality.update({key: _ppm(score) for key, score in settings.quality.items()})
     return ExchangeConfig(
-        rates=CurrencyRates(settings.currency, settings.currency_rates),
+        rates=rates or exchange_rates(settings, initial_table(settings)),
         rules=AuctionRules(
             increment_micros=cpm_to_micros(settings.increment_cpm),
             deal_priority=settings.deal_priority,
@@ -268,6 +271,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
     """Every collaborator of one exchange process, wired; no I/O yet (``start_services``
     opens the store's connections and starts the background work)."""
     parts = parts or Injected()
+    rate_table = initial_table(settings)  # a bad source stops the start before anything opens
     clock = parts.clock
     metrics = Metrics()
     keys = KeySpace(settings.key_prefix)
@@ -365,7 +369,9 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         retries=settings.forward_retries,
         allow_private=settings.forward_allow_private,
     )
-    config = parts.config or exchange_config(settings, dsps, bidders.gvl_vendor_id)
+    config = parts.config or exchange_config(
+        settings, dsps, bidders.gvl_vendor_id, exchange_rates(settings, rate_table)
+    )
     recorder = AuctionRecorder(
         events,
         metrics,
@@ -420,6 +426,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         owns_store=parts.store is None,
         rate_watch=rates,
         creative_stats=creative_stats,
+        currency_watch=RatesWatch(settings, metrics, exchange.replace_rates, rate_table),
     )
 
 
@@ -468,6 +475,10 @@ async def start_services(services: Services) -> list[asyncio.Task[None]]:
         ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
         background.append(
             asyncio.create_task(watch_ranges(screen, ranges_file, settings.ivt_datacenter_reload_s))
+        )
+    if settings.currency_rates_refresh_s > 0 and services.currency_watch is not None:
+        background.append(
+            asyncio.create_task(services.currency_watch.run(settings.currency_rates_refresh_s))
         )
     if services.models is not None and settings.model_reload_s > 0:
         background.append(

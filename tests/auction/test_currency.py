@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auction.currency import CurrencyRates, UnknownCurrency
+from auction.currency import CurrencyRates, UnknownCurrency, answer_currency
+from openrtb.errors import InvalidRequest
 
 RATES = CurrencyRates(
     "USD", {"EUR": Decimal("1.0834567"), "JPY": Decimal("0.0064"), "GBP": Decimal("1.25")}
@@ -109,3 +110,44 @@ def test_floats_convert_by_their_decimal_text(amount: float, rate: Decimal) -> N
     down = conversions.to_exchange_micros(amount, "XTS", rounding="down")
     assert up == conversions.to_exchange_micros(repr(amount), "XTS", rounding="up")
     assert 0 <= up - down <= 1
+
+
+def test_answer_currency_is_the_first_accepted_the_exchange_converts_to() -> None:
+    assert answer_currency(None, RATES) == "USD"
+    assert answer_currency([], RATES) == "USD"
+    assert answer_currency(["CHF", "GBP", "EUR"], RATES) == "GBP"
+
+
+def test_answer_currency_refuses_a_list_it_cannot_convert_to_naming_cur() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        answer_currency(["CHF", "XAU"], RATES)
+    assert raised.value.field == "cur"
+    assert "CHF, XAU" in raised.value.message
+
+
+_RATE = st.decimals(
+    min_value=Decimal("0.0001"), max_value=Decimal("50000"), places=6, allow_nan=False
+)
+_MICROS = st.integers(min_value=1, max_value=10**10)
+
+
+@given(rate=_RATE, bid_micros=_MICROS, share=st.fractions(min_value=0, max_value=1))
+def test_a_price_answered_in_a_foreign_currency_is_never_above_the_bid(
+    rate: Decimal, bid_micros: int, share: Fraction
+) -> None:
+    """A bid of B micros of EUR becomes ≤ B·rate exchange micros; any clearing price up to
+    that, answered in EUR, is at most B again."""
+    rates = CurrencyRates("USD", {"EUR": rate})
+    bid_usd = rates.to_exchange_micros(Decimal(bid_micros) / 1_000_000, "EUR", rounding="down")
+    price_usd = int(bid_usd * share)
+    answered = rates.from_exchange_micros(price_usd, "EUR", rounding="down")
+    assert answered <= bid_micros
+
+
+@given(rate=_RATE, floor_micros=_MICROS)
+def test_a_price_at_a_foreign_floor_answered_in_that_currency_is_not_below_it(
+    rate: Decimal, floor_micros: int
+) -> None:
+    rates = CurrencyRates("USD", {"GBP": rate})
+    floor_usd = rates.to_exchange_micros(Decimal(floor_micros) / 1_000_000, "GBP", rounding="up")
+    assert rates.from_exchange_micros(floor_usd, "GBP", rounding="down") >= floor_micros

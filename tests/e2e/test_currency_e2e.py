@@ -1,0 +1,84 @@
+"""The request's ``cur`` over HTTP: the answer in the first accepted currency the exchange
+converts to, the charge in exchange micros, a refusal naming ``cur`` when none converts."""
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.main import create_app
+from exchange.settings import Settings
+from tests.servers import serve
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
+DATA = Path(__file__).resolve().parents[1] / "data"
+EUR_IN_USD = Decimal("1.1172")  # the shipped ECB table of 2026-10-30
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    settings = Settings(store="memory", router_seed=7, currency_rates_refresh_s=0)
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, timeout=5) as http:
+        yield http
+
+
+def _banner(**changes: object) -> dict[str, object]:
+    request: dict[str, object] = json.loads((EXAMPLES / "request_simple_banner.json").read_text())
+    request.update(changes)
+    return request
+
+
+def _charged(client: httpx.Client) -> float:
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("rtb_charged_micros_total"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_the_answer_is_in_the_first_accepted_currency_and_the_charge_in_micros(
+    client: httpx.Client,
+) -> None:
+    in_usd = client.post("/openrtb2/auction", json=_banner(id="usd"))
+    assert in_usd.status_code == 200
+    usd_bid = in_usd.json()["seatbid"][0]["bid"][0]
+    assert in_usd.json()["cur"] == "USD"
+
+    answer = client.post("/openrtb2/auction", json=_banner(id="eur", cur=["CHF", "EUR"]))
+    assert answer.status_code == 200
+    body = answer.json()
+    bid = body["seatbid"][0]["bid"][0]
+    assert body["cur"] == "CHF"  # first listed: the table quotes CHF too
+    answer = client.post("/openrtb2/auction", json=_banner(id="eur", cur=["XAU", "EUR"]))
+    body = answer.json()
+    bid = body["seatbid"][0]["bid"][0]
+    assert body["cur"] == "EUR"
+    usd_micros = round(Decimal(str(usd_bid["price"])) * 1_000_000)
+    expected = (Decimal(usd_micros) / EUR_IN_USD).to_integral_value(rounding="ROUND_FLOOR")
+    assert Decimal(str(bid["price"])) == expected / 1_000_000
+
+    charged = _charged(client)
+    assert client.get(bid["nurl"]).status_code == 204
+    assert _charged(client) - charged == usd_micros / 1000  # one impression, exchange micros
+
+
+def test_accepted_currencies_the_exchange_cannot_convert_to_are_refused(
+    client: httpx.Client,
+) -> None:
+    answer = client.post("/openrtb2/auction", json=_banner(id="gold", cur=["XAU", "XPT"]))
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["field"] == "cur"
+    assert error["nbr"] == 2
+    assert "XAU, XPT" in error["message"]
+
+
+def test_the_specs_dooh_example_with_a_gbp_floor_is_served(client: httpx.Client) -> None:
+    request = json.loads((DATA / "ortb26_impl_7-9-6-1_dooh_banner_request.json").read_text())
+    answer = client.post("/openrtb2/auction", json=request)
+    assert answer.status_code in (200, 204), answer.text
+    if answer.status_code == 200:
+        assert answer.json()["cur"] in request["cur"]
