@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from app.admission import InFlightLimit
 from app.errors import install_error_handlers
@@ -57,11 +58,14 @@ def create_app(
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: limits}
 
-    app = FastAPI(
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc, never a CDN;
+    # no validator badge (it would load from swagger.io).
+    app = FastAPIOffline(
         title="RTB exchange",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     install_error_handlers(app, on_disconnect=_count_disconnect)
     app.add_middleware(
