@@ -16,7 +16,7 @@ from app.errors import install_error_handlers
 from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
-from app.openapi import build_openapi
+from app.openapi import add_redoc, build_openapi
 from app.routes import auction, health, notices, tracking
 from app.services import services_of
 from exchange.metrics import Metrics
@@ -66,7 +66,9 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         swagger_ui_parameters={"validatorUrl": None},
+        redoc_url=None,
     )
+    add_redoc(app)
     install_error_handlers(app, on_disconnect=_count_disconnect)
     app.add_middleware(
         InFlightLimit,
