@@ -3,7 +3,7 @@
 Each named example of an answer has a recipe here that makes the served exchange give it,
 and the answer must equal the example byte for byte (parsed) — so an example cannot drift
 from the handler it documents. The few that need a store outage, or a campaign with a
-postback secret, are listed in ``ELSEWHERE`` with the test that produces them; a new
+postback secret, are listed in ``ELSEWHERE`` with what they need; a new
 example with neither fails ``test_every_example_has_a_recipe``. Every example also fits
 its own schema, and every answer made here conforms to the document (schemathesis checks
 each, as it does for generated requests).
@@ -64,12 +64,14 @@ def documented_examples() -> dict[Key, Any]:
 
 
 ELSEWHERE: dict[Key, str] = {
-    ("GET", "/notices/win", "503", "store_down"): "tests/e2e/test_store_outage_e2e.py",
-    ("GET", "/notices/billing", "503", "store_down"): "tests/e2e/test_store_outage_e2e.py",
-    ("POST", "/track/conversion", "503", "store_down"): "tests/e2e/test_store_outage_e2e.py",
-    ("GET", "/readyz", "503", "not_ready"): "tests/e2e/test_store_outage_e2e.py",
-    ("POST", "/track/conversion", "403", "unsigned"): "tests/e2e/test_tracking_e2e.py",
-    ("POST", "/track/conversion", "403", "bad_signature"): "tests/e2e/test_tracking_e2e.py",
+    ("GET", "/notices/win", "503", "store_down"): "needs the store down and the spool full",
+    ("GET", "/notices/billing", "503", "store_down"): "needs the store down and the spool full",
+    ("POST", "/track/conversion", "503", "store_down"): "needs the store down",
+    ("GET", "/readyz", "503", "not_ready"): "status: tests/e2e/test_store_outage_e2e.py",
+    ("POST", "/track/conversion", "403", "unsigned"): "status and field: "
+    "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
+    ("POST", "/track/conversion", "403", "bad_signature"): "status and field: "
+    "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
 }
 """Examples whose answer needs a store outage or a campaign with a postback secret."""
 
