@@ -4,8 +4,8 @@ Integrators fix requests by the field named in the error; OpenRTB allows an empt
 an empty 400 helps nobody. Every error a client can cause becomes a 4xx here, never a 5xx.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Final, TypeAlias
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, NamedTuple, TypeAlias
 
 import orjson
 from fastapi import FastAPI, Request
@@ -43,9 +43,50 @@ def error_body(field: str, message: str, nbr: int | None = None) -> bytes:
     return orjson.dumps({"error": error})
 
 
-def error_response(status: int, field: str, message: str, nbr: int | None = None) -> Response:
+def error_response(
+    status: int,
+    field: str,
+    message: str,
+    nbr: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """``error_body`` as a response."""
-    return Response(error_body(field, message, nbr), status_code=status, media_type=JSON)
+    return Response(
+        error_body(field, message, nbr), status_code=status, media_type=JSON, headers=headers
+    )
+
+
+ERROR_SCHEMA_REF: Final = "#/components/schemas/Error"
+
+
+class ErrorExample(NamedTuple):
+    """One way an error status happens, as its body says it: the OpenAPI example and the
+    handler's answer are built from the same value, so the documented one is the real one."""
+
+    field: str
+    message: str
+    nbr: int | None = None
+
+
+STORE_UNAVAILABLE: Final = ErrorExample("store", "counter store unavailable; retry later")
+
+
+def documented_error(
+    description: str, examples: dict[str, ErrorExample], headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI response object of one error status: the Error schema and an example of
+    each way it happens, exactly as ``error_body`` writes it."""
+    content = {
+        "schema": {"$ref": ERROR_SCHEMA_REF},
+        "examples": {
+            name: {"summary": example.message, "value": orjson.loads(error_body(*example))}
+            for name, example in examples.items()
+        },
+    }
+    response: dict[str, Any] = {"description": description, "content": {JSON: content}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
 async def _client_error(_: Request, exc: Exception) -> Response:
@@ -61,8 +102,10 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 
 async def _http_error(_: Request, exc: Exception) -> Response:
+    """404, 405 and friends from the router; its headers are kept (a 405 names the methods
+    the path takes in ``Allow``, as RFC 9110 requires)."""
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, "request", str(exc.detail))
+    return error_response(exc.status_code, "request", str(exc.detail), headers=exc.headers)
 
 
 def _client_gone(on_disconnect: Callable[[Request], None]) -> ExceptionHandler:

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from app.admission import InFlightLimit
 from app.errors import install_error_handlers
 from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
-from app.openapi import build_openapi
+from app.openapi import add_redoc, build_openapi
 from app.routes import auction, health, notices, tracking
 from app.services import services_of
 from exchange.metrics import Metrics
@@ -57,12 +58,17 @@ def create_app(
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: limits}
 
-    app = FastAPI(
+    # /docs and /redoc from the package's own copies of Swagger UI and ReDoc, never a CDN;
+    # no validator badge (it would load from swagger.io).
+    app = FastAPIOffline(
         title="RTB exchange",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
+        redoc_url=None,
     )
+    add_redoc(app)
     install_error_handlers(app, on_disconnect=_count_disconnect)
     app.add_middleware(
         InFlightLimit,

@@ -8,17 +8,25 @@ wire, with the spec's own example requests and this exchange's example response.
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
-from fastapi import FastAPI
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
+from starlette.responses import HTMLResponse
 
-from app.routes.auction import AUCTION_PATH
+from app.admission import ALWAYS_ADMITTED
+from app.errors import ERROR_SCHEMA_REF, JSON, ErrorExample, documented_error, error_body
+from app.routes.auction import AUCTION_PATH, OPENRTB_VERSION
+from exchange.settings import Settings
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
 
 _REF = "#/components/schemas/{model}"
+_DEFAULTS: Final = Settings.model_fields
+_LIMIT: Final = _DEFAULTS["max_body_bytes"].default
 _ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -62,11 +70,51 @@ def _example(name: str) -> Any:
     return json.loads(resources.files("app").joinpath("examples", name).read_text())
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}},
+_ANY_REQUEST = """
+
+**Any request** may also be answered, before it reaches an endpoint, 400 when it is not
+HTTP, 408 when its head or body takes too long, 431 when its head is too large, and 405 —
+with `Allow` naming the methods the path takes — for a method the path does not take. All
+errors share one body: `{"error": {"field", "message"[, "nbr"]}}`."""
+
+_VERSION_HEADER: Final = {
+    "x-openrtb-version": {
+        "description": "The OpenRTB version of the answer.",
+        "required": True,
+        "schema": {"type": "string", "const": OPENRTB_VERSION},
     }
+}
+
+
+def _auction_error(description: str, examples: dict[str, ErrorExample]) -> dict[str, Any]:
+    return documented_error(description, examples, headers=_VERSION_HEADER)
+
+
+_NOT_JSON_MESSAGE: Final = "invalid JSON: Input is a zero-length, empty document at line 1 column 1"
+_AUCTION_ERRORS: Final = {
+    "400": _auction_error(
+        "Invalid request; `field` names what is wrong, `nbr` is 2 (invalid request).",
+        {
+            "no_imp": ErrorExample("imp", "must contain at least one impression", 2),
+            "duplicate_imp": ErrorExample("imp[1].id", 'duplicate imp id "1"', 2),
+            "no_media": ErrorExample("imp[0]", "must offer banner, video, audio or native", 2),
+            "not_json": ErrorExample("body", _NOT_JSON_MESSAGE, 2),
+        },
+    ),
+    "413": _auction_error(
+        f"Body larger than the configured limit (default {_LIMIT:,} bytes).",
+        {"too_large": ErrorExample("body", f"larger than {_LIMIT} bytes")},
+    ),
+    "415": _auction_error(
+        "Content type is not JSON, or an unsupported content encoding.",
+        {
+            "content_type": ErrorExample(
+                "content-type", "expected application/json, got 'text/plain'"
+            ),
+            "content_encoding": ErrorExample("content-encoding", "unsupported 'br'; use gzip"),
+        },
+    ),
+}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -74,14 +122,17 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
+        title=app.title,
+        version=app.version,
+        description=app.description + _ANY_REQUEST,
+        routes=app.routes,
     )
     _, top = models_json_schema(
         [(BidRequest, "validation"), (BidResponse, "serialization")], ref_template=_REF
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(top.get("$defs", {}))
-    components["Error"] = _ERROR_SCHEMA
+    components[ERROR_SCHEMA_REF.rsplit("/", 1)[1]] = _ERROR_SCHEMA
     operation: dict[str, Any] = {
         "tags": ["auction"],
         "summary": "Run an auction for an OpenRTB 2.6 bid request",
@@ -111,18 +162,104 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     operation["responses"] = {
         "200": {
             "description": "The winning bids at their clearing prices, with signed notice URLs.",
-            "headers": {"x-openrtb-version": {"schema": {"type": "string", "example": "2.6"}}},
+            "headers": _VERSION_HEADER,
             "content": {
-                "application/json": {
+                JSON: {
                     "schema": {"$ref": _REF.format(model="BidResponse")},
                     "example": _example("response_banner.json"),
                 }
             },
         },
-        "204": {"description": "No bid: nothing won (empty body)."},
-        "400": _error("Invalid request; `field` names what is wrong, `nbr` is 2."),
-        "413": _error("Body larger than the configured limit (default 64 KiB)."),
-        "415": _error("Content type is not JSON, or an unsupported content encoding."),
+        "204": {
+            "description": "No bid: nothing won, or the exchange is too busy to run the "
+            "auction within `tmax` (empty body).",
+            "headers": _VERSION_HEADER,
+        },
+        **_AUCTION_ERRORS,
     }
+    for path, methods in schema["paths"].items():
+        for operation in methods.values():
+            _true_validation_error(operation)
+            if path not in ALWAYS_ADMITTED and path != AUCTION_PATH:
+                _document_overload(operation)
     app.openapi_schema = schema
     return schema
+
+
+def _true_validation_error(operation: dict[str, Any]) -> None:
+    """FastAPI documents its own 422 body (``detail``) on routes with validated parameters
+    or bodies; ``app.errors`` renders it as the one error body, naming the first field."""
+    response = operation.get("responses", {}).get("422")
+    if response is None:
+        return
+    operation["responses"]["422"] = documented_error(
+        "Invalid parameters or body: `field` names the first problem.",
+        {"missing": ErrorExample(_first_required(operation), "Field required")},
+    )
+
+
+def _first_required(operation: dict[str, Any]) -> str:
+    for parameter in operation.get("parameters", []):
+        if parameter.get("required"):
+            return str(parameter["name"])
+    return "request"
+
+
+def _document_overload(operation: dict[str, Any]) -> None:
+    """The 503 with ``Retry-After`` that ``app.admission`` answers past ``max_in_flight`` on
+    every path but the auction (a 204 there) and the always-admitted ones."""
+    max_in_flight = _DEFAULTS["max_in_flight"].default
+    retry_after_s = _DEFAULTS["retry_after_s"].default
+    example = ErrorExample(
+        "server", f"over {max_in_flight} requests in flight; retry in {retry_after_s} s"
+    )
+    responses = operation.setdefault("responses", {})
+    response = responses.setdefault(
+        "503", {"description": "Overloaded: retry after `Retry-After` seconds."}
+    )
+    response.setdefault("headers", {})["retry-after"] = {
+        "description": "Seconds to wait (when overloaded).",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+    content = response.setdefault("content", {}).setdefault(JSON, {})
+    schema = content.get("schema")
+    error_ref = {"$ref": ERROR_SCHEMA_REF}
+    if schema is None:
+        content["schema"] = error_ref
+    elif schema != error_ref:
+        content["schema"] = {"anyOf": [schema, error_ref]}
+    examples = content.setdefault("examples", {})
+    if "example" in content:
+        examples["not_ready"] = {"value": content.pop("example")}
+    examples["overloaded"] = {
+        "summary": example.message,
+        "value": orjson.loads(error_body(*example)),
+    }
+
+
+REDOC_PATH: Final = "/redoc"
+_REDOC_POLICY: Final = (
+    "default-src 'self'; script-src 'self' blob:; worker-src 'self' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+)
+"""ReDoc's sidebar always loads its maker's logo from their CDN; this page's policy keeps
+it (and anything else from outside) from loading, and the logo hides itself."""
+
+
+def add_redoc(app: FastAPI, static_url: str = "/static-offline-docs") -> None:
+    """``/redoc`` from fastapi-offline's copy of ReDoc, fetching nothing from outside."""
+
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{static_url}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{static_url}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers["content-security-policy"] = _REDOC_POLICY
+        return page
+
+    app.add_api_route(REDOC_PATH, redoc, include_in_schema=False)

@@ -1,5 +1,9 @@
 """The top of a bid request and its request-wide objects (3.2.1–3.2.3, 3.2.25–3.2.26)."""
 
+from typing import Annotated
+
+from pydantic import Field
+
 from openrtb.audience import Device, User
 from openrtb.base import OpenRTBModel
 from openrtb.imp import Imp
@@ -57,7 +61,8 @@ class BidRequest(OpenRTBModel):
     """
 
     id: str
-    imp: list[Imp]
+    # Documented non-empty as ``openrtb.validate`` requires; checked there, with its message.
+    imp: Annotated[list[Imp], Field(json_schema_extra={"minItems": 1})]
     site: Site | None = None
     app: App | None = None
     dooh: DOOH | None = None

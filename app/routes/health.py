@@ -1,5 +1,7 @@
 """Liveness, readiness and Prometheus metrics."""
 
+from typing import Any, Final
+
 import orjson
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,14 +13,100 @@ from budget.ledger_watch import LedgerState
 
 router = APIRouter(tags=["operations"])
 
+_HEALTHZ_DOC: Final[dict[str, Any]] = {
+    "response_class": Response,
+    "responses": {
+        200: {
+            "description": "Alive.",
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"status": {"const": "ok"}},
+                        "required": ["status"],
+                    },
+                    "example": {"status": "ok"},
+                }
+            },
+        }
+    },
+}
+_READINESS: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "status": {"enum": ["ready", "degraded"]},
+        "store": {"type": "boolean"},
+        "store_circuit": {"type": "string"},
+        "bidders": {"type": "object", "additionalProperties": {"type": "boolean"}},
+        "ledger": {
+            "type": "object",
+            "properties": {"state": {"type": "string"}, "reason": {"type": "string"}},
+        },
+        "models": {"type": "object"},
+    },
+    "required": ["status", "store", "store_circuit", "bidders"],
+}
+_READY_EXAMPLE: Final = {
+    "status": "ready",
+    "store": True,
+    "store_circuit": "closed",
+    "bidders": {"house": True},
+    "ledger": {"state": "ready", "reason": ""},
+    "models": {
+        "degraded": False,
+        "problems": [],
+        "last_reload_error": None,
+        "path": "compiled",
+        "paths": {"ctr": "compiled", "cvr": "compiled"},
+        "path_problems": [],
+    },
+}
+_NOT_READY_EXAMPLE: Final = {
+    "status": "degraded",
+    "store": False,
+    "store_circuit": "open",
+    "bidders": {"house": True},
+}
+_READYZ_DOC: Final[dict[str, Any]] = {
+    "response_class": Response,
+    "responses": {
+        200: {
+            "description": "Ready (`status: degraded` while the routers bid without models).",
+            "content": {JSON: {"schema": _READINESS, "example": _READY_EXAMPLE}},
+        },
+        503: {
+            "description": "Not ready: take this process out of rotation. (Also the answer "
+            "of an overloaded process, with `Retry-After`.)",
+            "content": {JSON: {"schema": _READINESS, "example": _NOT_READY_EXAMPLE}},
+        },
+    },
+}
+_METRICS_DOC: Final[dict[str, Any]] = {
+    "response_class": Response,
+    "responses": {
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "# HELP rtb_auction_requests_total Bid requests by outcome "
+                    "(bid, nobid, invalid, error).\n"
+                    "# TYPE rtb_auction_requests_total counter\n"
+                    'rtb_auction_requests_total{outcome="bid"} 1.0\n',
+                }
+            },
+        }
+    },
+}
 
-@router.get("/healthz", summary="The process is alive")
+
+@router.get("/healthz", summary="The process is alive", **_HEALTHZ_DOC)
 async def healthz() -> Response:
     """Always 200 while the event loop runs."""
     return Response(b'{"status":"ok"}', media_type=JSON)
 
 
-@router.get("/readyz", summary="The store and the bidders are ready")
+@router.get("/readyz", summary="The store and the bidders are ready", **_READYZ_DOC)
 async def readyz(request: Request) -> Response:
     """503 when the counter store does not answer, its ledger is lost or missing
     (``ledger.reason`` says which and what to run), or a bidder is not ready (take this
@@ -56,7 +144,7 @@ async def readyz(request: Request) -> Response:
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", **_METRICS_DOC)
 async def metrics(request: Request) -> Response:
     """The text exposition format of this process's registry."""
     services = services_of(request)

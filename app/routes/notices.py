@@ -9,16 +9,18 @@ idempotent).
 """
 
 import time
+from typing import Any, Final
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.errors import error_response
+from app.errors import STORE_UNAVAILABLE, ErrorExample, documented_error, error_response
 from app.services import Services, services_of
 from budget.store import StoreUnavailable
 from exchange.notice_spool import SpoolFull
 from exchange.notice_token import InvalidNotice, NoticeKind
+from exchange.notices import NoticeResult
 
 router = APIRouter(tags=["notices"])
 log = structlog.get_logger("exchange.notices")
@@ -28,7 +30,7 @@ async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Resp
     services = services_of(request)
     if not token:
         services.metrics.notices.labels(kind.value, "rejected").inc()
-        return error_response(400, "t", "notice token is required")
+        return error_response(400, *_NO_TOKEN)
     try:
         claim = services.notices.verify(kind, token)
     except InvalidNotice as exc:
@@ -51,19 +53,73 @@ async def _spool(services: Services, kind: NoticeKind, token: str) -> Response:
             services.metrics.notices.labels(kind.value, "queued").inc()
             return Response(status_code=202, headers={"x-notice-result": "queued"})
     services.metrics.notices.labels(kind.value, "unavailable").inc()
-    return error_response(503, "store", "counter store unavailable; retry later")
+    return error_response(503, *STORE_UNAVAILABLE)
 
 
-_TOKEN = Query(default=None, description="The signed token the exchange put in the URL.")
+_NO_TOKEN: Final = ErrorExample("t", "notice token is required")
 
 
-@router.get("/notices/win", status_code=204, summary="Win notice (the bid's nurl)")
-async def win_notice(request: Request, t: str | None = _TOKEN) -> Response:
+def token_parameter(description: str) -> dict[str, Any]:
+    """The ``t`` query parameter, documented by hand: the handler reads it itself so that a
+    missing one is the 400 naming ``t`` (a FastAPI parameter would make it a 422)."""
+    return {
+        "name": "t",
+        "in": "query",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1},
+    }
+
+
+def _result_header(*results: str) -> dict[str, Any]:
+    return {
+        "x-notice-result": {
+            "description": "What the notice did.",
+            "required": True,
+            "schema": {"type": "string", "enum": list(results)},
+        }
+    }
+
+
+FORGED_TOKEN: Final = {
+    "bad_signature": ErrorExample("t", "bad signature"),
+    "malformed": ErrorExample("t", "malformed token"),
+    "expired": ErrorExample("t", "expired"),
+}
+_NOTICE_DOC: Final[dict[str, Any]] = {
+    "status_code": 204,
+    "response_class": Response,
+    "openapi_extra": {
+        "parameters": [token_parameter("The signed token the exchange put in the URL.")]
+    },
+    "responses": {
+        204: {
+            "description": "Recorded, or a replay of a recorded notice (charged once).",
+            "headers": _result_header(NoticeResult.RECORDED, NoticeResult.DUPLICATE),
+        },
+        202: {
+            "description": "The store is down: the notice is kept and settled once it is back.",
+            "headers": _result_header("queued"),
+        },
+        400: documented_error("No token.", {"missing": _NO_TOKEN}),
+        403: documented_error(
+            "The token is forged, tampered with, expired or for another endpoint.", FORGED_TOKEN
+        ),
+        503: documented_error(
+            "The store is down and the spool full: retry (settling is idempotent).",
+            {"store_down": STORE_UNAVAILABLE},
+        ),
+    },
+}
+
+
+@router.get("/notices/win", summary="Win notice (the bid's nurl)", **_NOTICE_DOC)
+async def win_notice(request: Request) -> Response:
     """Record the win; charges the impression if no billing notice did already."""
-    return await _notice(request, NoticeKind.WIN, t)
+    return await _notice(request, NoticeKind.WIN, request.query_params.get("t"))
 
 
-@router.get("/notices/billing", status_code=204, summary="Billing notice (the bid's burl)")
-async def billing_notice(request: Request, t: str | None = _TOKEN) -> Response:
+@router.get("/notices/billing", summary="Billing notice (the bid's burl)", **_NOTICE_DOC)
+async def billing_notice(request: Request) -> Response:
     """Record the billable event and charge the impression exactly once."""
-    return await _notice(request, NoticeKind.BILLING, t)
+    return await _notice(request, NoticeKind.BILLING, request.query_params.get("t"))

@@ -22,23 +22,32 @@ the click has its conversions already or is too old. Every refusal is counted by
 import hmac
 import time
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
 import orjson
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from app.body import read_body
-from app.errors import JSON, ClientError, error_response
+from app.errors import (
+    JSON,
+    STORE_UNAVAILABLE,
+    ClientError,
+    ErrorExample,
+    documented_error,
+    error_response,
+)
+from app.routes.notices import FORGED_TOKEN, token_parameter
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
 from bidding.campaigns import ConversionRules
 from budget.store import StoreUnavailable
 from exchange.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
-from openrtb.currencies import is_iso4217
+from exchange.settings import Settings
+from openrtb.currencies import ISO_4217_CODES, is_iso4217
 from openrtb.errors import field_path
 from openrtb.money import micros_to_cpm
 
@@ -50,14 +59,35 @@ _DEDUPE_MARGIN_S = 24 * 3600
 """A conversion id is remembered a day longer than its click's window."""
 
 
-@router.get("/track/click", summary="Click redirect (the markup's ${RTB_CLICK_URL})")
-async def click(
-    request: Request, t: str | None = Query(default=None, description="Signed click token.")
-) -> Response:
+_NO_CLICK_TOKEN: Final = ErrorExample("t", "click token is required")
+_CLICK_DOC: Final[dict[str, Any]] = {
+    "status_code": 302,
+    "response_class": Response,
+    "openapi_extra": {"parameters": [token_parameter("Signed click token.")]},
+    "responses": {
+        302: {
+            "description": "To the landing page, with `rtb_click` and `rtb_sig` appended.",
+            "headers": {
+                "location": {"required": True, "schema": {"type": "string", "format": "uri"}}
+            },
+        },
+        204: {"description": "A click token without a landing page (not issued any more)."},
+        400: documented_error("No token.", {"missing": _NO_CLICK_TOKEN}),
+        403: documented_error(
+            "The token is forged, tampered with or expired, or its ad has no click redirect.",
+            {**FORGED_TOKEN, "no_redirect": ErrorExample("t", "token has no click redirect")},
+        ),
+    },
+}
+
+
+@router.get("/track/click", summary="Click redirect (the markup's ${RTB_CLICK_URL})", **_CLICK_DOC)
+async def click(request: Request) -> Response:
     """302 to the landing page; the first click of an impression is recorded."""
     services = services_of(request)
+    t = request.query_params.get("t")
     if not t:
-        return error_response(400, "t", "click token is required")
+        return error_response(400, *_NO_CLICK_TOKEN)
     try:
         claim = services.notices.verify(NoticeKind.CLICK, t)
     except InvalidNotice as exc:
@@ -112,10 +142,15 @@ class Conversion(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     click: Annotated[str, Field(min_length=1, max_length=400)]
-    sig: Annotated[str, Field(min_length=1, max_length=64)]
+    # The tag is base64url (``NoticeSigner.tag``); anything else is refused here, naming the
+    # field, rather than reaching a constant-time comparison that takes ASCII only.
+    sig: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     conversion_id: Annotated[str, Field(min_length=1, max_length=200)]
     value: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] = 0.0
-    currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
+    currency: Annotated[
+        str,
+        Field(min_length=3, max_length=3, json_schema_extra={"enum": sorted(ISO_4217_CODES)}),
+    ] = "USD"
 
 
 _SIGNATURE_HEADER = "x-rtb-signature"
@@ -129,7 +164,95 @@ class _Refused(Exception):
         self.status, self.field, self.message, self.reason = status, field, message, reason
 
 
-@router.post("/track/conversion", summary="Conversion postback from an advertiser")
+_LIMIT: Final = Settings.model_fields["max_body_bytes"].default
+_CONVERSION_DOC: Final[dict[str, Any]] = {
+    "response_class": Response,
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "description": "The click id and tag the landing page got, and the conversion. "
+            "Sign it (`x-rtb-signature`) when the campaign has a postback secret.",
+            "content": {JSON: {"schema": Conversion.model_json_schema()}},
+        },
+        "parameters": [
+            {
+                "name": _SIGNATURE_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "`sha256=<hex HMAC-SHA256 of the body>` under the campaign's "
+                "postback secret.",
+                "schema": {"type": "string"},
+            }
+        ],
+    },
+    "responses": {
+        200: {
+            "description": "Recorded, or a retry of a recorded conversion id.",
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"result": {"enum": ["recorded", "duplicate"]}},
+                        "required": ["result"],
+                    },
+                    "example": {"result": "recorded"},
+                }
+            },
+        },
+        400: documented_error(
+            "Invalid body, naming the field.",
+            {
+                "missing_field": ErrorExample("click", "Field required"),
+                "currency": ErrorExample("currency", 'not an ISO-4217 currency code: "ABC"'),
+                "not_json": ErrorExample(
+                    "body",
+                    "invalid JSON: Input is a zero-length, empty document: line 1 column 1 "
+                    "(char 0)",
+                ),
+                "value_cap": ErrorExample("value", "above the campaign's cap of 10000.0"),
+            },
+        ),
+        403: documented_error(
+            "The click id is not one this exchange issued, or the signature is missing or wrong.",
+            {
+                "forged_click": ErrorExample("sig", "not a click id this exchange issued"),
+                "unsigned": ErrorExample(
+                    _SIGNATURE_HEADER, "this campaign's postbacks must be signed"
+                ),
+                "bad_signature": ErrorExample(
+                    _SIGNATURE_HEADER, "signature does not match the body"
+                ),
+            },
+        ),
+        409: documented_error(
+            "The click has all its conversions already, or is too old.",
+            {
+                "limit": ErrorExample("click", "the click has its 1 conversion(s) already"),
+                "window": ErrorExample("click", "more than 30 days after the click"),
+            },
+        ),
+        413: documented_error(
+            f"Body larger than the configured limit (default {_LIMIT:,} bytes).",
+            {"too_large": ErrorExample("body", f"larger than {_LIMIT} bytes")},
+        ),
+        415: documented_error(
+            "Not JSON, or an unsupported content encoding.",
+            {
+                "content_type": ErrorExample(
+                    "content-type", "expected application/json, got 'text/plain'"
+                )
+            },
+        ),
+        503: documented_error(
+            "The counter store is down: retry.", {"store_down": STORE_UNAVAILABLE}
+        ),
+    },
+}
+
+
+@router.post(
+    "/track/conversion", summary="Conversion postback from an advertiser", **_CONVERSION_DOC
+)
 async def conversion(request: Request) -> Response:
     """200 with ``{"result": "recorded" | "duplicate"}``; 400 naming the field; 403 forged
     click id or signature; 409 when the click has all its conversions or is too old."""
@@ -146,7 +269,7 @@ async def conversion(request: Request) -> Response:
         return error_response(refused.status, refused.field, refused.message)
     except StoreUnavailable:
         services.metrics.conversions.labels("unavailable").inc()
-        return error_response(503, "store", "counter store unavailable; retry later")
+        return error_response(503, *STORE_UNAVAILABLE)
     services.metrics.conversions.labels(result).inc()
     return Response(orjson.dumps({"result": result}), media_type=JSON)
 
@@ -211,7 +334,8 @@ def _check_signature(rules: ConversionRules, raw: bytes, signature: str | None) 
             403, _SIGNATURE_HEADER, "this campaign's postbacks must be signed", "unsigned"
         )
     expected = "sha256=" + hmac.new(secret, raw, "sha256").hexdigest()
-    if not hmac.compare_digest(signature.strip().lower(), expected):
+    # Bytes: a header may carry any Latin-1 text, and compare_digest takes ASCII-only str.
+    if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
         raise _Refused(403, _SIGNATURE_HEADER, "signature does not match the body", "bad_signature")
 
 

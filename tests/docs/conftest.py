@@ -1,0 +1,45 @@
+"""The exchange as an operator runs it (``rtb serve``'s protocol and limits, the demo
+campaigns, real Redis), served on a free port for the tests that read its documentation."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from app.main import create_app
+from exchange.settings import Settings
+from tests.servers import serve_like_rtb
+
+SECRET = "docs-notice-secret-0123456789-abcdef"
+
+
+def docs_settings(redis_url: str, prefix: str, state_dir: Path) -> Settings:
+    """What the documentation is checked against: the defaults but for the store."""
+    return Settings(
+        store="redis",
+        ledger_init="auto",
+        redis_url=redis_url,
+        redis_timeout_s=1.0,
+        key_prefix=prefix,
+        notice_secret=SECRET,  # type: ignore[arg-type]
+        state_dir=state_dir,
+    )
+
+
+@pytest.fixture(scope="module")
+def docs_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of one exchange for a whole module; its keys are deleted afterwards."""
+    prefix = f"rtb-test:docs-{tmp_path_factory.mktemp('docs').name}:"
+    settings = docs_settings(redis_url, prefix, tmp_path_factory.mktemp("state"))
+    try:
+        with serve_like_rtb(create_app(settings), settings) as url:
+            yield url
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
