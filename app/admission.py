@@ -101,7 +101,7 @@ class InFlightLimit:
             limits_in(scope.get("state", {})).refused("overloaded")
             await send(self._start)
             await send(self._body)
-            requests.observe(requests.route_of(path, None), 503, time.monotonic() - started)
+            requests.observe(requests.route_of(scope), 503, time.monotonic() - started)
             return
         status = 500  # what the server answers when the app fails before starting a response
 
@@ -116,12 +116,7 @@ class InFlightLimit:
             await self.app(scope, receive, send_noting_status)
         finally:
             requests.in_flight -= 1
-            route = scope.get("route")
-            requests.observe(
-                requests.route_of(path, getattr(route, "path", None)),
-                status,
-                time.monotonic() - started,
-            )
+            requests.observe(requests.route_of(scope), status, time.monotonic() - started)
 
     def _shed(self, scope: Scope) -> NoBid | None:
         """Why a bid request is answered unheard, if it is."""
