@@ -3,7 +3,8 @@
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -30,16 +31,31 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # The worker processes build their settings from the environment: the address they
     # serve on is the one their start-up line names (app.startup).
-    os.environ["RTB_HOST"], os.environ["RTB_PORT"] = args.host, str(args.port)
-    uvicorn.run(
-        "app.main:serving_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        **server_options(settings),  # the bounded protocol and the limits (app.http_limits)
-    )
+    with _environment(RTB_HOST=args.host, RTB_PORT=str(args.port)):
+        uvicorn.run(
+            "app.main:serving_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **server_options(settings),  # the bounded protocol and limits (app.http_limits)
+        )
     return 0
+
+
+@contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    """``variables`` set in the environment, and restored afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # --- bidding: model tools (`rtb train`, `rtb synth`) --------------------------------------
