@@ -95,13 +95,13 @@ class InFlightLimit:
                 await _discard_body(receive)
                 await send(_NO_BID_START)
                 await send(_EMPTY)
-                requests.observe(AUCTION_PATH, 204, time.monotonic() - started)
+                requests.observe(scope, 204, time.monotonic() - started)
                 return
         elif requests.in_flight >= self.max_in_flight and path not in ALWAYS_ADMITTED:
             limits_in(scope.get("state", {})).refused("overloaded")
             await send(self._start)
             await send(self._body)
-            requests.observe(requests.route_of(scope), 503, time.monotonic() - started)
+            requests.observe(scope, 503, time.monotonic() - started)
             return
         status = 500  # what the server answers when the app fails before starting a response
 
@@ -116,7 +116,7 @@ class InFlightLimit:
             await self.app(scope, receive, send_noting_status)
         finally:
             requests.in_flight -= 1
-            requests.observe(requests.route_of(scope), status, time.monotonic() - started)
+            requests.observe(scope, status, time.monotonic() - started)
 
     def _shed(self, scope: Scope) -> NoBid | None:
         """Why a bid request is answered unheard, if it is."""
