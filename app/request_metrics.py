@@ -11,8 +11,13 @@ only for its own API routes. Per request of a static route it costs one dictiona
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
+
+try:  # FastAPI ≥ 0.13x keeps included routers nested in ``app.routes``
+    from fastapi.routing import iter_route_contexts as _iter_route_contexts
+except ImportError:  # pragma: no cover - an older FastAPI lists every route flat
+    _iter_route_contexts = None  # type: ignore[assignment]
 
 from exchange.metrics import LoopHistogram, LoopSeries, Metrics
 
@@ -59,10 +64,15 @@ class RequestMetrics:
         return routed if isinstance(routed, str) else UNMATCHED
 
     def _learn(self, app: object) -> dict[str, str]:
-        """The routing table of ``app`` (a Starlette app; none when served bare)."""
+        """The routing table of ``app`` (none when served bare), included routers' routes
+        too: FastAPI keeps those nested, and ``iter_route_contexts`` lists them as served,
+        prefixes applied."""
         static: dict[str, str] = {}
         patterns: list[tuple[re.Pattern[str], str]] = []
-        for route in getattr(app, "routes", ()):
+        routes: Iterable[Any] = getattr(app, "routes", ())
+        if _iter_route_contexts is not None:
+            routes = _iter_route_contexts(list(routes))
+        for route in routes:
             template = getattr(route, "path_format", None)
             regex = getattr(route, "path_regex", None)
             if not isinstance(template, str) or not isinstance(regex, re.Pattern):
