@@ -11,6 +11,11 @@ is read and discarded, so its keep-alive connection stays open. uvicorn's own ``
 (``RTB_MAX_CONNECTIONS``) stays above this as the hard backstop; its 503 says nothing
 about when to come back. A pure ASGI middleware: a ``BaseHTTPMiddleware`` would add a task
 and a stream per request on the hot path.
+
+As it wraps every request, it also times each one for ``rtb_http_request_duration_seconds``:
+from the first bytes the protocol read (``app.http_limits.arrived_at``) to the return of the
+app's last ``send`` — one clock read and one histogram observation a request — and keeps the
+in-flight count ``rtb_http_requests_in_flight`` reads (``app.request_metrics``).
 """
 
 import time
@@ -20,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import JSON, error_body
 from app.http_limits import arrived_at, limits_in
+from app.request_metrics import RequestMetrics
 from app.routes.auction import AUCTION_PATH, OPENRTB_VERSION
 from exchange.results import NoBid
 
@@ -44,12 +50,17 @@ class InFlightLimit:
     """Counts the HTTP requests being handled; refuses new ones past the limit."""
 
     def __init__(
-        self, app: ASGIApp, max_in_flight: int, retry_after_s: int, shed_after_s: float = 0.0
+        self,
+        app: ASGIApp,
+        max_in_flight: int,
+        retry_after_s: int,
+        shed_after_s: float = 0.0,
+        requests: RequestMetrics | None = None,
     ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.shed_after_s = shed_after_s
-        self.in_flight = 0
+        self.requests = requests if requests is not None else RequestMetrics()
         body = error_body(
             "server", f"over {max_in_flight} requests in flight; retry in {retry_after_s} s"
         )
@@ -64,10 +75,18 @@ class InFlightLimit:
         }
         self._body: Final[Message] = {"type": "http.response.body", "body": body}
 
+    @property
+    def in_flight(self) -> int:
+        """Requests inside the app now."""
+        return self.requests.in_flight
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        arrived = arrived_at(scope)
+        started = arrived if arrived is not None else time.monotonic()
+        requests = self.requests
         path = scope["path"]
         if path == AUCTION_PATH:
             reason = self._shed(scope)
@@ -76,21 +95,32 @@ class InFlightLimit:
                 await _discard_body(receive)
                 await send(_NO_BID_START)
                 await send(_EMPTY)
+                requests.observe(scope, 204, time.monotonic() - started)
                 return
-        elif self.in_flight >= self.max_in_flight and path not in ALWAYS_ADMITTED:
+        elif requests.in_flight >= self.max_in_flight and path not in ALWAYS_ADMITTED:
             limits_in(scope.get("state", {})).refused("overloaded")
             await send(self._start)
             await send(self._body)
+            requests.observe(scope, 503, time.monotonic() - started)
             return
-        self.in_flight += 1
+        status = 500  # what the server answers when the app fails before starting a response
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        requests.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_noting_status)
         finally:
-            self.in_flight -= 1
+            requests.in_flight -= 1
+            requests.observe(scope, status, time.monotonic() - started)
 
     def _shed(self, scope: Scope) -> NoBid | None:
         """Why a bid request is answered unheard, if it is."""
-        if self.in_flight >= self.max_in_flight:
+        if self.requests.in_flight >= self.max_in_flight:
             return NoBid.OVERLOADED
         if self.shed_after_s > 0:
             arrived = arrived_at(scope)

@@ -1,13 +1,16 @@
 """The ``rtb`` command. ``rtb serve`` runs the exchange; later tools add subcommands."""
 
 import argparse
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
+from app import config_check
 from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
 from exchange.settings import Settings
@@ -15,7 +18,9 @@ from simulation.cli import add_simulate_command
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings, problems = config_check.serve_problems()
+    if settings is None or problems:
+        return config_check.report("rtb serve", problems, sys.stderr)
     if args.workers > 1 and settings.store == "memory":
         print(
             "rtb serve: --workers > 1 needs a shared store: each process would keep its own "
@@ -24,15 +29,33 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    uvicorn.run(
-        "app.main:serving_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        **server_options(settings),  # the bounded protocol and the limits (app.http_limits)
-    )
+    # The worker processes build their settings from the environment: the address they
+    # serve on is the one their start-up line names (app.startup).
+    with _environment(RTB_HOST=args.host, RTB_PORT=str(args.port)):
+        uvicorn.run(
+            "app.main:serving_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **server_options(settings),  # the bounded protocol and limits (app.http_limits)
+        )
     return 0
+
+
+@contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    """``variables`` set in the environment, and restored afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # --- bidding: model tools (`rtb train`, `rtb synth`) --------------------------------------
@@ -154,9 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = args.handler
         result: int = handler(args)
     except ValidationError as exc:  # the environment's settings: every problem, one line each
-        for error in exc.errors():
-            where = "_".join(str(part) for part in error["loc"]).upper()
-            field = f"RTB_{where}: " if where else ""
-            print(f"rtb: settings: {field}{error['msg']}", file=sys.stderr)
-        return 2
+        args_given = sys.argv[1:] if argv is None else list(argv)
+        if args_given[:1] == ["serve"]:  # and the bidders file's, in the same message
+            return config_check.report("rtb serve", config_check.serve_problems()[1], sys.stderr)
+        return config_check.report("rtb", config_check.settings_problems(exc), sys.stderr)
     return result

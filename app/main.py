@@ -17,6 +17,8 @@ from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
 from app.logs import configure_logging
 from app.openapi import add_redoc, build_openapi
+from app.rejections import Rejections
+from app.request_metrics import RequestMetrics
 from app.routes import auction, health, notices, tracking
 from app.services import services_of
 from exchange.metrics import Metrics
@@ -47,13 +49,17 @@ def create_app(
 ) -> FastAPI:
     """A configured exchange; settings from the environment (``RTB_*``) unless given."""
     settings = settings or Settings()
+    requests = RequestMetrics()  # kept by InFlightLimit, reported once the lifespan runs
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, object]]:
         async with lifespan_for(settings, after_start) as state:
             metrics = state["services"].metrics
+            requests.bind(metrics)
             limits = HttpLimits.from_settings(
-                settings, _refusal_counter(metrics), _shed_counter(metrics)
+                settings,
+                _refusal_counter(metrics, state["rejections"]),
+                _shed_counter(metrics),
             )
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: limits}
@@ -75,6 +81,7 @@ def create_app(
         max_in_flight=settings.max_in_flight,
         retry_after_s=settings.retry_after_s,
         shed_after_s=settings.shed_after_ms / 1000,
+        requests=requests,
     )
     app.router.routes.insert(0, auction.route)
     app.include_router(notices.router)
@@ -88,9 +95,10 @@ def create_app(
     return app
 
 
-def _refusal_counter(metrics: Metrics) -> Callable[[str], None]:
+def _refusal_counter(metrics: Metrics, rejections: Rejections) -> Callable[[str], None]:
     def refused(reason: str) -> None:
         metrics.http_refused.labels(reason).inc()
+        rejections.server_refusal(reason)
 
     return refused
 

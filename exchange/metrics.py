@@ -4,23 +4,50 @@ A registry per app (not the global default) so that tests can build many apps in
 process and read each one's figures.
 """
 
+import platform
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from importlib import metadata
+from typing import Any, Final, Protocol, TypeVar
 
 from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 # The *_created series double the output and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+_LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5,
+)  # fmt: skip
+"""Seconds; dense through 5–100 ms, where an SSP's ``tmax`` falls."""
+_LOOP_LAG_BUCKETS: Final = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+_PACKAGE: Final = "rtb-exchange"
+
+
+def build_version() -> str:
+    """The installed package's version (``pyproject.toml``); ``unknown`` when run from a
+    tree that was never installed."""
+    try:
+        return metadata.version(_PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 _Labelled = TypeVar("_Labelled", Counter, Histogram)
@@ -70,6 +97,86 @@ class _ReadCounter(Collector):
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
 
 
+class _ReadGauge(Collector):
+    """A gauge kept by its owner and read at scrape time (nothing to update per event)."""
+
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, value=self._read())
+
+
+def _go_float(value: float) -> str:
+    """A bucket bound as the exposition format writes it (``0.005``, ``+Inf``)."""
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+class LoopSeries:
+    """One labelled series of a ``LoopHistogram``: a count per bucket and the sum."""
+
+    __slots__ = ("_bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf only)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count ``value`` in the first bucket whose bound it does not exceed."""
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.total += value
+
+
+class LoopHistogram(Collector):
+    """A labelled histogram updated from the event loop's thread only: plain integers,
+    no lock. ``Histogram.observe`` increments two locked values (sum, bucket) after a
+    linear scan of the bounds, many times the cost of the clock read it records, for a
+    figure every request pays (docs/performance.md); here an observation is a bisection
+    and two additions, and the cumulative buckets are built when scraped."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name, self._documentation = name, documentation
+        self._labelnames = tuple(labelnames)
+        self._bounds = tuple(sorted(buckets))
+        self._series: dict[tuple[str, ...], LoopSeries] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> LoopSeries:
+        """The series of ``values`` (created on first use; keep it, as ``Metrics.child``)."""
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name}: expected labels {self._labelnames}")
+        found = self._series.get(values)
+        if found is None:
+            found = self._series[values] = LoopSeries(self._bounds)
+        return found
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        edges = [*map(_go_float, self._bounds), "+Inf"]
+        for values, series in list(self._series.items()):
+            running, buckets = 0, []
+            for edge, count in zip(edges, list(series.counts), strict=True):
+                running += count
+                buckets.append((edge, float(running)))
+            family.add_metric(list(values), buckets, series.total)
+        yield family
+
+
 class Metrics:
     """The counters and histograms the exchange updates."""
 
@@ -97,9 +204,66 @@ class Metrics:
             )
         )
 
+    def watch_in_flight(self, read: Callable[[], int]) -> None:
+        """Publish the requests being handled, as counted by the admission middleware."""
+        self.registry.register(
+            _ReadGauge(
+                "rtb_http_requests_in_flight",
+                "HTTP requests inside the app now (admitted, not yet answered), as counted by "
+                "the in-flight limit (RTB_MAX_IN_FLIGHT).",
+                read,
+            )
+        )
+
     def __init__(self) -> None:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_* (CPU, memory, fds, start time), python_info and python_gc_*: the
+        # collectors prometheus-client registers into its global registry, here into ours.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
+        self.build_info = Info(
+            "rtb_build",
+            "The exchange's build: package version, Python version and implementation, and "
+            "the OpenRTB version it speaks.",
+            registry=self.registry,
+        )
+        self.build_info.info(
+            {
+                "version": build_version(),
+                "python": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "openrtb": "2.6",
+            }
+        )
+        self.http_latency = LoopHistogram(
+            "rtb_http_request_duration_seconds",
+            "HTTP requests from their first bytes read by the server to the last byte of the "
+            "answer handed to it (what a client sees, less the network), by route template "
+            "and status class; requests refused or shed by the server count too.",
+            ["route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "rtb_event_loop_lag_seconds",
+            "How late the event loop woke a monitor task sleeping 100 ms (app.loop_lag), "
+            "sampled ten times a second: what every request waits before its turn.",
+            buckets=_LOOP_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag_last = Gauge(
+            "rtb_event_loop_lag_last_seconds",
+            "The event-loop lag of the last sample.",
+            registry=self.registry,
+        )
+        self.log_suppressed = Counter(
+            "rtb_log_lines_suppressed",
+            "Log lines not written by a rate-limited logger (rejected requests and notices), "
+            "by event.",
+            ["event"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "rtb_auction_requests",
             "Bid requests by outcome (bid, nobid, invalid, error).",
@@ -108,7 +272,9 @@ class Metrics:
         )
         self.latency = Histogram(
             "rtb_auction_latency_seconds",
-            "Time from body received to response built.",
+            "Bid requests that reached the auction (valid ones): from their first bytes read "
+            "to the auction's result, before it is encoded and sent. The client's view of "
+            "every request is rtb_http_request_duration_seconds.",
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )

@@ -430,9 +430,10 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
     )
 
 
-async def start_services(services: Services) -> list[asyncio.Task[None]]:
+async def start_services(services: Services, *, announce: bool = True) -> list[asyncio.Task[None]]:
     """Open what the services need (the store's first connection, the ledger, the DSP
-    connections) and start their background work; the tasks, for ``stop_services``."""
+    connections) and start their background work; the tasks, for ``stop_services``.
+    ``announce=False``: the caller logs the start itself (``app.lifespan``, with its URL)."""
     settings = services.settings
     store, ledger_watch, spool = services.store, services.ledger, services.spool
     if not await store.ping():  # also opens the first connection before traffic arrives
@@ -484,12 +485,13 @@ async def start_services(services: Services) -> list[asyncio.Task[None]]:
         background.append(
             asyncio.create_task(watch_models(services.models, settings.model_reload_s))
         )
-    log.info(
-        "exchange_started",
-        store=settings.store,
-        bidders=sorted(services.registry.bidders),
-        campaigns=len(services.registry.campaigns),
-    )
+    if announce:
+        log.info(
+            "exchange_started",
+            store=settings.store,
+            bidders=sorted(services.registry.bidders),
+            campaigns=len(services.registry.campaigns),
+        )
     return background
 
 

@@ -20,6 +20,7 @@ from app.body import read_body
 from app.debug import Explaining, wants_debug, with_debug
 from app.errors import JSON, ClientError, error_response
 from app.http_limits import arrived_at
+from app.rejections import rejections_of
 from app.services import Services, services_of
 from openrtb.codec import decode_request, encode_response
 from openrtb.enums import NoBidReason
@@ -52,6 +53,7 @@ async def auction(request: Request) -> Response:
         bid_request = await _parse(request, services)
     except ClientError as exc:
         metrics.requests.labels("invalid").inc()
+        rejections_of(request).request(AUCTION_PATH, exc.status, exc.field)
         response = error_response(exc.status, exc.field, exc.message, exc.nbr)
         response.headers.update(OPENRTB_HEADERS)
         return response
@@ -63,6 +65,7 @@ async def auction(request: Request) -> Response:
             bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
         )
     except InvalidRequest as exc:  # counted by the exchange
+        rejections_of(request).request(AUCTION_PATH, 400, exc.field)
         response = error_response(400, exc.field, exc.message, NoBidReason.INVALID_REQUEST)
         response.headers.update(OPENRTB_HEADERS)
         return response

@@ -1,7 +1,8 @@
 """``GET /notices/win`` and ``GET /notices/billing``: the URLs the exchange put in its bids.
 
 204 on success, whether first or replayed (``x-notice-result`` says which); 403 for a
-token that is forged, expired or for the other endpoint. While the store cannot settle it
+token that is forged, expired or for the other endpoint (each refusal also a sampled
+``notice_rejected`` log line, ``app.rejections``). While the store cannot settle it
 (down, or its ledger lost), a valid notice is kept in the spool and answered 202 with
 ``x-notice-result: queued``: it is settled once the store is back (``exchange.notice_spool``).
 Only when the spool cannot keep it either is the answer 503 (retry; settling is
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.errors import STORE_UNAVAILABLE, ErrorExample, documented_error, error_response
+from app.rejections import notice_reason, rejections_of
 from app.services import Services, services_of
 from budget.store import StoreUnavailable
 from exchange.notice_spool import SpoolFull
@@ -30,11 +32,13 @@ async def _notice(request: Request, kind: NoticeKind, token: str | None) -> Resp
     services = services_of(request)
     if not token:
         services.metrics.notices.labels(kind.value, "rejected").inc()
+        rejections_of(request).notice(kind.value, 400, "missing")
         return error_response(400, *_NO_TOKEN)
     try:
         claim = services.notices.verify(kind, token)
     except InvalidNotice as exc:
         services.metrics.notices.labels(kind.value, "rejected").inc()
+        rejections_of(request).notice(kind.value, 403, notice_reason(exc))
         return error_response(403, "t", str(exc))
     try:
         outcome = await services.notices.handle(claim)

@@ -16,7 +16,7 @@ fake charge; each is checked against its campaign's rules (``bidding.campaigns
 Answers: 200 ``recorded``, 200 ``duplicate`` (that conversion id was recorded for that
 click before: a retry), 400 naming the field, 403 forged click id or signature, 409 when
 the click has its conversions already or is too old. Every refusal is counted by reason
-(``rtb_conversions_total``).
+(``rtb_conversions_total``) and logged, sampled (``notice_rejected``, ``app.rejections``).
 """
 
 import hmac
@@ -41,6 +41,7 @@ from app.errors import (
     error_response,
 )
 from app.routes.notices import FORGED_TOKEN, token_parameter
+from app.rejections import notice_reason, rejections_of
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
 from bidding.campaigns import ConversionRules
@@ -87,10 +88,12 @@ async def click(request: Request) -> Response:
     services = services_of(request)
     t = request.query_params.get("t")
     if not t:
+        rejections_of(request).notice("click", 400, "missing")
         return error_response(400, *_NO_CLICK_TOKEN)
     try:
         claim = services.notices.verify(NoticeKind.CLICK, t)
     except InvalidNotice as exc:
+        rejections_of(request).notice("click", 403, notice_reason(exc))
         return error_response(403, "t", str(exc))
     impression = claim.impression_id
     try:
@@ -261,11 +264,13 @@ async def conversion(request: Request) -> Response:
         raw = await read_body(request, services.settings.max_body_bytes)
     except ClientError as exc:
         services.metrics.conversions.labels("invalid").inc()
+        rejections_of(request).notice("conversion", exc.status, "invalid", exc.field)
         return error_response(exc.status, exc.field, exc.message)
     try:
         result = await _record_conversion(services, raw, request.headers.get(_SIGNATURE_HEADER))
     except _Refused as refused:
         services.metrics.conversions.labels(refused.reason).inc()
+        rejections_of(request).notice("conversion", refused.status, refused.reason, refused.field)
         return error_response(refused.status, refused.field, refused.message)
     except StoreUnavailable:
         services.metrics.conversions.labels("unavailable").inc()

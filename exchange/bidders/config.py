@@ -15,7 +15,8 @@ One JSON file, named by ``RTB_BIDDERS_FILE`` (the demo routers when unset)::
 exchange's, which its in-process routers bid under (they are the exchange). Under GDPR a
 bidder gets personal data only as far as its vendor has consent (docs/privacy.md); one
 without an id gets none. An operator adds a DSP by adding one entry. The file is validated
-at startup; a bad one stops the exchange with the field named.
+at startup; a bad one stops the exchange with every problem found, each naming the file and
+the field (``BiddersFileError.problems``; ``rtb serve`` prints them all, ``app.config_check``).
 """
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bidding.campaigns import ConfigError, RouterFile, RouterSpec, router_specs
+from openrtb.errors import field_path
 
 DEMO_BIDDERS: Final = "demo_campaigns.json"
 MEDIA_TYPES: Final = ("banner", "video", "audio", "native")
@@ -149,17 +151,32 @@ class _BiddersFile(BaseModel):
     dsps: list[DspFile] = []
 
 
+class BiddersFileError(ConfigError):
+    """A bidders file with problems: every one found, each ``file: field: why``; the
+    message is one problem a line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
 def parse_bidders(data: bytes, source: str) -> BiddersConfig:
-    """The bidders of a bidders file's bytes; ConfigError names the file and the field."""
+    """The bidders of a bidders file's bytes; BiddersFileError lists every problem found
+    (the schema's all at once; the checks across entries once the schema holds)."""
     try:
         parsed = _BiddersFile.model_validate(orjson.loads(data))
     except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{source}: not valid JSON: {exc}") from exc
+        raise BiddersFileError([f"{source}: not valid JSON: {exc}"]) from exc
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
-    routers = router_specs(parsed.routers, source)
+        raise BiddersFileError(
+            [f"{source}: {field_path(e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()]
+        ) from exc
+    problems: list[str] = []
+    try:
+        routers = router_specs(parsed.routers, source)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        routers = ()
     dsps = []
     for index, dsp in enumerate(parsed.dsps):
         if not dsp.enabled:
@@ -167,10 +184,12 @@ def parse_bidders(data: bytes, source: str) -> BiddersConfig:
         try:
             dsps.append(dsp.spec())
         except ValueError as exc:
-            raise ConfigError(f"{source}: dsps.{index}.protocol: {exc}") from exc
+            problems.append(f"{source}: dsps[{index}].protocol: {exc}")
     names = [r.name for r in routers] + [d.name for d in dsps]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{source}: bidder names must be unique across routers and dsps")
+        problems.append(f"{source}: bidder names must be unique across routers and dsps")
+    if problems:
+        raise BiddersFileError(problems)
     return BiddersConfig(routers, tuple(dsps), parsed.gvl_vendor_id)
 
 
@@ -182,5 +201,5 @@ def load_bidders(path: Path | None) -> BiddersConfig:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise BiddersFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
     return parse_bidders(data, str(path))

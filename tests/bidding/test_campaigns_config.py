@@ -150,8 +150,8 @@ def test_targeting_creatives_and_flight_are_loaded() -> None:
         ({"historical_cvr": 1.5}, "historical_cvr"),
         ({"flight": {"start": "2025-03-02", "end": "2025-03-01"}}, "flight"),
         ({"flight": {"start": "2025-02-30"}}, r"flight\.start"),
-        ({"frequency_cap": [{"count": 0, "per": "day"}]}, r"frequency_cap\.0\.count"),
-        ({"frequency_cap": [{"count": 1, "per": "week"}]}, r"frequency_cap\.0\.per"),
+        ({"frequency_cap": [{"count": 0, "per": "day"}]}, r"frequency_cap\[0\]\.count"),
+        ({"frequency_cap": [{"count": 1, "per": "week"}]}, r"frequency_cap\[0\]\.per"),
         ({"frequency_cap": [{"count": 1, "per": "day"}] * 2}, "frequency_cap"),
         ({"targeting": {"countries": {"allow": ["USA"]}}}, r"targeting\.countries"),
         ({"targeting": {"country": {"allow": []}}}, r"targeting\.country\.allow"),
@@ -159,21 +159,21 @@ def test_targeting_creatives_and_flight_are_loaded() -> None:
         ({"targeting": {"age": {"min": 50, "max": 20}}}, "age"),
         (
             {"targeting": {"dayparting": [{"days": ["fun"], "from_hour": 1, "to_hour": 2}]}},
-            r"targeting\.dayparting\.0\.days",
+            r"targeting\.dayparting\[0\]\.days",
         ),
         (
             {"targeting": {"dayparting": [{"days": ["mon"], "from_hour": 3, "to_hour": 3}]}},
-            r"targeting\.dayparting\.0",
+            r"targeting\.dayparting\[0\]",
         ),
-        ({"creatives": [creative(w=None, h=None)]}, r"creatives\.0"),
-        ({"creatives": [creative(media_type="audio")]}, r"creatives\.0"),
-        ({"creatives": [creative(landing_url="ftp://x")]}, r"creatives\.0\.landing_url"),
+        ({"creatives": [creative(w=None, h=None)]}, r"creatives\[0\]"),
+        ({"creatives": [creative(media_type="audio")]}, r"creatives\[0\]"),
+        ({"creatives": [creative(landing_url="ftp://x")]}, r"creatives\[0\]\.landing_url"),
         ({"creatives": [creative(ctr_prior={"alpha": 0, "beta": 1})]}, r"ctr_prior\.alpha"),
-        ({"creatives": [creative(media_type="print")]}, r"creatives\.0\.media_type"),
+        ({"creatives": [creative(media_type="print")]}, r"creatives\[0\]\.media_type"),
     ],
 )
 def test_bad_config_names_the_field(bad: dict[str, Any], field: str) -> None:
-    with pytest.raises(ConfigError, match=rf"routers\.0\.campaigns\.0\.?.*{field}"):
+    with pytest.raises(ConfigError, match=rf"routers\[0\]\.campaigns\[0\]\.?.*{field}"):
         load(campaign(**bad))
 
 

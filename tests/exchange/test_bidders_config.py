@@ -52,7 +52,7 @@ def test_prices_become_exact_micros() -> None:
     ],
 )
 def test_bad_campaign_names_the_field(bad: dict[str, object], field: str) -> None:
-    with pytest.raises(ConfigError, match=rf"routers\.0\.campaigns\.0\.{field}"):
+    with pytest.raises(ConfigError, match=rf"routers\[0\]\.campaigns\[0\]\.{field}"):
         parse_bidders(file_with(campaign(**bad)), "t")
 
 
@@ -113,16 +113,16 @@ def test_a_dsp_entry_becomes_a_spec_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("bad", "field"),
     [
-        ({"timeout_ms": 51}, "dsps.0.timeout_ms"),
-        ({"timeout_ms": 0}, "dsps.0.timeout_ms"),
-        ({"endpoint": "ftp://x"}, "dsps.0.endpoint"),
-        ({"endpoint": "http://dsp.example", "protocol": "h2"}, "dsps.0.protocol"),
-        ({"protocol": "h3"}, "dsps.0.protocol"),
-        ({"media_types": ["print"]}, "dsps.0.media_types.0"),
-        ({"sizes": ["300 by 250"]}, "dsps.0.sizes.0"),
-        ({"qps": -1}, "dsps.0.qps"),
-        ({"quality": 0}, "dsps.0.quality"),
-        ({"surprise": 1}, "dsps.0.surprise"),
+        ({"timeout_ms": 51}, "dsps[0].timeout_ms"),
+        ({"timeout_ms": 0}, "dsps[0].timeout_ms"),
+        ({"endpoint": "ftp://x"}, "dsps[0].endpoint"),
+        ({"endpoint": "http://dsp.example", "protocol": "h2"}, "dsps[0].protocol"),
+        ({"protocol": "h3"}, "dsps[0].protocol"),
+        ({"media_types": ["print"]}, "dsps[0].media_types[0]"),
+        ({"sizes": ["300 by 250"]}, "dsps[0].sizes[0]"),
+        ({"qps": -1}, "dsps[0].qps"),
+        ({"quality": 0}, "dsps[0].quality"),
+        ({"surprise": 1}, "dsps[0].surprise"),
     ],
 )
 def test_a_bad_dsp_entry_names_the_field(bad: dict[str, object], field: str) -> None:

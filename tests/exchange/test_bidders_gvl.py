@@ -28,10 +28,10 @@ def test_vendor_ids_reach_the_exchange_config() -> None:
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"dsps": [{**DSP, "gvl_vendor_id": 0}]}, "dsps.0.gvl_vendor_id"),
-        ({"dsps": [{**DSP, "gvl_vendor_id": 65536}]}, "dsps.0.gvl_vendor_id"),
-        ({"dsps": [{**DSP, "gvl_vendor_id": "755"}]}, "dsps.0.gvl_vendor_id"),
-        ({"dsps": [{**DSP, "gvl_vendor_id": 75.5}]}, "dsps.0.gvl_vendor_id"),
+        ({"dsps": [{**DSP, "gvl_vendor_id": 0}]}, "dsps[0].gvl_vendor_id"),
+        ({"dsps": [{**DSP, "gvl_vendor_id": 65536}]}, "dsps[0].gvl_vendor_id"),
+        ({"dsps": [{**DSP, "gvl_vendor_id": "755"}]}, "dsps[0].gvl_vendor_id"),
+        ({"dsps": [{**DSP, "gvl_vendor_id": 75.5}]}, "dsps[0].gvl_vendor_id"),
         ({"gvl_vendor_id": -1}, "gvl_vendor_id"),
     ],
 )

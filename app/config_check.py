@@ -1,0 +1,70 @@
+"""Every configuration problem of ``rtb serve`` at once, as one message, before the server
+starts: the environment's settings (pydantic's whole error list) and the bidders file's.
+
+A traceback reporting the first problem makes an operator fix a file one error per start;
+this lists them all, one a line, naming the variable or the file and field::
+
+    rtb serve: configuration error: 3 problems:
+      RTB_PORT: Input should be less than or equal to 65535
+      bidders.json: routers[0].campaigns[2].daily_budget: Input should be greater than 0
+      bidders.json: dsps[0].endpoint: Value error, must be an http:// or https:// URL ...
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from bidding.campaigns import ConfigError
+from exchange.bidders.config import BiddersFileError, load_bidders
+from exchange.settings import Settings
+from openrtb.errors import field_path
+
+EXIT_CONFIG: int = 2
+"""The exit status of a configuration error (as for a usage error)."""
+_BIDDERS_FILE_VARIABLE = "RTB_BIDDERS_FILE"
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """The settings' errors as ``RTB_NAME[index].field: why``."""
+    problems = []
+    for error in exc.errors():
+        loc = error["loc"]
+        where = f"RTB_{str(loc[0]).upper()}{field_path(['', *loc[1:]])}" if loc else "settings"
+        problems.append(f"{where}: {error['msg']}")
+    return problems
+
+
+def bidders_problems(path: Path | None) -> list[str]:
+    """The bidders file's problems (none for a good file or the demo one)."""
+    try:
+        load_bidders(path)
+    except BiddersFileError as exc:
+        return list(exc.problems)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def serve_problems() -> tuple[Settings | None, list[str]]:
+    """The settings from the environment (None when they are invalid) and every problem of
+    them and of the bidders file they name — read from ``RTB_BIDDERS_FILE`` itself when
+    the settings are invalid, so that both are reported at once."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        named = os.environ.get(_BIDDERS_FILE_VARIABLE)
+        bidders = bidders_problems(Path(named) if named else None)
+        return None, settings_problems(exc) + bidders
+    return settings, bidders_problems(settings.bidders_file)
+
+
+def report(command: str, problems: Sequence[str], out: TextIO) -> int:
+    """Print ``problems`` as one message; the exit status."""
+    count = len(problems)
+    lines = [f"{command}: configuration error: {count} problem{'s' if count != 1 else ''}:"]
+    lines.extend(f"  {problem}" for problem in problems)
+    print("\n".join(lines), file=out)
+    return EXIT_CONFIG
