@@ -40,8 +40,8 @@ from app.errors import (
     documented_error,
     error_response,
 )
-from app.routes.notices import FORGED_TOKEN, token_parameter
 from app.rejections import notice_reason, rejections_of
+from app.routes.notices import FORGED_TOKEN, token_parameter
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
 from bidding.campaigns import ConversionRules
