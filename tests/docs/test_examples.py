@@ -284,7 +284,7 @@ async def test_an_overloaded_exchange_says_what_the_example_says(path: str) -> N
         sent.append(message)
 
     limit = InFlightLimit(unreachable, defaults.max_in_flight, defaults.retry_after_s)
-    limit.in_flight = defaults.max_in_flight
+    limit.requests.in_flight = defaults.max_in_flight
     method = "GET" if path == "/readyz" else "POST"
     await limit({"type": "http", "path": path, "method": method, "state": {}}, receive, send)
     start, body = sent
