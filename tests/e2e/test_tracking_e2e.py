@@ -99,7 +99,7 @@ def test_conversions_need_a_real_click_id_and_count_once(
     forged_id = {"click": click["click"][:-2] + "xx", "sig": click["sig"]}
     assert refused(conversion(client, forged_id), 403, "sig")
     assert refused(conversion(client, click, value=-1), 400, "value")
-    assert refused(conversion(client, click, currency="JPY"), 400, "currency")  # no rate
+    assert refused(conversion(client, click, currency="XAU"), 400, "currency")  # no rate
     assert client.post("/track/conversion", content=b"{").status_code == 400
 
 
