@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from budget.memory import MemoryStore
 from budget.redis_store import RedisStore
 from budget.store import CounterStore
+from tests.redis_keys import delete_prefixed
 from tests.servers import free_port
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -92,13 +93,7 @@ def key_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted when the test ends."""
     prefix = f"rtb-test:{uuid.uuid4().hex[:12]}:"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_prefixed(redis_url, prefix)
 
 
 @pytest.fixture

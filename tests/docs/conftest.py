@@ -5,13 +5,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
+from schemathesis.checks import CheckFunction, not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.main import create_app
 from exchange.settings import Settings
+from tests.redis_keys import delete_prefixed
 from tests.servers import serve_like_rtb
 
 SECRET = "docs-notice-secret-0123456789-abcdef"
+RESPONSE_CHECKS: list[CheckFunction] = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+"""What every documented answer is checked for (schemathesis and the reproduced examples)."""
 
 
 def docs_settings(redis_url: str, prefix: str, state_dir: Path) -> Settings:
@@ -36,10 +51,4 @@ def docs_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         with serve_like_rtb(create_app(settings), settings) as url:
             yield url
     finally:
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        delete_prefixed(redis_url, prefix)

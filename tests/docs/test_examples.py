@@ -22,31 +22,17 @@ import jsonschema_rs
 import orjson
 import pytest
 import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from starlette.types import Message, Receive, Scope, Send
 
 from app.admission import InFlightLimit
 from app.main import create_app
 from exchange.notice_token import ClickRef, NoticeClaim, NoticeKind, NoticeSigner
 from exchange.settings import Settings
-from tests.docs.conftest import SECRET
+from tests.docs.conftest import RESPONSE_CHECKS, SECRET
 
 DOCUMENT: dict[str, Any] = orjson.loads(orjson.dumps(create_app(Settings()).openapi()))
 EXAMPLES_DIR = Path(__file__).parents[2] / "app" / "examples"
 SIGNER = NoticeSigner(SECRET.encode())
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 Key = tuple[str, str, str, str]
 """(method, path, status, example name)."""
 
@@ -222,7 +208,7 @@ OWN_TESTS = {
 def _validate(response: httpx.Response, method: str, path: str) -> None:
     """schemathesis' conformance checks on an answer to a hand-made request."""
     case = schemathesis.openapi.from_dict(DOCUMENT)[path][method].Case()
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=RESPONSE_CHECKS)
 
 
 def _send(client: httpx.Client, recipe: Recipe) -> httpx.Response:

@@ -12,28 +12,17 @@ import httpx
 import orjson
 import pytest
 import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    allow_header_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    unsupported_method,
-)
+from schemathesis.specs.openapi.checks import allow_header_conformance, unsupported_method
 
 from app.main import create_app
 from exchange.settings import Settings
+from tests.docs.conftest import RESPONSE_CHECKS
 
 MAX_EXAMPLES = 25
 """Per operation and phase: enough to reach every documented answer, a few seconds each."""
 
 CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
+    *RESPONSE_CHECKS,
     unsupported_method,  # a method the path does not take: 405 with `Allow`
     allow_header_conformance,  # and that `Allow` names exactly the documented methods
 ]

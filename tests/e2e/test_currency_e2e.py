@@ -47,12 +47,12 @@ def test_the_answer_is_in_the_first_accepted_currency_and_the_charge_in_micros(
     usd_bid = in_usd.json()["seatbid"][0]["bid"][0]
     assert in_usd.json()["cur"] == "USD"
 
-    answer = client.post("/openrtb2/auction", json=_banner(id="eur", cur=["CHF", "EUR"]))
-    assert answer.status_code == 200
-    body = answer.json()
-    bid = body["seatbid"][0]["bid"][0]
-    assert body["cur"] == "CHF"  # first listed: the table quotes CHF too
+    first_listed = client.post("/openrtb2/auction", json=_banner(id="chf", cur=["CHF", "EUR"]))
+    assert first_listed.status_code == 200
+    assert first_listed.json()["cur"] == "CHF"  # the first listed: the table quotes CHF too
+
     answer = client.post("/openrtb2/auction", json=_banner(id="eur", cur=["XAU", "EUR"]))
+    assert answer.status_code == 200
     body = answer.json()
     bid = body["seatbid"][0]["bid"][0]
     assert body["cur"] == "EUR"
