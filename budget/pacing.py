@@ -146,6 +146,7 @@ class StorePacer(Generic[A]):
         self._counts: dict[str, int] = {}
         self._counted_since: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def advice(self, campaign_id: str) -> A:
         """The campaign's advice as of the last tick (full speed before the first); counts
@@ -293,8 +294,11 @@ class StorePacer(Generic[A]):
         return DayPlan(tracked.day, tracked.campaign.time_zone, profile)
 
     async def run(self, interval_s: float) -> None:
-        """Tick every ``interval_s`` until cancelled (the process's background task)."""
-        while True:
+        """Tick every ``interval_s`` until cancelled or closed (the process's background
+        task). The flag, not only the cancellation, ends it: a cancellation that lands inside
+        a store call's own timeout can be absorbed by it (Python 3.11), and the loop would
+        then tick on for ever."""
+        while not self._closing:
             try:
                 await self.tick()
             except Exception as exc:  # a bug must not stop pacing for the process's life
@@ -308,10 +312,12 @@ class StorePacer(Generic[A]):
 
     async def aclose(self) -> None:
         """Stop the background task and hand the last traffic counts to the store."""
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._closing = False
         with contextlib.suppress(StoreUnavailable):
             await self.flush_counts(self._clock())
