@@ -3,7 +3,8 @@
 A background task checks the file's size and modification time; when they change it parses
 the file in a worker thread (tens of milliseconds for the shipped list, which the event
 loop must not lose) and swaps the screen's ranges in one assignment. A file that does not
-parse (half-copied, wrong format) never replaces working ranges: it is logged, and read
+parse (half-copied, wrong format) or holds no range (caught between its truncation and its
+new content, when written in place) never replaces working ranges: it is logged, and read
 again on its next change.
 """
 
@@ -40,6 +41,9 @@ async def watch_ranges(screen: Screen, path: Path, interval_s: float) -> None:
             ranges = await asyncio.to_thread(IpRanges.load, path)
         except (OSError, ValueError) as exc:
             log.warning("datacenter_ranges_refused", file=str(path), error=str(exc))
+            continue
+        if ranges.size == 0:
+            log.warning("datacenter_ranges_refused", file=str(path), error="no ranges")
             continue
         screen.replace_ranges(ranges)
         log.info("datacenter_ranges_reloaded", file=str(path), spans=ranges.size)
