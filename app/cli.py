@@ -11,6 +11,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from app import config_check
+from app.accounts_cli import add_accounts_command
 from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
 from exchange.settings import Settings
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--max", type=int, default=None, help="at most this many events")
     export.set_defaults(handler=_export)
     add_ledger_command(commands)
+    add_accounts_command(commands)
     _add_model_commands(commands)
     add_simulate_command(commands)
     return parser

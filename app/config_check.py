@@ -1,5 +1,6 @@
 """Every configuration problem of ``rtb serve`` at once, as one message, before the server
-starts: the environment's settings (pydantic's whole error list) and the bidders file's.
+starts: the environment's settings (pydantic's whole error list), the bidders file's and
+the accounts file's.
 
 A traceback reporting the first problem makes an operator fix a file one error per start;
 this lists them all, one a line, naming the variable or the file and field::
@@ -18,6 +19,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from bidding.campaigns import ConfigError
+from exchange.accounts import AccountBook, AccountsFileError
 from exchange.bidders.config import BiddersFileError, load_bidders
 from exchange.settings import Settings
 from openrtb.errors import field_path
@@ -25,6 +27,7 @@ from openrtb.errors import field_path
 EXIT_CONFIG: int = 2
 """The exit status of a configuration error (as for a usage error)."""
 _BIDDERS_FILE_VARIABLE = "RTB_BIDDERS_FILE"
+_ACCOUNTS_FILE_VARIABLE = "RTB_ACCOUNTS_FILE"
 
 
 def settings_problems(exc: ValidationError) -> list[str]:
@@ -48,17 +51,35 @@ def bidders_problems(path: Path | None) -> list[str]:
     return []
 
 
+def accounts_problems(path: Path | None) -> list[str]:
+    """The accounts file's problems (none for a good file or none at all)."""
+    if path is None:
+        return []
+    try:
+        AccountBook.load(path)
+    except AccountsFileError as exc:
+        return list(exc.problems)
+    return []
+
+
 def serve_problems() -> tuple[Settings | None, list[str]]:
     """The settings from the environment (None when they are invalid) and every problem of
-    them and of the bidders file they name — read from ``RTB_BIDDERS_FILE`` itself when
-    the settings are invalid, so that both are reported at once."""
+    them and of the bidders and accounts files they name — read from ``RTB_BIDDERS_FILE``
+    and ``RTB_ACCOUNTS_FILE`` themselves when the settings are invalid, so that all are
+    reported at once."""
     try:
         settings = Settings()
     except ValidationError as exc:
         named = os.environ.get(_BIDDERS_FILE_VARIABLE)
-        bidders = bidders_problems(Path(named) if named else None)
-        return None, settings_problems(exc) + bidders
-    return settings, bidders_problems(settings.bidders_file)
+        accounts = os.environ.get(_ACCOUNTS_FILE_VARIABLE)
+        return None, (
+            settings_problems(exc)
+            + bidders_problems(Path(named) if named else None)
+            + accounts_problems(Path(accounts) if accounts else None)
+        )
+    return settings, (
+        bidders_problems(settings.bidders_file) + accounts_problems(settings.accounts_file)
+    )
 
 
 def report(command: str, problems: Sequence[str], out: TextIO) -> int:

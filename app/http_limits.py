@@ -97,4 +97,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_s,
         "limit_concurrency": settings.max_connections,
         "timeout_graceful_shutdown": 10,
+        # The client address a proxy names counts for the address rate limit (exchange.gate).
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
     }

@@ -14,7 +14,7 @@ import structlog
 
 from app.loop_lag import LoopLagMonitor
 from app.rejections import Rejections
-from app.startup import startup_fields
+from app.startup import OPEN_WARNING, startup_fields
 from exchange.services import Services
 from exchange.settings import Settings
 from exchange.wiring import build_services, start_services, stop_services
@@ -43,6 +43,8 @@ async def lifespan_for(
     if after_start is not None:
         after_start()
     log.info("exchange_started", **startup_fields(services))
+    if services.gate.mode == "open":
+        log.warning("auth_open", message=OPEN_WARNING)
     try:
         yield {"services": services, "rejections": Rejections(services.metrics)}
     finally:

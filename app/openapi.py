@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse
 from app.admission import ALWAYS_ADMITTED
 from app.errors import ERROR_SCHEMA_REF, JSON, ErrorExample, documented_error, error_body
 from app.routes.auction import AUCTION_PATH, OPENRTB_VERSION
+from exchange.gate import KEY_FIELD, NO_KEY, UNKNOWN_KEY
 from exchange.settings import Settings
 from openrtb.request import BidRequest
 from openrtb.response import BidResponse
@@ -101,6 +102,49 @@ _AUCTION_ERRORS: Final = {
             "not_json": ErrorExample("body", _NOT_JSON_MESSAGE, 2),
         },
     ),
+    "401": documented_error(
+        "No API key, or one no SSP account has (only with SSP accounts, `RTB_AUTH=keys`).",
+        {
+            "no_key": ErrorExample(KEY_FIELD, NO_KEY),
+            "unknown_key": ErrorExample(KEY_FIELD, UNKNOWN_KEY),
+        },
+        headers={
+            **_VERSION_HEADER,
+            "www-authenticate": {
+                "description": "The scheme to authenticate with.",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+        },
+    ),
+    "403": _auction_error(
+        "The key's account is disabled, or may not sell the request's publisher.",
+        {
+            "account_disabled": ErrorExample(KEY_FIELD, "account ssp-example is disabled"),
+            "publisher_not_allowed": ErrorExample(
+                "site.publisher.id", "publisher '77' is not sold by account ssp-example"
+            ),
+        },
+    ),
+    "429": documented_error(
+        "Over the account's request rate, or the client address's: retry after `Retry-After`.",
+        {
+            "account_rate": ErrorExample(
+                "account", "account ssp-example is over its request rate (~11 in the last 1 s)"
+            ),
+            "address_rate": ErrorExample(
+                "client", "this address is over its request rate (~2001 in the last 1 s)"
+            ),
+        },
+        headers={
+            **_VERSION_HEADER,
+            "retry-after": {
+                "description": "Seconds to wait.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        },
+    ),
     "413": _auction_error(
         f"Body larger than the configured limit (default {_LIMIT:,} bytes).",
         {"too_large": ErrorExample("body", f"larger than {_LIMIT} bytes")},
@@ -114,6 +158,21 @@ _AUCTION_ERRORS: Final = {
             "content_encoding": ErrorExample("content-encoding", "unsupported 'br'; use gzip"),
         },
     ),
+}
+
+
+_SECURITY_SCHEMES: Final = {
+    "apiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": KEY_FIELD,
+        "description": "An SSP account's API key (`rtb accounts key` makes one).",
+    },
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same key as `Authorization: Bearer <key>`.",
+    },
 }
 
 
@@ -139,6 +198,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "operationId": "auction",
         "description": _AUCTION_DESCRIPTION,
     }
+    schema["components"]["securitySchemes"] = _SECURITY_SCHEMES
+    # Either key header; the empty alternative: none needed in ``open`` mode.
+    operation["security"] = [{"apiKey": []}, {"bearer": []}, {}]
     schema.setdefault("paths", {})[AUCTION_PATH] = {"post": operation}
     operation["requestBody"] = {
         "required": True,

@@ -2,7 +2,9 @@
 
 An operator reading the first lines of a process's log should learn, without a scrape or a
 ``/readyz``: the URL, the version, the counter store (and which Redis, its password
-masked), the bidders (in-process routers and external DSPs), and the models the routers
+masked), who may send bid requests (``auth``: ``keys`` and how many SSP accounts, or
+``open``, which a second line warns about), the bidders (in-process routers and external
+DSPs), and the models the routers
 score with (their path — ``compiled``, ``xgboost-c``, ``xgboost``, ``rules`` for the
 fallback — and the directory they came from).
 """
@@ -25,6 +27,12 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
+OPEN_WARNING = (
+    "auth=open: anyone who reaches this port may send bid requests; set RTB_ACCOUNTS_FILE "
+    "for SSP accounts with API keys (README, SSP accounts)"
+)
+
+
 def startup_fields(services: Services) -> dict[str, Any]:
     """The fields of the ``exchange_started`` line."""
     settings = services.settings
@@ -39,6 +47,8 @@ def startup_fields(services: Services) -> dict[str, Any]:
         "bidders_external": sorted(set(registry.bidders) - registry.in_process),
         "bidders_file": str(settings.bidders_file) if settings.bidders_file else "demo",
         "campaigns": len(registry.campaigns),
+        "auth": services.gate.mode,
+        "accounts": services.gate.accounts,
     }
     holder = services.models
     if holder is None:

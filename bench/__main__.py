@@ -17,6 +17,7 @@ from bench import (
     mechanisms,
     notice_load,
     overload,
+    rate_limit,
     router,
     screening,
     serving,
@@ -30,6 +31,7 @@ from bench.section import Options, Section, progress
 SECTIONS: Final[dict[str, Section]] = {
     "serving": serving.run,
     "screening": screening.run,
+    "rate-limit": rate_limit.run,
     "router": router.run,
     "mechanisms": mechanisms.run,
     "store": store.run,

@@ -25,6 +25,7 @@ from auction.page import page_slots, run_page
 from auction.terms import publisher_id, terms_for
 from auction.types import Candidate, ImpOutcome, ImpTerms
 from budget.store import StoreUnavailable
+from exchange.accounts import Account
 from exchange.bid_intake import Entry, Rejected, collect_bids, collect_offers
 from exchange.bidders.base import (
     Bidder,
@@ -158,16 +159,23 @@ class Exchange:
         left_ms = tmax_ms - self._config.response_reserve_ms - elapsed_ms
         return max(0.0, min(float(self._config.bidder_timeout_ms), left_ms)) / _MS
 
-    def plan(self, request: BidRequest, config: ExchangeConfig | None = None) -> AuctionPlan:
+    def plan(
+        self,
+        request: BidRequest,
+        config: ExchangeConfig | None = None,
+        account: Account | None = None,
+    ) -> AuctionPlan:
         """What the exchange sells of ``request``, decided before any bidder is called.
 
         The answer's currency is the first of the request's ``cur`` the exchange can
         convert to (its own when ``cur`` is absent); InvalidRequest names ``cur`` when it
         can convert to none. An imp whose floor is in a currency without a rate is refused
         (left out of what the bidders see); InvalidRequest names the first such field when
-        no imp is left, or a malformed page-auction extension.
+        no imp is left, or a malformed page-auction extension. An SSP account's floors
+        apply on top of the exchange's.
         """
         cfg = config or self._config
+        floor_rules = cfg.floor_rules + account.floor_rules if account else cfg.floor_rules
         currency = answer_currency(request.cur, cfg.rates)
         full = upgrade_request(request)  # decode did it; a request built in code may not
         signals = privacy_signals(full)  # consent strings decoded once, for every bidder
@@ -177,9 +185,7 @@ class Exchange:
         refused: list[tuple[int, UnknownCurrency]] = []
         for index, imp in enumerate(request.imp):
             try:
-                terms[imp.id] = terms_for(
-                    request, imp, rates=cfg.rates, floor_rules=cfg.floor_rules
-                )
+                terms[imp.id] = terms_for(request, imp, rates=cfg.rates, floor_rules=floor_rules)
             except UnknownCurrency as exc:
                 refused.append((index, exc))
         if refused and not terms:
@@ -195,7 +201,12 @@ class Exchange:
         return AuctionPlan(request, terms, page, full, signals, currency)
 
     async def auction(
-        self, request: BidRequest, *, received_at: float, notice_base_url: str
+        self,
+        request: BidRequest,
+        *,
+        received_at: float,
+        notice_base_url: str,
+        account: Account | None = None,
     ) -> AuctionResult:
         """The auction for ``request`` (see ``run``), recorded: metrics, events, log line.
 
@@ -204,30 +215,41 @@ class Exchange:
         """
         try:
             result = await self.run(
-                request, received_at=received_at, notice_base_url=notice_base_url
+                request, received_at=received_at, notice_base_url=notice_base_url, account=account
             )
         except InvalidRequest:
             self._metrics.requests.labels("invalid").inc()
             raise
         if self._recorder is not None:
-            self._recorder.record(request, result, received_at)
+            self._recorder.record(
+                request, result, received_at, account.id if account is not None else None
+            )
         return result
 
     async def run(
-        self, request: BidRequest, *, received_at: float, notice_base_url: str
+        self,
+        request: BidRequest,
+        *,
+        received_at: float,
+        notice_base_url: str,
+        account: Account | None = None,
     ) -> AuctionResult:
         """The auction for ``request``; ``received_at`` is monotonic time of arrival.
 
         Raises InvalidRequest when nothing can be sold (see ``plan``). The traffic screen
-        runs first, on the request as sent: a blocked one reaches no bidder.
+        runs first, on the request as sent: a blocked one reaches no bidder. The SSP
+        ``account`` it came from (None: ``open`` mode) adds its privacy rules, screening
+        actions and floors.
         """
-        verdict = self._screen.screen(request) if self._screen is not None else CLEAN
+        if account is not None:
+            request = account.applied_to(request)
+        verdict = self._screened(request, account)
         if verdict is not CLEAN:
             self._count_screened(verdict)
             if verdict.blocked is not None:
                 return AuctionResult(None, NoBid.BLOCKED, (), (), (), screening=verdict)
         config = self._config  # one set of rates for the whole auction (replace_rates)
-        plan = self.plan(request, config)
+        plan = self.plan(request, config, account)
         if verdict.flagged:  # every bidder's view carries the findings, whatever its grant
             plan = replace(
                 plan,
@@ -304,6 +326,14 @@ class Exchange:
             return BidRules.of(request)
         blocks = brand.blocks(request)
         return BidRules.of(request, badv=blocks.badv, bcat=blocks.bcat, widen=brand.taxonomy.widen)
+
+    def _screened(self, request: BidRequest, account: Account | None) -> Verdict:
+        screen = self._screen
+        if screen is None:
+            return CLEAN
+        if account is not None and account.screening:
+            return screen.screen(request, screen.actions_with(account.screening))
+        return screen.screen(request)
 
     def _count_screened(self, verdict: Verdict) -> None:
         metrics = self._metrics

@@ -266,8 +266,15 @@ class Metrics:
         )
         self.requests = Counter(
             "rtb_auction_requests",
-            "Bid requests by outcome (bid, nobid, invalid, error).",
+            "Bid requests by outcome (bid, nobid, invalid, refused, error).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.auction_refused = Counter(
+            "rtb_auction_refused",
+            "Bid requests turned away at the door, by reason (no_key, unknown_key, "
+            "account_disabled, publisher_not_allowed, rate_limited_ip, rate_limited_account).",
+            ["reason"],
             registry=self.registry,
         )
         self.latency = Histogram(

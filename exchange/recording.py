@@ -44,9 +44,16 @@ class AuctionRecorder:
         self._clock = clock
         self._monotonic = monotonic
 
-    def record(self, request: BidRequest, result: AuctionResult, received_at: float) -> None:
+    def record(
+        self,
+        request: BidRequest,
+        result: AuctionResult,
+        received_at: float,
+        account: str | None = None,
+    ) -> None:
         """Metrics for every auction; its ``auction`` event (and ``winner_features`` for the
-        in-process campaigns' wins); one log line for a sampled few."""
+        in-process campaigns' wins); one log line for a sampled few. ``account``: the SSP
+        account the request came from (None: ``open`` mode)."""
         metrics = self._metrics
         outcome = "bid" if result.response is not None else "nobid"
         metrics.requests.labels(outcome).inc()
@@ -58,6 +65,7 @@ class AuctionRecorder:
             "auction",
             auction_id=result.auction_id,
             request_id=request.id,
+            account=account,
             imps=len(request.imp),
             mechanism=result.mechanism,
             outcome=outcome,
@@ -75,6 +83,7 @@ class AuctionRecorder:
                 "auction",
                 auction_id=result.auction_id,
                 request_id=request.id,
+                account=account,
                 imps=len(request.imp),
                 outcome=outcome,
                 winners=[w.candidate.bid_id for w in result.winners],

@@ -4,7 +4,7 @@ The HTTP handlers reach it through ``app.services_of``; the simulation and the b
 hold it directly. Typed, no globals: tests get a fresh set with every app they build.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -21,6 +21,7 @@ from exchange.bidders.transport import DspTransports
 from exchange.core import Exchange
 from exchange.events import StreamEventSink
 from exchange.forwarder import NoticeForwarder
+from exchange.gate import Gate
 from exchange.metrics import Metrics
 from exchange.notice_spool import NoticeSpool
 from exchange.notices import NoticeService
@@ -42,6 +43,8 @@ class Services:
     notices: NoticeService
     metrics: Metrics
     events: StreamEventSink
+    gate: Gate = field(default_factory=lambda: Gate(None))
+    """Who may send bid requests, and how fast (SSP accounts, rate limits)."""
     engagement: EngagementRecorder | None = None
     """Creative impression/click counts for Thompson sampling; None: not counted."""
     models: ModelHolder | None = None

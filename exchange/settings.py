@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from auction.floors import FloorRule
+from openrtb.money import cpm_to_micros
+
 MIN_SECRET_BYTES = 32
 ONE_MICRO = Decimal("0.000001")
 IvtAction = Literal["block", "flag", "off"]
@@ -29,6 +32,16 @@ class FloorRuleSetting(BaseModel):
     size: Annotated[str, Field(pattern=r"^[1-9][0-9]*x[1-9][0-9]*$")] | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
 
+    def rule(self) -> FloorRule:
+        """The rule in exchange micros."""
+        return FloorRule(
+            floor_micros=cpm_to_micros(self.floor_cpm),
+            publisher_id=self.publisher_id,
+            media_type=self.media_type,
+            size=self.size,
+            country=self.country,
+        )
+
 
 class Settings(BaseSettings):
     """Every knob of one exchange process."""
@@ -44,6 +57,20 @@ class Settings(BaseSettings):
                 "others' notices (set RTB_NOTICE_SECRET to 32+ random bytes)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _keys_need_accounts(self) -> "Settings":
+        if self.auth == "keys" and self.accounts_file is None:
+            raise ValueError(
+                "auth=keys needs RTB_ACCOUNTS_FILE: the accounts and the digests of their keys"
+            )
+        return self
+
+    def auth_mode(self) -> Literal["open", "keys"]:
+        """``auth``, or its default: ``keys`` when an accounts file is given, else ``open``."""
+        if self.auth is not None:
+            return self.auth
+        return "keys" if self.accounts_file is not None else "open"
 
     def notice_key(self) -> bytes:
         """The notice HMAC key: the configured one, or a random one for this process."""
@@ -65,6 +92,29 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
     """Every POST body (auction, conversion postback), also once decompressed; 413 beyond."""
     debug_allowed: bool = False
+    """Whether debug output may be asked for in ``open`` mode (with accounts: per account)."""
+
+    # SSP accounts and rate limits (exchange.accounts, exchange.gate; README "SSP accounts")
+    accounts_file: Path | None = None
+    """JSON list of SSP accounts: key digests, publishers, floors, privacy, screening, debug,
+    rate limit (``exchange.accounts``)."""
+    auth: Literal["open", "keys"] | None = None
+    """``keys``: a bid request must carry an account's API key (``x-api-key`` or
+    ``Authorization: Bearer``), 401 without; ``open``: anyone who reaches the port may send
+    bid requests (local demos; announced at start-up). None: ``keys`` when
+    ``accounts_file`` is set, else ``open``. Notice and tracking URLs are signed, never keyed."""
+    rate_limit_per_ip_qps: Annotated[int, Field(ge=0)] = 0
+    """Bid requests per second from one client address across the fleet (429 beyond),
+    before the key is looked at; 0: off. An SSP sends from few addresses at high rates, so
+    size it to the largest SSP's traffic per address."""
+    rate_limit_window_s: Annotated[int, Field(gt=0, le=60)] = 1
+    """The sliding window the account and address rates are counted over."""
+    rate_limit_flush_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+    """How often each process adds its counts to the store and reads the fleet's back: a
+    client over its rate on the fleet is refused within about this long."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose ``X-Forwarded-For`` names the client (uvicorn's
+    ``forwarded_allow_ips``): the address rate limit counts that client."""
 
     # HTTP limits: what one connection or request may cost before it is cut off
     # (app.http_protocol enforces them while parsing, app.admission at the door; README)

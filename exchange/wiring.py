@@ -24,7 +24,6 @@ import httpx
 import structlog
 
 from auction.currency import CurrencyRates
-from auction.floors import FloorRule
 from auction.types import QUALITY_ONE, AuctionRules
 from bidding.campaigns import RouterSpec
 from bidding.creative_stats import StoreCreativeStats
@@ -40,6 +39,7 @@ from budget.pacing import PacingConfig, StorePacer
 from budget.redis_store import RedisStore
 from budget.store import CounterStore, StoreUnavailable
 from budget.stream import EventStream, MemoryEventStream
+from exchange.accounts import AccountBook
 from exchange.bidders.base import Bidder
 from exchange.bidders.config import ExternalBidderSpec, load_bidders
 from exchange.bidders.h2_transport import h2_transport
@@ -51,6 +51,7 @@ from exchange.core import Exchange
 from exchange.events import StreamEventSink
 from exchange.export import open_event_stream
 from exchange.forwarder import NoticeForwarder
+from exchange.gate import Gate
 from exchange.ids import AuctionIds, random_auction_ids
 from exchange.metrics import Metrics
 from exchange.model_reload import watch_models
@@ -171,16 +172,7 @@ def exchange_config(
             increment_micros=cpm_to_micros(settings.increment_cpm),
             deal_priority=settings.deal_priority,
         ),
-        floor_rules=tuple(
-            FloorRule(
-                floor_micros=cpm_to_micros(rule.floor_cpm),
-                publisher_id=rule.publisher_id,
-                media_type=rule.media_type,
-                size=rule.size,
-                country=rule.country,
-            )
-            for rule in settings.floor_rules
-        ),
+        floor_rules=tuple(rule.rule() for rule in settings.floor_rules),
         page_auction_default=settings.page_auction,
         seller_domain=settings.seller_domain,
         default_tmax_ms=settings.default_tmax_ms,
@@ -199,10 +191,11 @@ def exchange_config(
 
 
 def build_screen(
-    settings: Settings, store: WindowStore | None = None
+    settings: Settings, store: WindowStore | None = None, accounts: AccountBook | None = None
 ) -> tuple[Screen, RateWatch | None]:
     """The traffic screen the settings ask for, its lists loaded once (a bad file stops the
-    start-up with the file named), and the rate watch to start (None when rates are off)."""
+    start-up with the file named), and the rate watch to start (None when rates are off).
+    A list is loaded when the exchange or any SSP account turns its check on."""
     actions = {
         Check.CRAWLER: Action(settings.ivt_crawler),
         Check.DATACENTER: Action(settings.ivt_datacenter),
@@ -211,11 +204,19 @@ def build_screen(
         Check.SCHAIN: Action(settings.ivt_schain),
         Check.RATE: Action(settings.ivt_rate),
     }
+    wanted = {check for check, action in actions.items() if action is not Action.OFF}
+    if accounts is not None:
+        wanted.update(
+            check
+            for account in accounts.accounts.values()
+            for check, action in account.screening.items()
+            if action is not Action.OFF
+        )
     ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
     sellers_file = settings.ivt_sellers_file
     try:
-        crawlers = CrawlerList() if actions[Check.CRAWLER] is not Action.OFF else None
-        ranges = IpRanges.load(ranges_file) if actions[Check.DATACENTER] is not Action.OFF else None
+        crawlers = CrawlerList() if Check.CRAWLER in wanted else None
+        ranges = IpRanges.load(ranges_file) if Check.DATACENTER in wanted else None
         sellers = SellersDirectory.load(sellers_file) if sellers_file is not None else None
     except (OSError, ValueError) as exc:
         raise ValueError(f"traffic-quality list: {exc}") from exc
@@ -228,7 +229,7 @@ def build_screen(
         if limit > 0
     }
     rates = None
-    if actions[Check.RATE] is not Action.OFF and limits:
+    if Check.RATE in wanted and limits:
         rates = RateWatch(
             RateLimits(settings.ivt_rate_window_s, limits),
             hmac.digest(settings.notice_key(), b"ivt-subjects", "sha256"),
@@ -247,6 +248,20 @@ def build_screen(
         sellers=len(sellers) if sellers else None,
     )
     return screen, rates
+
+
+def build_gate(
+    settings: Settings, accounts: AccountBook | None, store: WindowStore | None = None
+) -> Gate:
+    """The auction's door: ``accounts`` (None: ``open`` mode) and the rate limits."""
+    return Gate(
+        accounts,
+        per_ip_qps=settings.rate_limit_per_ip_qps,
+        window_s=settings.rate_limit_window_s,
+        secret=settings.notice_key(),
+        prefix=settings.key_prefix,
+        store=store,
+    )
 
 
 def build_brand_safety(settings: Settings) -> BrandSafety:
@@ -345,7 +360,8 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     signer = NoticeSigner(settings.notice_key())
-    screen, rates = build_screen(settings, store)
+    accounts = AccountBook.load(settings.accounts_file) if settings.accounts_file else None
+    screen, rates = build_screen(settings, store, accounts)
     spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
     stream = parts.stream
     owned_stream = None
@@ -425,6 +441,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         owned_stream=owned_stream,
         owns_store=parts.store is None,
         rate_watch=rates,
+        gate=build_gate(settings, accounts if settings.auth_mode() == "keys" else None, store),
         creative_stats=creative_stats,
         currency_watch=RatesWatch(settings, metrics, exchange.replace_rates, rate_table),
     )
@@ -456,6 +473,8 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
         services.pacer.start(settings.pacing_interval_s)
     if services.rate_watch is not None:
         services.rate_watch.start(settings.ivt_rate_flush_s)
+    if services.gate.rates is not None:
+        services.gate.rates.start(settings.rate_limit_flush_s)
     if spool is not None and ledger_watch is not None:
         background.append(
             asyncio.create_task(
@@ -508,6 +527,8 @@ async def stop_services(services: Services, background: Sequence[asyncio.Task[No
         await services.pacer.aclose()  # hands the last traffic counts to the store
     if services.rate_watch is not None:
         await services.rate_watch.aclose()
+    if services.gate.rates is not None:
+        await services.gate.rates.aclose()
     await services.exchange.drain()
     if services.spool is not None:
         await services.spool.aclose()

@@ -56,13 +56,14 @@ class RateWatch:
         secret: bytes,
         *,
         prefix: str = "rtb:",
+        namespace: str = "ivt",
         store: WindowStore | None = None,
         clock: Callable[[], float] = time.time,
         max_subjects: int = DEFAULT_MAX_SUBJECTS,
     ) -> None:
         self._limits = limits
         self._secret = secret
-        self._prefix = f"{prefix}ivt:"
+        self._prefix = f"{prefix}{namespace}:"
         self._store = store
         self._clock = clock
         self._max_subjects = max_subjects
@@ -75,6 +76,8 @@ class RateWatch:
         self._rolled: list[tuple[int, dict[tuple[str, str], int]]] = []
         """Counts of earlier buckets not yet flushed (a bucket ended between two flushes)."""
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        """Ends the flush loop even when a cancellation was absorbed by a store call."""
         self.dropped = 0
         """Subjects not counted because ``max_subjects`` were already pending."""
 
@@ -88,6 +91,14 @@ class RateWatch:
     def seen(self, kind: str, raw: str) -> int | None:
         """Count one request of ``raw`` (an IP, a device id); its estimated requests in the
         window when that is over the kind's limit, else None."""
+        return self._count(kind, raw, over_counts=True)
+
+    def take(self, kind: str, raw: str) -> int | None:
+        """As ``seen``, but a request over the limit is not counted: a limiter, under which
+        a client sending more than its rate still gets its rate through."""
+        return self._count(kind, raw, over_counts=False)
+
+    def _count(self, kind: str, raw: str, *, over_counts: bool) -> int | None:
         limit = self._limits.per_kind.get(kind)
         if limit is None:
             return None
@@ -96,16 +107,15 @@ class RateWatch:
         if bucket != self._pending_bucket:
             self._roll(bucket)
         key = (kind, raw)  # hashed only when flushed: no HMAC on the hot path
-        count = self._pending.get(key)
-        if count is None:
-            if len(self._pending) >= self._max_subjects:
-                self.dropped += 1
-                count = 0
-            else:
-                count = self._pending[key] = 1
-        else:
-            count = self._pending[key] = count + 1
+        count = self._pending.get(key, 0) + 1
         estimate = self._estimate(key, bucket, now, count)
+        if estimate > limit and not over_counts:
+            return estimate
+        if count == 1 and len(self._pending) >= self._max_subjects:
+            self.dropped += 1
+            estimate -= 1
+        else:
+            self._pending[key] = count
         return estimate if estimate > limit else None
 
     def _estimate(self, key: tuple[str, str], bucket: int, now: float, local: int) -> int:
@@ -173,7 +183,7 @@ class RateWatch:
             self._task = asyncio.create_task(self._run(flush_s))
 
     async def _run(self, flush_s: float) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(flush_s)
             try:
                 await self.flush()
@@ -182,6 +192,7 @@ class RateWatch:
 
     async def aclose(self) -> None:
         """Stop flushing; the last counts go to the store."""
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

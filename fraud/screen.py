@@ -65,18 +65,21 @@ class Screen:
         sellers: SellersDirectory | None = None,
         rates: RateWatch | None = None,
     ) -> None:
-        actions = config.actions
-
-        def action(check: Check, needs: object = True) -> Action:
-            """A check without its data (no sellers file, no rate watch) is off."""
-            return actions.get(check, Action.OFF) if needs is not None else Action.OFF
-
-        self._crawler = action(Check.CRAWLER, crawlers)
-        self._datacenter = action(Check.DATACENTER, ranges)
-        self._device = action(Check.DEVICE)
-        self._seller = action(Check.SELLER, sellers)
-        self._schain = action(Check.SCHAIN)
-        self._rate = action(Check.RATE, rates)
+        self._available = frozenset(
+            check
+            for check, needs in (
+                (Check.CRAWLER, crawlers),
+                (Check.DATACENTER, ranges),
+                (Check.DEVICE, True),
+                (Check.SELLER, sellers),
+                (Check.SCHAIN, True),
+                (Check.RATE, rates),
+            )
+            if needs is not None
+        )
+        """The checks that have their data (no sellers file, no rate watch: off)."""
+        self._actions: Mapping[Check, Action] = {}
+        self._actions = self.actions_with(config.actions)
         self._crawlers = crawlers
         self._ranges = ranges
         self._sellers = sellers
@@ -96,59 +99,72 @@ class Screen:
     @property
     def actions(self) -> dict[str, str]:
         """Each check's effective action (for the docs, logs and debug output)."""
+        return {check.value: action.value for check, action in self._actions.items()}
+
+    def actions_with(self, actions: Mapping[Check, Action]) -> Mapping[Check, Action]:
+        """Every check's effective action under ``actions`` (an SSP account's, say): a
+        check without its data stays off, a check not named keeps the screen's own."""
+        own = self._actions
         return {
-            Check.CRAWLER.value: self._crawler.value,
-            Check.DATACENTER.value: self._datacenter.value,
-            Check.DEVICE.value: self._device.value,
-            Check.SELLER.value: self._seller.value,
-            Check.SCHAIN.value: self._schain.value,
-            Check.RATE.value: self._rate.value,
+            check: actions.get(check, own.get(check, Action.OFF))
+            if check in self._available
+            else Action.OFF
+            for check in Check
         }
 
-    def screen(self, request: BidRequest) -> Verdict:
-        """The decision on ``request`` (pure but for the rate counts)."""
+    def screen(self, request: BidRequest, actions: Mapping[Check, Action] | None = None) -> Verdict:
+        """The decision on ``request`` (pure but for the rate counts), under the screen's
+        own actions or ``actions`` (from ``actions_with``)."""
         flags: list[Finding] = []
-        for action, finding in self._findings(request):
+        for action, finding in self._findings(request, actions or self._actions):
             if action is Action.BLOCK:
                 return Verdict(finding, tuple(flags))
             flags.append(finding)
         return Verdict(None, tuple(flags)) if flags else CLEAN
 
-    def _findings(self, request: BidRequest) -> Iterator[tuple[Action, Finding]]:
+    def _findings(
+        self, request: BidRequest, actions: Mapping[Check, Action]
+    ) -> Iterator[tuple[Action, Finding]]:
         """Each enabled check's finding with its action, in order, lazily: the screen stops
         pulling at the first block (a blocked request is not counted in the rates)."""
         device = request.device
         off = Action.OFF
+        crawler = actions[Check.CRAWLER]
+        datacenter = actions[Check.DATACENTER]
+        device_action = actions[Check.DEVICE]
+        seller = actions[Check.SELLER]
+        schain = actions[Check.SCHAIN]
+        rate = actions[Check.RATE]
         if device is not None:
             ua = device.ua
-            if ua and self._crawler is not off and self._crawlers is not None:
+            if ua and crawler is not off and self._crawlers is not None:
                 name = self._crawlers.crawler(ua)
                 if name is not None:
-                    yield self._crawler, Finding(Check.CRAWLER, NoBidReason.KNOWN_WEB_SPIDER, name)
+                    yield crawler, Finding(Check.CRAWLER, NoBidReason.KNOWN_WEB_SPIDER, name)
             ip = parse_ip(device)
-            if ip is not None and self._datacenter is not off and self._ranges is not None:
+            if ip is not None and datacenter is not off and self._ranges is not None:
                 provider = self._ranges.provider(ip)
                 if provider is not None:
                     reason = NoBidReason.CLOUD_DATACENTER_PROXY_IP
-                    yield self._datacenter, Finding(Check.DATACENTER, reason, provider)
-            if self._device is not off:
+                    yield datacenter, Finding(Check.DATACENTER, reason, provider)
+            if device_action is not off:
                 problem = ip_problem(device, ip) or consistency_problem(device)
                 if problem is not None:
                     reason = NoBidReason.UNSUPPORTED_DEVICE
-                    yield self._device, Finding(Check.DEVICE, reason, problem)
-        if self._seller is not off and self._sellers is not None:
+                    yield device_action, Finding(Check.DEVICE, reason, problem)
+        if seller is not off and self._sellers is not None:
             problem = self._sellers.problem(request)
             if problem is not None:
                 reason = NoBidReason.BLOCKED_PUBLISHER_OR_SITE
-                yield self._seller, Finding(Check.SELLER, reason, problem)
-        if self._schain is not off:
+                yield seller, Finding(Check.SELLER, reason, problem)
+        if schain is not off:
             chain = schain_problem(request, self._blocked_nodes)
             if chain is not None:
-                yield self._schain, Finding(Check.SCHAIN, chain[0], chain[1])
-        if device is not None and self._rate is not off and self._rates is not None:
+                yield schain, Finding(Check.SCHAIN, chain[0], chain[1])
+        if device is not None and rate is not off and self._rates is not None:
             rated = self._rate_finding(self._rates, device.ip or device.ipv6, device.ifa)
             if rated is not None:
-                yield self._rate, rated
+                yield rate, rated
 
     @staticmethod
     def _rate_finding(rates: RateWatch, ip: str | None, ifa: str | None) -> Finding | None:

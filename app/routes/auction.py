@@ -22,6 +22,7 @@ from app.errors import JSON, ClientError, error_response
 from app.http_limits import arrived_at
 from app.rejections import rejections_of
 from app.services import Services, services_of
+from exchange.gate import KEY_FIELD, Refused
 from openrtb.codec import decode_request, encode_response
 from openrtb.enums import NoBidReason
 from openrtb.errors import InvalidRequest
@@ -31,6 +32,7 @@ from openrtb.validate import validate_request
 OPENRTB_VERSION: Final = "2.6"
 OPENRTB_HEADERS: Final = {"x-openrtb-version": OPENRTB_VERSION}
 AUCTION_PATH: Final = "/openrtb2/auction"
+WWW_AUTHENTICATE: Final = 'Bearer realm="openrtb"'
 
 
 async def _parse(request: Request, services: Services) -> BidRequest:
@@ -43,14 +45,51 @@ async def _parse(request: Request, services: Services) -> BidRequest:
     return bid_request
 
 
+def presented_key(request: Request) -> str | None:
+    """The API key a request carries: ``x-api-key``, else ``Authorization: Bearer``."""
+    headers = request.headers
+    key = headers.get(KEY_FIELD)
+    if key:
+        return key
+    authorization = headers.get("authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None
+
+
+def _refused(request: Request, services: Services, refused: Refused) -> Response:
+    services.metrics.requests.labels("refused").inc()
+    services.metrics.auction_refused.labels(refused.reason).inc()
+    rejections_of(request).request(AUCTION_PATH, refused.status, refused.field)
+    headers = dict(OPENRTB_HEADERS)
+    if refused.retry_after_s is not None:
+        headers["retry-after"] = str(refused.retry_after_s)
+    if refused.status == 401:
+        headers["www-authenticate"] = WWW_AUTHENTICATE
+    return error_response(refused.status, refused.field, refused.message, headers=headers)
+
+
 async def auction(request: Request) -> Response:
     """200 with a BidResponse of the winning bids at their clearing prices, 204 when nothing
-    wins, 400 naming the field of an invalid request, 413 too large, 415 not JSON."""
+    wins, 400 naming the field of an invalid request, 401/403 without a key or account
+    that may send it, 413 too large, 415 not JSON, 429 over a rate limit."""
     received_at = arrived_at(request.scope) or time.monotonic()
     services = services_of(request)
     metrics = services.metrics
+    gate = services.gate
+    client = request.scope.get("client")
+    try:  # before the body is read: a refused client costs no parsing
+        account = gate.admit(
+            presented_key(request) if gate.mode == "keys" else None,
+            client[0] if client else None,
+        )
+    except Refused as refused:
+        return _refused(request, services, refused)
     try:
         bid_request = await _parse(request, services)
+        gate.check(account, bid_request)
+    except Refused as refused:
+        return _refused(request, services, refused)
     except ClientError as exc:
         metrics.requests.labels("invalid").inc()
         rejections_of(request).request(AUCTION_PATH, exc.status, exc.field)
@@ -62,7 +101,10 @@ async def auction(request: Request) -> Response:
     )
     try:
         result = await services.exchange.auction(
-            bid_request, received_at=received_at, notice_base_url=base_url.rstrip("/")
+            bid_request,
+            received_at=received_at,
+            notice_base_url=base_url.rstrip("/"),
+            account=account,
         )
     except InvalidRequest as exc:  # counted by the exchange
         rejections_of(request).request(AUCTION_PATH, 400, exc.field)
@@ -70,7 +112,8 @@ async def auction(request: Request) -> Response:
         response.headers.update(OPENRTB_HEADERS)
         return response
     answer = result.response
-    if services.settings.debug_allowed and wants_debug(bid_request):
+    may_debug = account.debug if account is not None else services.settings.debug_allowed
+    if may_debug and wants_debug(bid_request):
         registry = services.registry
         routers = {
             name: bidder

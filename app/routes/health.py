@@ -90,7 +90,7 @@ _METRICS_DOC: Final[dict[str, Any]] = {
                 "text/plain": {
                     "schema": {"type": "string"},
                     "example": "# HELP rtb_auction_requests_total Bid requests by outcome "
-                    "(bid, nobid, invalid, error).\n"
+                    "(bid, nobid, invalid, refused, error).\n"
                     "# TYPE rtb_auction_requests_total counter\n"
                     'rtb_auction_requests_total{outcome="bid"} 1.0\n',
                 }

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 from urllib.parse import urlsplit
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bidding.campaigns import ConfigError, RouterFile, RouterSpec, router_specs
-from openrtb.errors import field_path
+from exchange.config_file import parse_config_file
 
 DEMO_BIDDERS: Final = "demo_campaigns.json"
 MEDIA_TYPES: Final = ("banner", "video", "audio", "native")
@@ -163,14 +162,7 @@ class BiddersFileError(ConfigError):
 def parse_bidders(data: bytes, source: str) -> BiddersConfig:
     """The bidders of a bidders file's bytes; BiddersFileError lists every problem found
     (the schema's all at once; the checks across entries once the schema holds)."""
-    try:
-        parsed = _BiddersFile.model_validate(orjson.loads(data))
-    except orjson.JSONDecodeError as exc:
-        raise BiddersFileError([f"{source}: not valid JSON: {exc}"]) from exc
-    except ValidationError as exc:
-        raise BiddersFileError(
-            [f"{source}: {field_path(e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()]
-        ) from exc
+    parsed = parse_config_file(_BiddersFile, data, source, BiddersFileError)
     problems: list[str] = []
     try:
         routers = router_specs(parsed.routers, source)

@@ -54,12 +54,23 @@ ELSEWHERE: dict[Key, str] = {
     ("GET", "/notices/billing", "503", "store_down"): "needs the store down and the spool full",
     ("POST", "/track/conversion", "503", "store_down"): "needs the store down",
     ("GET", "/readyz", "503", "not_ready"): "status: tests/e2e/test_store_outage_e2e.py",
+    ("POST", "/openrtb2/auction", "401", "no_key"): "tests/e2e/test_accounts_e2e.py",
+    ("POST", "/openrtb2/auction", "401", "unknown_key"): "tests/e2e/test_accounts_e2e.py",
+    ("POST", "/openrtb2/auction", "403", "account_disabled"): "status and field: "
+    "tests/e2e/test_accounts_e2e.py",
+    ("POST", "/openrtb2/auction", "403", "publisher_not_allowed"): "status and field: "
+    "tests/e2e/test_accounts_e2e.py",
+    ("POST", "/openrtb2/auction", "429", "account_rate"): "status, field and Retry-After: "
+    "tests/e2e/test_accounts_e2e.py",
+    ("POST", "/openrtb2/auction", "429", "address_rate"): "status and field: "
+    "tests/exchange/test_accounts.py",
     ("POST", "/track/conversion", "403", "unsigned"): "status and field: "
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
     ("POST", "/track/conversion", "403", "bad_signature"): "status and field: "
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
 }
-"""Examples whose answer needs a store outage or a campaign with a postback secret."""
+"""Examples whose answer needs a store outage, a campaign with a postback secret or SSP
+accounts."""
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,28 @@ def test_the_start_up_line_names_url_version_store_bidders_and_models(tmp_path: 
     assert started["models"] in ("compiled", "xgboost-c", "xgboost", "rules")
     assert set(started["model_paths"]) == {"ctr", "cvr"}
     assert started["model_dir"].endswith("model_files")
+    assert (started["auth"], started["accounts"]) == ("open", 0)
+    (warning,) = [e for e in events if e["event"] == "auth_open"]
+    assert warning["level"] == "warning"
+    assert "RTB_ACCOUNTS_FILE" in warning["message"]
+
+
+def test_a_bad_accounts_file_is_listed_with_the_other_problems(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.json"
+    accounts.write_bytes(
+        orjson.dumps({"accounts": [{"id": "a b", "key_digests": ["md5:x"], "debug": "maybe"}]})
+    )
+    result = run_rtb({"RTB_PORT": "99999", "RTB_ACCOUNTS_FILE": str(accounts)}, "serve")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "rtb serve: configuration error: 4 problems:"
+    assert lines[1].startswith("  RTB_PORT: ")
+    assert [line.split(": ")[1] for line in lines[2:]] == [
+        "accounts[0].id",
+        "accounts[0].key_digests[0]",
+        "accounts[0].debug",
+    ]
+    assert "Traceback" not in result.stderr
+    keys_without_file = run_rtb({"RTB_AUTH": "keys"}, "serve")
+    assert keys_without_file.returncode == 2
+    assert "RTB_ACCOUNTS_FILE" in keys_without_file.stderr
