@@ -156,7 +156,9 @@ def configured_deal_ids(bidders_file: Path | None = None) -> tuple[str, ...]:
     return tuple(sorted({d for r in routers for c in r.campaigns for d in c.deal_ids}))
 
 
-def build(kind: Kind, version: Version, rng: random.Random, deal_ids: Sequence[str] = ()) -> dict[str, Any]:
+def build(
+    kind: Kind, version: Version, rng: random.Random, deal_ids: Sequence[str] = ()
+) -> dict[str, Any]:
     """One request of ``kind`` in the fields of ``version``, drawn from ``rng``."""
     if kind == "dooh":
         return _dooh(rng)
