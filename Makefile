@@ -8,7 +8,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench load load-check clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -32,6 +32,24 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Load tests (locust, the `load` extra, installed on first use): `make load` drives an exchange
+# already running on $(PORT) (`make run`); `make load-check` starts its own and fails on errors.
+LOAD_STAMP := $(VENV)/.installed-load
+LOAD_USERS ?= 20
+LOAD_SPAWN_RATE ?= 10
+LOAD_DURATION ?= 60s
+
+$(LOAD_STAMP): pyproject.toml | setup
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	@touch $(LOAD_STAMP)
+
+load: $(LOAD_STAMP)  ## locust headless against http://127.0.0.1:$(PORT), summary at the end
+	$(BIN)/locust -f bench/locustfile.py --headless --only-summary -H http://127.0.0.1:$(PORT) \
+		-u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE) -t $(LOAD_DURATION)
+
+load-check: $(LOAD_STAMP)  ## rtb serve on a free port, 20 s of locust; fails on any failure or 5xx
+	$(BIN)/python -m bench.load_check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
