@@ -34,7 +34,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import serve_on_free_port, tail
 
-__all__ = ["NameStats", "Summary", "main", "percentile_ms", "server_statuses", "summarize"]
+__all__ = [
+    "NameStats",
+    "Summary",
+    "main",
+    "percentile_ms",
+    "server_statuses",
+    "summarize",
+    "verdict",
+]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -210,17 +218,18 @@ def _run(options: argparse.Namespace, out: Path, scratch: Path) -> int:
         return 2
     entries = json.loads(stats_prefix.with_suffix(".json").read_text())
     summary = summarize(entries)
-    verdict = _verdict(summary, locust.returncode, server_statuses(metrics), status)
-    if verdict:
+    result = verdict(summary, locust.returncode, server_statuses(metrics), status)
+    if result:
         errors = _failure_lines(out / "locust_failures.csv")
         print("\n".join(["locust's failures:", *errors]) if errors else "locust: no failure listed")
         print(f"the exchange's log: {server_log}" if options.out else tail(server_log))
-    return verdict
+    return result
 
 
-def _verdict(
+def verdict(
     summary: Summary, locust_rc: int, statuses: Mapping[str, int], metrics_status: int
 ) -> int:
+    """Print the summary and the problems found; 0 when there are none, else 1."""
     server_5xx = sum(n for status, n in statuses.items() if status.startswith("5"))
     print("\nload-check summary")
     print(f"  {'name':<24} {'requests':>9} {'failures':>9} {'p50 ms':>7} {'p99 ms':>7}")
