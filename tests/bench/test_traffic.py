@@ -8,6 +8,8 @@ import orjson
 import pytest
 
 from bench.traffic import KINDS, TrafficMix, TrafficRequest, build, configured_deal_ids
+from fraud.device import NOT_PUBLIC
+from fraud.ip_ranges import IpRanges
 from openrtb.codec import decode_request
 from openrtb.validate import validate_request
 
@@ -157,3 +159,13 @@ def test_weights_choose_the_kinds_and_bad_ones_are_refused() -> None:
         TrafficMix(1, weights={"dooh": 0})
     with pytest.raises(ValueError, match="weights"):
         TrafficMix(1, weights={"popunder": 1})  # type: ignore[dict-item]
+
+
+def test_devices_are_at_public_addresses_in_no_data_centre(sample: list[TrafficRequest]) -> None:
+    """The screen blocks data-centre traffic by default: a mix from there would time 204s."""
+    data_centres = IpRanges.load()
+    addresses = {r.body["device"]["ip"] for r in sample}
+    assert len(addresses) > 3
+    for address in addresses:
+        assert NOT_PUBLIC.provider_of(address) is None, address
+        assert data_centres.provider_of(address) is None, address
