@@ -8,7 +8,7 @@ PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
-.PHONY: setup run test lint bench load load-check clean
+.PHONY: setup run test lint bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=/path/to/python3.11)")'
@@ -35,6 +35,7 @@ bench: setup
 
 # Load tests (locust, the `load` extra, installed on first use): `make load` drives an exchange
 # already running on $(PORT) (`make run`); `make load-check` starts its own and fails on errors.
+.PHONY: load load-check
 LOAD_STAMP := $(VENV)/.installed-load
 LOAD_USERS ?= 20
 LOAD_SPAWN_RATE ?= 10
