@@ -157,16 +157,30 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.load_check",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load")
-    parser.add_argument("--users", type=int, default=10, help="locust users (SSP connections)")
-    parser.add_argument("--spawn-rate", type=float, default=10, help="users started per second")
-    parser.add_argument(
-        "--user-rps", type=float, default=10, help="auctions per second per user (0: closed loop)"
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="keep the logs and stats here (default: a temp dir)"
+        "--duration", type=int, default=20, help="seconds of load (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--users", type=int, default=10, help="locust users, SSP connections (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=10,
+        help="users started per second (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--user-rps",
+        type=float,
+        default=10,
+        help="auctions per second per user, 0: closed loop (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="keep the logs and stats here (default: a temporary directory)",
     )
     return parser.parse_args(argv)
 
