@@ -7,7 +7,8 @@ runs ``bench/locustfile.py`` headless, then reads three independent verdicts:
 
 * locust's exit code (1 when any request failed, by the locustfile's rules);
 * locust's final stats (``--json-file``: every request counted, unlike its CSV, which is
-  written on an interval and misses the last second): requests, failures, p50 and p99;
+  written on an interval and misses the last second): requests, failures, p50 and p99
+  (the locustfile prints locust's error report, which ``--json-file`` suppresses);
 * the exchange's own ``rtb_http_request_duration_seconds`` counts by status class, so that
   a 5xx is caught even if a locustfile change stopped calling it a failure.
 
@@ -16,7 +17,6 @@ Exit status 0 when all hold, 1 otherwise, 2 when the exchange did not come up.
 """
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -216,7 +216,7 @@ def _run(options: argparse.Namespace, out: Path, scratch: Path) -> int:
                     *("--headless", "--host", url, "--only-summary"),
                     *("--users", str(options.users), "--spawn-rate", str(options.spawn_rate)),
                     *("--run-time", f"{options.duration}s", "--stop-timeout", "5"),
-                    *("--json-file", str(stats_prefix), "--csv", str(stats_prefix)),
+                    *("--json-file", str(stats_prefix)),
                 ],
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -233,9 +233,7 @@ def _run(options: argparse.Namespace, out: Path, scratch: Path) -> int:
     entries = json.loads(stats_prefix.with_suffix(".json").read_text())
     summary = summarize(entries)
     result = verdict(summary, locust.returncode, server_statuses(metrics), status)
-    if result:
-        errors = _failure_lines(out / "locust_failures.csv")
-        print("\n".join(["locust's failures:", *errors]) if errors else "locust: no failure listed")
+    if result:  # locust's error report, if any, is above (bench/locustfile.py prints it)
         print(f"the exchange's log: {server_log}" if options.out else tail(server_log))
     return result
 
@@ -279,17 +277,6 @@ def verdict(
 
 def _ms(value: int | None) -> str:
     return "-" if value is None else str(value)
-
-
-def _failure_lines(failures_csv: Path) -> list[str]:
-    """Locust's failure messages (name, error, occurrences) from its ``_failures.csv``."""
-    if not failures_csv.exists():
-        return []
-    with failures_csv.open(newline="") as file:
-        return [
-            f"  {row['Name']}: {row['Error']} ({row['Occurrences']}x)"
-            for row in csv.DictReader(file)
-        ]
 
 
 if __name__ == "__main__":

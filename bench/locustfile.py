@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Final
 
-from locust import FastHttpUser, constant, constant_throughput, task
+from locust import FastHttpUser, constant, constant_throughput, events, task
+from locust.env import Environment
+from locust.stats import print_error_report
 
 from bench.answers import imp_multipliers, notices
 from bench.payloads import AUCTION_PATH
@@ -38,6 +40,17 @@ DEAL_IDS: Final = configured_deal_ids(Path(_bidders) if _bidders else None)
 
 _NOTICE_OK: Final = frozenset({202, 204})
 _user_numbers = itertools.count()
+
+
+def _error_report(environment: Environment, **_: object) -> None:
+    """With ``--json-file`` (``make load-check``) locust prints no error report of its own
+    (and writes its CSVs only on an interval): print it, or a failure would go unexplained."""
+    options = environment.parsed_options
+    if options is not None and options.json_file and environment.stats.errors:
+        print_error_report(environment.stats)
+
+
+events.quitting.add_listener(_error_report)
 
 
 class SSP(FastHttpUser):
