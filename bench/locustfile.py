@@ -50,7 +50,7 @@ def _error_report(environment: Environment, **_: object) -> None:
         print_error_report(environment.stats)
 
 
-events.quitting.add_listener(_error_report)
+events.quitting.add_listener(_error_report)  # type: ignore[no-untyped-call]  # locust: untyped
 
 
 class SSP(FastHttpUser):
