@@ -33,5 +33,24 @@ lint: setup
 bench: setup
 	$(BIN)/python -m bench
 
+# Load tests (locust, the `load` extra, installed on first use): `make load` drives an exchange
+# already running on $(PORT) (`make run`); `make load-check` starts its own and fails on errors.
+.PHONY: load load-check
+LOAD_STAMP := $(VENV)/.installed-load
+LOAD_USERS ?= 20
+LOAD_SPAWN_RATE ?= 10
+LOAD_DURATION ?= 60s
+
+$(LOAD_STAMP): pyproject.toml | setup
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	@touch $(LOAD_STAMP)
+
+load: $(LOAD_STAMP)  ## locust headless against http://127.0.0.1:$(PORT), summary at the end
+	$(BIN)/locust -f bench/locustfile.py --headless --only-summary -H http://127.0.0.1:$(PORT) \
+		-u $(LOAD_USERS) -r $(LOAD_SPAWN_RATE) -t $(LOAD_DURATION)
+
+load-check: $(LOAD_STAMP)  ## rtb serve on a free port, 20 s of locust; fails on any failure or 5xx
+	$(BIN)/python -m bench.load_check
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -18,7 +18,8 @@ It parses only what it must to find the end of each response: the status line an
 
 Run it as a module; it prints one JSON ``LoadResult`` on stdout::
 
-    python -m bench.loadgen --port 8000 --body-file req.json --mode open --rate 5000
+    python -m bench.loadgen --port 8000 --path /openrtb2/auction --body-file req.json \
+        --mode open --rate 5000
 """
 
 import argparse
@@ -56,7 +57,8 @@ class LoadSpec:
 
     port: int
     body: bytes
-    path: str = "/"
+    path: str
+    """The request path (``/openrtb2/auction``); no default: a wrong one times 404s."""
     host: str = "127.0.0.1"
     connections: int = 32
     duration_s: float = 8.0
@@ -541,7 +543,11 @@ def _parse_args(argv: Sequence[str] | None) -> LoadSpec:
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--path", default="/")
+    parser.add_argument(
+        "--path",
+        required=True,
+        help="request path, e.g. /openrtb2/auction (required: a wrong one only times 404s)",
+    )
     parser.add_argument("--body-file", type=Path, required=True)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds")
