@@ -344,6 +344,8 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         clock=clock,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
+    if models is not None:
+        metrics.count_model_reloads(lambda: models.reloads)
     signer = NoticeSigner(settings.notice_key())
     screen, rates = build_screen(settings, store)
     spool = NoticeSpool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
