@@ -42,8 +42,9 @@ from bidding.evaluation import Evaluation, evaluate, log_loss
 from bidding.event_log import labelled_impressions, read_event_csv
 from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
 from bidding.models import MODEL_FILES, XGBoostModel, fit
-from bidding.quality import SERVING_BAR, HeldOut, QualityBar
+from bidding.quality import HeldOut, QualityBar
 from bidding.synthetic import World, WorldSpec, generate, read_csv
+from bidding.train_config import TrainConfig
 
 __all__ = [
     "Label",
@@ -71,45 +72,6 @@ class TrainingDataError(ValueError):
 
 class ModelRefused(ValueError):
     """A trained model below the quality bar; the message names the model and every miss."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    """Training knobs; the defaults are what the shipped models use."""
-
-    seed: int = 7
-    rounds: int = 300
-    max_depth: int = 6
-    eta: float = 0.1
-    early_stopping_rounds: int = 30
-    min_child_weight: float = 50.0
-    """Minimum hessian sum per leaf. A row with a 1% CTR weighs about 0.01, so 50 means
-    thousands of impressions per leaf: rare clicks need that much to be estimated."""
-    reg_lambda: float = 10.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
-    test_fraction: float = 0.3
-    """The latest part of the data, held out for evaluation."""
-    valid_fraction: float = 0.1
-    """The latest part of the training data, used for early stopping."""
-    threads: int = 2
-    bar: QualityBar = SERVING_BAR
-    """What a model must show on the held-out part to be written (``bidding.quality``)."""
-    progress: bool = False
-    """A progress bar of the boosting rounds on stderr (tqdm)."""
-
-    def params(self) -> dict[str, Any]:
-        """XGBoost parameters (objective and metric are added by ``models.fit``)."""
-        return {
-            "tree_method": "hist",
-            "max_depth": self.max_depth,
-            "eta": self.eta,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "reg_lambda": self.reg_lambda,
-            "nthread": self.threads,
-        }
 
 
 class Split(NamedTuple):
@@ -301,13 +263,15 @@ def train_command(
     out_dir: Path,
     config: TrainConfig,
     events: Sequence[Path] = (),
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """``rtb train``: read, join or generate the data, train each label, write, summarise.
 
     Returns the exit status: 2 with a message on unusable input, 1 with a message when a
-    model is below ``config.bar`` (nothing written), 0 otherwise.
+    model is below ``config.bar`` (nothing written), 0 otherwise. ``out``: the summary's
+    stream (standard output, as it is when called: not when this module was imported).
     """
+    out = sys.stdout if out is None else out
     try:
         source: dict[str, Any]
         if events:
