@@ -22,8 +22,14 @@ COPY auction ./auction
 COPY bidding ./bidding
 COPY budget ./budget
 COPY fraud ./fraud
+COPY exchange ./exchange
 COPY simulation ./simulation
-RUN pip install . && rm -rf /root/.cache
+# The runtime dependencies only (no extras: the dev and bench tools stay out), as `make run`
+# installs them; on Linux that is xgboost-cpu, not the CUDA build with its 469 MB
+# nvidia-nccl-cu12 (docs/decisions.md, "xgboost-cpu"), and the build fails if either came in.
+RUN pip install . \
+    && ! pip show --quiet xgboost nvidia-nccl-cu12 2>/dev/null \
+    && rm -rf /root/.cache
 
 RUN mkdir -p /var/lib/rtb && chown rtb /var/lib/rtb
 USER rtb

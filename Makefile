@@ -1,36 +1,59 @@
 # `make run` and `make test` work on a fresh machine with only Python >= 3.11: both create
-# .venv when it is missing and install the project into it first.
+# .venv when it is missing and install the project into it first. `make run` (and `setup`)
+# installs the runtime dependencies only; `test`, `lint`, `bench` (and `setup-dev`) add the
+# dev tools. Each set has its stamp, redone when pyproject.toml changes.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 PORT ?= 8000
 REDIS_URL ?= redis://127.0.0.1:6379/0
 export REDIS_URL
 
 .PHONY: setup run test lint bench clean
 
-$(STAMP): pyproject.toml
+# The venv, and no GPU build of xgboost where pyproject.toml asks for xgboost-cpu (Linux,
+# Windows): both install the same `xgboost` module, and an old venv's GPU build (with its
+# 469 MB nvidia-nccl-cu12) must go first, or removing it later would delete the module.
+define make-venv
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=/path/to/python3.11)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@if $(BIN)/python -c 'import sys; sys.exit(sys.platform not in ("linux", "win32"))' \
+		&& $(BIN)/python -m pip show --quiet xgboost >/dev/null 2>&1; then \
+		echo "removing the GPU build of xgboost (xgboost-cpu replaces it)"; \
+		$(BIN)/python -m pip uninstall --quiet -y xgboost xgboost-cpu nvidia-nccl-cu12; \
+	fi
+endef
+
+$(STAMP): pyproject.toml
+	$(make-venv)
+	$(BIN)/python -m pip install --quiet -e .
 	@touch $(STAMP)
 
+$(DEV_STAMP): pyproject.toml
+	$(make-venv)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(DEV_STAMP) $(STAMP)
+
+.PHONY: setup-dev
 setup: $(STAMP)
+
+setup-dev: $(DEV_STAMP)
 
 run: setup  ## start the exchange on $(PORT) with the demo campaigns and in-memory counters
 	$(BIN)/rtb serve --port $(PORT)
 
-test: setup  ## the whole suite; Redis at $(REDIS_URL) or a throwaway redis-server
+test: setup-dev  ## the whole suite; Redis at $(REDIS_URL) or a throwaway redis-server
 	$(BIN)/python -m pytest
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: setup
+bench: setup-dev
 	$(BIN)/python -m bench
 
 # Load tests (locust, the `load` extra, installed on first use): `make load` drives an exchange

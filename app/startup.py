@@ -58,4 +58,6 @@ def startup_fields(services: Services) -> dict[str, Any]:
         fields["model_paths"] = dict(holder.current.paths)
         fields["model_dir"] = str(holder.directory)
         fields["models_degraded"] = holder.degraded
+        if holder.current.problems:  # e.g. a file below the quality bar, refused
+            fields["model_problems"] = list(holder.current.problems)
     return fields

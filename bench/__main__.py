@@ -46,7 +46,11 @@ SECTIONS: Final[dict[str, Section]] = {
 
 
 def _parse_args(argv: Sequence[str] | None) -> tuple[list[str], Options]:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__,
+    )
     parser.add_argument(
         "--section",
         action="append",

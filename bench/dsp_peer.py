@@ -320,7 +320,11 @@ def _ports(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; print ``ready`` once every port listens."""
-    parser = argparse.ArgumentParser(prog="python -m bench.dsp_peer", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.dsp_peer",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__,
+    )
     parser.add_argument("--protocol", choices=PROTOCOLS, required=True)
     parser.add_argument("--ports", type=_ports, required=True, help="comma-separated ports")
     parser.add_argument("--hang-ports", type=_ports, default=[], help="ports that never answer")

@@ -262,7 +262,10 @@ async def _serve_peers(ports: Sequence[int], hang_ports: Sequence[int]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The peer process: ``python -m bench.exchange_fanout --ports P,P [--hang-ports P]``."""
-    parser = argparse.ArgumentParser(prog="python -m bench.exchange_fanout")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.exchange_fanout",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--ports", type=_ports, required=True, help="comma-separated ports")
     parser.add_argument("--hang-ports", type=_ports, default=[], help="ports that never answer")
     args = parser.parse_args(argv)

@@ -446,7 +446,11 @@ def _ints(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Client process: run the shapes of one engine, print one JSON line per shape."""
-    parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fanout",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__,
+    )
     parser.add_argument("--engine", choices=[e.key for e in ENGINES], required=True)
     parser.add_argument("--protocol", choices=("http1", "h2c", "h2tls"), required=True)
     parser.add_argument("--ports", type=_ints, required=True, help="answering peer ports")

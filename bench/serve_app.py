@@ -20,7 +20,9 @@ from exchange.settings import Settings
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve ``factory`` on 127.0.0.1 until SIGTERM."""
-    parser = argparse.ArgumentParser(prog="python -m bench.serve_app")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serve_app", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("factory", help="module:function returning the ASGI app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)

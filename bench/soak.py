@@ -395,7 +395,11 @@ def run(options: Options) -> Report:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__,
+    )
     parser.add_argument("--auctions", type=int, default=300_000)
     parser.add_argument("--slice", type=int, default=SLICE_AUCTIONS)
     parser.add_argument("--connections", type=int, default=CONNECTIONS)

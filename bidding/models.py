@@ -6,7 +6,9 @@ count, file formats, early-stopped boosters carrying extra trees).
 A model file is an XGBoost booster (UBJ or JSON) that carries, as booster attributes,
 the feature schema version and the ordered feature names it was trained on; a file whose
 schema differs from ``bidding.features`` is refused with ``ModelError`` — a silently
-misaligned feature vector would bid nonsense at full speed.
+misaligned feature vector would bid nonsense at full speed. A file that misses the quality
+bar (``bidding.quality``: too few trees, no better than the constant on its held-out
+figures) is refused the same way.
 
 Serving scores all candidates of one request with one call per model, on one thread (one
 process per core, and a thread pool inside a 5 ms budget only adds jitter). A model loaded
@@ -35,6 +37,7 @@ Errors::
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,6 +57,7 @@ from bidding.compiled_predict import (
 )
 from bidding.dense_predict import DensePredictor
 from bidding.features import FEATURE_NAMES, N_FEATURES, SCHEMA_VERSION, FeatureMatrix
+from bidding.quality import HELD_OUT_ATTR, SERVING_BAR, HeldOut, QualityBar
 
 __all__ = [
     "COMPILED_TOLERANCE",
@@ -61,6 +65,7 @@ __all__ = [
     "MODEL_FILES",
     "P_MAX",
     "P_MIN",
+    "RELOAD_OUTCOMES",
     "ConstantModel",
     "CtrCvrModels",
     "Model",
@@ -173,8 +178,15 @@ class XGBoostModel:
         return Reference(rows, np.asarray(expected, np.float32), COMPILED_TOLERANCE)
 
     @classmethod
-    def load(cls, path: Path, *, build: BuildOptions | None = DEFAULT_BUILD) -> "XGBoostModel":
-        """Load and validate a model file; ModelError when missing, corrupt or mismatched."""
+    def load(
+        cls,
+        path: Path,
+        *,
+        build: BuildOptions | None = DEFAULT_BUILD,
+        bar: QualityBar | None = SERVING_BAR,
+    ) -> "XGBoostModel":
+        """Load and validate a model file; ModelError when missing, corrupt, mismatched or
+        below ``bar`` (None: no quality check)."""
         if not path.is_file():
             raise ModelError(f"{path}: no such model file")
         try:
@@ -192,6 +204,14 @@ class XGBoostModel:
             raise ModelError(f"{path}: feature names differ from bidding.features")
         if booster.num_features() != N_FEATURES:
             raise ModelError(f"{path}: {booster.num_features()} features, need {N_FEATURES}")
+        if bar is not None:
+            try:
+                held_out = _held_out(booster)
+            except ValueError as exc:
+                raise ModelError(f"{path}: {exc}") from exc
+            problems = bar.problems(booster.num_boosted_rounds(), held_out)
+            if problems:
+                raise ModelError(f"{path}: refused, below the quality bar: {'; '.join(problems)}")
         model = cls(booster, path, build=build)
         model.predict(np.zeros((1, N_FEATURES), dtype=np.float32))  # fails now, not at serve
         return model
@@ -233,6 +253,20 @@ class XGBoostModel:
         """Boosting rounds in the model."""
         rounds: int = self._booster.num_boosted_rounds()
         return rounds
+
+    @property
+    def held_out(self) -> HeldOut | None:
+        """The held-out figures stored by ``rtb train`` (None in an older file)."""
+        return _held_out(self._booster)
+
+    def record_held_out(self, held_out: HeldOut) -> None:
+        """Store ``held_out`` in the booster, so the file carries its own figures."""
+        self._booster.set_attr(**{HELD_OUT_ATTR: json.dumps(held_out.to_json(), allow_nan=False)})
+
+
+def _held_out(booster: xgb.Booster) -> HeldOut | None:
+    text = booster.attr(HELD_OUT_ATTR)
+    return None if text is None else HeldOut.from_json(text)
 
 
 def _probe_rows() -> FeatureMatrix:
@@ -280,11 +314,13 @@ def fit(
     rounds: int,
     early_stopping_rounds: int,
     seed: int,
+    progress: str | None = None,
 ) -> XGBoostModel:
     """Train a ``binary:logistic`` booster with early stopping on ``valid``.
 
     The result keeps only the trees up to the best validation round (XGBoost keeps the
     extra rounds otherwise) and carries the feature schema as booster attributes.
+    ``progress``: a tqdm bar of the rounds on stderr, with this label.
     """
     names = list(FEATURE_NAMES)
     dtrain = xgb.DMatrix(train, label=train_labels, feature_names=names)
@@ -297,12 +333,31 @@ def fit(
         evals=[(dvalid, "valid")],
         early_stopping_rounds=early_stopping_rounds,
         verbose_eval=False,
+        callbacks=[_RoundsBar(progress, rounds)] if progress is not None else None,
     )
     best = booster.best_iteration
     if best + 1 < booster.num_boosted_rounds():
         booster = booster[: best + 1]
     booster.set_attr(**{_SCHEMA_ATTR: str(SCHEMA_VERSION), _NAMES_ATTR: json.dumps(names)})
     return XGBoostModel(booster)
+
+
+class _RoundsBar(xgb.callback.TrainingCallback):
+    """One tick per boosting round; closed (at the round early stopping ended on) after."""
+
+    def __init__(self, label: str, rounds: int) -> None:
+        from tqdm import tqdm  # imported here: serving never trains
+
+        super().__init__()
+        self._bar = tqdm(total=rounds, desc=label, unit="round", file=sys.stderr)
+
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: Any) -> bool:
+        self._bar.update(1)
+        return False
+
+    def after_training(self, model: xgb.Booster) -> xgb.Booster:
+        self._bar.close()
+        return model
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,16 +441,20 @@ class CtrCvrModels:
 
 
 def load_models(
-    directory: Path, fallback: RuleBasedModel, *, build: BuildOptions | None = DEFAULT_BUILD
+    directory: Path,
+    fallback: RuleBasedModel,
+    *,
+    build: BuildOptions | None = DEFAULT_BUILD,
+    bar: QualityBar | None = SERVING_BAR,
 ) -> CtrCvrModels | RuleBasedModel:
-    """The models in ``directory``; each unusable one is replaced by the fallback's
-    average (with the reason in ``problems``), and both unusable gives the fallback.
-    Compiled as ``build`` says (None: XGBoost only), before this returns."""
+    """The models in ``directory``; each unusable one (``bar`` included) is replaced by the
+    fallback's average (with the reason in ``problems``), and both unusable gives the
+    fallback. Compiled as ``build`` says (None: XGBoost only), before this returns."""
     loaded: dict[str, Model] = {}
     problems: list[str] = []
     for kind, name in MODEL_FILES.items():
         try:
-            loaded[kind] = XGBoostModel.load(directory / name, build=build)
+            loaded[kind] = XGBoostModel.load(directory / name, build=build, bar=bar)
         except ModelError as exc:
             problems.append(str(exc))
     if not loaded:
@@ -408,6 +467,7 @@ def load_models(
 
 
 FALLBACK_RATES: Final = RuleBasedModel(avg_ctr=0.001, avg_cvr=0.01)
+RELOAD_OUTCOMES: Final = ("reloaded", "refused", "failed")
 """Network-wide averages for a model that cannot load (campaigns' own averages come first)."""
 
 _Signature: TypeAlias = tuple[tuple[int, int] | None, ...]
@@ -420,7 +480,8 @@ class ModelHolder:
     swap is one reference assignment. ``reload_if_changed`` compares the model files'
     modification times and sizes, cheap enough to call every second. A reload compiles the
     new models before the swap, in the caller's thread (``exchange.model_reload`` uses a worker
-    thread; a cached build takes milliseconds, a new one seconds).
+    thread; a cached build takes milliseconds, a new one seconds). ``reloads`` counts the
+    outcomes of every reload, whoever asked for it (``reloaded``, ``refused``, ``failed``).
     """
 
     def __init__(
@@ -429,14 +490,19 @@ class ModelHolder:
         fallback: RuleBasedModel,
         *,
         build: BuildOptions | None = DEFAULT_BUILD,
+        bar: QualityBar | None = SERVING_BAR,
     ) -> None:
         self.directory = directory
         self.fallback = fallback
         self.build = build
+        self.bar = bar
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        self.reloads: dict[str, int] = dict.fromkeys(RELOAD_OUTCOMES, 0)
         self._signature = self._stat()
-        self.current: CtrCvrModels | RuleBasedModel = load_models(directory, fallback, build=build)
+        self.current: CtrCvrModels | RuleBasedModel = load_models(
+            directory, fallback, build=build, bar=bar
+        )
 
     @property
     def degraded(self) -> bool:
@@ -464,17 +530,25 @@ class ModelHolder:
     def reload(self, *, force: bool = False) -> bool:
         """Load the directory again and swap it in; False (old models kept, reason in
         ``last_error``) when the new files are worse than the live ones — a trained model
-        is not replaced by a stand-in because a file was half copied or corrupt, unless
-        ``force`` (an operator removing a model on purpose)."""
+        is not replaced by a stand-in because a file was half copied, corrupt or below the
+        quality bar, unless ``force`` (an operator removing a model on purpose)."""
         with self._lock:
             signature = self._stat()
-            candidate = load_models(self.directory, self.fallback, build=self.build)
+            try:
+                candidate = load_models(
+                    self.directory, self.fallback, build=self.build, bar=self.bar
+                )
+            except Exception:
+                self.reloads["failed"] += 1
+                raise
             self._signature = signature
-            if not force and _trained_count(candidate) < _trained_count(self.current):
+            if not force and _worse(candidate, self.current):
                 self.last_error = "; ".join(candidate.problems) or "fewer trained models"
+                self.reloads["refused"] += 1
                 return False
             self.current = candidate
             self.last_error = None
+            self.reloads["reloaded"] += 1
             return True
 
     def reload_if_changed(self) -> bool:
@@ -482,6 +556,13 @@ class ModelHolder:
         if self._stat() == self._signature:
             return False
         return self.reload()
+
+
+def _worse(candidate: CtrCvrModels | RuleBasedModel, live: CtrCvrModels | RuleBasedModel) -> bool:
+    """Fewer trained models, or as many with a problem the live ones do not have (a new
+    file refused where a stand-in already serves: nothing to gain, and worth a warning)."""
+    gained = _trained_count(candidate) - _trained_count(live)
+    return gained < 0 or (gained == 0 and bool(set(candidate.problems) - set(live.problems)))
 
 
 def _trained_count(models: CtrCvrModels | RuleBasedModel) -> int:

@@ -16,6 +16,12 @@ Each model is written as ``DIR/ctr.ubj`` / ``DIR/cvr.ubj`` (UBJSON: compact and 
 with ``DIR/ctr.meta.json`` / ``DIR/cvr.meta.json`` holding the figures: schema, feature
 names, held-out metrics and calibration by decile, the oracle's metrics when the input
 carries true probabilities, rows, date range, seed and parameters.
+
+Nothing is written unless every model trained clears the quality bar
+(``bidding.quality``): enough trees, a held-out log loss below the constant predictor's, a
+held-out AUC above the minimum. The held-out figures go into the booster itself
+(``rtb_held_out``) and the meta JSON (``held_out``), and the exchange checks them again when
+it loads the file.
 """
 
 import json
@@ -32,14 +38,17 @@ from typing import Any, Final, Literal, NamedTuple, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from bidding.evaluation import Evaluation, evaluate
+from bidding.evaluation import Evaluation, evaluate, log_loss
 from bidding.event_log import labelled_impressions, read_event_csv
 from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
 from bidding.models import MODEL_FILES, XGBoostModel, fit
+from bidding.quality import HeldOut, QualityBar
 from bidding.synthetic import World, WorldSpec, generate, read_csv
+from bidding.train_config import TrainConfig
 
 __all__ = [
     "Label",
+    "ModelRefused",
     "TrainConfig",
     "TrainResult",
     "TrainingDataError",
@@ -61,37 +70,8 @@ class TrainingDataError(ValueError):
     """Input that cannot be trained on; the message names the column and the problem."""
 
 
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    """Training knobs; the defaults are what the shipped models use."""
-
-    seed: int = 7
-    rounds: int = 300
-    max_depth: int = 6
-    eta: float = 0.1
-    early_stopping_rounds: int = 30
-    min_child_weight: float = 50.0
-    """Minimum hessian sum per leaf. A row with a 1% CTR weighs about 0.01, so 50 means
-    thousands of impressions per leaf: rare clicks need that much to be estimated."""
-    reg_lambda: float = 10.0
-    test_fraction: float = 0.3
-    """The latest part of the data, held out for evaluation."""
-    valid_fraction: float = 0.1
-    """The latest part of the training data, used for early stopping."""
-    threads: int = 2
-
-    def params(self) -> dict[str, Any]:
-        """XGBoost parameters (objective and metric are added by ``models.fit``)."""
-        return {
-            "tree_method": "hist",
-            "max_depth": self.max_depth,
-            "eta": self.eta,
-            "subsample": 0.8,
-            "colsample_bytree": 0.8,
-            "min_child_weight": self.min_child_weight,
-            "reg_lambda": self.reg_lambda,
-            "nthread": self.threads,
-        }
+class ModelRefused(ValueError):
+    """A trained model below the quality bar; the message names the model and every miss."""
 
 
 class Split(NamedTuple):
@@ -121,7 +101,12 @@ class TrainResult:
     label: Label
     model: XGBoostModel
     evaluation: Evaluation
+    held_out: HeldOut
     metadata: dict[str, Any]
+
+    def problems(self, bar: QualityBar) -> list[str]:
+        """How the model misses ``bar`` (empty when it clears it)."""
+        return bar.problems(self.model.trees, self.held_out)
 
 
 def _labels(columns: Columns, name: str) -> NDArray[np.float64]:
@@ -163,6 +148,7 @@ def train(columns: Columns, label: Label, config: TrainConfig) -> TrainResult:
         rounds=config.rounds,
         early_stopping_rounds=config.early_stopping_rounds,
         seed=config.seed,
+        progress=f"{KIND[label]} rounds" if config.progress else None,
     )
     fit_s = time.perf_counter() - started
     truth_name = TRUTH[label]
@@ -174,6 +160,16 @@ def train(columns: Columns, label: Label, config: TrainConfig) -> TrainResult:
         model.predict(matrix[split.test]),
         truth[split.test] if truth is not None else None,
     )
+    base_rate = float(y32[split.train].mean())
+    held_out = HeldOut(
+        rows=evaluation.rows,
+        positives=evaluation.positives,
+        train_base_rate=base_rate,
+        log_loss=evaluation.log_loss,
+        constant_log_loss=log_loss(y32[split.test], np.full(len(split.test), base_rate)),
+        auc=evaluation.auc,
+    )
+    model.record_held_out(held_out)
     t = ts[rows]
     metadata = {
         "kind": KIND[label],
@@ -189,12 +185,18 @@ def train(columns: Columns, label: Label, config: TrainConfig) -> TrainResult:
             "test_to": _iso(t[split.test].max()),
         },
         "seed": config.seed,
-        "params": {**config.params(), "rounds": config.rounds, "eta": config.eta},
+        "params": {
+            **config.params(),
+            "rounds": config.rounds,
+            "early_stopping_rounds": config.early_stopping_rounds,
+        },
+        "quality_bar": {"min_trees": config.bar.min_trees, "min_auc": config.bar.min_auc},
         "fit_seconds": round(fit_s, 2),
         "trained_at": _iso(time.time()),
         "metrics": evaluation.to_json(),
+        "held_out": held_out.to_json(),
     }
-    return TrainResult(label, model, evaluation, metadata)
+    return TrainResult(label, model, evaluation, held_out, metadata)
 
 
 def write_model(result: TrainResult, directory: Path, source: Mapping[str, Any]) -> Path:
@@ -261,12 +263,15 @@ def train_command(
     out_dir: Path,
     config: TrainConfig,
     events: Sequence[Path] = (),
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """``rtb train``: read, join or generate the data, train each label, write, summarise.
 
-    Returns the exit status: 2 with a message on unusable input, 0 otherwise.
+    Returns the exit status: 2 with a message on unusable input, 1 with a message when a
+    model is below ``config.bar`` (nothing written), 0 otherwise. ``out``: the summary's
+    stream (standard output, as it is when called: not when this module was imported).
     """
+    out = sys.stdout if out is None else out
     try:
         source: dict[str, Any]
         if events:
@@ -283,12 +288,32 @@ def train_command(
             rows = synthetic_rows or 0
             columns = synthetic_columns(rows, config.seed)
             source = {"synthetic_rows": rows, "synthetic_seed": config.seed}
+        results = []
         for label in labels:
             result = train(columns, label, config)
-            path = write_model(result, out_dir, source)
             _summary(result, out)
-            print(f"  wrote {path}", file=out)
+            results.append(result)
+        _check_quality(results, config.bar)
+        for result in results:
+            print(f"wrote {write_model(result, out_dir, source)}", file=out)
+    except ModelRefused as exc:
+        print(f"rtb train: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"rtb train: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _check_quality(results: Sequence[TrainResult], bar: QualityBar) -> None:
+    """ModelRefused naming every model below ``bar``: then none is written, so a model
+    directory never holds a new model next to a stale one from a refused run."""
+    refused = [
+        f"{KIND[r.label]}: {'; '.join(problems)}" for r in results if (problems := r.problems(bar))
+    ]
+    if refused:
+        raise ModelRefused(
+            f"no model written, below the quality bar — {' | '.join(refused)} "
+            "(more data or other --max-depth/--eta/--min-child-weight; the bar: "
+            "--min-trees, --min-auc)"
+        )

@@ -6,7 +6,7 @@ process and read each one's figures.
 
 import platform
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import metadata
 from typing import Any, Final, Protocol, TypeVar
 
@@ -95,6 +95,24 @@ class _ReadCounter(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(self._name, self._documentation, value=self._read())
+
+
+class _ReadLabelledCounter(Collector):
+    """A counter per label value, kept by its owner and read at scrape time."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._name, self._documentation, self._label, self._read = name, documentation, label, read
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in sorted(self._read().items()):
+            family.add_metric([value], count)
+        yield family
 
 
 class _ReadGauge(Collector):
@@ -200,6 +218,19 @@ class Metrics:
                 "rtb_events_ring_dropped",
                 "Events that fell off the in-memory event stream (store=memory) before a "
                 "consumer group read or acknowledged them.",
+                read,
+            )
+        )
+
+    def count_model_reloads(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Publish the model holder's reload outcomes (``bidding.models.ModelHolder.reloads``)."""
+        self.registry.register(
+            _ReadLabelledCounter(
+                "rtb_model_reloads",
+                "Reloads of the model files, by outcome: reloaded; refused (the live models "
+                "stay: a file corrupt, missing or below the quality bar of bidding.quality); "
+                "failed (an error while loading).",
+                "outcome",
                 read,
             )
         )

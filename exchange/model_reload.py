@@ -4,7 +4,9 @@ A background task checks the model files' size and modification time every few s
 when they change it loads them in a worker thread (an XGBoost load takes milliseconds the
 event loop must not lose) and ``ModelHolder`` swaps the whole model pair in one reference
 assignment, so a request in flight finishes on the pair it started with. A half-copied or
-corrupt file never replaces a working model (``ModelHolder.reload``).
+corrupt file, or one below the quality bar (``bidding.quality``), never replaces a working
+model (``ModelHolder.reload``): the old one keeps serving, a warning names the reason, and
+``rtb_model_reloads_total{outcome="refused"}`` counts it.
 """
 
 import asyncio
@@ -20,7 +22,7 @@ async def watch_models(holder: ModelHolder, interval_s: float) -> None:
     """Reload ``holder`` whenever its files change, until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
-        before = holder.last_error
+        refused = holder.reloads["refused"]
         try:
             swapped = await asyncio.to_thread(holder.reload_if_changed)
         except Exception as exc:  # a reload bug must not stop bidding on the live models
@@ -28,5 +30,5 @@ async def watch_models(holder: ModelHolder, interval_s: float) -> None:
             continue
         if swapped:
             log.info("models_reloaded", degraded=holder.degraded)
-        elif holder.last_error is not None and holder.last_error != before:
+        elif holder.reloads["refused"] > refused:  # once per changed file: it is not retried
             log.warning("model_reload_refused", error=holder.last_error)

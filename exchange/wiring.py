@@ -359,6 +359,8 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         clock=clock,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
+    if models is not None:
+        metrics.count_model_reloads(lambda: models.reloads)
     signer = NoticeSigner(settings.notice_key())
     accounts = AccountBook.load(settings.accounts_file) if settings.accounts_file else None
     screen, rates = build_screen(settings, store, accounts)

@@ -276,9 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fraud.build_datacenter_ranges",
         description="Write the data-centre ranges file from @ip-location-db/asn data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("sources", nargs="+", type=Path, help="@ip-location-db/asn .tgz or CSVs")
-    parser.add_argument("--out", type=Path, default=DEFAULT_RANGES_FILE)
+    parser.add_argument("--out", type=Path, default=DEFAULT_RANGES_FILE, help="file to write")
     args = parser.parse_args(argv)
     selection = read(args.sources)
     found = problems(selection)

@@ -18,19 +18,34 @@ def add_simulate_command(commands: "argparse._SubParsersAction[argparse.Argument
         help="replay a day of synthetic traffic through the exchange and report on pacing",
     )
     sim.add_argument("--requests", type=int, default=120_000, help="requests of the measured day")
-    sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--campaigns", type=int, default=50)
+    sim.add_argument("--seed", type=int, default=7, help="the world, its traffic and bidding")
+    sim.add_argument("--campaigns", type=int, default=50, help="campaigns in the world")
     sim.add_argument(
         "--processes", type=int, default=2, help="exchange processes sharing the store"
     )
     sim.add_argument("--day", default="2025-03-12", help="the campaigns' calendar day (ISO)")
-    sim.add_argument("--pacing", choices=["shaped", "even", "off"], default="shaped")
+    sim.add_argument(
+        "--pacing",
+        choices=["shaped", "even", "off"],
+        default="shaped",
+        help="budget pacing: to yesterday's traffic shape, evenly over the day, or none",
+    )
     sim.add_argument("--tick", type=float, default=4.0, help="pacing tick, simulated seconds")
     sim.add_argument(
         "--notice-delay", type=float, default=5.0, help="mean billing-notice delay, seconds"
     )
-    sim.add_argument("--horizon", type=float, default=defaults.horizon_s, help="seconds")
-    sim.add_argument("--memory", type=float, default=defaults.memory_s, help="seconds")
+    sim.add_argument(
+        "--horizon",
+        type=float,
+        default=defaults.horizon_s,
+        help="pacing controller: seconds over which a spend error is planned away",
+    )
+    sim.add_argument(
+        "--memory",
+        type=float,
+        default=defaults.memory_s,
+        help="pacing controller: time constant (seconds) of its learned offset",
+    )
     sim.add_argument(
         "--held-weight",
         type=float,
@@ -41,8 +56,14 @@ def add_simulate_command(commands: "argparse._SubParsersAction[argparse.Argument
         "--yesterday-requests", type=int, default=None, help="default: half of --requests"
     )
     sim.add_argument("--redis-url", default=None, help="share state through this Redis")
-    sim.add_argument("--out", type=Path, default=Path("simulation-report"))
-    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.add_argument("--out", type=Path, default=Path("simulation-report"), help="report directory")
+    sim.add_argument(
+        "--no-progress",
+        "--quiet",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bars on stderr",
+    )
     sim.set_defaults(handler=_simulate)
 
 
@@ -72,7 +93,7 @@ def _simulate(args: argparse.Namespace) -> int:
         ),
         redis_url=args.redis_url,
         warmup_requests=args.yesterday_requests,
-        progress=not args.quiet,
+        progress=not args.no_progress,
     )
     result = asyncio.run(simulate(config))
     text = write_report(result, args.out, _command(args))

@@ -383,8 +383,8 @@ def test_a_hot_reload_compiles_the_new_model_before_the_swap(
     rng = np.random.default_rng(9)
     x = rng.normal(size=(1000, N_FEATURES)).astype(np.float32)
     y = (rng.random(1000) < 1 / (1 + np.exp(-x[:, 4]))).astype(np.float32)
-    params = {"tree_method": "hist", "max_depth": 3, "nthread": 1}
-    fit(x[:800], y[:800], x[800:], y[800:], params=params, rounds=5, early_stopping_rounds=5,
+    params = {"tree_method": "hist", "max_depth": 3, "eta": 0.1, "nthread": 1}
+    fit(x[:800], y[:800], x[800:], y[800:], params=params, rounds=12, early_stopping_rounds=12,
         seed=9).save(directory / "ctr.ubj")  # fmt: skip
     with capture_logs() as logs:
         assert holder.reload_if_changed()

@@ -27,11 +27,13 @@ from bidding.models import (
 FALLBACK = RuleBasedModel(avg_ctr=0.01, avg_cvr=0.05)
 
 
-def _model(seed: int, trees: int = 10) -> XGBoostModel:
+def _model(seed: int, trees: int = 12) -> XGBoostModel:
+    """A small model that keeps all its ``trees`` (eta 0.1: every round still improves),
+    so that it clears the serving bar's tree count."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(2000, N_FEATURES)).astype(np.float32)
     y = (rng.random(2000) < 1 / (1 + np.exp(-x[:, 0] - x[:, 5]))).astype(np.float32)
-    params = {"tree_method": "hist", "max_depth": 3, "nthread": 1}
+    params = {"tree_method": "hist", "max_depth": 3, "eta": 0.1, "nthread": 1}
     return fit(x[:1500], y[:1500], x[1500:], y[1500:], params=params, rounds=trees,
                early_stopping_rounds=trees, seed=seed)  # fmt: skip
 
@@ -143,7 +145,7 @@ def test_holder_keeps_the_old_models_when_the_new_file_is_corrupt(model_dir: Pat
 def test_holder_swaps_on_change(model_dir: Path) -> None:
     holder = ModelHolder(model_dir, FALLBACK)
     before = holder.current.predict(_rows(5)).pctr
-    _model(3, trees=5).save(model_dir / "ctr.ubj")
+    _model(3).save(model_dir / "ctr.ubj")
     assert holder.reload_if_changed()
     after = holder.current.predict(_rows(5)).pctr
     assert not np.array_equal(before, after)
@@ -153,7 +155,7 @@ def test_concurrent_predictions_never_fail_during_reloads(model_dir: Path) -> No
     holder = ModelHolder(model_dir, FALLBACK)
     rows = _rows(20)
     first = holder.current.predict(rows).pctr
-    variants = [_model(3, trees=4), _model(4, trees=4)]
+    variants = [_model(3), _model(4)]
     allowed = [first, *(v.predict(rows) for v in variants)]
     failures: list[BaseException] = []
     unexpected: list[np.ndarray[tuple[int], np.dtype[np.float32]]] = []

@@ -1,5 +1,6 @@
 """The training pipeline and its figures: AUC, log loss, calibration, the time split."""
 
+import io
 import itertools
 import json
 import math
@@ -11,6 +12,7 @@ import pytest
 from bidding.evaluation import auc, calibration, evaluate, log_loss
 from bidding.features import FEATURE_NAMES
 from bidding.models import XGBoostModel
+from bidding.quality import HeldOut, QualityBar
 from bidding.synthetic import write_csv
 from bidding.train import (
     TrainConfig,
@@ -120,15 +122,106 @@ def test_cvr_trains_on_clicks_from_a_csv(
     tmp_path: Path,
 ) -> None:
     csv = tmp_path / "impressions.csv"
-    write_csv({k: v[:60_000] for k, v in small_run.items()}, csv)
+    write_csv(small_run, csv)
     out = tmp_path / "models"
-    config = TrainConfig(seed=3, rounds=20, threads=2)
+    # 4,093 clicks, 178 conversions: small leaves and a slow rate, or it stays constant
+    config = TrainConfig(seed=3, rounds=100, threads=2, max_depth=3, eta=0.05,
+                         min_child_weight=1.0)  # fmt: skip
     assert train_command(input_path=csv, synthetic_rows=None, labels=("conversion",),
                          out_dir=out, config=config) == 0  # fmt: skip
     meta = json.loads((out / "cvr.meta.json").read_text())
-    clicks = int(small_run["click"][:60_000].sum())
+    clicks = int(small_run["click"].sum())
     assert sum(meta["rows"].values()) == clicks
-    assert XGBoostModel.load(out / "cvr.ubj").trees >= 1
+    assert meta["params"]["eta"] == 0.05
+    assert meta["params"]["min_child_weight"] == 1.0
+    assert meta["params"]["max_depth"] == 3
+    model = XGBoostModel.load(out / "cvr.ubj")  # clears the serving bar too
+    assert model.trees == meta["trees"] >= 10
+    assert meta["held_out"]["auc"] >= 0.52
+
+
+def test_a_constant_model_is_refused_and_nothing_is_written(
+    small_run: dict[str, np.ndarray],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # 60,000 impressions hold ~950 clicks and ~40 conversions: the CVR model early-stops at
+    # one tree that predicts the base rate for everyone (AUC 0.500), the issue's case.
+    csv = tmp_path / "impressions.csv"
+    write_csv({k: v[:60_000] for k, v in small_run.items()}, csv)
+    out = tmp_path / "models"
+    config = TrainConfig(seed=3, rounds=20, threads=2)
+    code = train_command(input_path=csv, synthetic_rows=None, labels=("click", "conversion"),
+                         out_dir=out, config=config, out=io.StringIO())  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line
+    assert err.startswith("rtb train: no model written, below the quality bar — cvr: ")
+    assert "1 tree, fewer than the minimum 10" in err
+    assert "is not below the constant predictor's" in err
+    assert "held-out AUC 0.5000 is below the minimum 0.52" in err
+    assert "ctr:" not in err  # the CTR model cleared the bar, and is not written either
+    assert not out.exists()
+
+
+def test_held_out_figures_travel_with_the_model(
+    small_run: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    result = train(small_run, "click", TrainConfig(seed=11, rounds=40, threads=2))
+    held = result.held_out
+    assert held.rows == result.evaluation.rows
+    assert held.log_loss < held.constant_log_loss
+    test_rows = time_split(small_run["ts"], 0.3, 0.1).test
+    expected_constant = log_loss(
+        small_run["click"][test_rows], np.full(len(test_rows), held.train_base_rate)
+    )
+    assert held.constant_log_loss == pytest.approx(expected_constant, rel=1e-6)
+    path = write_model(result, tmp_path, {"synthetic_rows": 250_000})
+    meta = json.loads((tmp_path / "ctr.meta.json").read_text())
+    assert meta["held_out"] == held.to_json()
+    assert meta["quality_bar"] == {"min_trees": 10, "min_auc": 0.52}
+    assert XGBoostModel.load(path, build=None).held_out == held
+
+
+@pytest.mark.parametrize(
+    ("bar", "expected"),
+    [
+        (QualityBar(min_trees=10_000), "fewer than the minimum 10000"),
+        (QualityBar(min_auc=0.99), "is below the minimum 0.99"),
+    ],
+)
+def test_the_bar_is_the_callers(
+    small_run: dict[str, np.ndarray],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bar: QualityBar,
+    expected: str,
+) -> None:
+    config = TrainConfig(seed=11, rounds=20, threads=2, bar=bar)
+    code = train_command(input_path=None, synthetic_rows=30_000, labels=("click",),
+                         out_dir=tmp_path / "m", config=config, out=io.StringIO())  # fmt: skip
+    assert code == 1
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_quality_bar_figures() -> None:
+    good = HeldOut(rows=1000, positives=50, train_base_rate=0.05, log_loss=0.18,
+                   constant_log_loss=0.2, auc=0.6)  # fmt: skip
+    assert QualityBar().problems(10, good) == []
+    assert QualityBar().problems(9, good) == ["9 trees, fewer than the minimum 10"]
+    assert QualityBar().problems(12, None) == []  # an older file: trees only
+    flat = HeldOut(rows=1000, positives=0, train_base_rate=0.05, log_loss=0.2,
+                   constant_log_loss=0.2, auc=math.nan)  # fmt: skip
+    assert QualityBar().problems(40, flat) == [
+        "held-out log loss 0.20000 is not below the constant predictor's 0.20000 "
+        "(training base rate 5.0000%)",
+        "held-out AUC undefined (0 positives in 1,000 rows)",
+    ]
+    assert HeldOut.from_json(json.dumps(flat.to_json())).positives == 0
+    assert math.isnan(HeldOut.from_json(json.dumps(flat.to_json())).auc)
+    with pytest.raises(ValueError, match="rtb_held_out: missing"):
+        HeldOut.from_json('{"rows": 3}')
 
 
 def test_train_command_reports_bad_files(tmp_path: Path) -> None:

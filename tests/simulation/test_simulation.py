@@ -72,24 +72,25 @@ async def test_a_small_day_on_redis_leaves_no_keys(redis_url: str) -> None:
         await client.aclose()
 
 
-def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("progress", [True, False])
+def test_cli_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], progress: bool
+) -> None:
     out = tmp_path / "report"
-    args = [
-        "simulate",
-        "--requests",
-        "1500",
-        "--campaigns",
-        "3",
-        "--tick",
-        "120",
-        "--quiet",
-        "--out",
-    ]
-    code = main([*args, str(out)])
+    args = ["simulate", "--requests", "1500", "--campaigns", "3", "--tick", "120"]
+    if not progress:
+        args.append("--no-progress")
+    code = main([*args, "--out", str(out)])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "campaigns over 100 % of budget: 0" in printed
+    printed = capsys.readouterr()
+    assert "campaigns over 100 % of budget: 0" in printed.out
     assert (out / "report.md").exists()
+    assert "%|" not in printed.out  # progress never mixes into the report
+    if progress:  # tqdm's bars on stderr, both days to the end
+        assert "yesterday: 100%|" in printed.err
+        assert "today: 100%|" in printed.err
+    else:
+        assert printed.err == ""
 
 
 @pytest.mark.parametrize(

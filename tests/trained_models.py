@@ -1,0 +1,36 @@
+"""Models trained by the project's own pipeline, for the tests of what loads them: one that
+clears the quality bar and one that does not (a one-tree constant CVR model, the case of
+issue 14), trained once per test session."""
+
+import functools
+from pathlib import Path
+
+from bidding.models import MODEL_FILES
+from bidding.quality import SERVING_BAR
+from bidding.train import TrainConfig, TrainResult, synthetic_columns, train, write_model
+
+
+@functools.cache
+def _results() -> tuple[TrainResult, TrainResult]:
+    # 60,000 impressions: ~950 clicks (a CTR model with an AUC near 0.6), ~40 conversions
+    # (the CVR model early-stops at one tree predicting the base rate for everyone).
+    columns = {k: v[:60_000] for k, v in synthetic_columns(250_000, seed=11).items()}
+    config = TrainConfig(seed=3, rounds=20, threads=2)
+    good, refused = train(columns, "click", config), train(columns, "conversion", config)
+    assert not good.problems(SERVING_BAR), good.problems(SERVING_BAR)
+    assert refused.problems(SERVING_BAR)
+    return good, refused
+
+
+def write_good_ctr(directory: Path) -> Path:
+    """A CTR model that clears the bar, with its meta JSON, as ``rtb train`` writes it."""
+    return write_model(_results()[0], directory, {"synthetic_rows": 60_000})
+
+
+def write_refused(directory: Path, kind: str) -> Path:
+    """The constant model, as the ``kind`` model file of ``directory`` (written the way
+    ``rtb train`` writes, without its check: a file from an older build or elsewhere)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / MODEL_FILES[kind]
+    _results()[1].model.save(path)
+    return path
