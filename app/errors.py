@@ -26,12 +26,21 @@ ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]
 class ClientError(Exception):
     """A request the exchange refuses: status, the field at fault, and why."""
 
-    def __init__(self, status: int, field: str, message: str, nbr: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        field: str,
+        message: str,
+        nbr: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.status = status
         self.field = field
         self.message = message
         self.nbr = nbr
+        self.headers = headers
+        """Sent with the error (a 401's ``WWW-Authenticate``)."""
 
 
 def error_body(field: str, message: str, nbr: int | None = None) -> bytes:
@@ -91,7 +100,7 @@ def documented_error(
 
 async def _client_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClientError)
-    return error_response(exc.status, exc.field, exc.message, exc.nbr)
+    return error_response(exc.status, exc.field, exc.message, exc.nbr, exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
