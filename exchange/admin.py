@@ -171,11 +171,11 @@ class CampaignView(BaseModel):
     bid_cpm: str
     """Fixed price: the bid; value-based: the bid without models (at the historical rates)."""
     bid_cpm_micros: int
-    goal: GoalView | None
-    min_bid: str | None
-    max_bid: str | None
-    flight_start: date | None
-    flight_end: date | None
+    goal: GoalView | None = None
+    min_bid: str | None = None
+    max_bid: str | None = None
+    flight_start: date | None = None
+    flight_end: date | None = None
     creatives: list[str]
     frequency_caps: list[dict[str, int | str]]
 
@@ -191,11 +191,11 @@ class PacingView(BaseModel):
     """Scales value-based bids (0.5–2)."""
     participation: float
     """Probability that the campaign takes part in a request it fits."""
-    level: float | None
+    level: float | None = None
     """The controller's level u (None: not stepped yet today)."""
-    stepped_at: float | None
+    stepped_at: float | None = None
     """Epoch seconds of the last step (None: not yet)."""
-    planned_micros: int | None
+    planned_micros: int | None = None
     """The spend its plan wants by now (None: no plan yet)."""
 
 
@@ -216,7 +216,7 @@ class CampaignState(BaseModel):
     spend: str
     held: str
     remaining: str
-    pacing: PacingView | None
+    pacing: PacingView | None = None
 
 
 class BidderView(BaseModel):
@@ -236,7 +236,7 @@ class ModelReloadResult(BaseModel):
     """Whether the live models include a historical-average stand-in."""
     path: str
     """The scoring path of the live models (``compiled``, ``xgboost-c``, ``xgboost``, ``rules``)."""
-    error: str | None
+    error: str | None = None
     """Why the last load was refused (None: it was not)."""
 
 

@@ -47,9 +47,9 @@ class BidderInfo(BaseModel):
     """``in-process``, or the HTTP protocol of an external DSP: ``h2``, ``h2c``, ``http1.1``."""
     openrtb: str
     media_types: list[MediaType]
-    sizes: list[str] | None
+    sizes: list[str] | None = None
     """Banner sizes ``WxH`` it buys (None: any size)."""
-    seats: list[str] | None
+    seats: list[str] | None = None
     """The seats it bids with (None: not restricted)."""
 
 

@@ -15,8 +15,8 @@ import schemathesis
 from schemathesis.specs.openapi.checks import allow_header_conformance, unsupported_method
 
 from app.main import create_app
-from exchange.settings import Settings
-from tests.docs.conftest import RESPONSE_CHECKS
+from app.routes.admin import SCHEME
+from tests.docs.conftest import ADMIN_TOKEN, RESPONSE_CHECKS, documented_settings
 
 MAX_EXAMPLES = 25
 """Per operation and phase: enough to reach every documented answer, a few seconds each."""
@@ -32,13 +32,16 @@ def _document() -> dict[str, Any]:
     """The document the exchange serves at ``/openapi.json``, built without starting it:
     schemathesis parametrizes at collection, before any server runs (its fixture-based
     loader does not work with pytest 9.2), and the base URL is given per call."""
-    return create_app(Settings()).openapi()
+    return create_app(documented_settings()).openapi()
 
 
 schema = schemathesis.openapi.from_dict(
     _document(),
     config=schemathesis.Config.from_dict(
-        {"generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"}}
+        {
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+            "auth": {"openapi": {SCHEME: {"bearer": ADMIN_TOKEN}}},  # the /admin routes
+        }
     ),
 )
 _cases: Counter[str] = Counter()
