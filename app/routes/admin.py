@@ -123,19 +123,18 @@ async def _parsed(request: Request, model: type[M]) -> M:
 
 
 _LIMIT: Final = Settings.model_fields["max_body_bytes"].default
-_UNAUTHORISED: Final[dict[str, Any]] = {
-    **documented_error(
-        "No bearer token, or not the admin token.",
-        {"missing": MISSING_TOKEN, "invalid": WRONG_TOKEN},
-        headers={
-            "www-authenticate": {
-                "description": '`Bearer` (RFC 6750), with `error="invalid_token"` for a wrong one.',
-                "required": True,
-                "schema": {"type": "string"},
-            }
-        },
-    )
-}
+_UNAUTHORISED: Final[dict[str, Any]] = documented_error(
+    "No bearer token, or not the admin token.",
+    {"missing": MISSING_TOKEN, "invalid": WRONG_TOKEN},
+    headers={
+        "www-authenticate": {
+            "description": '`Bearer` (RFC 6750), with `error="invalid_token"` for a wrong one.',
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+)
+
 _UNKNOWN_CAMPAIGN: Final = ErrorExample("campaign_id", "no in-process campaign 'nope'")
 _UNKNOWN_BIDDER: Final = ErrorExample("name", "no bidder 'nope'")
 _CAMPAIGN_ID: Final = {
