@@ -4,7 +4,9 @@ Integrators fix requests by the field named in the error; OpenRTB allows an empt
 an empty 400 helps nobody. Every error a client can cause becomes a 4xx here, never a 5xx.
 """
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 from typing import Any, Final, NamedTuple, TypeAlias
 
 import orjson
@@ -26,12 +28,21 @@ ExceptionHandler: TypeAlias = Callable[[Request, Exception], Awaitable[Response]
 class ClientError(Exception):
     """A request the exchange refuses: status, the field at fault, and why."""
 
-    def __init__(self, status: int, field: str, message: str, nbr: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        field: str,
+        message: str,
+        nbr: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.status = status
         self.field = field
         self.message = message
         self.nbr = nbr
+        self.headers = headers
+        """Sent with the error (a 401's ``WWW-Authenticate``)."""
 
 
 def error_body(field: str, message: str, nbr: int | None = None) -> bytes:
@@ -91,7 +102,7 @@ def documented_error(
 
 async def _client_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClientError)
-    return error_response(exc.status, exc.field, exc.message, exc.nbr)
+    return error_response(exc.status, exc.field, exc.message, exc.nbr, exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> Response:
@@ -101,11 +112,39 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(422, field_path(loc) or "request", str(first["msg"]))
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     """404, 405 and friends from the router; its headers are kept (a 405 names the methods
     the path takes in ``Allow``, as RFC 9110 requires)."""
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, "request", str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405 and (allowed := _documented_methods(request)):
+        headers = {**(headers or {}), "Allow": allowed}
+    return error_response(exc.status_code, "request", str(exc.detail), headers=headers)
+
+
+def _documented_methods(request: Request) -> str | None:
+    """The methods the app's OpenAPI document gives the request's path: Starlette's 405
+    names only the first matching route's, and a path may have one route per method (a
+    campaign's ``GET`` and ``PATCH``). None for a path the document leaves out."""
+    openapi = getattr(request.app, "openapi", None)
+    if openapi is None:
+        return None
+    path = request.scope.get("path", "")
+    methods = [
+        method.upper()
+        for template, operations in openapi().get("paths", {}).items()
+        if _template(template).fullmatch(path)
+        for method in operations
+    ]
+    return ", ".join(dict.fromkeys(methods)) or None
+
+
+@cache
+def _template(path: str) -> re.Pattern[str]:
+    """A documented path (``/admin/campaigns/{campaign_id}``) as a pattern of the paths it
+    stands for (one segment per parameter)."""
+    parts = re.split(r"(\{[^}/]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 def _client_gone(on_disconnect: Callable[[Request], None]) -> ExceptionHandler:

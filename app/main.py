@@ -19,7 +19,7 @@ from app.logs import configure_logging
 from app.openapi import add_redoc, build_openapi
 from app.rejections import Rejections
 from app.request_metrics import RequestMetrics
-from app.routes import auction, health, notices, tracking
+from app.routes import admin, auction, health, notices, status, tracking
 from app.services import services_of
 from exchange.metrics import Metrics
 from exchange.settings import Settings
@@ -87,6 +87,9 @@ def create_app(
     app.include_router(notices.router)
     app.include_router(tracking.router)
     app.include_router(health.router)
+    app.include_router(status.router)
+    if settings.admin_token is not None:  # never on by default: no token, no admin routes
+        app.include_router(admin.router)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -30,6 +30,7 @@ exchange drops this bidder for the auction (no bid is safer than overspend).
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -135,6 +136,39 @@ def _deal_for(campaign: Campaign, imp: Imp) -> Deal | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """Everything a router derives from its campaigns, swapped whole when an operator
+    changes them (``CampaignRouter.replace_campaigns``): a request reads it once, so its
+    index positions, valuation rows and templates always belong together."""
+
+    campaigns: tuple[Campaign, ...]
+    by_id: dict[str, Campaign]
+    index: CampaignIndex
+    table: ValuationTable
+    scorer: CandidateScorer
+    templates: dict[tuple[str, str], Bid]
+    paused: frozenset[str]
+
+    @classmethod
+    def of(
+        cls, campaigns: tuple[Campaign, ...], models: ModelHolder | None, paused: frozenset[str]
+    ) -> "_Book":
+        return cls(
+            campaigns,
+            {campaign.id: campaign for campaign in campaigns},
+            CampaignIndex(campaigns),
+            ValuationTable.of(campaigns),
+            CandidateScorer(campaigns, models),
+            {
+                (campaign.id, creative.id): _template(campaign, creative)
+                for campaign in campaigns
+                for creative in campaign.creatives
+            },
+            paused,
+        )
+
+
 class CampaignRouter:
     """Bids for the campaigns of one RouterSpec; one instance per router per process."""
 
@@ -162,17 +196,14 @@ class CampaignRouter:
                     f"differs from the exchange currency {currency}"
                 )
         self.name = spec.name
-        self.campaigns = spec.campaigns
-        self._by_id = {campaign.id: campaign for campaign in spec.campaigns}
         self._budget = budget
         self._currency = currency
         self._hold_ttl_s = hold_ttl_s
         self._clock = clock
         self._monotonic = monotonic
         self._user_keys = user_keys
-        self._index = CampaignIndex(spec.campaigns)
-        self._table = ValuationTable.of(spec.campaigns)
-        self._scorer = CandidateScorer(spec.campaigns, models)
+        self._models = models
+        self._book = _Book.of(spec.campaigns, models, frozenset())
         self._creative_stats = creative_stats
         self._pacer = pacer
         self._rng = rng if rng is not None else np.random.default_rng()
@@ -181,11 +212,33 @@ class CampaignRouter:
         self.scored_candidates = 0
         """Value-based candidates priced on model predictions (not the historical-average
         fallback) since start: a plain count, exported by ``exchange.metrics``."""
-        self._templates = {
-            (campaign.id, creative.id): _template(campaign, creative)
-            for campaign in spec.campaigns
-            for creative in campaign.creatives
-        }
+
+    @property
+    def campaigns(self) -> tuple[Campaign, ...]:
+        """The campaigns it hosts, paused ones included, as last replaced."""
+        return self._book.campaigns
+
+    @property
+    def paused(self) -> frozenset[str]:
+        """Ids of the hosted campaigns that do not bid (an operator paused them)."""
+        return self._book.paused
+
+    def replace_campaigns(
+        self, campaigns: Sequence[Campaign], paused: frozenset[str] = frozenset()
+    ) -> None:
+        """Bid for ``campaigns`` (the same ids, in the same order: changed budgets, prices,
+        goals) from the next request on, except the ``paused`` ones; a request under way
+        finishes on the campaigns it started with. Lost bids of any of them, paused ones
+        included, still give their holds back."""
+        old = self._book.campaigns
+        if [c.id for c in campaigns] != [c.id for c in old]:
+            raise ValueError("replace_campaigns keeps the router's campaigns and their order")
+        if unknown := paused - {c.id for c in old}:
+            raise ValueError(f"unknown campaigns {sorted(unknown)}")
+        for campaign in campaigns:
+            if campaign.currency != self._currency:
+                raise ConfigError(f"campaign {campaign.id}: currency {campaign.currency}")
+        self._book = _Book.of(tuple(campaigns), self._models, paused)
 
     def ready(self) -> bool:
         """A router with its config loaded can bid (on fallback values if models are not)."""
@@ -194,29 +247,32 @@ class CampaignRouter:
     @property
     def degraded(self) -> bool:
         """Whether value-based bids use historical averages because models did not load."""
-        return self._scorer.degraded
+        return self._book.scorer.degraded
 
     def eligible(self, imp: Imp) -> bool:
         """Impressions of a format (media type and size) one of its campaigns has."""
-        return self._index.serves(format_keys(imp))
+        return self._book.index.serves(format_keys(imp))
 
     def _fits(
-        self, request: BidRequest, facts: Sequence[RequestFacts]
+        self, book: _Book, request: BidRequest, facts: Sequence[RequestFacts]
     ) -> Iterator[tuple[int, Imp, CampaignMatch, int, str | None, str | None]]:
         """Per imp, each campaign the index returns with its floor and deal id, and why it
-        cannot bid there (None: it may): deal rules, and a fixed price below the floor."""
+        cannot bid there (None: it may): paused, deal rules, a fixed price below the floor."""
+        paused = book.paused
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
             if imp.bidfloorcur != self._currency:
                 continue  # floors in other currencies need the exchange's rates (a later step)
             open_floor_micros = cpm_to_micros(imp.bidfloor)
             private = imp.pmp is not None and imp.pmp.private_auction == 1
-            for candidate in self._index.candidates(imp_facts):
+            for candidate in book.index.candidates(imp_facts):
                 campaign = candidate.campaign
                 deal = _deal_for(campaign, imp)
                 floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
                 deal_id = deal.id if deal else None
                 why = None
-                if deal is None and private:
+                if paused and campaign.id in paused:
+                    why = "paused"
+                elif deal is None and private:
                     why = "private auction without one of its deals"
                 elif deal is not None and deal.bidfloorcur != self._currency:
                     why = f"deal floor in {deal.bidfloorcur}"
@@ -224,13 +280,15 @@ class CampaignRouter:
                     why = "fixed price below the floor"
                 yield imp_index, imp, candidate, floor_micros, deal_id, why
 
-    def _slots(self, request: BidRequest, now_s: float) -> list[_Slot]:
+    def _slots(self, book: _Book, request: BidRequest, now_s: float) -> list[_Slot]:
         """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
         index), that pacing lets take part in this request."""
         facts = RequestFacts.for_imps(request, int(now_s))
         pacer = self._pacer
         fitting = []
-        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(request, facts):
+        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(
+            book, request, facts
+        ):
             if why is not None:
                 continue
             advice = pacer.advice(candidate.campaign.id) if pacer is not None else FULL_SPEED
@@ -244,17 +302,20 @@ class CampaignRouter:
         """Per imp, per campaign, why it would not bid — or what it would bid — on
         ``request`` now (debug output: a full scan, not the bidding path). Frequency caps
         and budget are checked when bidding and are not repeated here."""
+        book = self._book
         now_s = self._clock()
         facts = RequestFacts.for_imps(request, int(now_s))
         out: dict[str, dict[str, str]] = {}
         for imp, imp_facts in zip(request.imp, facts, strict=True):
-            reasons = self._index.explain(imp_facts)
+            reasons = book.index.explain(imp_facts)
             out[imp.id] = {cid: str(why) for cid, why in reasons.items() if why is not None}
             if imp.bidfloorcur != self._currency:
                 for cid in reasons:
                     out[imp.id].setdefault(cid, f"floor in {imp.bidfloorcur}")
         slots = []
-        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(request, facts):
+        for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(
+            book, request, facts
+        ):
             campaign = candidate.campaign
             if why is not None:
                 out[imp.id][campaign.id] = why
@@ -262,7 +323,7 @@ class CampaignRouter:
             advice = self._pacer.peek(campaign.id) if self._pacer else FULL_SPEED
             slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
             out[imp.id][campaign.id] = "value below the floor"
-        for offer, price_micros in self._priced(request, slots, now_s) if slots else ():
+        for offer, price_micros in self._priced(book, request, slots, now_s) if slots else ():
             pacing = self._pacer.peek(offer.campaign.id) if self._pacer else FULL_SPEED
             out[offer.imp_id][offer.campaign.id] = (
                 f"bids {micros_to_cpm(price_micros)} with {offer.creative.id}"
@@ -271,7 +332,7 @@ class CampaignRouter:
         return out
 
     def _priced(
-        self, request: BidRequest, slots: Sequence[_Slot], now_s: float
+        self, book: _Book, request: BidRequest, slots: Sequence[_Slot], now_s: float
     ) -> list[tuple[_Priced, int]]:
         """Each slot's creative (Thompson sampling) and bid (value, pacing, shading), and the
         slots whose bid clears their floor."""
@@ -282,7 +343,7 @@ class CampaignRouter:
         )
         positions = [s.candidate.position for s in slots]
         if any(s.candidate.campaign.goal is not None for s in slots):
-            predictions = self._scorer.score(
+            predictions = book.scorer.score(
                 request,
                 request.imp,
                 [(s.imp_index, p, k) for s, p, k in zip(slots, positions, creatives, strict=True)],
@@ -294,7 +355,7 @@ class CampaignRouter:
         else:  # fixed prices only: no model call
             pctr = pcvr = np.zeros(len(slots))
         valued = value_bids(
-            self._table,
+            book.table,
             positions,
             pctr,
             pcvr,
@@ -347,12 +408,13 @@ class CampaignRouter:
         in-process lane); empty when there is nothing to bid."""
         started = self._monotonic()
         now_s = self._clock()
-        slots = self._slots(request, now_s)
+        book = self._book  # one set of campaigns for the whole request
+        slots = self._slots(book, request, now_s)
         if slots:
             slots = await self._within_caps(request, slots)
         if not slots:
             return []
-        priced = self._priced(request, slots, now_s)
+        priced = self._priced(book, request, slots, now_s)
         if not priced or self._monotonic() - started >= timeout_s:
             return []  # too late: a hold placed now would only wait to expire
         holds = [
@@ -367,7 +429,7 @@ class CampaignRouter:
                 offer.campaign.seat,
                 price_micros,
                 offer.deal_id,
-                self._templates[offer.campaign.id, offer.creative.id],
+                book.templates[offer.campaign.id, offer.creative.id],
             )
             for (offer, price_micros), held in zip(priced, placed, strict=True)
             if held
@@ -394,7 +456,7 @@ class CampaignRouter:
         first_price = request.at == AuctionType.FIRST_PRICE
         for result in results:
             bid = result.bid
-            if self._by_id.get(bid.cid or "") is None:
+            if bid.cid not in self._book.by_id:
                 continue
             competing = None if result.won and first_price else result.competing_micros
             self.landscapes.observe(
@@ -431,7 +493,7 @@ class CampaignRouter:
         """Give back the holds of this router's bids that did not win ``auction_id``."""
         holds = []
         for bid in lost:
-            campaign = self._by_id.get(bid.cid or "")
+            campaign = self._book.by_id.get(bid.cid or "")
             if campaign is not None:
                 holds.append(_hold(auction_id, bid.impid, campaign, bidder_api.price_micros(bid)))
         if holds:

@@ -159,6 +159,16 @@ class StorePacer(Generic[A]):
         """The advice without counting a request (debug output, reports)."""
         return self._cache.get(campaign_id, self._full_speed)
 
+    def replace_campaign(self, campaign: PacedCampaign) -> None:
+        """Pace ``campaign`` (a tracked one, changed: its budget) from the next tick on."""
+        tracked = self._by_id.get(campaign.id)
+        if tracked is None:
+            raise KeyError(campaign.id)
+        if campaign.time_zone != tracked.campaign.time_zone:
+            raise ValueError("a paced campaign keeps its time zone (its day's keys do)")
+        tracked.campaign = campaign
+        self._campaigns = tuple(t.campaign for t in self._tracked)
+
     def plan(self, campaign_id: str) -> DayPlan | None:
         """The campaign's plan for the day of the last tick (reports, tests)."""
         tracked = self._by_id.get(campaign_id)

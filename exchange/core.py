@@ -96,7 +96,10 @@ class Exchange:
         self._recorder = recorder
         self._screen = screen
         self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
-        self._bidder_list = tuple(bidders.values())
+        self._all_bidders = tuple(bidders.values())
+        self._bidder_list = self._all_bidders
+        """The bidders the fan-out calls: all of them but those an operator disabled."""
+        self._disabled: frozenset[str] = frozenset()
         self._holders = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
         }
@@ -151,6 +154,19 @@ class Exchange:
                 f"the exchange currency is {self._config.currency}, not {rates.exchange_currency}"
             )
         self._config = replace(self._config, rates=rates)
+
+    @property
+    def disabled(self) -> frozenset[str]:
+        """Names of the bidders the fan-out leaves out (``set_enabled``)."""
+        return self._disabled
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Call bidder ``name`` in the auctions that start from now on, or leave it out;
+        KeyError for a bidder the exchange does not have."""
+        if all(bidder.name != name for bidder in self._all_bidders):
+            raise KeyError(name)
+        self._disabled = self._disabled - {name} if enabled else self._disabled | {name}
+        self._bidder_list = tuple(b for b in self._all_bidders if b.name not in self._disabled)
 
     def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
         """min(bidder timeout, what is left of tmax after the reserve for the response)."""

@@ -18,17 +18,27 @@ from bidding.models import ModelHolder
 log = structlog.get_logger("app.models")
 
 
+async def reload_models(holder: ModelHolder, *, only_if_changed: bool = True) -> bool:
+    """Load ``holder``'s files again in a worker thread and swap them in (the watcher's
+    path, and the admin API's on demand): True if swapped; False when nothing changed or
+    the new files were refused (``holder.last_error`` says why), the live models kept.
+    Logged the same way whoever asked."""
+    refused = holder.reloads["refused"]
+    load = holder.reload_if_changed if only_if_changed else holder.reload
+    try:
+        swapped = await asyncio.to_thread(load)
+    except Exception as exc:  # a reload bug must not stop bidding on the live models
+        log.error("model_reload_failed", error=repr(exc))
+        return False
+    if swapped:
+        log.info("models_reloaded", degraded=holder.degraded)
+    elif holder.reloads["refused"] > refused:  # once per changed file: it is not retried
+        log.warning("model_reload_refused", error=holder.last_error)
+    return swapped
+
+
 async def watch_models(holder: ModelHolder, interval_s: float) -> None:
     """Reload ``holder`` whenever its files change, until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
-        refused = holder.reloads["refused"]
-        try:
-            swapped = await asyncio.to_thread(holder.reload_if_changed)
-        except Exception as exc:  # a reload bug must not stop bidding on the live models
-            log.error("model_reload_failed", error=repr(exc))
-            continue
-        if swapped:
-            log.info("models_reloaded", degraded=holder.degraded)
-        elif holder.reloads["refused"] > refused:  # once per changed file: it is not retried
-            log.warning("model_reload_refused", error=holder.last_error)
+        await reload_models(holder)

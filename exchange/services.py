@@ -4,6 +4,7 @@ The HTTP handlers reach it through ``app.services_of``; the simulation and the b
 hold it directly. Typed, no globals: tests get a fresh set with every app they build.
 """
 
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -67,3 +68,5 @@ class Services:
     creative_stats: StoreCreativeStats | None = None
     currency_watch: RatesWatch | None = None
     """Keeps the currency rates current from their reference table (``RTB_CURRENCY_RATES_*``)."""
+    built_at: float = field(default_factory=time.monotonic)
+    """``time.monotonic()`` when the process's services were built (``/status`` uptime)."""

@@ -82,7 +82,11 @@ class Settings(BaseSettings):
 
     _random_secret: bytes | None = PrivateAttr(default=None)
 
-    model_config = SettingsConfigDict(env_prefix="RTB_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refused secret (notice, admin token) is never echoed into the
+    # error text, which ends up in logs and tracebacks.
+    model_config = SettingsConfigDict(
+        env_prefix="RTB_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     # Serving
     host: str = "127.0.0.1"
@@ -275,6 +279,18 @@ class Settings(BaseSettings):
     forward_allow_private: bool = False
     """Fire DSP notice URLs that resolve to loopback/private/link-local addresses too (off by
     default: a DSP's URL must not reach the operator's internal services)."""
+
+    # Admin API (app.routes.admin, exchange.admin; README "Admin API")
+    admin_token: SecretStr | None = None
+    """Bearer token of ``/admin/...``, at least 32 bytes; None: the admin routes are not
+    mounted at all (404), so the admin API is never on by default."""
+
+    @model_validator(mode="after")
+    def _admin_token_long_enough(self) -> "Settings":
+        token = self.admin_token
+        if token is not None and len(token.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"admin_token must be at least {MIN_SECRET_BYTES} bytes")
+        return self
 
     # Store
     store: Literal["memory", "redis"] = "memory"

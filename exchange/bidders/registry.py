@@ -24,12 +24,20 @@ class BidderRegistry:
     """Bidders by name, and in-process campaigns by (bidder name, campaign id)."""
 
     bidders: Mapping[str, Bidder]
-    campaigns: Mapping[tuple[str, str], Campaign]
+    campaigns: dict[tuple[str, str], Campaign]
     in_process: frozenset[str]
 
     def campaign(self, bidder: str, campaign_id: str) -> Campaign | None:
         """The in-process campaign a won bid belongs to, if any."""
         return self.campaigns.get((bidder, campaign_id))
+
+    def replace_campaign(self, bidder: str, campaign: Campaign) -> None:
+        """Charge and record ``campaign`` (changed by an operator) from now on; the map is
+        the one the notices and the auction recorder read, so they all see the change."""
+        key = (bidder, campaign.id)
+        if key not in self.campaigns:
+            raise KeyError(key)
+        self.campaigns[key] = campaign
 
 
 def build_registry(

@@ -19,6 +19,8 @@ from tests.redis_keys import delete_prefixed
 from tests.servers import serve_like_rtb
 
 SECRET = "docs-notice-secret-0123456789-abcdef"
+ADMIN_TOKEN = "docs-admin-token-0123456789-abcdefghij"
+"""The documented exchange has its admin API on: schemathesis and the examples call it."""
 RESPONSE_CHECKS: list[CheckFunction] = [
     not_a_server_error,
     status_code_conformance,
@@ -30,7 +32,8 @@ RESPONSE_CHECKS: list[CheckFunction] = [
 
 
 def docs_settings(redis_url: str, prefix: str, state_dir: Path) -> Settings:
-    """What the documentation is checked against: the defaults but for the store."""
+    """What the documentation is checked against: the defaults but for the store, and the
+    admin API on (its token)."""
     return Settings(
         store="redis",
         ledger_init="auto",
@@ -38,8 +41,14 @@ def docs_settings(redis_url: str, prefix: str, state_dir: Path) -> Settings:
         redis_timeout_s=1.0,
         key_prefix=prefix,
         notice_secret=SECRET,  # type: ignore[arg-type]
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
         state_dir=state_dir,
     )
+
+
+def documented_settings() -> Settings:
+    """What the document is built from without a server: the defaults, the admin API on."""
+    return Settings(admin_token=ADMIN_TOKEN)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

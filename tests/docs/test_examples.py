@@ -28,9 +28,9 @@ from app.admission import InFlightLimit
 from app.main import create_app
 from exchange.notice_token import ClickRef, NoticeClaim, NoticeKind, NoticeSigner
 from exchange.settings import Settings
-from tests.docs.conftest import RESPONSE_CHECKS, SECRET
+from tests.docs.conftest import ADMIN_TOKEN, RESPONSE_CHECKS, SECRET, documented_settings
 
-DOCUMENT: dict[str, Any] = orjson.loads(orjson.dumps(create_app(Settings()).openapi()))
+DOCUMENT: dict[str, Any] = orjson.loads(orjson.dumps(create_app(documented_settings()).openapi()))
 EXAMPLES_DIR = Path(__file__).parents[2] / "app" / "examples"
 SIGNER = NoticeSigner(SECRET.encode())
 Key = tuple[str, str, str, str]
@@ -68,6 +68,8 @@ ELSEWHERE: dict[Key, str] = {
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
     ("POST", "/track/conversion", "403", "bad_signature"): "status and field: "
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
+    ("GET", "/admin/campaigns/{campaign_id}/state", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
 }
 """Examples whose answer needs a store outage, a campaign with a postback secret or SSP
 accounts."""
@@ -206,19 +208,114 @@ RECIPES: dict[Key, Recipe] = {
         "POST", "/track/conversion", headers={"content-type": "text/plain"}, body=b"{}"
     ),
 }
+_ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+_ADMIN_JSON = {**_ADMIN, **_JSON}
+_ADMIN_OPERATIONS = [
+    ("GET", "/admin/campaigns", "/admin/campaigns"),
+    ("GET", "/admin/campaigns/{campaign_id}", "/admin/campaigns/acme-shoes-spring"),
+    ("PATCH", "/admin/campaigns/{campaign_id}", "/admin/campaigns/acme-shoes-spring"),
+    ("GET", "/admin/campaigns/{campaign_id}/state", "/admin/campaigns/acme-shoes-spring/state"),
+    ("GET", "/admin/bidders", "/admin/bidders"),
+    ("PATCH", "/admin/bidders/{name}", "/admin/bidders/house"),
+    ("POST", "/admin/models/reload", "/admin/models/reload"),
+]
+_CAMPAIGN = "/admin/campaigns/{campaign_id}"
+_BIDDER = "/admin/bidders/{name}"
+
+
+def _patch(path: str, body: bytes, headers: dict[str, str] = _ADMIN_JSON) -> Recipe:
+    return Recipe("PATCH", path, headers=headers, body=body)
+
+
+RECIPES.update(
+    {
+        **{
+            (method, path, "401", name): Recipe(method, sent, headers=headers)
+            for method, path, sent in _ADMIN_OPERATIONS
+            for name, headers in [
+                ("missing", {}),
+                ("invalid", {"authorization": "Bearer not-the-admin-token"}),
+            ]
+        },
+        **{
+            (method, path, "404", "unknown"): Recipe(
+                method,
+                sent.replace("acme-shoes-spring", "nope"),
+                headers=_ADMIN_JSON,
+                body=b'{"enabled": false}',
+            )
+            for method, path, sent in _ADMIN_OPERATIONS
+            if "{campaign_id}" in path
+        },
+        ("PATCH", _BIDDER, "404", "unknown"): _patch("/admin/bidders/nope", b'{"enabled": 1}'),
+        ("GET", "/info/bidders/{name}", "404", "unknown"): Recipe("GET", "/info/bidders/nope"),
+        **{
+            ("PATCH", path, "400", "not_json"): _patch(sent, b"")
+            for path, sent in [
+                (_CAMPAIGN, "/admin/campaigns/acme-shoes-spring"),
+                (_BIDDER, "/admin/bidders/house"),
+            ]
+        },
+        **{
+            ("PATCH", path, "413", "too_large"): _patch(sent, _BIG)
+            for path, sent in [
+                (_CAMPAIGN, "/admin/campaigns/acme-shoes-spring"),
+                (_BIDDER, "/admin/bidders/house"),
+            ]
+        },
+        **{
+            ("PATCH", path, "415", "content_type"): _patch(
+                sent, b"{}", {**_ADMIN, "content-type": "text/plain"}
+            )
+            for path, sent in [
+                (_CAMPAIGN, "/admin/campaigns/acme-shoes-spring"),
+                (_BIDDER, "/admin/bidders/house"),
+            ]
+        },
+        **{
+            ("PATCH", _CAMPAIGN, "422", name): _patch(
+                "/admin/campaigns/acme-shoes-spring", orjson.dumps(body)
+            )
+            for name, body in [
+                ("sub_micro", {"daily_budget": "250.0000001"}),
+                ("negative", {"daily_budget": "-250"}),
+                ("unknown_field", {"budget": "250"}),
+                ("wrong_type", {"enabled": "yes"}),
+                ("wrong_mode", {"target_cpc": "0.80"}),
+                ("nothing", {}),
+            ]
+        },
+        ("PATCH", _BIDDER, "422", "missing"): _patch("/admin/bidders/house", b"{}"),
+        ("PATCH", _BIDDER, "422", "wrong_type"): _patch(
+            "/admin/bidders/house", b'{"enabled": "off"}'
+        ),
+    }
+)
 """One request per example; the 409 ``limit`` example and the overload 503s have tests
 of their own below (they take two requests, or a full server)."""
 
+OVERLOADED = sorted(
+    (method, path)
+    for method, path, status, name in documented_examples()
+    if (status, name) == ("503", "overloaded")
+)
+"""Every operation the admission middleware answers 503 when it is full."""
 OWN_TESTS = {
     ("POST", "/track/conversion", "409", "limit"),
-    ("POST", "/track/conversion", "503", "overloaded"),
-    ("GET", "/readyz", "503", "overloaded"),
+    *((method, path, "503", "overloaded") for method, path in OVERLOADED),
 }
 
 
 def _validate(response: httpx.Response, method: str, path: str) -> None:
     """schemathesis' conformance checks on an answer to a hand-made request."""
-    case = schemathesis.openapi.from_dict(DOCUMENT)[path][method].Case()
+    sent = response.request.url.path.split("/")
+    parameters = {
+        part[1:-1]: value
+        for part, value in zip(path.split("/"), sent, strict=True)
+        if part.startswith("{")
+    }
+    operation = schemathesis.openapi.from_dict(DOCUMENT)[path][method]
+    case = operation.Case(path_parameters=parameters or None)
     case.validate_response(response, checks=RESPONSE_CHECKS)
 
 
@@ -264,8 +361,8 @@ def test_the_second_conversion_of_a_click_is_the_limit_example(client: httpx.Cli
         _validate(response, "POST", "/track/conversion")
 
 
-@pytest.mark.parametrize("path", ["/readyz", "/track/conversion"])
-async def test_an_overloaded_exchange_says_what_the_example_says(path: str) -> None:
+@pytest.mark.parametrize(("method", "path"), OVERLOADED)
+async def test_an_overloaded_exchange_says_what_the_example_says(method: str, path: str) -> None:
     """The admission middleware as ``create_app`` installs it, with the default limits and
     every slot taken: its 503 is the documented one."""
     defaults = Settings()
@@ -282,7 +379,6 @@ async def test_an_overloaded_exchange_says_what_the_example_says(path: str) -> N
 
     limit = InFlightLimit(unreachable, defaults.max_in_flight, defaults.retry_after_s)
     limit.requests.in_flight = defaults.max_in_flight
-    method = "GET" if path == "/readyz" else "POST"
     await limit({"type": "http", "path": path, "method": method, "state": {}}, receive, send)
     start, body = sent
     assert start["status"] == 503
