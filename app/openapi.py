@@ -198,7 +198,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         "operationId": "auction",
         "description": _AUCTION_DESCRIPTION,
     }
-    schema["components"]["securitySchemes"] = _SECURITY_SCHEMES
+    schema["components"].setdefault("securitySchemes", {}).update(_SECURITY_SCHEMES)
     # Either key header; the empty alternative: none needed in ``open`` mode.
     operation["security"] = [{"apiKey": []}, {"bearer": []}, {}]
     schema.setdefault("paths", {})[AUCTION_PATH] = {"post": operation}
