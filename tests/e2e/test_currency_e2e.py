@@ -1,5 +1,6 @@
 """The request's ``cur`` over HTTP: the answer in the first accepted currency the exchange
-converts to, the charge in exchange micros, a refusal naming ``cur`` when none converts."""
+converts to, the charge in exchange micros, a refusal naming ``cur`` when none converts; a
+floor in another currency bid against by the in-process router."""
 
 import json
 from collections.abc import Iterator
