@@ -219,30 +219,37 @@ class CampaignRouter:
         own = self._currency
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
             if imp.bidfloorcur == own:  # the common case: no rates looked at
-                open_floor_micros: int | None = cpm_to_micros(imp.bidfloor)
+                open_floor_micros = cpm_to_micros(imp.bidfloor)
             else:
-                open_floor_micros = self._converted_floor(imp.bidfloor, imp.bidfloorcur)
+                converted = self._converted_floor(imp.bidfloor, imp.bidfloorcur)
+                if converted is None:  # the auction refuses such an imp whole
+                    no_rate = f"no exchange rate for the floor currency {imp.bidfloorcur}"
+                    for candidate in self._index.candidates(imp_facts):
+                        yield imp_index, imp, candidate, 0, None, no_rate
+                    continue
+                open_floor_micros = converted
             private = imp.pmp is not None and imp.pmp.private_auction == 1
             for candidate in self._index.candidates(imp_facts):
                 campaign = candidate.campaign
                 deal = _deal_for(campaign, imp)
-                deal_id = deal.id if deal else None
+                floor_micros: int | None = open_floor_micros
+                why: str | None = None
                 if deal is None:
-                    floor_micros = open_floor_micros
+                    if private:
+                        why = "private auction without one of its deals"
                 elif deal.bidfloorcur == own:
                     floor_micros = cpm_to_micros(deal.bidfloor)
                 else:
                     floor_micros = self._converted_floor(deal.bidfloor, deal.bidfloorcur)
-                why = None
-                if deal is None and private:
-                    why = "private auction without one of its deals"
-                elif floor_micros is None:
-                    currency = imp.bidfloorcur if deal is None else deal.bidfloorcur
-                    what = "floor" if deal is None else "deal floor"
-                    why = f"no exchange rate for the {what} currency {currency}"
-                elif campaign.goal is None and campaign.bid_cpm_micros < floor_micros:
+                    if floor_micros is None:
+                        why = f"no exchange rate for the deal floor currency {deal.bidfloorcur}"
+                if floor_micros is None:
+                    floor_micros = 0  # not bid on (why says so)
+                elif (
+                    why is None and campaign.goal is None and campaign.bid_cpm_micros < floor_micros
+                ):
                     why = "fixed price below the floor"
-                yield imp_index, imp, candidate, floor_micros or 0, deal_id, why
+                yield imp_index, imp, candidate, floor_micros, deal.id if deal else None, why
 
     def _converted_floor(self, bidfloor: float, currency: str) -> int | None:
         """A floor in another currency as micros of the router's, rounded up as the auction

@@ -96,6 +96,16 @@ async def test_a_floor_in_a_currency_without_a_rate_is_skipped_with_the_reason()
     )
 
 
+async def test_an_imp_floor_without_a_rate_keeps_its_deal_buyers_out_too() -> None:
+    # As the auction, which refuses such an impression whole (auction.terms raises).
+    deal_buyer = campaign("d", 2_000_000, (300, 250), deal_ids=frozenset({"d1"}))
+    gold = request(imp=[{**pmp_imp(0, {"id": "d1", "bidfloor": 1.0}), "bidfloorcur": "XAU"}])
+    assert await bidders(router(deal_buyer), gold) == {}
+    assert router(deal_buyer).explain(gold)["1"]["d"] == (
+        "no exchange rate for the floor currency XAU"
+    )
+
+
 async def test_a_zero_floor_needs_no_rate() -> None:
     gold = request(imp=[banner_imp(bidfloor=0, bidfloorcur="XAU")])
     assert await bidders(router(campaign("a", 2_000_000, (300, 250)), rates=None), gold) == {
