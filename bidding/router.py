@@ -20,6 +20,11 @@ A campaign set up for PMP deals (``deal_ids``) bids on an impression offering on
 with that deal's id, against the deal's floor; private auctions get bids only from such
 campaigns.
 
+Floors (the imp's and deals') in another currency than the router's are converted with the
+exchange's current rates, exactly as the auction converts them (``auction.terms``: rounded
+up, in integer micros), so a bid the router sends clears the floor the auction applies. A
+floor in a currency without a rate keeps the router out of that imp (or deal).
+
 It never bids what it cannot pay for: before bidding it *holds* the most each bid can cost
 (one impression at its bid) on the campaign's budget, atomically with every other process
 sharing the store; a campaign whose hold is refused does not bid. The exchange releases
@@ -35,6 +40,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from auction.currency import CurrencyRates, UnknownCurrency
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
 from bidding.exploration import bernoulli
@@ -186,7 +192,10 @@ class CampaignRouter:
         rng: np.random.Generator | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         user_keys: UserKeys = PROCESS_USER_KEYS,
+        rates: Callable[[], CurrencyRates] | None = None,
     ) -> None:
+        """``rates`` returns the exchange's rates *now* (they are swapped when the reference
+        table is refreshed); without it only floors in ``currency`` (or zero) are bid on."""
         for campaign in spec.campaigns:
             if campaign.currency != currency:
                 # Bids and budgets are integer micros of the exchange currency; converting a
@@ -198,6 +207,7 @@ class CampaignRouter:
         self.name = spec.name
         self._budget = budget
         self._currency = currency
+        self._rates = rates
         self._hold_ttl_s = hold_ttl_s
         self._clock = clock
         self._monotonic = monotonic
@@ -257,28 +267,58 @@ class CampaignRouter:
         self, book: _Book, request: BidRequest, facts: Sequence[RequestFacts]
     ) -> Iterator[tuple[int, Imp, CampaignMatch, int, str | None, str | None]]:
         """Per imp, each campaign the index returns with its floor and deal id, and why it
-        cannot bid there (None: it may): paused, deal rules, a fixed price below the floor."""
+        cannot bid there (None: it may): paused, a floor without a rate, deal rules, and a
+        fixed price below the floor."""
         paused = book.paused
+        own = self._currency
         for imp_index, (imp, imp_facts) in enumerate(zip(request.imp, facts, strict=True)):
-            if imp.bidfloorcur != self._currency:
-                continue  # floors in other currencies need the exchange's rates (a later step)
-            open_floor_micros = cpm_to_micros(imp.bidfloor)
+            if imp.bidfloorcur == own:  # the common case: no rates looked at
+                open_floor_micros = cpm_to_micros(imp.bidfloor)
+            else:
+                converted = self._converted_floor(imp.bidfloor, imp.bidfloorcur)
+                if converted is None:  # the auction refuses such an imp whole
+                    no_rate = f"no exchange rate for the floor currency {imp.bidfloorcur}"
+                    for candidate in book.index.candidates(imp_facts):
+                        yield imp_index, imp, candidate, 0, None, no_rate
+                    continue
+                open_floor_micros = converted
             private = imp.pmp is not None and imp.pmp.private_auction == 1
             for candidate in book.index.candidates(imp_facts):
                 campaign = candidate.campaign
                 deal = _deal_for(campaign, imp)
-                floor_micros = cpm_to_micros(deal.bidfloor) if deal else open_floor_micros
-                deal_id = deal.id if deal else None
-                why = None
+                floor_micros: int | None = open_floor_micros
+                why: str | None = None
                 if paused and campaign.id in paused:
                     why = "paused"
-                elif deal is None and private:
-                    why = "private auction without one of its deals"
-                elif deal is not None and deal.bidfloorcur != self._currency:
-                    why = f"deal floor in {deal.bidfloorcur}"
-                elif campaign.goal is None and campaign.bid_cpm_micros < floor_micros:
+                elif deal is None:
+                    if private:
+                        why = "private auction without one of its deals"
+                elif deal.bidfloorcur == own:
+                    floor_micros = cpm_to_micros(deal.bidfloor)
+                else:
+                    floor_micros = self._converted_floor(deal.bidfloor, deal.bidfloorcur)
+                    if floor_micros is None:
+                        why = f"no exchange rate for the deal floor currency {deal.bidfloorcur}"
+                if floor_micros is None:
+                    floor_micros = 0  # not bid on (why says so)
+                elif (
+                    why is None and campaign.goal is None and campaign.bid_cpm_micros < floor_micros
+                ):
                     why = "fixed price below the floor"
-                yield imp_index, imp, candidate, floor_micros, deal_id, why
+                yield imp_index, imp, candidate, floor_micros, deal.id if deal else None, why
+
+    def _converted_floor(self, bidfloor: float, currency: str) -> int | None:
+        """A floor in another currency as micros of the router's, rounded up as the auction
+        rounds it (``auction.terms``); zero needs no rate; None when there is no rate."""
+        if bidfloor == 0:
+            return 0
+        rates = self._rates() if self._rates is not None else None
+        if rates is None or rates.exchange_currency != self._currency:
+            return None
+        try:
+            return rates.to_exchange_micros(bidfloor, currency, rounding="up")
+        except UnknownCurrency:
+            return None
 
     def _slots(self, book: _Book, request: BidRequest, now_s: float) -> list[_Slot]:
         """Campaigns whose targeting, flight, deals and creatives fit each imp (via the
@@ -309,9 +349,6 @@ class CampaignRouter:
         for imp, imp_facts in zip(request.imp, facts, strict=True):
             reasons = book.index.explain(imp_facts)
             out[imp.id] = {cid: str(why) for cid, why in reasons.items() if why is not None}
-            if imp.bidfloorcur != self._currency:
-                for cid in reasons:
-                    out[imp.id].setdefault(cid, f"floor in {imp.bidfloorcur}")
         slots = []
         for imp_index, imp, candidate, floor_micros, deal_id, why in self._fits(
             book, request, facts

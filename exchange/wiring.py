@@ -346,6 +346,12 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
     )
     seed = parts.seed if parts.seed is not None else settings.router_seed
     user_keys = UserKeys(hmac.digest(settings.notice_key(), b"user-keys", "sha256"))
+
+    def current_rates() -> CurrencyRates:
+        # The exchange (built below, from the registry) owns the rates; RatesWatch swaps
+        # them there, so the routers read them through it at each request.
+        return exchange.rates
+
     registry = build_registry(
         routers,
         ledger,
@@ -357,6 +363,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         seed=seed,
         user_keys=user_keys,
         clock=clock,
+        rates=current_rates,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     if models is not None:

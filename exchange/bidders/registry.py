@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auction.currency import CurrencyRates
 from bidding.campaigns import Campaign, RouterSpec
 from bidding.creative_choice import CreativeCounts
 from bidding.models import ModelHolder
@@ -53,9 +54,11 @@ def build_registry(
     seed: int | None = None,
     user_keys: UserKeys = PROCESS_USER_KEYS,
     clock: Callable[[], float] = time.time,
+    rates: Callable[[], CurrencyRates] | None = None,
 ) -> BidderRegistry:
-    """One CampaignRouter per router spec (sharing the models, creative counts and pacer),
-    then the external bidders, by name."""
+    """One CampaignRouter per router spec (sharing the models, creative counts, pacer and
+    the exchange's current rates, for floors in other currencies), then the external
+    bidders, by name."""
     seeds = np.random.SeedSequence(seed).spawn(len(routers))
     in_process = [
         CampaignRouter(
@@ -69,6 +72,7 @@ def build_registry(
             rng=np.random.default_rng(child),
             user_keys=user_keys,
             clock=clock,
+            rates=rates,
         )
         for spec, child in zip(routers, seeds, strict=True)
     ]

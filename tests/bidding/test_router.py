@@ -101,7 +101,7 @@ async def test_bids_each_fitting_campaign_at_its_price() -> None:
     assert answer.id == "req-6f1c2a9e-banner"
 
 
-async def test_no_bid_below_the_floor_or_in_another_currency() -> None:
+async def test_no_bid_below_the_floor_or_in_another_currency_without_rates() -> None:
     floored = request(imp=[banner_imp(bidfloor=2.5)])
     assert await router(campaign("a", 2_000_000, (300, 250))).request_bids(floored, 0.05) is None
     euros = request(imp=[banner_imp(bidfloorcur="EUR")])

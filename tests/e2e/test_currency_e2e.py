@@ -1,5 +1,6 @@
 """The request's ``cur`` over HTTP: the answer in the first accepted currency the exchange
-converts to, the charge in exchange micros, a refusal naming ``cur`` when none converts."""
+converts to, the charge in exchange micros, a refusal naming ``cur`` when none converts; a
+floor in another currency bid against by the in-process router."""
 
 import json
 from collections.abc import Iterator
@@ -82,3 +83,30 @@ def test_the_specs_dooh_example_with_a_gbp_floor_is_served(client: httpx.Client)
     assert answer.status_code in (200, 204), answer.text
     if answer.status_code == 200:
         assert answer.json()["cur"] in request["cur"]
+
+
+def test_an_eur_floor_gets_an_in_process_bid_that_clears_it(client: httpx.Client) -> None:
+    # 1.10 EUR = 1.22892 USD: the demo router's 1.25 USD campaign clears it; 1.12 EUR
+    # (1.251264 USD) it does not. The router reads the floor in USD, as the auction does.
+    def eur_floored(request_id: str, floor_eur: float) -> dict[str, object]:
+        imp = {"id": "1", "bidfloor": floor_eur, "bidfloorcur": "EUR"}
+        imp["banner"] = {"w": 300, "h": 250, "pos": 0}
+        return _banner(id=request_id, cur=["EUR"], imp=[imp])
+
+    answer = client.post("/openrtb2/auction", json=eur_floored("eur-floor", 1.10))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["cur"] == "EUR"
+    [bid] = [bid for seatbid in body["seatbid"] for bid in seatbid["bid"]]
+    assert bid["cid"] == "pixel-games"  # the in-process router's fixed-price campaign
+    usd_micros = 1_250_000  # its fixed price, the first-price clearing price
+    eur_micros = (Decimal(usd_micros) / EUR_IN_USD).to_integral_value(rounding="ROUND_FLOOR")
+    assert Decimal(str(bid["price"])) * 1_000_000 == eur_micros  # 1.118868 EUR
+    assert Decimal(str(bid["price"])) >= Decimal("1.10")
+
+    charged = _charged(client)
+    assert client.get(bid["nurl"]).status_code == 204
+    assert _charged(client) - charged == usd_micros // 1000  # one impression, USD micros
+
+    above = client.post("/openrtb2/auction", json=eur_floored("eur-floor-above", 1.12))
+    assert above.status_code == 204

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from bidding.router import CampaignRouter
 from exchange.metrics import Metrics
 from exchange.rate_table import RateTableError
 from exchange.rates_reload import RatesWatch, exchange_rates, initial_table
 from exchange.services import Services
 from exchange.settings import Settings
 from exchange.wiring import build_services, start_services, stop_services
+from openrtb.request import BidRequest
 
 TABLE = "Date, USD, GBP, JPY, \n{day}, {usd}, {gbp}, 175.68, \n"
 
@@ -190,3 +192,24 @@ async def _fetches(services: Services, origin: "_TableServer") -> None:
     assert await watch.refresh() == "refused"
     assert services.exchange.rates is fetched
     assert origin.requests == 4
+
+
+async def test_a_refreshed_table_reaches_the_in_process_routers(tmp_path: Path) -> None:
+    # 0.90 GBP: 1.2059 USD at 0.8338 GBP per EUR, under the 1.25 USD campaign; 1.4364 USD at 0.7.
+    source = _write(tmp_path / "rates.csv")
+    request = BidRequest.model_validate(
+        {
+            "id": "gbp",
+            "imp": [
+                {"id": "1", "bidfloor": 0.9, "bidfloorcur": "GBP", "banner": {"w": 300, "h": 250}}
+            ],
+        }
+    )
+    async with running(Settings(currency_rates_source=str(source))) as services:
+        router = services.registry.bidders["house"]
+        assert isinstance(router, CampaignRouter)
+        assert router.explain(request)["1"]["pixel-games"].startswith("bids 1.25 ")
+        _write(source, day="02 November 2026", gbp="0.7")
+        assert services.currency_watch is not None
+        assert await services.currency_watch.refresh() == "updated"
+        assert router.explain(request)["1"]["pixel-games"] == "fixed price below the floor"
