@@ -10,7 +10,10 @@ the server's resident size (``VmRSS``) and CPU time from ``/proc``.
 One change to the demo: its daily budgets are multiplied by ``BUDGET_SCALE``. At their own
 size they are spent (or paced out) after some 130,000 auctions, and from there on the
 exchange answers 204 without a notice to follow: every slice must do the same work, or
-its size and CPU say nothing about the ones before.
+its size and CPU say nothing about the ones before. For the same reason the server sheds
+nothing (``RTB_SHED_AFTER_MS=0``): on a busy machine a request easily waits its 20 ms in
+the queue, and the share answered 204 unheard (far cheaper than an auction) would follow
+the neighbours' load rather than the exchange.
 
 The client runs in a child process (``python -m bench.soak --drive``) so that its own
 garbage never lands on the measured core; it prints one JSON line per slice.
@@ -231,9 +234,11 @@ def _demo_with_budgets(scale: int, path: Path) -> Path:
 def _served(pins: Pinning, work: Path) -> Iterator[tuple[int, int]]:
     """(pid, port) of ``rtb serve`` as ``make run`` starts it, pinned to the server core.
     ``RTB_*`` is removed from the environment (default settings) but for the bidders (the
-    demo with larger budgets) and the state directory (in ``work``, not ``./var``)."""
+    demo with larger budgets), no shedding and the state directory (in ``work``, not
+    ``./var``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTB_")}
     env["RTB_STATE_DIR"] = str(work / "state")
+    env["RTB_SHED_AFTER_MS"] = "0"
     env["RTB_BIDDERS_FILE"] = str(_demo_with_budgets(BUDGET_SCALE, work / "bidders.json"))
     rtb = str(Path(sys.executable).with_name("rtb"))
     port = free_port()
@@ -354,7 +359,8 @@ def _report(
             f"CPU pinning: {pins.description}; others s / c: share of the server's and the "
             "client's core that other processes took",
             f"load: {connections} keep-alive connections in a closed loop; every winning bid's "
-            "nurl and burl fired right after its auction; a fresh request id per auction",
+            "nurl and burl fired right after its auction; a fresh request id per auction; "
+            "no shedding (RTB_SHED_AFTER_MS=0: the share shed would follow the machine's load)",
             f"started {started:%Y-%m-%d %H:%M} UTC: the demo campaigns' dayparting "
             "and pacing follow the wall clock, so the winners column says who bid",
         ],

@@ -24,6 +24,7 @@ bump ``SCHEMA_VERSION``, and model files of the old version are refused at load.
 import bisect
 import hashlib
 import math
+import weakref
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -271,12 +272,12 @@ class ContextFeatures:
         (the exchange hands routers with the same privacy grant the same object)."""
         key = (imp.id, now_s)
         cached = _LAST_CONTEXT.get(key)
-        if cached is not None and cached[0] is request:
+        if cached is not None and cached[0]() is request:
             return cached[1]
         features = cls.of_values(context_values(request, imp, now_s))
         if len(_LAST_CONTEXT) >= _CONTEXTS_KEPT:
             _LAST_CONTEXT.clear()
-        _LAST_CONTEXT[key] = (request, features)
+        _LAST_CONTEXT[key] = (weakref.ref(request), features)
         return features
 
     @classmethod
@@ -359,8 +360,10 @@ class ContextFeatures:
 _NAN: Final = math.nan
 _CONTEXTS_KEPT: Final = 64
 """Contexts of recent (imp, time) pairs kept for the routers of the same request; each
-entry holds its request, so an entry can only match the very object it was computed for."""
-_LAST_CONTEXT: dict[tuple[str, float], tuple[BidRequest, "ContextFeatures"]] = {}
+entry refers to its request, so an entry can only match the very object it was computed for.
+The reference is weak: a request the exchange has answered is not kept alive by the cache
+(a dead reference matches nothing, even if the address is reused)."""
+_LAST_CONTEXT: dict[tuple[str, float], tuple[weakref.ref[BidRequest], "ContextFeatures"]] = {}
 _YEAR_START_LIST: Final = _YEAR_STARTS.tolist()
 _AGE_EDGE_LIST: Final = _AGE_EDGES.tolist()
 

@@ -1,5 +1,7 @@
 """The feature schema: stable hashes, request extraction, and train == serve vectors."""
 
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -198,3 +200,14 @@ def test_the_context_of_one_request_is_computed_once_for_all_routers() -> None:
     assert later is not first
     hour = FEATURE_NAMES.index("ctx_hour")
     assert later.block[0, hour] == (first.block[0, hour] + 1) % 24
+
+
+def test_an_answered_request_is_not_kept_alive_by_the_context_cache() -> None:
+    request = _request(yob=1990)
+    first = ContextFeatures.of(request, request.imp[0], NOW_S)
+    gone = weakref.ref(request)
+    del request
+    gc.collect()
+    assert gone() is None
+    again = _request(yob=1990)  # may even reuse the address: a dead entry matches nothing
+    assert ContextFeatures.of(again, again.imp[0], NOW_S) is not first
