@@ -1,6 +1,7 @@
 """Every configuration problem of ``rtb serve`` at once, as one message, before the server
-starts: the environment's settings (pydantic's whole error list), the bidders file's and
-the accounts file's.
+starts: the environment's settings (pydantic's whole error list), the bidders file's, the
+accounts file's, and those of the data files the start-up loads (currency table, traffic
+lists, brand-safety lists).
 
 A traceback reporting the first problem makes an operator fix a file one error per start;
 this lists them all, one a line, naming the variable or the file and field::
@@ -12,7 +13,7 @@ this lists them all, one a line, naming the variable or the file and field::
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -21,7 +22,9 @@ from pydantic import ValidationError
 from bidding.campaigns import ConfigError
 from exchange.accounts import AccountBook, AccountsFileError
 from exchange.bidders.config import BiddersFileError, load_bidders
+from exchange.rates_reload import initial_table
 from exchange.settings import Settings
+from exchange.wiring import build_brand_safety, build_screen
 from openrtb.errors import field_path
 
 EXIT_CONFIG: int = 2
@@ -62,6 +65,23 @@ def accounts_problems(path: Path | None) -> list[str]:
     return []
 
 
+def data_file_problems(settings: Settings) -> list[str]:
+    """The problems of the data files the start-up reads (the currency table, the traffic
+    lists, the brand-safety lists), found by loading them as it would."""
+    loads: tuple[Callable[[], object], ...] = (
+        lambda: initial_table(settings),
+        lambda: build_screen(settings),
+        lambda: build_brand_safety(settings),
+    )
+    problems = []
+    for load in loads:
+        try:
+            load()
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def serve_problems() -> tuple[Settings | None, list[str]]:
     """The settings from the environment (None when they are invalid) and every problem of
     them and of the bidders and accounts files they name — read from ``RTB_BIDDERS_FILE``
@@ -78,7 +98,9 @@ def serve_problems() -> tuple[Settings | None, list[str]]:
             + accounts_problems(Path(accounts) if accounts else None)
         )
     return settings, (
-        bidders_problems(settings.bidders_file) + accounts_problems(settings.accounts_file)
+        bidders_problems(settings.bidders_file)
+        + accounts_problems(settings.accounts_file)
+        + data_file_problems(settings)
     )
 
 

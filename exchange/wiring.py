@@ -214,12 +214,15 @@ def build_screen(
         )
     ranges_file = settings.ivt_datacenter_file or DEFAULT_RANGES_FILE
     sellers_file = settings.ivt_sellers_file
+    crawlers = CrawlerList() if Check.CRAWLER in wanted else None
     try:
-        crawlers = CrawlerList() if Check.CRAWLER in wanted else None
         ranges = IpRanges.load(ranges_file) if Check.DATACENTER in wanted else None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"RTB_IVT_DATACENTER_FILE: {_file_problem(ranges_file, exc)}") from exc
+    try:
         sellers = SellersDirectory.load(sellers_file) if sellers_file is not None else None
     except (OSError, ValueError) as exc:
-        raise ValueError(f"traffic-quality list: {exc}") from exc
+        raise ValueError(f"RTB_IVT_SELLERS_FILE: {_file_problem(sellers_file, exc)}") from exc
     limits = {
         kind: limit
         for kind, limit in (
@@ -271,7 +274,15 @@ def build_brand_safety(settings: Settings) -> BrandSafety:
             settings.blocked_adomains, settings.blocked_categories, settings.brand_safety_file
         )
     except (OSError, ValueError) as exc:
-        raise ValueError(f"brand safety: {exc}") from exc
+        where = "RTB_BRAND_SAFETY_FILE" if isinstance(exc, OSError) else "brand safety lists"
+        raise ValueError(f"{where}: {_file_problem(settings.brand_safety_file, exc)}") from exc
+
+
+def _file_problem(path: Path | None, exc: Exception) -> str:
+    """``path: why`` for a file that cannot be read, else the parser's own message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{path}: cannot read: {exc.strerror}"
+    return f"{path}: {exc}" if path is not None and str(path) not in str(exc) else str(exc)
 
 
 def _lean_h2(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:

@@ -1,9 +1,11 @@
 """The start-up line never shows a store password; settings problems name the variable."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from app.config_check import settings_problems
+from app.config_check import serve_problems, settings_problems
 from app.startup import redacted_url
 from exchange.settings import Settings
 
@@ -24,3 +26,28 @@ def test_settings_problems_name_the_environment_variable(monkeypatch: pytest.Mon
         Settings()
     problems = settings_problems(raised.value)
     assert [p.split(":")[0] for p in problems] == ["RTB_PORT", "RTB_STORE"]
+
+
+def test_the_data_files_the_start_up_reads_are_checked_before_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each unreadable or junk data file is one line naming its variable, not a traceback
+    from inside the lifespan."""
+    junk = tmp_path / "junk.json"
+    junk.write_text("not json")
+    monkeypatch.setenv("RTB_CURRENCY_RATES_SOURCE", str(tmp_path / "missing.csv"))
+    monkeypatch.setenv("RTB_IVT_SELLERS_FILE", str(junk))
+    monkeypatch.setenv("RTB_BRAND_SAFETY_FILE", str(tmp_path / "missing.json"))
+    settings, problems = serve_problems()
+    assert settings is not None
+    assert [p.split(":")[0] for p in problems] == [
+        "RTB_CURRENCY_RATES_SOURCE",
+        "RTB_IVT_SELLERS_FILE",
+        "RTB_BRAND_SAFETY_FILE",
+    ]
+    assert str(junk) in problems[1]
+    assert problems[2].endswith("missing.json: cannot read: No such file or directory")
+    monkeypatch.delenv("RTB_CURRENCY_RATES_SOURCE")
+    monkeypatch.delenv("RTB_IVT_SELLERS_FILE")
+    monkeypatch.delenv("RTB_BRAND_SAFETY_FILE")
+    assert serve_problems()[1] == []
