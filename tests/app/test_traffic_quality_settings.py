@@ -51,11 +51,11 @@ def test_a_bad_action_is_refused() -> None:
 def test_bad_lists_stop_the_start_naming_the_file(tmp_path: Path) -> None:
     ranges = tmp_path / "ranges.txt"
     ranges.write_text("10.0.0.0/33 nowhere\n")
-    with pytest.raises(ValueError, match="traffic-quality list: line 1"):
+    with pytest.raises(ValueError, match=r"RTB_IVT_DATACENTER_FILE: .*ranges.txt: line 1"):
         build_screen(Settings(ivt_datacenter_file=ranges))
-    with pytest.raises(ValueError, match="traffic-quality list"):
+    with pytest.raises(ValueError, match=r"RTB_IVT_SELLERS_FILE: .*missing.json: cannot read"):
         build_screen(Settings(ivt_sellers_file=tmp_path / "missing.json"))
     brand = tmp_path / "brand.json"
     brand.write_text('{"bcat": [1]}')
-    with pytest.raises(ValueError, match="brand safety: bcat"):
+    with pytest.raises(ValueError, match=r"brand safety lists: .*brand.json: bcat"):
         build_brand_safety(Settings(brand_safety_file=brand))
