@@ -70,7 +70,7 @@ def data_file_problems(settings: Settings) -> list[str]:
     lists, the brand-safety lists), found by loading them as it would."""
     loads: tuple[Callable[[], object], ...] = (
         lambda: initial_table(settings),
-        lambda: build_screen(settings),
+        lambda: build_screen(settings, announce=False),
         lambda: build_brand_safety(settings),
     )
     problems = []

@@ -191,7 +191,11 @@ def exchange_config(
 
 
 def build_screen(
-    settings: Settings, store: WindowStore | None = None, accounts: AccountBook | None = None
+    settings: Settings,
+    store: WindowStore | None = None,
+    accounts: AccountBook | None = None,
+    *,
+    announce: bool = True,
 ) -> tuple[Screen, RateWatch | None]:
     """The traffic screen the settings ask for, its lists loaded once (a bad file stops the
     start-up with the file named), and the rate watch to start (None when rates are off).
@@ -243,6 +247,8 @@ def build_screen(
         actions, frozenset(node.lower() for node in settings.ivt_blocked_schain_nodes)
     )
     screen = Screen(config, crawlers=crawlers, ranges=ranges, sellers=sellers, rates=rates)
+    if not announce:  # a configuration check, before the process's logging is set up
+        return screen, rates
     log.info(
         "traffic_screen",
         actions=screen.actions,
