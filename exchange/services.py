@@ -32,6 +32,18 @@ from fraud.rates import RateWatch
 from openrtb.validate import RequestRules
 
 
+@dataclass(slots=True)
+class AppliedOverrides:
+    """Which of the operator's overrides in the store this process has applied (by entry,
+    ``campaign:<id>`` or ``bidder:<name>``, its version), and the store's version counter
+    as of the last complete poll (``exchange.admin.sync_overrides``)."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+    seen: int = 0
+    closing: bool = False
+    """Set by ``stop_services``: ends the poll loop even when its cancellation is absorbed."""
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     """The wired collaborators of one exchange process."""
@@ -68,5 +80,7 @@ class Services:
     creative_stats: StoreCreativeStats | None = None
     currency_watch: RatesWatch | None = None
     """Keeps the currency rates current from their reference table (``RTB_CURRENCY_RATES_*``)."""
+    overrides: AppliedOverrides = field(default_factory=AppliedOverrides)
+    """The operator's overrides from the store applied here (``exchange.admin``)."""
     built_at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the process's services were built (``/status`` uptime)."""
