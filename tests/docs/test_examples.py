@@ -70,6 +70,10 @@ ELSEWHERE: dict[Key, str] = {
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
     ("GET", "/admin/campaigns/{campaign_id}/state", "503", "store_down"): "body: "
     "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("PATCH", "/admin/campaigns/{campaign_id}", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("PATCH", "/admin/bidders/{name}", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
 }
 """Examples whose answer needs a store outage, a campaign with a postback secret or SSP
 accounts."""
