@@ -22,7 +22,8 @@ a store that does not answer refuses the call (``StoreUnavailable``) with nothin
 Every process polls the overrides (``sync_overrides``, every ``RTB_ADMIN_SYNC_S`` and once
 at start-up, before traffic) and applies a newer version through the same ``apply_*``
 methods; the event is emitted only by the process that took the call. The bidders file
-stays the base and is never rewritten: the store holds the operator's overrides on it.
+stays the base and is never rewritten: the store holds the operator's overrides on it, and
+a dropped override (``drop_campaign_override``) sends every process back to the file's values.
 """
 
 import asyncio
@@ -343,28 +344,62 @@ class Admin:
         log.info("admin_campaign_changed", bidder=router.name, campaign_id=campaign_id, **changed)
         return self.campaign(campaign_id)
 
-    def apply_campaign(self, campaign_id: str, version: int, fields: Mapping[str, Any]) -> bool:
-        """Make the campaign bid with ``fields`` (``_money``'s full values) everywhere this
-        process uses it, unless a version as new is applied already; whether it did. The one
-        way a change lands, from this process's call or from the poll; ``InvalidChange``
-        when the fields do not fit the campaign (the bidders file changed its mode)."""
+    async def drop_campaign_override(self, campaign_id: str) -> CampaignView:
+        """Send the campaign back to the bidders file's values in every process sharing the
+        store (``StoreUnavailable``: nothing changed); an event when that changes it here."""
+        router, before = self._find(campaign_id)
+        old = _money(before, campaign_id not in router.paused)
+        version = await self._services.store.put_versioned(
+            self._keys.overrides, CAMPAIGN_ENTRY + campaign_id, "null"
+        )
+        self.apply_campaign(campaign_id, version, None)
+        router, after = self._find(campaign_id)
+        new = _money(after, campaign_id not in router.paused)
+        changed = {name: value for name, value in new.items() if old.get(name) != value}
+        if changed:
+            self._services.events.emit(
+                "admin_campaign_changed",
+                bidder=router.name,
+                campaign_id=campaign_id,
+                before=json.dumps({name: old.get(name) for name in changed}, sort_keys=True),
+                after=json.dumps(changed, sort_keys=True),
+            )
+        log.info("admin_campaign_override_dropped", campaign_id=campaign_id, **changed)
+        return _view(router, after)
+
+    def apply_campaign(
+        self, campaign_id: str, version: int, fields: Mapping[str, Any] | None
+    ) -> bool:
+        """Make the campaign bid with ``fields`` (``_money``'s full values; None: the
+        bidders file's) everywhere this process uses it, unless a version as new is applied
+        already; whether it did. The one way a change lands, from this process's call or
+        from the poll; ``InvalidChange`` when the fields do not fit the campaign (the
+        bidders file changed its mode)."""
         entry = CAMPAIGN_ENTRY + campaign_id
-        applied = self._services.overrides.versions
-        if version <= applied.get(entry, 0):
+        state = self._services.overrides
+        if version <= state.versions.get(entry, 0):
             return False
         router, before = self._find(campaign_id)
+        base = state.campaign_bases.get(campaign_id)
+        if fields is None:
+            if base is None:  # never overridden here: it bids with the file's values
+                state.versions[entry] = version
+                return True
+            fields = _money(*base)
         after = _overridden(before, fields)
         paused = (
             router.paused - {campaign_id} if fields["enabled"] else router.paused | {campaign_id}
         )
         # Checked above; from here on nothing awaits and nothing is refused.
+        if base is None:
+            state.campaign_bases[campaign_id] = (before, campaign_id not in router.paused)
         router.replace_campaigns(
             tuple(after if c.id == campaign_id else c for c in router.campaigns), paused
         )
         self._services.registry.replace_campaign(router.name, after)
         if self._services.pacer is not None:
             self._services.pacer.replace_campaign(after)
-        applied[entry] = version
+        state.versions[entry] = version
         return True
 
     async def campaign_state(self, campaign_id: str) -> CampaignState:
@@ -447,16 +482,41 @@ class Admin:
         )
         return BidderView(name=name, kind=kind, enabled=name not in services.exchange.disabled)
 
-    def apply_bidder(self, name: str, version: int, enabled: bool) -> bool:
-        """Turn the bidder on or off here unless a version as new is applied already."""
+    async def drop_bidder_override(self, name: str) -> BidderView:
+        """Call the bidder again as the bidders file says, in every process sharing the
+        store (``StoreUnavailable``: nothing changed)."""
         services = self._services
         if name not in services.registry.bidders:
             raise NotFound("name", f"no bidder {name!r}")
-        applied = services.overrides.versions
-        if version <= applied.get(BIDDER_ENTRY + name, 0):
+        was = name not in services.exchange.disabled
+        version = await services.store.put_versioned(
+            self._keys.overrides, BIDDER_ENTRY + name, "null"
+        )
+        self.apply_bidder(name, version, None)
+        enabled = name not in services.exchange.disabled
+        if was != enabled:
+            services.events.emit(
+                "admin_bidder_changed", bidder=name, before=int(was), after=int(enabled)
+            )
+        log.info("admin_bidder_override_dropped", bidder=name, enabled=enabled)
+        kind: Literal["in-process", "external"] = (
+            "in-process" if name in services.registry.in_process else "external"
+        )
+        return BidderView(name=name, kind=kind, enabled=enabled)
+
+    def apply_bidder(self, name: str, version: int, enabled: bool | None) -> bool:
+        """Turn the bidder on or off here (None: as before its first override here) unless
+        a version as new is applied already."""
+        services = self._services
+        if name not in services.registry.bidders:
+            raise NotFound("name", f"no bidder {name!r}")
+        state = services.overrides
+        entry = BIDDER_ENTRY + name
+        if version <= state.versions.get(entry, 0):
             return False
-        services.exchange.set_enabled(name, enabled)
-        applied[BIDDER_ENTRY + name] = version
+        base = state.bidder_bases.setdefault(name, name not in services.exchange.disabled)
+        services.exchange.set_enabled(name, base if enabled is None else bool(enabled))
+        state.versions[entry] = version
         return True
 
     # Models
@@ -504,13 +564,12 @@ async def sync_overrides(services: Services) -> int:
         if entry == "version":
             continue
         try:
-            version, fields = json.loads(text)
+            version, fields = json.loads(text)  # fields None: the override was dropped
             if entry.startswith(CAMPAIGN_ENTRY):
                 done = admin.apply_campaign(entry.removeprefix(CAMPAIGN_ENTRY), version, fields)
             elif entry.startswith(BIDDER_ENTRY):
-                done = admin.apply_bidder(
-                    entry.removeprefix(BIDDER_ENTRY), version, fields["enabled"]
-                )
+                enabled = None if fields is None else fields["enabled"]
+                done = admin.apply_bidder(entry.removeprefix(BIDDER_ENTRY), version, enabled)
             else:
                 continue
         except (AdminError, ValueError, TypeError, KeyError) as exc:

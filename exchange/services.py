@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bidding.campaigns import Campaign
 from bidding.creative_stats import StoreCreativeStats
 from bidding.exploration import EngagementRecorder
 from bidding.models import ModelHolder
@@ -40,6 +41,11 @@ class AppliedOverrides:
 
     versions: dict[str, int] = field(default_factory=dict)
     seen: int = 0
+    campaign_bases: dict[str, tuple[Campaign, bool]] = field(default_factory=dict)
+    """Each overridden campaign as the bidders file had it (and whether enabled), kept at
+    its first override here: what a dropped override goes back to."""
+    bidder_bases: dict[str, bool] = field(default_factory=dict)
+    """Whether each overridden bidder was enabled before its first override here."""
     closing: bool = False
     """Set by ``stop_services``: ends the poll loop even when its cancellation is absorbed."""
 

@@ -327,6 +327,30 @@ async def change_campaign(request: Request) -> Response | CampaignView:
         return error_response(503, *STORE_UNAVAILABLE)
 
 
+@router.delete(
+    "/campaigns/{campaign_id}/override",
+    summary="Drop a campaign's override: back to the bidders file",
+    response_model=CampaignView,
+    openapi_extra={"parameters": [_CAMPAIGN_ID]},
+    responses={
+        **_ok("The campaign as it bids from now on (the file's values).", _CAMPAIGN_VIEW_EXAMPLE),
+        401: _UNAUTHORISED,
+        404: _CAMPAIGN_404,
+        503: _STORE_503,
+    },
+)
+async def drop_campaign_override(request: Request) -> Response | CampaignView:
+    """Every process sharing the store goes back to the bidders file's budget, price, goal,
+    bounds and enabled for this campaign (this one now, the others at their next poll);
+    recorded as an ``admin_campaign_changed`` event when it changes something here."""
+    try:
+        return await _admin(request).drop_campaign_override(request.path_params["campaign_id"])
+    except AdminError as exc:
+        return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
+
+
 _STATE_EXAMPLE: Final = {
     "id": "acme-shoes-spring",
     "day": "2026-11-02",
@@ -426,6 +450,32 @@ async def change_bidder(request: Request) -> Response | BidderView:
     change = await _parsed(request, BidderChange)
     try:
         return await admin.change_bidder(name, change)
+    except AdminError as exc:
+        return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
+
+
+@router.delete(
+    "/bidders/{name}/override",
+    summary="Drop a bidder's override: back to the bidders file",
+    response_model=BidderView,
+    openapi_extra={"parameters": [_BIDDER_NAME]},
+    responses={
+        **_ok(
+            "The bidder as the fan-out treats it from now on.",
+            {"name": "house", "kind": "in-process", "enabled": True},
+        ),
+        401: _UNAUTHORISED,
+        404: documented_error("No bidder of that name.", {"unknown": _UNKNOWN_BIDDER}),
+        503: _STORE_503,
+    },
+)
+async def drop_bidder_override(request: Request) -> Response | BidderView:
+    """The bidder is called, or not, as the bidders file says, in every process sharing
+    the store."""
+    try:
+        return await _admin(request).drop_bidder_override(request.path_params["name"])
     except AdminError as exc:
         return _refused(request, 404, exc)
     except StoreUnavailable:

@@ -554,6 +554,14 @@ def test_a_change_through_one_process_reaches_the_others(
             b["name"]: b["enabled"] for b in restarted.admin.get("/admin/bidders").json()["bidders"]
         }
         assert bidders["acme-dsp"] is False
+        dropped = restarted.admin.delete("/admin/campaigns/fixed/override")
+        assert (dropped.status_code, dropped.json()["daily_budget"]) == (200, "100.00")
+        dropped = restarted.admin.delete("/admin/bidders/acme-dsp/override")
+        assert (dropped.status_code, dropped.json()["enabled"]) == (200, True)
+    with running("redis", tmp_path, redis_url, key_prefix, dsp) as fresh:  # the file's again
+        assert fresh.admin.get("/admin/campaigns/fixed").json()["bid_cpm"] == "2.40"
+        listed = fresh.admin.get("/admin/bidders").json()["bidders"]
+        assert {b["name"]: b["enabled"] for b in listed}["acme-dsp"] is True
 
 
 # --- the store down -----------------------------------------------------------------------
@@ -585,6 +593,8 @@ def test_a_change_is_503_and_changes_nothing_while_the_store_is_down(
         responses = [
             admin.patch("/admin/campaigns/fixed", json={"daily_budget": "1"}),
             admin.patch("/admin/bidders/acme-dsp", json={"enabled": False}),
+            admin.delete("/admin/campaigns/fixed/override"),
+            admin.delete("/admin/bidders/acme-dsp/override"),
         ]
         for response in responses:
             assert response.status_code == 503

@@ -258,3 +258,37 @@ async def test_the_store_down_refuses_the_change_and_changes_nothing(
             assert _campaign(a, "fixed") == before
     finally:
         await dead.aclose()
+
+
+async def test_a_dropped_override_sends_every_process_back_to_the_file(process: Process) -> None:
+    async with process() as a, process() as b:
+        await Admin(a).change_campaign(
+            "valued", CampaignChange(enabled=False, target_roi=Decimal("5"), min_bid=Decimal("1"))
+        )
+        await Admin(a).change_bidder("house", BidderChange(enabled=False))
+        await sync_overrides(b)
+        assert _campaign(b, "valued")["enabled"] is False
+        view = await Admin(b).drop_campaign_override("valued")  # through the other process
+        assert (view.enabled, view.goal and view.goal.target_roi, view.min_bid) == (
+            True,
+            "4",
+            "0.10",
+        )
+        assert (await Admin(b).drop_bidder_override("house")).enabled is True
+        assert await sync_overrides(a) == 2
+        for services in (a, b):
+            valued = _campaign(services, "valued")
+            assert (valued["enabled"], valued["goal"]["target_roi"]) == (True, "4")
+            assert valued["daily_budget_micros"] == 50_000_000
+            assert "house" not in services.exchange.disabled
+    async with process() as restarted:
+        assert _campaign(restarted, "valued")["min_bid"] == "0.10"
+        assert "house" not in restarted.exchange.disabled
+
+
+async def test_dropping_what_was_never_overridden_changes_nothing(process: Process) -> None:
+    async with process() as a, process() as b:
+        before = _campaign(a, "fixed")
+        assert (await Admin(a).drop_campaign_override("fixed")).model_dump() == before
+        assert await sync_overrides(b) == 1  # the version is taken; nothing to undo
+        assert _campaign(b, "fixed") == before
