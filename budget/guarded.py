@@ -109,6 +109,11 @@ class GuardedStore:
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         return await self._guard("create_record", lambda: self._store.create_record(key, fields))
 
+    async def put_versioned(self, key: str, field: str, value: str) -> int:
+        return await self._guard(
+            "put_versioned", lambda: self._store.put_versioned(key, field, value)
+        )
+
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str
     ) -> None:

@@ -54,6 +54,13 @@ class KeySpace:
         """Hash: the epoch a process found lost, why and when (kept until a restore)."""
         return f"{self.prefix}ledger-lost"
 
+    @property
+    def overrides(self) -> str:
+        """Hash: the operator's current overrides (``campaign:<id>``, ``bidder:<name>``, each
+        ``[version, fields]``) and their ``version`` counter. One key, so one slot: the
+        script that bumps the version and writes an entry touches only it."""
+        return f"{self.prefix}overrides"
+
     def frequency(self, campaign_id: str, user: str, window: str) -> str:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"

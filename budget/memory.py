@@ -267,6 +267,13 @@ class MemoryStore:
             return dict(record)
         return {f: record[f] for f in fields if f in record}
 
+    async def put_versioned(self, key: str, field: str, value: str) -> int:
+        record = self._records.setdefault(key, {})
+        version = int(record.get("version", "0")) + 1
+        record["version"] = str(version)
+        record[field] = f"[{version},{value}]"
+        return version
+
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str
     ) -> None:

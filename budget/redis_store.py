@@ -40,6 +40,12 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 
+_PUT_VERSIONED = """
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('HSET', KEYS[1], ARGV[1], '[' .. version .. ',' .. ARGV[2] .. ']')
+return version
+"""
+
 RedisClient = Redis | RedisCluster
 """A client of one Redis node, or of a Redis Cluster (which finds the nodes and routes each
 key to the node that holds its slot)."""
@@ -165,6 +171,7 @@ class RedisStore:
         self._charge = client.register_script(scripts.CHARGE)
         self._create_record = client.register_script(_CREATE_RECORD)
         self._claim_counted = client.register_script(scripts.CLAIM_COUNTED)
+        self._put_versioned = client.register_script(_PUT_VERSIONED)
 
     def use_epoch(self, epoch: str | None) -> None:
         self._epoch = epoch
@@ -385,6 +392,13 @@ class RedisStore:
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {as_text(answer[i]): as_text(answer[i + 1]) for i in range(0, len(answer), 2)}
+
+    async def put_versioned(self, key: str, field: str, value: str) -> int:
+        try:
+            await ready(self._client)
+            return int(await self._put_versioned(keys=[key], args=[field, value]))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str

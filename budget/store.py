@@ -94,6 +94,12 @@ class CounterStore(Protocol):
         epoch already, atomically; the record as it is afterwards (whoever created it)."""
         ...
 
+    async def put_versioned(self, key: str, field: str, value: str) -> int:
+        """Add one to the hash's ``version`` field and set ``field`` to the JSON array
+        ``[<that version>, <value>]`` (``value`` is JSON), atomically; the new version. The
+        operator's overrides (``exchange.admin``): every process sees which write is newer."""
+        ...
+
     async def register_campaign(
         self, record_key: str, marker_key: str, campaign_id: str, epoch: str
     ) -> None:

@@ -15,13 +15,21 @@ Money at this edge is a decimal amount in the exchange currency (``"250.50"``), 
 exactly to integer micros: more than six decimals, a JSON number with a binary fraction,
 zero or a negative amount are refused rather than rounded.
 
-Changes live in the process that took them (the campaigns file is not rewritten): with
-several processes, each needs the call, and a restart goes back to the file.
+Every process sharing the counter store gets the change: an accepted change is first
+written to the store as the campaign's (or bidder's) override — its full resulting values,
+under a version the store counts up (``KeySpace.overrides``) — and only then applied here;
+a store that does not answer refuses the call (``StoreUnavailable``) with nothing changed.
+Every process polls the overrides (``sync_overrides``, every ``RTB_ADMIN_SYNC_S`` and once
+at start-up, before traffic) and applies a newer version through the same ``apply_*``
+methods; the event is emitted only by the process that took the call. The bidders file
+stays the base and is never rewritten: the store holds the operator's overrides on it, and
+a dropped override (``drop_campaign_override``) sends every process back to the file's values.
 """
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -43,6 +51,7 @@ from bidding.router import CampaignRouter
 from bidding.valuation import Goal, GoalKind, value_cpm_micros
 from budget.days import campaign_day
 from budget.keys import KeySpace
+from budget.store import StoreUnavailable
 from exchange.model_reload import reload_models
 from exchange.services import Services
 from openrtb.money import cpm_to_micros
@@ -281,6 +290,7 @@ class Admin:
         self._services = services
         self._clock = clock
         self._max_bid_micros = cpm_to_micros(services.settings.max_bid_cpm)
+        self._keys = KeySpace(services.settings.key_prefix)
 
     # Campaigns
 
@@ -310,23 +320,19 @@ class Admin:
         router, campaign = self._find(campaign_id)
         return _view(router, campaign)
 
-    def change_campaign(self, campaign_id: str, change: CampaignChange) -> CampaignView:
-        """Apply ``change`` to the campaign everywhere this process uses it, or refuse it
-        whole (``InvalidChange``, ``NotFound``) with nothing changed."""
+    async def change_campaign(self, campaign_id: str, change: CampaignChange) -> CampaignView:
+        """Apply ``change`` to the campaign in every process sharing the store, or refuse it
+        whole (``InvalidChange``, ``NotFound``, ``StoreUnavailable``) with nothing changed."""
         router, before = self._find(campaign_id)
         after = _changed(before, change, self._max_bid_micros)
-        paused = router.paused
-        if change.enabled is not None:
-            paused = paused - {campaign_id} if change.enabled else paused | {campaign_id}
         was_enabled = campaign_id not in router.paused
-        # Validated whole above; from here on nothing awaits and nothing is refused.
-        router.replace_campaigns(
-            tuple(after if c.id == campaign_id else c for c in router.campaigns), paused
+        enabled = was_enabled if change.enabled is None else change.enabled
+        old, new = _money(before, was_enabled), _money(after, enabled)
+        entry = CAMPAIGN_ENTRY + campaign_id
+        version = await self._services.store.put_versioned(
+            self._keys.overrides, entry, json.dumps(new, sort_keys=True)
         )
-        self._services.registry.replace_campaign(router.name, after)
-        if self._services.pacer is not None:
-            self._services.pacer.replace_campaign(after)
-        old, new = _money(before, was_enabled), _money(after, campaign_id not in paused)
+        self.apply_campaign(campaign_id, version, new)
         changed = {name: value for name, value in new.items() if old.get(name) != value}
         self._services.events.emit(
             "admin_campaign_changed",
@@ -336,7 +342,65 @@ class Admin:
             after=json.dumps(changed, sort_keys=True),
         )
         log.info("admin_campaign_changed", bidder=router.name, campaign_id=campaign_id, **changed)
+        return self.campaign(campaign_id)
+
+    async def drop_campaign_override(self, campaign_id: str) -> CampaignView:
+        """Send the campaign back to the bidders file's values in every process sharing the
+        store (``StoreUnavailable``: nothing changed); an event when that changes it here."""
+        router, before = self._find(campaign_id)
+        old = _money(before, campaign_id not in router.paused)
+        version = await self._services.store.put_versioned(
+            self._keys.overrides, CAMPAIGN_ENTRY + campaign_id, "null"
+        )
+        self.apply_campaign(campaign_id, version, None)
+        router, after = self._find(campaign_id)
+        new = _money(after, campaign_id not in router.paused)
+        changed = {name: value for name, value in new.items() if old.get(name) != value}
+        if changed:
+            self._services.events.emit(
+                "admin_campaign_changed",
+                bidder=router.name,
+                campaign_id=campaign_id,
+                before=json.dumps({name: old.get(name) for name in changed}, sort_keys=True),
+                after=json.dumps(changed, sort_keys=True),
+            )
+        log.info("admin_campaign_override_dropped", campaign_id=campaign_id, **changed)
         return _view(router, after)
+
+    def apply_campaign(
+        self, campaign_id: str, version: int, fields: Mapping[str, Any] | None
+    ) -> bool:
+        """Make the campaign bid with ``fields`` (``_money``'s full values; None: the
+        bidders file's) everywhere this process uses it, unless a version as new is applied
+        already; whether it did. The one way a change lands, from this process's call or
+        from the poll; ``InvalidChange`` when the fields do not fit the campaign (the
+        bidders file changed its mode)."""
+        entry = CAMPAIGN_ENTRY + campaign_id
+        state = self._services.overrides
+        if version <= state.versions.get(entry, 0):
+            return False
+        router, before = self._find(campaign_id)
+        base = state.campaign_bases.get(campaign_id)
+        if fields is None:
+            if base is None:  # never overridden here: it bids with the file's values
+                state.versions[entry] = version
+                return True
+            fields = _money(*base)
+        after = _overridden(before, fields)
+        paused = (
+            router.paused - {campaign_id} if fields["enabled"] else router.paused | {campaign_id}
+        )
+        # Checked above; from here on nothing awaits and nothing is refused.
+        if base is None:
+            state.campaign_bases[campaign_id] = (before, campaign_id not in router.paused)
+        router.replace_campaigns(
+            tuple(after if c.id == campaign_id else c for c in router.campaigns), paused
+        )
+        self._services.registry.replace_campaign(router.name, after)
+        if self._services.pacer is not None:
+            self._services.pacer.replace_campaign(after)
+        state.versions[entry] = version
+        return True
 
     async def campaign_state(self, campaign_id: str) -> CampaignState:
         """Today's spend and holds from the store (one round trip; StoreUnavailable when it
@@ -344,7 +408,7 @@ class Admin:
         router, campaign = self._find(campaign_id)
         now_s = self._clock()
         day = campaign_day(now_s, campaign.time_zone)
-        account = KeySpace(self._services.settings.key_prefix).account(campaign.id, day)
+        account = self._keys.account(campaign.id, day)
         spend, held = await self._services.store.read_many([account.spend, account.held])
         remaining = max(0, campaign.daily_budget_micros - spend - held)
         return CampaignState(
@@ -397,13 +461,17 @@ class Admin:
             ]
         )
 
-    def change_bidder(self, name: str, change: BidderChange) -> BidderView:
-        """Call the bidder in the auctions from now on, or leave it out of the fan-out."""
+    async def change_bidder(self, name: str, change: BidderChange) -> BidderView:
+        """Call the bidder in the auctions from now on, or leave it out of the fan-out, in
+        every process sharing the store (``StoreUnavailable``: nothing changed)."""
         services = self._services
         if name not in services.registry.bidders:
             raise NotFound("name", f"no bidder {name!r}")
         was = name not in services.exchange.disabled
-        services.exchange.set_enabled(name, change.enabled)
+        version = await services.store.put_versioned(
+            self._keys.overrides, BIDDER_ENTRY + name, json.dumps({"enabled": change.enabled})
+        )
+        self.apply_bidder(name, version, change.enabled)
         if was != change.enabled:
             services.events.emit(
                 "admin_bidder_changed", bidder=name, before=int(was), after=int(change.enabled)
@@ -412,7 +480,44 @@ class Admin:
         kind: Literal["in-process", "external"] = (
             "in-process" if name in services.registry.in_process else "external"
         )
-        return BidderView(name=name, kind=kind, enabled=change.enabled)
+        return BidderView(name=name, kind=kind, enabled=name not in services.exchange.disabled)
+
+    async def drop_bidder_override(self, name: str) -> BidderView:
+        """Call the bidder again as the bidders file says, in every process sharing the
+        store (``StoreUnavailable``: nothing changed)."""
+        services = self._services
+        if name not in services.registry.bidders:
+            raise NotFound("name", f"no bidder {name!r}")
+        was = name not in services.exchange.disabled
+        version = await services.store.put_versioned(
+            self._keys.overrides, BIDDER_ENTRY + name, "null"
+        )
+        self.apply_bidder(name, version, None)
+        enabled = name not in services.exchange.disabled
+        if was != enabled:
+            services.events.emit(
+                "admin_bidder_changed", bidder=name, before=int(was), after=int(enabled)
+            )
+        log.info("admin_bidder_override_dropped", bidder=name, enabled=enabled)
+        kind: Literal["in-process", "external"] = (
+            "in-process" if name in services.registry.in_process else "external"
+        )
+        return BidderView(name=name, kind=kind, enabled=enabled)
+
+    def apply_bidder(self, name: str, version: int, enabled: bool | None) -> bool:
+        """Turn the bidder on or off here (None: as before its first override here) unless
+        a version as new is applied already."""
+        services = self._services
+        if name not in services.registry.bidders:
+            raise NotFound("name", f"no bidder {name!r}")
+        state = services.overrides
+        entry = BIDDER_ENTRY + name
+        if version <= state.versions.get(entry, 0):
+            return False
+        base = state.bidder_bases.setdefault(name, name not in services.exchange.disabled)
+        services.exchange.set_enabled(name, base if enabled is None else bool(enabled))
+        state.versions[entry] = version
+        return True
 
     # Models
 
@@ -435,6 +540,97 @@ class Admin:
             path=holder.scoring_path,
             error=holder.last_error,
         )
+
+
+CAMPAIGN_ENTRY: Final = "campaign:"
+BIDDER_ENTRY: Final = "bidder:"
+
+
+async def sync_overrides(services: Services) -> int:
+    """Apply the store's overrides newer than this process's (one HMGET of the version
+    counter when nothing changed; the whole hash when it did); how many were applied.
+    StoreUnavailable: nothing read, the last applied state stays. An entry that no longer
+    fits this process (a campaign or bidder not in its file, another bidding mode) is
+    logged and skipped, not retried."""
+    state = services.overrides
+    key = KeySpace(services.settings.key_prefix).overrides
+    head = await services.store.read_record(key, ["version"])
+    if int(head.get("version", "0")) <= state.seen:
+        return 0
+    record = await services.store.read_record(key)
+    admin = Admin(services)
+    count = 0
+    for entry, text in record.items():
+        if entry == "version":
+            continue
+        try:
+            version, fields = json.loads(text)  # fields None: the override was dropped
+            if entry.startswith(CAMPAIGN_ENTRY):
+                done = admin.apply_campaign(entry.removeprefix(CAMPAIGN_ENTRY), version, fields)
+            elif entry.startswith(BIDDER_ENTRY):
+                enabled = None if fields is None else fields["enabled"]
+                done = admin.apply_bidder(entry.removeprefix(BIDDER_ENTRY), version, enabled)
+            else:
+                continue
+        except (AdminError, ValueError, TypeError, KeyError) as exc:
+            log.warning("admin_override_skipped", entry=entry, error=str(exc))
+            state.versions[entry] = max(state.versions.get(entry, 0), _version(text))
+            continue
+        if done:
+            count += 1
+            log.info("admin_override_applied", entry=entry, version=version)
+    state.seen = int(record.get("version", "0"))
+    return count
+
+
+def _version(text: str) -> int:
+    try:
+        return int(json.loads(text)[0])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return 0
+
+
+async def watch_overrides(services: Services, interval_s: float) -> None:
+    """``sync_overrides`` every ``interval_s`` until cancelled or closed (the flag ends it
+    even when a cancellation is absorbed by a store call's timeout, as pacing's loop)."""
+    state = services.overrides
+    while not state.closing:
+        await asyncio.sleep(interval_s)
+        if state.closing:
+            break
+        try:
+            await sync_overrides(services)
+        except StoreUnavailable:
+            pass  # the last applied state stays; the next poll tries again
+        except Exception as exc:  # a bug must not stop the poll for the process's life
+            log.error("admin_override_poll_crashed", error=repr(exc))
+
+
+def _overridden(campaign: Campaign, fields: Mapping[str, Any]) -> Campaign:
+    """The campaign with an override's full values (``_money``'s fields, in micros);
+    InvalidChange when they are not this campaign's fields (another bidding mode)."""
+    if set(fields) != set(_money(campaign, True)):
+        raise InvalidChange("override", f"does not fit campaign {campaign.id}")
+    updates: dict[str, Any] = {
+        "daily_budget_micros": int(fields["daily_budget_micros"]),
+        "bid_cpm_micros": int(fields["bid_cpm_micros"]),
+    }
+    goal = campaign.goal
+    if goal is not None:
+        updates["min_bid_cpm_micros"] = int(fields["min_bid_micros"])
+        updates["max_bid_cpm_micros"] = int(fields["max_bid_micros"])
+        if goal.kind is GoalKind.CPC:
+            goal = replace(goal, target_cpc_micros=int(fields["target_cpc_micros"]))
+        elif goal.kind is GoalKind.CPA:
+            goal = replace(goal, target_cpa_micros=int(fields["target_cpa_micros"]))
+        else:
+            goal = replace(
+                goal,
+                conversion_value_micros=int(fields["conversion_value_micros"]),
+                target_roi=float(fields["target_roi"]),
+            )
+        updates["goal"] = goal
+    return replace(campaign, **updates)
 
 
 def _changed(campaign: Campaign, change: CampaignChange, max_bid_micros: int) -> Campaign:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bidding.campaigns import Campaign
 from bidding.creative_stats import StoreCreativeStats
 from bidding.exploration import EngagementRecorder
 from bidding.models import ModelHolder
@@ -30,6 +31,23 @@ from exchange.rates_reload import RatesWatch
 from exchange.settings import Settings
 from fraud.rates import RateWatch
 from openrtb.validate import RequestRules
+
+
+@dataclass(slots=True)
+class AppliedOverrides:
+    """Which of the operator's overrides in the store this process has applied (by entry,
+    ``campaign:<id>`` or ``bidder:<name>``, its version), and the store's version counter
+    as of the last complete poll (``exchange.admin.sync_overrides``)."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+    seen: int = 0
+    campaign_bases: dict[str, tuple[Campaign, bool]] = field(default_factory=dict)
+    """Each overridden campaign as the bidders file had it (and whether enabled), kept at
+    its first override here: what a dropped override goes back to."""
+    bidder_bases: dict[str, bool] = field(default_factory=dict)
+    """Whether each overridden bidder was enabled before its first override here."""
+    closing: bool = False
+    """Set by ``stop_services``: ends the poll loop even when its cancellation is absorbed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,5 +86,7 @@ class Services:
     creative_stats: StoreCreativeStats | None = None
     currency_watch: RatesWatch | None = None
     """Keeps the currency rates current from their reference table (``RTB_CURRENCY_RATES_*``)."""
+    overrides: AppliedOverrides = field(default_factory=AppliedOverrides)
+    """The operator's overrides from the store applied here (``exchange.admin``)."""
     built_at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the process's services were built (``/status`` uptime)."""

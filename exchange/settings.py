@@ -292,6 +292,10 @@ class Settings(BaseSettings):
             raise ValueError(f"admin_token must be at least {MIN_SECRET_BYTES} bytes")
         return self
 
+    admin_sync_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often each process reads the operator's overrides from the store (one round
+    trip when nothing changed) and applies the newer ones (``exchange.admin``)."""
+
     # Store
     store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"

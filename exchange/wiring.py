@@ -40,6 +40,7 @@ from budget.redis_store import RedisStore
 from budget.store import CounterStore, StoreUnavailable
 from budget.stream import EventStream, MemoryEventStream
 from exchange.accounts import AccountBook
+from exchange.admin import sync_overrides, watch_overrides
 from exchange.bidders.base import Bidder
 from exchange.bidders.config import ExternalBidderSpec, load_bidders
 from exchange.bidders.h2_transport import h2_transport
@@ -487,7 +488,13 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
         except StoreUnavailable as exc:  # the periodic check opens it once the store answers
             log.warning("ledger_not_opened", error=str(exc))
         ledger_watch.start(settings.ledger_check_s)
-    background: list[asyncio.Task[None]] = []
+    try:  # a restarted process bids with the operator's overrides, not the file's values
+        await sync_overrides(services)
+    except StoreUnavailable as exc:  # the poll applies them once the store answers
+        log.warning("admin_overrides_not_read", error=str(exc))
+    background: list[asyncio.Task[None]] = [
+        asyncio.create_task(watch_overrides(services, settings.admin_sync_s))
+    ]
     if spool is not None:
         spool.start()
         services.metrics.spool_bytes.set_function(lambda: spool.size_bytes)
@@ -542,6 +549,7 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
 
 async def stop_services(services: Services, background: Sequence[asyncio.Task[None]]) -> None:
     """Stop the background work and close everything, so that nothing accepted is lost."""
+    services.overrides.closing = True
     for task in background:
         task.cancel()
     await asyncio.gather(*background, return_exceptions=True)

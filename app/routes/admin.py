@@ -260,6 +260,11 @@ async def read_campaign(request: Request) -> Response | CampaignView:
         return _refused(request, 404, exc)
 
 
+_STORE_503: Final = documented_error(
+    "The counter store does not answer: nothing was changed; retry.",
+    {"store_down": STORE_UNAVAILABLE},
+)
+
 _CHANGE_422: Final = {
     "sub_micro": ErrorExample(
         "daily_budget", "Decimal input should have no more than 6 decimal places"
@@ -297,13 +302,14 @@ _CHANGE_422: Final = {
         401: _UNAUTHORISED,
         404: _CAMPAIGN_404,
         **_body_errors(_CHANGE_422),
+        503: _STORE_503,
     },
 )
 async def change_campaign(request: Request) -> Response | CampaignView:
-    """Validated whole, then applied to the running routers, the notices and pacing at
-    once, and recorded as an ``admin_campaign_changed`` event; on any error nothing
-    changes. In this process only: every process of a deployment needs the call, and a
-    restart goes back to the bidders file."""
+    """Validated whole, written to the counter store as the campaign's override, then
+    applied to the running routers, the notices and pacing at once, and recorded as an
+    ``admin_campaign_changed`` event; on any error nothing changes. The other processes
+    sharing the store apply it at their next poll (``RTB_ADMIN_SYNC_S``)."""
     admin = _admin(request)
     campaign_id = request.path_params["campaign_id"]
     try:
@@ -312,11 +318,37 @@ async def change_campaign(request: Request) -> Response | CampaignView:
         return _refused(request, 404, exc)
     change = await _parsed(request, CampaignChange)
     try:
-        return admin.change_campaign(campaign_id, change)
+        return await admin.change_campaign(campaign_id, change)
     except InvalidChange as exc:
         return _refused(request, 422, exc)
     except AdminError as exc:
         return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
+
+
+@router.delete(
+    "/campaigns/{campaign_id}/override",
+    summary="Drop a campaign's override: back to the bidders file",
+    response_model=CampaignView,
+    openapi_extra={"parameters": [_CAMPAIGN_ID]},
+    responses={
+        **_ok("The campaign as it bids from now on (the file's values).", _CAMPAIGN_VIEW_EXAMPLE),
+        401: _UNAUTHORISED,
+        404: _CAMPAIGN_404,
+        503: _STORE_503,
+    },
+)
+async def drop_campaign_override(request: Request) -> Response | CampaignView:
+    """Every process sharing the store goes back to the bidders file's budget, price, goal,
+    bounds and enabled for this campaign (this one now, the others at their next poll);
+    recorded as an ``admin_campaign_changed`` event when it changes something here."""
+    try:
+        return await _admin(request).drop_campaign_override(request.path_params["campaign_id"])
+    except AdminError as exc:
+        return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
 
 
 _STATE_EXAMPLE: Final = {
@@ -405,20 +437,49 @@ async def list_bidders(request: Request) -> BidderList:
                 "wrong_type": ErrorExample("enabled", "Input should be a valid boolean"),
             }
         ),
+        503: _STORE_503,
     },
 )
 async def change_bidder(request: Request) -> Response | BidderView:
-    """Recorded as an ``admin_bidder_changed`` event when it changes something; in this
-    process only, like every admin change."""
+    """Recorded as an ``admin_bidder_changed`` event when it changes something; reaches
+    the other processes sharing the store as every admin change does."""
     admin = _admin(request)
     name = request.path_params["name"]
     if name not in services_of(request).registry.bidders:
         return _refused(request, 404, AdminError("name", f"no bidder {name!r}"))
     change = await _parsed(request, BidderChange)
     try:
-        return admin.change_bidder(name, change)
+        return await admin.change_bidder(name, change)
     except AdminError as exc:
         return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
+
+
+@router.delete(
+    "/bidders/{name}/override",
+    summary="Drop a bidder's override: back to the bidders file",
+    response_model=BidderView,
+    openapi_extra={"parameters": [_BIDDER_NAME]},
+    responses={
+        **_ok(
+            "The bidder as the fan-out treats it from now on.",
+            {"name": "house", "kind": "in-process", "enabled": True},
+        ),
+        401: _UNAUTHORISED,
+        404: documented_error("No bidder of that name.", {"unknown": _UNKNOWN_BIDDER}),
+        503: _STORE_503,
+    },
+)
+async def drop_bidder_override(request: Request) -> Response | BidderView:
+    """The bidder is called, or not, as the bidders file says, in every process sharing
+    the store."""
+    try:
+        return await _admin(request).drop_bidder_override(request.path_params["name"])
+    except AdminError as exc:
+        return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
 
 
 @router.post(

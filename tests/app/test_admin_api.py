@@ -137,9 +137,9 @@ class Exchange:
 
 @contextmanager
 def running(
-    store: str, tmp_path: Path, redis_url: str, key_prefix: str, dsp: Dsp
+    store: str, tmp_path: Path, redis_url: str, key_prefix: str, dsp: Dsp, **more: Any
 ) -> Iterator[Exchange]:
-    settings = settings_for(store, tmp_path, redis_url, key_prefix, dsp.url)
+    settings = settings_for(store, tmp_path, redis_url, key_prefix, dsp.url, **more)
     with (
         serve(create_app(settings)) as url,
         httpx.Client(base_url=url, timeout=5) as client,
@@ -525,6 +525,45 @@ def test_changes_are_recorded_on_the_event_stream(redis_exchange: Exchange, redi
     assert found["admin_models_reloaded"]["swapped"] == "1"
 
 
+# --- every process sharing the store --------------------------------------------------------
+
+
+def test_a_change_through_one_process_reaches_the_others(
+    tmp_path: Path, redis_url: str, key_prefix: str, dsp: Dsp
+) -> None:
+    """Two exchanges on one Redis (as ``--workers 2``, or two machines): a change through
+    A's admin API is polled by B, and an exchange started afterwards begins with it."""
+    with (
+        running("redis", tmp_path, redis_url, key_prefix, dsp) as a,
+        running("redis", tmp_path, redis_url, key_prefix, dsp, admin_sync_s=0.05) as b,
+    ):
+        assert change(a, "fixed", {"daily_budget": "75.25", "bid_cpm": "1.10"}).status_code == 200
+        response = a.admin.patch("/admin/bidders/acme-dsp", json={"enabled": False})
+        assert response.status_code == 200
+        seen: dict[str, Any] = {}
+        for _ in range(100):  # B's poll runs every 50 ms
+            seen = b.admin.get("/admin/campaigns/fixed").json()
+            if seen["daily_budget_micros"] == 75_250_000:
+                break
+            time.sleep(0.05)
+        assert (seen["daily_budget_micros"], seen["bid_cpm_micros"]) == (75_250_000, 1_100_000)
+        assert winner(b)["price"] == pytest.approx(1.10)
+    with running("redis", tmp_path, redis_url, key_prefix, dsp) as restarted:
+        assert restarted.admin.get("/admin/campaigns/fixed").json()["daily_budget"] == "75.25"
+        bidders = {
+            b["name"]: b["enabled"] for b in restarted.admin.get("/admin/bidders").json()["bidders"]
+        }
+        assert bidders["acme-dsp"] is False
+        dropped = restarted.admin.delete("/admin/campaigns/fixed/override")
+        assert (dropped.status_code, dropped.json()["daily_budget"]) == (200, "100.00")
+        dropped = restarted.admin.delete("/admin/bidders/acme-dsp/override")
+        assert (dropped.status_code, dropped.json()["enabled"]) == (200, True)
+    with running("redis", tmp_path, redis_url, key_prefix, dsp) as fresh:  # the file's again
+        assert fresh.admin.get("/admin/campaigns/fixed").json()["bid_cpm"] == "2.40"
+        listed = fresh.admin.get("/admin/bidders").json()["bidders"]
+        assert {b["name"]: b["enabled"] for b in listed}["acme-dsp"] is True
+
+
 # --- the store down -----------------------------------------------------------------------
 
 
@@ -541,3 +580,27 @@ def test_the_state_of_a_campaign_is_503_while_the_store_is_down(
     assert response.json() == {
         "error": {"field": "store", "message": "counter store unavailable; retry later"}
     }
+
+
+def test_a_change_is_503_and_changes_nothing_while_the_store_is_down(
+    tmp_path: Path, key_prefix: str, dsp: Dsp
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = settings_for("redis", tmp_path, dead, key_prefix, dsp.url)
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    with serve(create_app(settings)) as url, httpx.Client(base_url=url, headers=headers) as admin:
+        before = admin.get("/admin/campaigns/fixed").json()
+        responses = [
+            admin.patch("/admin/campaigns/fixed", json={"daily_budget": "1"}),
+            admin.patch("/admin/bidders/acme-dsp", json={"enabled": False}),
+            admin.delete("/admin/campaigns/fixed/override"),
+            admin.delete("/admin/bidders/acme-dsp/override"),
+        ]
+        for response in responses:
+            assert response.status_code == 503
+            assert response.json() == {
+                "error": {"field": "store", "message": "counter store unavailable; retry later"}
+            }
+        assert admin.get("/admin/campaigns/fixed").json() == before
+        bidders = admin.get("/admin/bidders").json()["bidders"]
+        assert all(bidder["enabled"] for bidder in bidders)

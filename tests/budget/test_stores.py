@@ -200,3 +200,26 @@ async def test_concurrent_counted_claims_never_pass_the_limit(
     )
     assert results.count(1) == 3
     assert results.count(-1) == 37
+
+
+async def test_versioned_entries_count_one_version_for_the_whole_hash(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    key = keys.overrides
+    assert await store.put_versioned(key, "campaign:a", '{"enabled": false}') == 1
+    assert await store.put_versioned(key, "bidder:b", '{"enabled": true}') == 2
+    assert await store.put_versioned(key, "campaign:a", '{"enabled": true}') == 3
+    assert await store.read_record(key) == {
+        "version": "3",
+        "campaign:a": '[3,{"enabled": true}]',
+        "bidder:b": '[2,{"enabled": true}]',
+    }
+
+
+async def test_concurrent_versioned_writes_get_distinct_versions(
+    store: CounterStore, keys: KeySpace
+) -> None:
+    versions = await asyncio.gather(
+        *(store.put_versioned(keys.overrides, f"campaign:c{n}", "{}") for n in range(20))
+    )
+    assert sorted(versions) == list(range(1, 21))

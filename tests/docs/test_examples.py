@@ -70,6 +70,14 @@ ELSEWHERE: dict[Key, str] = {
     "tests/e2e/test_tracking_e2e.py (a campaign with a postback secret)",
     ("GET", "/admin/campaigns/{campaign_id}/state", "503", "store_down"): "body: "
     "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("PATCH", "/admin/campaigns/{campaign_id}", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("PATCH", "/admin/bidders/{name}", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("DELETE", "/admin/campaigns/{campaign_id}/override", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("DELETE", "/admin/bidders/{name}/override", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
 }
 """Examples whose answer needs a store outage, a campaign with a postback secret or SSP
 accounts."""
@@ -218,6 +226,12 @@ _ADMIN_OPERATIONS = [
     ("GET", "/admin/bidders", "/admin/bidders"),
     ("PATCH", "/admin/bidders/{name}", "/admin/bidders/house"),
     ("POST", "/admin/models/reload", "/admin/models/reload"),
+    (
+        "DELETE",
+        "/admin/campaigns/{campaign_id}/override",
+        "/admin/campaigns/acme-shoes-spring/override",
+    ),
+    ("DELETE", "/admin/bidders/{name}/override", "/admin/bidders/house/override"),
 ]
 _CAMPAIGN = "/admin/campaigns/{campaign_id}"
 _BIDDER = "/admin/bidders/{name}"
@@ -248,6 +262,9 @@ RECIPES.update(
             if "{campaign_id}" in path
         },
         ("PATCH", _BIDDER, "404", "unknown"): _patch("/admin/bidders/nope", b'{"enabled": 1}'),
+        ("DELETE", _BIDDER + "/override", "404", "unknown"): Recipe(
+            "DELETE", "/admin/bidders/nope/override", headers=_ADMIN
+        ),
         ("GET", "/info/bidders/{name}", "404", "unknown"): Recipe("GET", "/info/bidders/nope"),
         **{
             ("PATCH", path, "400", "not_json"): _patch(sent, b"")
@@ -435,7 +452,7 @@ def test_a_click_redirects_to_the_landing_page_as_documented(client: httpx.Clien
 
 def test_an_undeclared_method_is_405_naming_the_allowed_ones(client: httpx.Client) -> None:
     for path, methods in DOCUMENT["paths"].items():
-        response = client.request("DELETE", path)
+        response = client.request("PUT" if "delete" in methods else "DELETE", path)
         assert response.status_code == 405, path
         assert set(response.headers["allow"].split(", ")) == {m.upper() for m in methods}
         assert response.json() == {"error": {"field": "request", "message": "Method Not Allowed"}}
