@@ -63,7 +63,6 @@ class Gate:
                     if account.rate_limit_qps is not None
                 }
             )
-        self._per_ip = per_ip_qps > 0
         self.rates: RateWatch | None = (
             RateWatch(
                 RateLimits(window_s, limits),
@@ -92,8 +91,8 @@ class Gate:
         """The account of a request presenting ``key`` from address ``client``; None in
         ``open`` mode. Raises Refused."""
         rates = self.rates
-        if rates is not None and self._per_ip and client:
-            count = rates.take("ip", client)
+        if rates is not None and client:
+            count = rates.take("ip", client)  # None too when addresses are not limited
             if count is not None:
                 raise self._limited("client", "this address", count, "rate_limited_ip")
         book = self._book

@@ -200,3 +200,53 @@ def click_tracked_settings(
         currency_rates={"EUR": Decimal("1.08")},
         log_json=True,
     )
+
+
+def _creative(cid: str, w: int, h: int) -> dict[str, Any]:
+    return {
+        "id": f"{cid}-{w}x{h}",
+        "w": w,
+        "h": h,
+        "adomain": [f"{cid}.example"],
+        "adm": f'<img src="https://{cid}.example/i.png">',
+    }
+
+
+def fixed_and_valued_router() -> dict[str, Any]:
+    """The in-process router ``house`` of a bidders file: a fixed-price campaign on 300x250
+    and a value-based (ROI) one on 728x90 (the admin API's tests change both)."""
+    router: dict[str, Any] = {
+        "name": "house",
+        "campaigns": [
+            {
+                "id": "fixed",
+                "advertiser": "Fixed Inc",
+                "seat": "fixed",
+                "bid_cpm": "2.40",
+                "daily_budget": "100",
+                "creatives": [_creative("fixed", 300, 250)],
+            },
+            {
+                "id": "valued",
+                "advertiser": "Valued Ltd",
+                "seat": "valued",
+                "daily_budget": "50",
+                "goal": {"type": "roi", "conversion_value": "60", "target_roi": "4"},
+                "min_bid": "0.10",
+                "max_bid": "6",
+                "historical_ctr": 0.01,
+                "historical_cvr": 0.05,
+                "creatives": [_creative("valued", 728, 90)],
+            },
+        ],
+    }
+    return router
+
+
+def write_bidders_file(
+    directory: Path, routers: list[dict[str, Any]], dsps: list[dict[str, Any]] | None = None
+) -> Path:
+    """``bidders.json`` in ``directory`` with these routers and external DSPs."""
+    path = directory / "bidders.json"
+    path.write_bytes(orjson.dumps({"routers": routers, "dsps": dsps or []}))
+    return path

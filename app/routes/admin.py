@@ -10,6 +10,7 @@ limit (``app.body``).
 
 import hmac
 import json
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Annotated, Any, Final, NoReturn, TypeVar
 
@@ -47,6 +48,7 @@ from exchange.settings import Settings
 from openrtb.errors import field_path
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 SCHEME: Final = "adminToken"
 _BEARER = HTTPBearer(
     auto_error=False,
@@ -88,6 +90,19 @@ def _admin(request: Request) -> Admin:
 def _refused(request: Request, status: int, exc: AdminError) -> Response:
     rejections_of(request).request(_route(request), status, exc.field)
     return error_response(status, exc.field, exc.message)
+
+
+async def _answered(request: Request, call: Awaitable[T]) -> T | Response:
+    """``call``'s result, or its refusal as the documented error: 422 a change that does
+    not fit, 404 anything else not found, 503 a store that does not answer."""
+    try:
+        return await call
+    except InvalidChange as exc:
+        return _refused(request, 422, exc)
+    except AdminError as exc:
+        return _refused(request, 404, exc)
+    except StoreUnavailable:
+        return error_response(503, *STORE_UNAVAILABLE)
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -317,14 +332,7 @@ async def change_campaign(request: Request) -> Response | CampaignView:
     except AdminError as exc:
         return _refused(request, 404, exc)
     change = await _parsed(request, CampaignChange)
-    try:
-        return await admin.change_campaign(campaign_id, change)
-    except InvalidChange as exc:
-        return _refused(request, 422, exc)
-    except AdminError as exc:
-        return _refused(request, 404, exc)
-    except StoreUnavailable:
-        return error_response(503, *STORE_UNAVAILABLE)
+    return await _answered(request, admin.change_campaign(campaign_id, change))
 
 
 @router.delete(
@@ -343,12 +351,8 @@ async def drop_campaign_override(request: Request) -> Response | CampaignView:
     """Every process sharing the store goes back to the bidders file's budget, price, goal,
     bounds and enabled for this campaign (this one now, the others at their next poll);
     recorded as an ``admin_campaign_changed`` event when it changes something here."""
-    try:
-        return await _admin(request).drop_campaign_override(request.path_params["campaign_id"])
-    except AdminError as exc:
-        return _refused(request, 404, exc)
-    except StoreUnavailable:
-        return error_response(503, *STORE_UNAVAILABLE)
+    campaign_id = request.path_params["campaign_id"]
+    return await _answered(request, _admin(request).drop_campaign_override(campaign_id))
 
 
 _STATE_EXAMPLE: Final = {
@@ -389,12 +393,8 @@ _STATE_EXAMPLE: Final = {
     },
 )
 async def campaign_state(request: Request) -> Response | CampaignState:
-    try:
-        return await _admin(request).campaign_state(request.path_params["campaign_id"])
-    except AdminError as exc:
-        return _refused(request, 404, exc)
-    except StoreUnavailable:
-        return error_response(503, *STORE_UNAVAILABLE)
+    campaign_id = request.path_params["campaign_id"]
+    return await _answered(request, _admin(request).campaign_state(campaign_id))
 
 
 @router.get(
@@ -448,12 +448,7 @@ async def change_bidder(request: Request) -> Response | BidderView:
     if name not in services_of(request).registry.bidders:
         return _refused(request, 404, AdminError("name", f"no bidder {name!r}"))
     change = await _parsed(request, BidderChange)
-    try:
-        return await admin.change_bidder(name, change)
-    except AdminError as exc:
-        return _refused(request, 404, exc)
-    except StoreUnavailable:
-        return error_response(503, *STORE_UNAVAILABLE)
+    return await _answered(request, admin.change_bidder(name, change))
 
 
 @router.delete(
@@ -474,12 +469,8 @@ async def change_bidder(request: Request) -> Response | BidderView:
 async def drop_bidder_override(request: Request) -> Response | BidderView:
     """The bidder is called, or not, as the bidders file says, in every process sharing
     the store."""
-    try:
-        return await _admin(request).drop_bidder_override(request.path_params["name"])
-    except AdminError as exc:
-        return _refused(request, 404, exc)
-    except StoreUnavailable:
-        return error_response(503, *STORE_UNAVAILABLE)
+    name = request.path_params["name"]
+    return await _answered(request, _admin(request).drop_bidder_override(name))
 
 
 @router.post(
@@ -501,7 +492,4 @@ async def drop_bidder_override(request: Request) -> Response | BidderView:
 async def reload_models(request: Request) -> Response | ModelReloadResult:
     """The hot reload's own path (``exchange.model_reload``), now rather than at the next
     change of the files; recorded as an ``admin_models_reloaded`` event."""
-    try:
-        return await _admin(request).reload_models()
-    except AdminError as exc:
-        return _refused(request, 404, exc)
+    return await _answered(request, _admin(request).reload_models())

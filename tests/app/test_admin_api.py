@@ -21,7 +21,7 @@ from structlog.testing import capture_logs
 
 from app.main import create_app
 from exchange.settings import Settings
-from tests.builders import banner_request
+from tests.builders import banner_request, fixed_and_valued_router, write_bidders_file
 from tests.servers import free_port, serve
 
 TOKEN = "admin-token-0123456789-abcdefghijklmnop"
@@ -54,59 +54,18 @@ def dsp() -> Iterator[Dsp]:
 
 def bidders_file(directory: Path, dsp_url: str) -> Path:
     """A fixed-price campaign on 300x250, a value-based one on 728x90, an external DSP."""
-
-    def creative(cid: str, w: int, h: int) -> dict[str, Any]:
-        return {
-            "id": f"{cid}-{w}x{h}",
-            "w": w,
-            "h": h,
-            "adomain": [f"{cid}.example"],
-            "adm": f'<img src="https://{cid}.example/i.png">',
+    dsps = [
+        {
+            "name": "acme-dsp",
+            "endpoint": f"{dsp_url}/bid",
+            "protocol": "http1.1",
+            "media_types": ["banner"],
+            "sizes": ["300x250"],
+            "seats": ["acme"],
+            "auth_header": {"name": "authorization", "value": DSP_CREDENTIAL},
         }
-
-    spec = {
-        "routers": [
-            {
-                "name": "house",
-                "campaigns": [
-                    {
-                        "id": "fixed",
-                        "advertiser": "Fixed Inc",
-                        "seat": "fixed",
-                        "bid_cpm": "2.40",
-                        "daily_budget": "100",
-                        "creatives": [creative("fixed", 300, 250)],
-                    },
-                    {
-                        "id": "valued",
-                        "advertiser": "Valued Ltd",
-                        "seat": "valued",
-                        "daily_budget": "50",
-                        "goal": {"type": "roi", "conversion_value": "60", "target_roi": "4"},
-                        "min_bid": "0.10",
-                        "max_bid": "6",
-                        "historical_ctr": 0.01,
-                        "historical_cvr": 0.05,
-                        "creatives": [creative("valued", 728, 90)],
-                    },
-                ],
-            }
-        ],
-        "dsps": [
-            {
-                "name": "acme-dsp",
-                "endpoint": f"{dsp_url}/bid",
-                "protocol": "http1.1",
-                "media_types": ["banner"],
-                "sizes": ["300x250"],
-                "seats": ["acme"],
-                "auth_header": {"name": "authorization", "value": DSP_CREDENTIAL},
-            }
-        ],
-    }
-    path = directory / "bidders.json"
-    path.write_bytes(orjson.dumps(spec))
-    return path
+    ]
+    return write_bidders_file(directory, [fixed_and_valued_router()], dsps)
 
 
 def settings_for(

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from budget.keys import KeySpace
@@ -28,6 +27,7 @@ from exchange.admin import (
 from exchange.services import Services
 from exchange.settings import Settings
 from exchange.wiring import Injected, build_services, start_services, stop_services
+from tests.builders import fixed_and_valued_router, write_bidders_file
 from tests.servers import free_port
 
 Process = Callable[[], AbstractAsyncContextManager[Services]]
@@ -35,48 +35,7 @@ Process = Callable[[], AbstractAsyncContextManager[Services]]
 
 def _bidders_file(directory: Path) -> Path:
     """A fixed-price campaign and a value-based (ROI) one, in one router."""
-
-    def creative(cid: str, w: int, h: int) -> dict[str, Any]:
-        return {
-            "id": f"{cid}-{w}x{h}",
-            "w": w,
-            "h": h,
-            "adomain": [f"{cid}.example"],
-            "adm": f'<img src="https://{cid}.example/i.png">',
-        }
-
-    spec = {
-        "routers": [
-            {
-                "name": "house",
-                "campaigns": [
-                    {
-                        "id": "fixed",
-                        "advertiser": "Fixed Inc",
-                        "seat": "fixed",
-                        "bid_cpm": "2.40",
-                        "daily_budget": "100",
-                        "creatives": [creative("fixed", 300, 250)],
-                    },
-                    {
-                        "id": "valued",
-                        "advertiser": "Valued Ltd",
-                        "seat": "valued",
-                        "daily_budget": "50",
-                        "goal": {"type": "roi", "conversion_value": "60", "target_roi": "4"},
-                        "min_bid": "0.10",
-                        "max_bid": "6",
-                        "historical_ctr": 0.01,
-                        "historical_cvr": 0.05,
-                        "creatives": [creative("valued", 728, 90)],
-                    },
-                ],
-            }
-        ]
-    }
-    path = directory / "bidders.json"
-    path.write_bytes(orjson.dumps(spec))
-    return path
+    return write_bidders_file(directory, [fixed_and_valued_router()])
 
 
 def _settings(tmp_path: Path, key_prefix: str) -> Settings:
