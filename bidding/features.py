@@ -54,9 +54,11 @@ __all__ = [
     "context_values",
     "encode_columns",
     "feature_matrix",
+    "mix_hashes",
     "one_row_columns",
     "raw_context",
     "stable_hash",
+    "text_hashes",
 ]
 
 FeatureMatrix: TypeAlias = NDArray[np.float32]
@@ -168,7 +170,7 @@ def stable_hash(value: str, field: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def _mix(a: _Hashes, b: _Hashes) -> _Hashes:
+def mix_hashes(a: _Hashes, b: _Hashes) -> _Hashes:
     """Combine two hash arrays into one (a splitmix64 finaliser): the hash of a cross."""
     x = (a * _MIX_A) ^ b
     x = (x ^ (x >> np.uint64(30))) * _MIX_B
@@ -195,8 +197,9 @@ def age_bucket(yob: NDArray[np.float64], ts: NDArray[np.float64]) -> NDArray[np.
     return out
 
 
-def _text(values: NDArray[Any], field: str, normalise: str) -> tuple[_Hashes, _Mask]:
-    """Hashes of a text column (each distinct value hashed once); invalid where missing."""
+def text_hashes(values: NDArray[Any], field: str, normalise: str) -> tuple[_Hashes, _Mask]:
+    """Hashes of a text column (each distinct value hashed once, after ``normalise``:
+    ``lower``, ``upper`` or ``exact``, and stripped); invalid where missing."""
     table: dict[object, int] = {}
     hashes = np.zeros(len(values), dtype=np.uint64)
     valid = np.zeros(len(values), dtype=np.bool_)
@@ -205,7 +208,13 @@ def _text(values: NDArray[Any], field: str, normalise: str) -> tuple[_Hashes, _M
             continue
         code = table.get(value)
         if code is None:
-            text = value.lower() if normalise == "lower" else value.upper()
+            text = (
+                value.lower()
+                if normalise == "lower"
+                else value.upper()
+                if normalise == "upper"
+                else value
+            )
             code = table[value] = stable_hash(text.strip(), field)
         hashes[i] = code
         valid[i] = True
@@ -345,12 +354,14 @@ class ContextFeatures:
         block[:, c] = np.floor_divide(local_s, 3600) % 24
         block[:, c + 1] = (np.floor_divide(local_s, 86400) + 3) % 7  # 1970-01-01: Thursday
         block[:, c + 2] = _number(columns, "devicetype", n)
-        block[:, c + 3] = _bucket(*_text(_texts(columns, "os", n), "os", "lower"), SMALL_BUCKETS)
-        country, country_valid = _text(_texts(columns, "country", n), "country", "upper")
+        block[:, c + 3] = _bucket(
+            *text_hashes(_texts(columns, "os", n), "os", "lower"), SMALL_BUCKETS
+        )
+        country, country_valid = text_hashes(_texts(columns, "country", n), "country", "upper")
         block[:, c + 4] = _bucket(country, country_valid, SMALL_BUCKETS)
-        site_cat, site_cat_valid = _text(_texts(columns, "site_cat", n), "category", "upper")
+        site_cat, site_cat_valid = text_hashes(_texts(columns, "site_cat", n), "category", "upper")
         block[:, c + 5] = _bucket(site_cat, site_cat_valid, SMALL_BUCKETS)
-        domain = _text(_texts(columns, "domain", n), "domain", "lower")
+        domain = text_hashes(_texts(columns, "domain", n), "domain", "lower")
         block[:, c + 6] = _bucket(*domain, ID_BUCKETS)
         block[:, c + 7] = _number(columns, "is_app", n)
         block[:, c + 8] = _number(columns, "pos", n)
@@ -438,9 +449,11 @@ class AdBlock:
     def from_columns(cls, columns: Columns) -> "AdBlock":
         """Encode the ``AD_COLUMNS`` of ``columns``."""
         n = len(next(iter(columns.values())))
-        campaign, campaign_valid = _text(_texts(columns, "campaign_id", n), "campaign", "lower")
-        creative = _text(_texts(columns, "creative_id", n), "creative", "lower")
-        cat, cat_valid = _text(_texts(columns, "ad_cat", n), "category", "upper")
+        campaign, campaign_valid = text_hashes(
+            _texts(columns, "campaign_id", n), "campaign", "lower"
+        )
+        creative = text_hashes(_texts(columns, "creative_id", n), "creative", "lower")
+        cat, cat_valid = text_hashes(_texts(columns, "ad_cat", n), "category", "upper")
         block = np.empty((n, len(_AD)), dtype=np.float32)
         block[:, 0] = _bucket(campaign, campaign_valid, ID_BUCKETS)
         block[:, 1] = _bucket(*creative, ID_BUCKETS)
@@ -474,18 +487,18 @@ def feature_matrix(context: ContextFeatures, ads: AdBlock | Sequence[AdKey]) -> 
     out[:, _AD_START:_CROSS_START] = ads.block
     campaign_valid = ~np.isnan(ads.block[:, 0])
     out[:, _CROSS_START] = _bucket(
-        _mix(context.country, ads.campaign),
+        mix_hashes(context.country, ads.campaign),
         context.country_valid & campaign_valid,
         ID_BUCKETS,
     )
     out[:, _CROSS_START + 1] = _bucket(
-        _mix(context.site_cat, ads.cat), context.site_cat_valid & ads.cat_valid, SMALL_BUCKETS
+        mix_hashes(context.site_cat, ads.cat), context.site_cat_valid & ads.cat_valid, SMALL_BUCKETS
     )
     seg_cat = out[:, _SEG_CAT_START : _SEG_CAT_START + SEG_CAT_BUCKETS]
     seg_cat[:] = 0.0
     segments, valid = context.segments, context.segments_valid
     if segments.shape[1]:
-        mixed = _mix(segments, ads.cat[:, None]) % np.uint64(SEG_CAT_BUCKETS)
+        mixed = mix_hashes(segments, ads.cat[:, None]) % np.uint64(SEG_CAT_BUCKETS)
         every = np.empty(mixed.shape, np.bool_)
         every[:] = valid  # the context's segments for every candidate (a cheap broadcast)
         rows, slots = np.nonzero(every)

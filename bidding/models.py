@@ -62,12 +62,15 @@ from bidding.quality import HELD_OUT_ATTR, SERVING_BAR, HeldOut, QualityBar
 __all__ = [
     "COMPILED_TOLERANCE",
     "DEFAULT_BUILD",
+    "LOG_ENCODING_ATTR",
+    "LOG_SCHEMA",
     "MODEL_FILES",
     "P_MAX",
     "P_MIN",
     "RELOAD_OUTCOMES",
     "ConstantModel",
     "CtrCvrModels",
+    "LogBooster",
     "Model",
     "ModelError",
     "ModelHolder",
@@ -78,6 +81,7 @@ __all__ = [
     "ScoringPath",
     "XGBoostModel",
     "fit",
+    "fit_log_model",
     "load_models",
 ]
 
@@ -97,6 +101,9 @@ DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parent / "model_files"
 """The small models trained by ``rtb train`` on synthetic traffic that ship with the code."""
 """The file of each model kind inside a model directory."""
 _SCHEMA_ATTR: Final = "rtb_schema_version"
+LOG_SCHEMA: Final = "log"
+"""The schema attribute of a model over a declared log's features (``LogBooster``)."""
+LOG_ENCODING_ATTR: Final = "rtb_log_encoding"
 _NAMES_ATTR: Final = "rtb_feature_names"
 
 
@@ -194,6 +201,11 @@ class XGBoostModel:
         except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
             raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
         version = booster.attr(_SCHEMA_ATTR)
+        if version == LOG_SCHEMA:
+            raise ModelError(
+                f"{path}: a model of a declared log schema (rtb train --schema): it scores "
+                "logs (bidding.log_model), not bid requests; train on the serving schema"
+            )
         if version != str(SCHEMA_VERSION):
             raise ModelError(
                 f"{path}: feature schema version {version!r}, this build needs "
@@ -242,11 +254,8 @@ class XGBoostModel:
         return "xgboost-c" if self._native is not None else "xgboost"
 
     def save(self, path: Path) -> None:
-        """Write the booster atomically (temporary file, then rename): a watcher never
-        reads half a file. The format follows the suffix (``.ubj`` or ``.json``)."""
-        temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
-        self._booster.save_model(str(temporary))
-        os.replace(temporary, path)
+        """Write the booster atomically (``_save``)."""
+        _save(self._booster, path)
 
     @property
     def trees(self) -> int:
@@ -261,7 +270,19 @@ class XGBoostModel:
 
     def record_held_out(self, held_out: HeldOut) -> None:
         """Store ``held_out`` in the booster, so the file carries its own figures."""
-        self._booster.set_attr(**{HELD_OUT_ATTR: json.dumps(held_out.to_json(), allow_nan=False)})
+        _record(self._booster, held_out)
+
+
+def _record(booster: xgb.Booster, held_out: HeldOut) -> None:
+    booster.set_attr(**{HELD_OUT_ATTR: json.dumps(held_out.to_json(), allow_nan=False)})
+
+
+def _save(booster: xgb.Booster, path: Path) -> None:
+    """Write a booster atomically (temporary file, then rename): a watcher never reads
+    half a file. The format follows the suffix (``.ubj`` or ``.json``)."""
+    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+    booster.save_model(str(temporary))
+    os.replace(temporary, path)
 
 
 def _held_out(booster: xgb.Booster) -> HeldOut | None:
@@ -304,25 +325,21 @@ def _threshold_rows(booster: xgb.Booster) -> FeatureMatrix:
     return np.vstack([at, below])
 
 
-def fit(
-    train: FeatureMatrix,
+def _boost(
+    train: NDArray[np.float32],
     train_labels: NDArray[np.float32],
-    valid: FeatureMatrix,
+    valid: NDArray[np.float32],
     valid_labels: NDArray[np.float32],
+    names: list[str],
     *,
     params: Mapping[str, Any],
     rounds: int,
     early_stopping_rounds: int,
     seed: int,
-    progress: str | None = None,
-) -> XGBoostModel:
-    """Train a ``binary:logistic`` booster with early stopping on ``valid``.
-
-    The result keeps only the trees up to the best validation round (XGBoost keeps the
-    extra rounds otherwise) and carries the feature schema as booster attributes.
-    ``progress``: a tqdm bar of the rounds on stderr, with this label.
-    """
-    names = list(FEATURE_NAMES)
+    progress: str | None,
+) -> xgb.Booster:
+    """A ``binary:logistic`` booster early-stopped on ``valid``, cut to its best round
+    (XGBoost keeps the extra rounds otherwise)."""
     dtrain = xgb.DMatrix(train, label=train_labels, feature_names=names)
     dvalid = xgb.DMatrix(valid, label=valid_labels, feature_names=names)
     config = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": seed, **params}
@@ -338,8 +355,124 @@ def fit(
     best = booster.best_iteration
     if best + 1 < booster.num_boosted_rounds():
         booster = booster[: best + 1]
+    return booster
+
+
+def fit(
+    train: FeatureMatrix,
+    train_labels: NDArray[np.float32],
+    valid: FeatureMatrix,
+    valid_labels: NDArray[np.float32],
+    *,
+    params: Mapping[str, Any],
+    rounds: int,
+    early_stopping_rounds: int,
+    seed: int,
+    progress: str | None = None,
+) -> XGBoostModel:
+    """Train a serving model (``bidding.features``) with early stopping on ``valid``; it
+    carries the feature schema as booster attributes. ``progress``: a tqdm bar of the
+    rounds on stderr, with this label."""
+    names = list(FEATURE_NAMES)
+    booster = _boost(train, train_labels, valid, valid_labels, names, params=params,
+                     rounds=rounds, early_stopping_rounds=early_stopping_rounds, seed=seed,
+                     progress=progress)  # fmt: skip
     booster.set_attr(**{_SCHEMA_ATTR: str(SCHEMA_VERSION), _NAMES_ATTR: json.dumps(names)})
     return XGBoostModel(booster)
+
+
+def fit_log_model(
+    train: NDArray[np.float32],
+    train_labels: NDArray[np.float32],
+    valid: NDArray[np.float32],
+    valid_labels: NDArray[np.float32],
+    *,
+    names: tuple[str, ...],
+    encoding: Mapping[str, Any],
+    params: Mapping[str, Any],
+    rounds: int,
+    early_stopping_rounds: int,
+    seed: int,
+    progress: str | None = None,
+) -> "LogBooster":
+    """Train a model over a declared log's features (``bidding.log_encoding``): as
+    ``fit``, with the encoder's state stored in the booster."""
+    booster = _boost(train, train_labels, valid, valid_labels, list(names), params=params,
+                     rounds=rounds, early_stopping_rounds=early_stopping_rounds, seed=seed,
+                     progress=progress)  # fmt: skip
+    booster.set_attr(
+        **{
+            _SCHEMA_ATTR: LOG_SCHEMA,
+            _NAMES_ATTR: json.dumps(list(names)),
+            LOG_ENCODING_ATTR: json.dumps(encoding, allow_nan=False),
+        }
+    )
+    return LogBooster(booster)
+
+
+class LogBooster:
+    """A booster over a declared log's features, not the serving ones: what ``rtb train
+    --schema`` writes and offline tools (``rtb replay``) score. The exchange refuses such a
+    file (its schema attribute is ``LOG_SCHEMA``); ``bidding.log_model`` pairs it with its
+    encoder."""
+
+    __slots__ = ("_booster", "path")
+
+    def __init__(self, booster: xgb.Booster, path: Path | None = None) -> None:
+        booster.set_param({"nthread": 1})
+        self._booster = booster
+        self.path = path
+
+    @classmethod
+    def load(cls, path: Path) -> "LogBooster":
+        """Read a file ``fit_log_model`` wrote; ModelError when it is not one."""
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file")
+        try:
+            booster = xgb.Booster(model_file=str(path))
+        except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
+            raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
+        if booster.attr(_SCHEMA_ATTR) != LOG_SCHEMA or booster.attr(LOG_ENCODING_ATTR) is None:
+            raise ModelError(f"{path}: not a model of a declared log schema (rtb train --schema)")
+        return cls(booster, path)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The input columns, in order."""
+        return tuple(json.loads(self._booster.attr(_NAMES_ATTR) or "[]"))
+
+    @property
+    def encoding(self) -> dict[str, Any]:
+        """The encoder state stored at training (``LogEncoder.to_json``)."""
+        data: dict[str, Any] = json.loads(self._booster.attr(LOG_ENCODING_ATTR) or "{}")
+        return data
+
+    def predict(self, matrix: NDArray[np.float32]) -> Probabilities:
+        """P(label) for every row; clipped to [P_MIN, P_MAX]."""
+        width = len(self.feature_names)
+        if matrix.ndim != 2 or matrix.shape[1] != width:
+            raise ValueError(f"feature matrix of shape {matrix.shape}: need (n, {width})")
+        raw = np.asarray(self._booster.inplace_predict(matrix, validate_features=False))
+        return np.clip(raw.astype(np.float32), P_MIN, P_MAX)
+
+    @property
+    def trees(self) -> int:
+        """Boosting rounds in the model."""
+        rounds: int = self._booster.num_boosted_rounds()
+        return rounds
+
+    @property
+    def held_out(self) -> HeldOut | None:
+        """The held-out figures stored by ``rtb train``."""
+        return _held_out(self._booster)
+
+    def record_held_out(self, held_out: HeldOut) -> None:
+        """Store ``held_out`` in the booster."""
+        _record(self._booster, held_out)
+
+    def save(self, path: Path) -> None:
+        """Write the booster atomically (``_save``)."""
+        _save(self._booster, path)
 
 
 class _RoundsBar(xgb.callback.TrainingCallback):

@@ -3,9 +3,12 @@ to parse its options without importing numpy and xgboost (half a second ``rtb se
 should not pay)."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bidding.quality import SERVING_BAR, QualityBar
+
+if TYPE_CHECKING:
+    from bidding.log_encoding import EncoderConfig
 
 __all__ = ["TrainConfig"]
 
@@ -32,8 +35,24 @@ class TrainConfig:
     threads: int = 2
     bar: QualityBar = SERVING_BAR
     """What a model must show on the held-out part to be written (``bidding.quality``)."""
+    baseline_margin: float = 0.02
+    """How far (AUC points) the held-out AUC may fall below the logistic-regression
+    baseline's before the model is refused: about the AUC's sampling noise with a few
+    hundred held-out clicks."""
+    hash_load: int = 8
+    """Buckets per distinct training value of a declared log's categorical columns."""
+    smoothing: float = 1.0
+    """The prior's weight, in clicks, in a declared log's bucket rates."""
+    max_tags: int = 64
+    """Indicators kept per tags column (the most frequent tags)."""
     progress: bool = False
     """A progress bar of the boosting rounds on stderr (tqdm)."""
+
+    def encoder(self) -> "EncoderConfig":
+        """The feature sizing of a declared log (``bidding.log_encoding``)."""
+        from bidding.log_encoding import EncoderConfig
+
+        return EncoderConfig(load=self.hash_load, smoothing=self.smoothing, max_tags=self.max_tags)
 
     def params(self) -> dict[str, Any]:
         """XGBoost parameters (objective and metric are added by ``models.fit``)."""

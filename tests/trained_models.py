@@ -17,8 +17,8 @@ def _results() -> tuple[TrainResult, TrainResult]:
     columns = {k: v[:60_000] for k, v in synthetic_columns(250_000, seed=11).items()}
     config = TrainConfig(seed=3, rounds=20, threads=2)
     good, refused = train(columns, "click", config), train(columns, "conversion", config)
-    assert not good.problems(SERVING_BAR), good.problems(SERVING_BAR)
-    assert refused.problems(SERVING_BAR)
+    assert not SERVING_BAR.problems(good.model.trees, good.held_out)
+    assert SERVING_BAR.problems(refused.model.trees, refused.held_out)
     return good, refused
 
 

@@ -85,7 +85,7 @@ def test_bad_input_is_refused() -> None:
     columns = {"ts": np.arange(200.0), "click": np.full(200, 2.0)}
     with pytest.raises(TrainingDataError, match="labels must be 0 or 1"):
         train(columns, "click", TrainConfig())
-    with pytest.raises(TrainingDataError, match="'ts'"):
+    with pytest.raises(TrainingDataError, match="'click': 0 positives in the 126 training rows"):
         train({"click": np.zeros(200)}, "click", TrainConfig())
 
 
@@ -124,9 +124,11 @@ def test_cvr_trains_on_clicks_from_a_csv(
     csv = tmp_path / "impressions.csv"
     write_csv(small_run, csv)
     out = tmp_path / "models"
-    # 4,093 clicks, 178 conversions: small leaves and a slow rate, or it stays constant
+    # 4,093 clicks, 178 conversions: small leaves and a slow rate, or it stays constant.
+    # On so few labels the trees over the serving features (hashed ids as numbers) trail
+    # the one-hot logistic regression by ~0.07 AUC: a wider margin lets this one through.
     config = TrainConfig(seed=3, rounds=100, threads=2, max_depth=3, eta=0.05,
-                         min_child_weight=1.0)  # fmt: skip
+                         min_child_weight=1.0, baseline_margin=0.1)  # fmt: skip
     assert train_command(input_path=csv, synthetic_rows=None, labels=("conversion",),
                          out_dir=out, config=config) == 0  # fmt: skip
     meta = json.loads((out / "cvr.meta.json").read_text())
@@ -179,7 +181,7 @@ def test_held_out_figures_travel_with_the_model(
     path = write_model(result, tmp_path, {"synthetic_rows": 250_000})
     meta = json.loads((tmp_path / "ctr.meta.json").read_text())
     assert meta["held_out"] == held.to_json()
-    assert meta["quality_bar"] == {"min_trees": 10, "min_auc": 0.52}
+    assert meta["quality_bar"] == {"min_trees": 10, "min_auc": 0.52, "baseline_margin": 0.02}
     assert XGBoostModel.load(path, build=None).held_out == held
 
 

@@ -1,0 +1,343 @@
+"""Synthetic impression logs in the raw iPinYou shape, with known click probabilities.
+
+Real click logs are what ``rtb train --input`` and ``rtb replay`` are for, but they carry no
+truth and cannot ship with the tests. This generator writes logs shaped like the public
+iPinYou RTB benchmark (Zhang, Yuan, Wang 2014): one impression per line, tab-separated,
+named fields ``IPINYOU_FIELDS`` — high-cardinality text fields (IP, domain, url, slot id,
+city: thousands of values each, Zipf-like popularity), a few low-cardinality ones (ad
+exchange, slot format and visibility, advertiser), a comma-separated ``usertag`` list
+(``null`` when empty, as in the benchmark), the click label, the market price ``payprice``
+(the second price the impression sold at, CPM in the log's unit) and ``timestamp``
+(``yyyyMMddHHmmssSSS``, in time order) — plus the true click probability ``p_click``.
+
+The true click logit is additive only in part, as in real traffic:
+
+    bias + domain effect + slot effect (within its domain) + city effect
+    + visibility and size effects + log(1 + floor) effect
+    + an advertiser's lift in its home regions        (advertiser × region)
+    + an advertiser's lift on users with its tags      (advertiser × usertag)
+    + a mobile lift in the evening                     (useragent × hour)
+    + an exchange's lift on pop-up slots               (adexchange × slotformat)
+
+while IP, url (beyond its domain), creative within an advertiser and weekday carry no
+signal: a model has to learn to ignore noise in high-cardinality fields. ``bias`` is solved
+so the mean probability is ``LogSpec.ctr``. The market price is log-normal around a level
+set by the floor, the size, the exchange and the domain's effect (better impressions cost
+more), never below the floor.
+
+Randomness comes only from the ``numpy.random.Generator`` passed in.
+"""
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "IPINYOU_FIELDS",
+    "IPINYOU_SCHEMA",
+    "LogSpec",
+    "generate_log",
+    "write_log",
+]
+
+IPINYOU_FIELDS: Final = (
+    "click",
+    "weekday",
+    "hour",
+    "timestamp",
+    "useragent",
+    "IP",
+    "region",
+    "city",
+    "adexchange",
+    "domain",
+    "url",
+    "slotid",
+    "slotwidth",
+    "slotheight",
+    "slotvisibility",
+    "slotformat",
+    "slotprice",
+    "creative",
+    "payprice",
+    "advertiser",
+    "usertag",
+)
+"""The fields written, in order (the benchmark's own names); ``p_click`` follows them."""
+
+IPINYOU_SCHEMA: Final[Mapping[str, Any]] = {
+    "label": "click",
+    "time": "timestamp",
+    "categorical": [
+        "weekday",
+        "hour",
+        "useragent",
+        "IP",
+        "region",
+        "city",
+        "adexchange",
+        "domain",
+        "url",
+        "slotid",
+        "slotvisibility",
+        "slotformat",
+        "creative",
+        "advertiser",
+    ],
+    "numeric": ["slotwidth", "slotheight", "slotprice"],
+    "tags": {"usertag": ","},
+    "crosses": [["advertiser", "region"], ["useragent", "hour"], ["adexchange", "slotformat"]],
+    "ignore": ["payprice", "p_click"],
+}
+"""The schema of these logs as ``rtb train --schema`` reads it (``bidding.log_schema``):
+the market price and the truth are not features."""
+
+_ADVERTISERS: Final = ("1458", "2259", "2261", "2821", "2997", "3358", "3386", "3427", "3476")
+_BROWSERS: Final = ("chrome", "ie", "firefox", "safari", "opera", "maxthon", "sogou", "theworld")
+_DESKTOP_OS: Final = ("windows", "mac", "linux")
+_MOBILE_OS: Final = ("android", "ios")
+_SIZES: Final = ((300, 250), (728, 90), (960, 90), (250, 250), (160, 600), (1000, 90), (336, 280))
+_SIZE_EFFECT: Final = (0.2, -0.2, -0.3, 0.1, 0.0, -0.4, 0.15)
+_VISIBILITY: Final = ("FirstView", "SecondView", "OtherView", "Na")
+_VISIBILITY_EFFECT: Final = (0.35, -0.1, -0.35, 0.0)
+_FORMATS: Final = ("Fixed", "Na", "Pop")
+_EXCHANGES: Final = ("1", "2", "3", "4")
+_FLOORS: Final = (0, 5, 10, 50, 70, 100, 200, 238)
+_TAGS: Final = 60
+_START: Final = np.datetime64("2013-06-06T00:00:00", "ms")
+_ALPHABET: Final = np.array(list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+
+
+@dataclass(frozen=True, slots=True)
+class LogSpec:
+    """Size and shape of a synthetic log."""
+
+    rows: int = 300_000
+    ctr: float = 0.003
+    """Mean true click probability (the benchmark's campaigns: 0.03–0.1 %… 0.5 %)."""
+    days: float = 7.0
+    domains: int = 4_000
+    slots_per_domain: int = 3
+    urls_per_domain: int = 6
+    ips: int = 40_000
+    cities: int = 2_000
+    regions: int = 35
+    creatives_per_advertiser: int = 8
+    domain_spread: float = 0.7
+    """Standard deviation of the domains' click log-odds effects."""
+    interaction: float = 0.9
+    """Size of each interaction lift (log-odds)."""
+
+
+def _ids(rng: np.random.Generator, count: int, length: int) -> NDArray[Any]:
+    """``count`` distinct random base-62 strings (the benchmark's anonymised ids)."""
+    out: set[str] = set()
+    while len(out) < count:
+        draw = rng.choice(_ALPHABET, size=(count, length))
+        out.update("".join(row) for row in draw)
+    return np.array(sorted(out)[:count], dtype=object)[rng.permutation(count)]
+
+
+def _zipf(rng: np.random.Generator, count: int, rows: int, exponent: float) -> NDArray[np.intp]:
+    """``rows`` draws from ``count`` items with Zipf-like popularity (item order shuffled)."""
+    weights = 1.0 / np.arange(1, count + 1) ** exponent
+    weights = weights[rng.permutation(count)]
+    return rng.choice(count, rows, p=weights / weights.sum())
+
+
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    out: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _solve_bias(logit: NDArray[np.float64], ctr: float) -> float:
+    """The constant that makes the mean of sigmoid(logit + c) equal ``ctr`` (bisection)."""
+    low, high = -30.0, 10.0
+    for _ in range(60):
+        mid = (low + high) / 2.0
+        if float(_sigmoid(logit + mid).mean()) < ctr:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2.0
+
+
+def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[Any]]:
+    """A log of ``spec.rows`` impressions in time order: the ``IPINYOU_FIELDS`` columns
+    (text as object arrays, ``slotwidth``/``slotheight``/``slotprice``/``payprice``/
+    ``click`` as float64) and ``p_click``."""
+    n = spec.rows
+    if n < 1 or not 0.0 < spec.ctr < 0.5:
+        raise ValueError("a log needs rows ≥ 1 and a CTR in (0, 0.5)")
+    # The world: sites with slots and urls, people's addresses and places, advertisers.
+    d = spec.domains
+    domain_names = _ids(rng, d, 20)
+    domain_effect = rng.normal(0.0, spec.domain_spread, d)
+    domain_size = rng.integers(0, len(_SIZES), (d, spec.slots_per_domain))
+    domain_visibility = rng.integers(0, len(_VISIBILITY), (d, spec.slots_per_domain))
+    domain_format = rng.choice(len(_FORMATS), (d, spec.slots_per_domain), p=[0.6, 0.3, 0.1])
+    domain_floor = rng.choice(len(_FLOORS), (d, spec.slots_per_domain))
+    slot_effect = rng.normal(0.0, 0.3, (d, spec.slots_per_domain))
+    domain_exchange = rng.integers(0, len(_EXCHANGES), d)
+    city_region = rng.integers(0, spec.regions, spec.cities)
+    city_effect = rng.normal(0.0, 0.15, spec.cities)
+    ip_prefix = rng.integers(1, 224, (spec.ips, 3))
+    ip_city = _zipf(rng, spec.cities, spec.ips, 0.9)
+    a = len(_ADVERTISERS)
+    home_regions = np.zeros((a, spec.regions), dtype=np.bool_)
+    for i in range(a):
+        home_regions[i, rng.choice(spec.regions, 4, replace=False)] = True
+    advertiser_tags = np.stack([rng.choice(_TAGS, 3, replace=False) for _ in range(a)])
+    pop_exchange = rng.integers(0, len(_EXCHANGES))
+    creatives = _ids(rng, a * spec.creatives_per_advertiser, 32)
+
+    # The impressions.
+    offset_ms = np.sort(rng.integers(0, int(spec.days * 86_400_000), n))
+    when = _START + offset_ms.astype("timedelta64[ms]")
+    hour = ((offset_ms // 3_600_000) % 24).astype(np.intp)
+    weekday = ((offset_ms // 86_400_000 + 3) % 7).astype(np.intp)  # 2013-06-06: a Thursday
+    domain = _zipf(rng, d, n, 1.0)
+    slot = rng.integers(0, spec.slots_per_domain, n)
+    url = rng.integers(0, spec.urls_per_domain, n)
+    ip = _zipf(rng, spec.ips, n, 0.8)
+    city = np.where(rng.random(n) < 0.9, ip_city[ip], rng.integers(0, spec.cities, n))
+    region = city_region[city]
+    mobile = rng.random(n) < 0.3
+    os_index = np.where(
+        mobile,
+        rng.integers(0, len(_MOBILE_OS), n),
+        rng.choice(len(_DESKTOP_OS), n, p=[0.85, 0.1, 0.05]),
+    )
+    browser = rng.choice(len(_BROWSERS), n, p=[0.3, 0.3, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05])
+    advertiser = rng.integers(0, a, n)
+    creative = advertiser * spec.creatives_per_advertiser + rng.integers(
+        0, spec.creatives_per_advertiser, n
+    )
+    tag_count = rng.poisson(1.5, n)
+    tag_draws = rng.integers(0, _TAGS, (n, 5))
+    has_tag = np.arange(5)[None, :] < np.minimum(tag_count, 5)[:, None]
+    exchange = np.where(rng.random(n) < 0.9, domain_exchange[domain], rng.integers(0, 4, n))
+    size = domain_size[domain, slot]
+    visibility = domain_visibility[domain, slot]
+    fmt = domain_format[domain, slot]
+    floor = np.asarray(_FLOORS, dtype=np.float64)[domain_floor[domain, slot]]
+
+    interest = (
+        has_tag & (tag_draws[:, :, None] == advertiser_tags[advertiser][:, None, :]).any(axis=2)
+    ).any(axis=1)
+    lift = spec.interaction
+    logit = (
+        domain_effect[domain]
+        + slot_effect[domain, slot]
+        + city_effect[city]
+        + np.asarray(_VISIBILITY_EFFECT)[visibility]
+        + np.asarray(_SIZE_EFFECT)[size]
+        + 0.08 * np.log1p(floor)
+        + lift * home_regions[advertiser, region]
+        + lift * interest
+        + lift * (mobile & (hour >= 19))
+        + lift * ((exchange == pop_exchange) & (fmt == _FORMATS.index("Pop")))
+    )
+    p_click = _sigmoid(logit + _solve_bias(logit, spec.ctr))
+    click = (rng.random(n) < p_click).astype(np.float64)
+
+    level = (
+        3.0
+        + 0.25 * np.log1p(floor)
+        + 0.2 * exchange
+        + 0.25 * domain_effect[domain]
+        + 0.1 * np.asarray(_SIZE_EFFECT)[size]
+    )
+    payprice = np.maximum(floor, np.round(np.exp(level + rng.normal(0.0, 0.5, n))))
+
+    sizes = np.asarray(_SIZES, dtype=np.float64)[size]
+    os_names = np.where(
+        mobile, np.array(_MOBILE_OS, dtype=object)[np.minimum(os_index, 1)],
+        np.array(_DESKTOP_OS, dtype=object)[os_index],
+    )  # fmt: skip
+    useragent = os_names + "_" + np.array(_BROWSERS, dtype=object)[browser]
+    ips = ip_prefix[ip]
+    ip_text = np.array([f"{p[0]}.{p[1]}.{p[2]}.*" for p in ips.tolist()], dtype=object)
+    tag_ids = tag_draws + 10_000
+    usertag = np.array(
+        [
+            ",".join(str(t) for t in sorted(set(row[:k]))) if k else "null"
+            for row, k in zip(tag_ids.tolist(), np.minimum(tag_count, 5).tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+    stamps = np.char.replace(
+        np.char.replace(
+            np.char.replace(np.char.replace(when.astype(str), "-", ""), "T", ""), ":", ""
+        ),
+        ".",
+        "",
+    )
+    slot_names = np.array(
+        [f"mm_{d_}_{s_}" for d_, s_ in zip(domain.tolist(), slot.tolist(), strict=True)],
+        dtype=object,
+    )
+    return {
+        "click": click,
+        "weekday": weekday.astype(str).astype(object),
+        "hour": np.char.zfill(hour.astype(str), 2).astype(object),
+        "timestamp": stamps.astype(object),
+        "useragent": useragent,
+        "IP": ip_text,
+        "region": (region * 15 + 1).astype(str).astype(object),
+        "city": (city + 1000).astype(str).astype(object),
+        "adexchange": np.array(_EXCHANGES, dtype=object)[exchange],
+        "domain": domain_names[domain],
+        "url": np.array(
+            [
+                f"{name}{u}"
+                for name, u in zip(domain_names[domain].tolist(), url.tolist(), strict=True)
+            ],
+            dtype=object,
+        ),
+        "slotid": slot_names,
+        "slotwidth": sizes[:, 0],
+        "slotheight": sizes[:, 1],
+        "slotvisibility": np.array(_VISIBILITY, dtype=object)[visibility],
+        "slotformat": np.array(_FORMATS, dtype=object)[fmt],
+        "slotprice": floor,
+        "creative": creatives[creative],
+        "payprice": payprice,
+        "advertiser": np.array(_ADVERTISERS, dtype=object)[advertiser],
+        "usertag": usertag,
+        "p_click": p_click,
+    }
+
+
+_NUMBERS: Final = frozenset({"click", "slotwidth", "slotheight", "slotprice", "payprice"})
+
+
+def write_log(columns: Mapping[str, NDArray[Any]], path: Path) -> None:
+    """Write a log as the benchmark does: tab-separated with a header line (numbers
+    without a fraction as integers, ``p_click`` to 12 significant digits). A ``.parquet``
+    path is written as Parquet instead (needs the ``train`` extra: pyarrow)."""
+    names = [n for n in (*IPINYOU_FIELDS, "p_click") if n in columns]
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({name: columns[name] for name in names}), path)
+        return
+    cells = []
+    for name in names:
+        values = columns[name].tolist()
+        if name in _NUMBERS:
+            cells.append([str(int(v)) if v == int(v) else repr(v) for v in values])
+        elif name == "p_click":
+            cells.append([f"{v:.12g}" for v in values])
+        else:
+            cells.append(values)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(zip(*cells, strict=True))
