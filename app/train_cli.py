@@ -6,6 +6,7 @@ come from the light ``bidding.train_config``).
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,12 +162,15 @@ def _synth(args: argparse.Namespace) -> int:
     import numpy as np
 
     from bidding.synthetic import write_csv
-    from bidding.synthetic_logs import LogSpec, generate_log, write_log
+    from bidding.synthetic_logs import IPINYOU_SCHEMA, LogSpec, generate_log, write_log
     from bidding.train import synthetic_columns
 
     if args.shape == "ipinyou":
         spec = LogSpec(rows=args.rows, ctr=args.ctr, days=args.days)
         write_log(generate_log(spec, np.random.default_rng(args.seed)), args.out)
+        schema = args.out.with_name(f"{args.out.name}.schema.json")
+        schema.write_text(json.dumps(IPINYOU_SCHEMA, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote its schema (rtb train --schema) to {schema}")
     else:
         write_csv(synthetic_columns(args.rows, args.seed, args.days), args.out)
     print(f"wrote {args.rows:,} labelled impressions to {args.out}")
@@ -324,8 +328,8 @@ def add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
         "--shape",
         choices=["serving", "ipinyou"],
         default="serving",
-        help="the serving schema's CSV, or an iPinYou-shaped TSV/Parquet log "
-        "(bidding.synthetic_logs)",
+        help="the serving schema's CSV, or an iPinYou-shaped log (bidding.synthetic_logs; "
+        "TSV, .csv or .parquet by suffix) and its schema in FILE.schema.json",
     )
     synth.add_argument("--seed", type=int, default=7, help="the world and its traffic")
     synth.add_argument("--days", type=float, default=14.0, help="days the impressions span")

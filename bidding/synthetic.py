@@ -38,7 +38,6 @@ __all__ = [
     "World",
     "WorldSpec",
     "generate",
-    "read_csv",
     "write_csv",
 ]
 
@@ -314,30 +313,3 @@ def write_csv(columns: dict[str, NDArray[Any]], path: Path) -> None:
         writer = csv.writer(out)
         writer.writerow(names)
         writer.writerows(zip(*cells, strict=True))
-
-
-def read_csv(path: Path) -> dict[str, NDArray[Any]]:
-    """Columns of a CSV with a header row: known numeric columns as float64 (empty → NaN),
-    everything else as text (empty → None). Raises ValueError naming the file and the line
-    on a ragged row or a bad number."""
-    with path.open(newline="", encoding="utf-8") as source:
-        reader = csv.reader(source)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: empty file, no header") from None
-        rows = list(reader)
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise ValueError(f"{path}:{line}: {len(row)} cells, header has {len(header)}")
-    columns: dict[str, NDArray[Any]] = {}
-    for index, name in enumerate(header):
-        values = [row[index] for row in rows]
-        if name in _ALL_NUMERIC:
-            try:
-                columns[name] = np.array([float(v) if v else math.nan for v in values])
-            except ValueError as exc:
-                raise ValueError(f"{path}: column {name!r}: {exc}") from None
-        else:
-            columns[name] = np.array([v or None for v in values], dtype=object)
-    return columns

@@ -92,10 +92,11 @@ IPINYOU_SCHEMA: Final[Mapping[str, Any]] = {
     "numeric": ["slotwidth", "slotheight", "slotprice"],
     "tags": {"usertag": ","},
     "crosses": [["advertiser", "region"], ["useragent", "hour"], ["adexchange", "slotformat"]],
-    "ignore": ["payprice", "p_click"],
+    "truth": "p_click",
+    "ignore": ["payprice"],
 }
 """The schema of these logs as ``rtb train --schema`` reads it (``bidding.log_schema``):
-the market price and the truth are not features."""
+the market price is not a feature, the truth gives the oracle's figures."""
 
 _ADVERTISERS: Final = ("1458", "2259", "2261", "2821", "2997", "3358", "3386", "3427", "3476")
 _BROWSERS: Final = ("chrome", "ie", "firefox", "safari", "opera", "maxthon", "sogou", "theworld")
@@ -319,8 +320,9 @@ _NUMBERS: Final = frozenset({"click", "slotwidth", "slotheight", "slotprice", "p
 
 def write_log(columns: Mapping[str, NDArray[Any]], path: Path) -> None:
     """Write a log as the benchmark does: tab-separated with a header line (numbers
-    without a fraction as integers, ``p_click`` to 12 significant digits). A ``.parquet``
-    path is written as Parquet instead (needs the ``train`` extra: pyarrow)."""
+    without a fraction as integers, ``p_click`` to 12 significant digits). A ``.csv`` path
+    is written comma-separated, a ``.parquet`` one as Parquet (needs the ``train`` extra:
+    pyarrow)."""
     names = [n for n in (*IPINYOU_FIELDS, "p_click") if n in columns]
     if path.suffix == ".parquet":
         import pyarrow as pa
@@ -338,6 +340,7 @@ def write_log(columns: Mapping[str, NDArray[Any]], path: Path) -> None:
         else:
             cells.append(values)
     with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+        delimiter = "," if path.suffix == ".csv" else "\t"
+        writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
         writer.writerow(names)
         writer.writerows(zip(*cells, strict=True))

@@ -49,7 +49,7 @@ from bidding.event_log import labelled_impressions, read_event_csv
 from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
 from bidding.log_encoding import Design, LogEncoder
 from bidding.log_schema import SERVING, LogSchema
-from bidding.log_table import Format, read_table
+from bidding.log_table import Format, read_table, time_order
 from bidding.models import LOG_SCHEMA, MODEL_FILES, LogBooster, XGBoostModel, fit, fit_log_model
 from bidding.quality import HeldOut
 from bidding.synthetic import World, WorldSpec, generate
@@ -168,6 +168,8 @@ def _order(columns: Columns, schema: LogSchema, rows: NDArray[np.intp]) -> tuple
     """The split order of ``rows`` and its kind: the time column's values, else row order."""
     if schema.time is not None and schema.time in columns:
         order = np.asarray(columns[schema.time])[rows]
+        if order.dtype.kind == "O":  # text, as given in memory: what the reader would make
+            order = time_order(order.tolist(), schema.time, "the rows")
         if order.dtype.kind == "f" and np.isnan(order).any():
             raise TrainingDataError(f"column {schema.time!r}: every row needs a time")
         return order, "time"

@@ -56,9 +56,9 @@ def test_train_shows_the_training_defaults(capsys: pytest.CaptureFixture[str]) -
         main(["train", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     for phrase in (
-        "--max-depth MAX_DEPTH depth of each tree (default: 6)",
+        "--max-depth MAX_DEPTH depth of each tree (default: 4)",
         "--eta ETA, --learning-rate ETA",
-        "(default: 0.1)",
+        "(default: 0.05)",
         "--min-trees MIN_TREES fewest trees to write (default: 10)",
         "--min-auc MIN_AUC lowest held-out AUC to write (default: 0.52)",
         "--early-stopping-rounds EARLY_STOPPING_ROUNDS",

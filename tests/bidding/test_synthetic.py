@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from bidding.features import RAW_COLUMNS, encode_columns
-from bidding.synthetic import World, WorldSpec, generate, read_csv, write_csv
+from bidding.log_schema import SERVING
+from bidding.log_table import read_table
+from bidding.synthetic import World, WorldSpec, generate, write_csv
 
 START_S = 1_767_225_600
 
@@ -59,15 +61,17 @@ def test_csv_round_trip_gives_the_same_features(
     head = {k: v[:2000] for k, v in rows.items()}
     path = tmp_path / "rows.csv"
     write_csv(head, path)
-    back = read_csv(path)
+    table = read_table(path, SERVING)
+    back = table.columns
     assert "affinity" not in back
+    assert table.unused == ()
     np.testing.assert_array_equal(back["click"], head["click"])
     np.testing.assert_allclose(back["p_click"], head["p_click"], rtol=1e-11)
     np.testing.assert_array_equal(encode_columns(back), encode_columns(head))
 
 
-def test_read_csv_names_the_bad_line(tmp_path: Path) -> None:
+def test_reading_names_the_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("ts,click\n1,0\n2\n")
     with pytest.raises(ValueError, match=r"bad.csv:3: 1 cells"):
-        read_csv(path)
+        read_table(path, SERVING)
