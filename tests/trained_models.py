@@ -2,6 +2,7 @@
 clears the quality bar and one that does not (a one-tree constant CVR model, the case of
 issue 14), trained once per test session."""
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -9,13 +10,20 @@ from bidding.models import MODEL_FILES
 from bidding.quality import SERVING_BAR
 from bidding.train import TrainConfig, TrainResult, synthetic_columns, train, write_model
 
+SHIPPED = TrainConfig(
+    rounds=300, max_depth=6, eta=0.1, early_stopping_rounds=30, min_child_weight=50.0,
+    reg_lambda=10.0,
+)  # fmt: skip
+"""The booster parameters the shipped models were trained with (their meta JSON): the
+tests of the constant models of issue 14 reproduce them."""
+
 
 @functools.cache
 def _results() -> tuple[TrainResult, TrainResult]:
     # 60,000 impressions: ~950 clicks (a CTR model with an AUC near 0.6), ~40 conversions
     # (the CVR model early-stops at one tree predicting the base rate for everyone).
     columns = {k: v[:60_000] for k, v in synthetic_columns(250_000, seed=11).items()}
-    config = TrainConfig(seed=3, rounds=20, threads=2)
+    config = dataclasses.replace(SHIPPED, seed=3, rounds=20, threads=2)
     good, refused = train(columns, "click", config), train(columns, "conversion", config)
     assert not SERVING_BAR.problems(good.model.trees, good.held_out)
     assert SERVING_BAR.problems(refused.model.trees, refused.held_out)

@@ -1,5 +1,6 @@
 """The training pipeline and its figures: AUC, log loss, calibration, the time split."""
 
+import dataclasses
 import io
 import itertools
 import json
@@ -23,6 +24,7 @@ from bidding.train import (
     train_command,
     write_model,
 )
+from tests.trained_models import SHIPPED
 
 
 def _brute_force_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -128,7 +130,8 @@ def test_cvr_trains_on_clicks_from_a_csv(
     # On so few labels the trees over the serving features (hashed ids as numbers) trail
     # the one-hot logistic regression by ~0.07 AUC: a wider margin lets this one through.
     config = TrainConfig(seed=3, rounds=100, threads=2, max_depth=3, eta=0.05,
-                         min_child_weight=1.0, baseline_margin=0.1)  # fmt: skip
+                         min_child_weight=1.0, early_stopping_rounds=30, reg_lambda=10.0,
+                         baseline_margin=0.1)  # fmt: skip
     assert train_command(input_path=csv, synthetic_rows=None, labels=("conversion",),
                          out_dir=out, config=config) == 0  # fmt: skip
     meta = json.loads((out / "cvr.meta.json").read_text())
@@ -152,7 +155,7 @@ def test_a_constant_model_is_refused_and_nothing_is_written(
     csv = tmp_path / "impressions.csv"
     write_csv({k: v[:60_000] for k, v in small_run.items()}, csv)
     out = tmp_path / "models"
-    config = TrainConfig(seed=3, rounds=20, threads=2)
+    config = dataclasses.replace(SHIPPED, seed=3, rounds=20, threads=2)
     code = train_command(input_path=csv, synthetic_rows=None, labels=("click", "conversion"),
                          out_dir=out, config=config, out=io.StringIO())  # fmt: skip
     assert code == 1

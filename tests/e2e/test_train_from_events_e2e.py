@@ -189,14 +189,14 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert int(columns["click"].sum()) == sent["click"]
     assert int(columns["conversion"].sum()) == sent["conversion"]
 
-    # 379 impressions: with the default parameters no split is allowed (50 of hessian per
-    # leaf), both models are one constant tree, and nothing is written.
+    # 379 impressions: with the default parameters both models early-stop at a tree or
+    # two that predict about the base rate, and nothing is written.
     models = tmp_path / "models"
     argv = ["train", "--events", str(export), "--out", str(models), "--rounds", "20"]
     assert main([*argv, "--threads", "1", "--no-progress"]) == 1
     assert not models.exists()
     # Small leaves let the CTR model see the campaigns' click rates (0.6 against 0.4): it
-    # beats the constant on the held-out part; one tree, allowed here by --min-trees 1.
+    # beats the constant on the held-out part; a tree or two, allowed by --min-trees 1.
     small = ["--label", "click", "--min-child-weight", "1", "--max-depth", "2", "--eta", "0.3"]
     assert main([*argv, "--threads", "1", "--no-progress", *small, "--min-trees", "1"]) == 0
     meta = json.loads((models / "ctr.meta.json").read_text())
@@ -206,5 +206,5 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert meta["held_out"]["log_loss"] < meta["held_out"]["constant_log_loss"]
     assert not (models / "cvr.ubj").exists()
     # The exchange's own bar still wants ten trees.
-    with pytest.raises(ModelError, match="1 tree, fewer than the minimum 10"):
+    with pytest.raises(ModelError, match=r"\d trees?, fewer than the minimum 10"):
         XGBoostModel.load(models / "ctr.ubj")
