@@ -43,7 +43,7 @@ from typing import Any, Final, Literal, NamedTuple, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from bidding.baseline import fit_baseline
+from bidding.baseline import BaselineUnavailable, check_available, fit_baseline
 from bidding.evaluation import Evaluation, evaluate, log_loss
 from bidding.event_log import labelled_impressions, read_event_csv
 from bidding.features import FEATURE_NAMES, SCHEMA_VERSION, Columns, encode_columns
@@ -428,6 +428,7 @@ def train_command(
     """
     out = sys.stdout if out is None else out
     try:
+        check_available()
         for label in labels:
             label_column(schema, label)
         source: dict[str, Any]
@@ -478,7 +479,7 @@ def train_command(
     except ModelRefused as exc:
         print(f"rtb train: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, BaselineUnavailable) as exc:
         print(f"rtb train: {exc}", file=sys.stderr)
         return 2
     return 0
