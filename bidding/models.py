@@ -140,7 +140,36 @@ def _check_width(matrix: FeatureMatrix) -> None:
         raise ValueError(f"feature matrix of shape {matrix.shape}: need (n, {N_FEATURES})")
 
 
-class XGBoostModel:
+class _BoosterFile:
+    """What every trained booster offers its trainer: size, held-out figures, saving."""
+
+    __slots__ = ()
+    _booster: xgb.Booster
+
+    def save(self, path: Path) -> None:
+        """Write the booster atomically (temporary file, then rename): a watcher never
+        reads half a file. The format follows the suffix (``.ubj`` or ``.json``)."""
+        temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+        self._booster.save_model(str(temporary))
+        os.replace(temporary, path)
+
+    @property
+    def trees(self) -> int:
+        """Boosting rounds in the model."""
+        rounds: int = self._booster.num_boosted_rounds()
+        return rounds
+
+    @property
+    def held_out(self) -> HeldOut | None:
+        """The held-out figures stored by ``rtb train`` (None in an older file)."""
+        return _held_out(self._booster)
+
+    def record_held_out(self, held_out: HeldOut) -> None:
+        """Store ``held_out`` in the booster, so the file carries its own figures."""
+        self._booster.set_attr(**{HELD_OUT_ATTR: json.dumps(held_out.to_json(), allow_nan=False)})
+
+
+class XGBoostModel(_BoosterFile):
     """A trained booster with its training metadata, scored by the fastest path that
     agrees with XGBoost (module docstring); ``build`` None skips the compiled one."""
 
@@ -252,37 +281,6 @@ class XGBoostModel:
         if self._compiled is not None:
             return "compiled"
         return "xgboost-c" if self._native is not None else "xgboost"
-
-    def save(self, path: Path) -> None:
-        """Write the booster atomically (``_save``)."""
-        _save(self._booster, path)
-
-    @property
-    def trees(self) -> int:
-        """Boosting rounds in the model."""
-        rounds: int = self._booster.num_boosted_rounds()
-        return rounds
-
-    @property
-    def held_out(self) -> HeldOut | None:
-        """The held-out figures stored by ``rtb train`` (None in an older file)."""
-        return _held_out(self._booster)
-
-    def record_held_out(self, held_out: HeldOut) -> None:
-        """Store ``held_out`` in the booster, so the file carries its own figures."""
-        _record(self._booster, held_out)
-
-
-def _record(booster: xgb.Booster, held_out: HeldOut) -> None:
-    booster.set_attr(**{HELD_OUT_ATTR: json.dumps(held_out.to_json(), allow_nan=False)})
-
-
-def _save(booster: xgb.Booster, path: Path) -> None:
-    """Write a booster atomically (temporary file, then rename): a watcher never reads
-    half a file. The format follows the suffix (``.ubj`` or ``.json``)."""
-    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
-    booster.save_model(str(temporary))
-    os.replace(temporary, path)
 
 
 def _held_out(booster: xgb.Booster) -> HeldOut | None:
@@ -410,7 +408,7 @@ def fit_log_model(
     return LogBooster(booster)
 
 
-class LogBooster:
+class LogBooster(_BoosterFile):
     """A booster over a declared log's features, not the serving ones: what ``rtb train
     --schema`` writes and offline tools (``rtb replay``) score. The exchange refuses such a
     file (its schema attribute is ``LOG_SCHEMA``); ``bidding.log_model`` pairs it with its
@@ -454,25 +452,6 @@ class LogBooster:
             raise ValueError(f"feature matrix of shape {matrix.shape}: need (n, {width})")
         raw = np.asarray(self._booster.inplace_predict(matrix, validate_features=False))
         return np.clip(raw.astype(np.float32), P_MIN, P_MAX)
-
-    @property
-    def trees(self) -> int:
-        """Boosting rounds in the model."""
-        rounds: int = self._booster.num_boosted_rounds()
-        return rounds
-
-    @property
-    def held_out(self) -> HeldOut | None:
-        """The held-out figures stored by ``rtb train``."""
-        return _held_out(self._booster)
-
-    def record_held_out(self, held_out: HeldOut) -> None:
-        """Store ``held_out`` in the booster."""
-        _record(self._booster, held_out)
-
-    def save(self, path: Path) -> None:
-        """Write the booster atomically (``_save``)."""
-        _save(self._booster, path)
 
 
 class _RoundsBar(xgb.callback.TrainingCallback):
