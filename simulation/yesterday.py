@@ -12,7 +12,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import PacingAdvice
 from budget.ledger import SpendLedger
 from budget.pacing import StorePacer
 from budget.pacing_plan import day_bounds

@@ -13,7 +13,8 @@ from bidding.campaigns import Campaign, Creative, RouterSpec
 from bidding.exploration import MemoryCreativeStats
 from bidding.features import AdKey, ContextFeatures, feature_matrix
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, MODEL_FILES, ModelHolder
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import PacingAdvice
 from bidding.valuation import Goal, GoalKind
 from exchange.bidders.base import BidResult
 from openrtb.money import cpm_to_micros
