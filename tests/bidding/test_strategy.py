@@ -49,7 +49,7 @@ def test_advice_is_monotonic_and_continuous() -> None:
     parts = [a.participation for a in advice]
     assert mults == sorted(mults)
     assert parts == sorted(parts)
-    for (a, x), (b, y) in itertools.pairwise(zip(levels, advice, strict=True)):
+    for (a, x), (_, y) in itertools.pairwise(zip(levels, advice, strict=True)):
         if a > U_MIN:  # participation drops to 0 at U_MIN on purpose
             assert abs(y.multiplier - x.multiplier) < 0.01
             assert abs(y.participation - x.participation) < 0.01
