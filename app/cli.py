@@ -18,6 +18,7 @@ from bidding.quality import QualityBar
 from bidding.train_config import TrainConfig
 from exchange.settings import Settings
 from simulation.cli import add_simulate_command
+from simulation.replay.cli import add_replay_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_accounts_command(commands)
     _add_model_commands(commands)
     add_simulate_command(commands)
+    add_replay_command(commands)
     _with_defaults_shown(parser)
     return parser
 
