@@ -61,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
             strategies=args.strategies,
             objective=args.tune_on,
             seed=args.seed,
+            own_horizon_s=args.own_horizon,
         )
     except (LogError, ValueError) as exc:
         print(f"rtb replay: {exc}", file=sys.stderr)
@@ -81,6 +82,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_replay_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register ``replay`` on the ``rtb`` parser."""
+    from simulation.replay.own import REPLAY_HORIZON_S
     from simulation.replay.run import FRACTIONS, STRATEGIES
 
     spec = LogSpec()
@@ -129,6 +131,12 @@ def add_replay_command(commands: "argparse._SubParsersAction[argparse.ArgumentPa
         default="clicks",
         help="what the training replay maximises: the log's clicks (the protocol) or the "
         "clicks its pCTR expects",
+    )
+    replay.add_argument(
+        "--own-horizon",
+        type=float,
+        default=REPLAY_HORIZON_S,
+        help="the project's strategy: its pacing controller's horizon, seconds (live: 120)",
     )
     replay.add_argument("--seed", type=int, default=1, help="synthetic logs; random draws")
     replay.add_argument(

@@ -10,6 +10,7 @@ the exchange would: the clock, the spend, and the auction's outcome.
 * **Time.** The log's impressions are spread evenly over one virtual day (an even plan, so
   the plan at any instant is the share of the log's impressions seen), and the controller
   steps every ``tick_s`` of it, as ``StorePacer`` does every ``RTB_PACING_INTERVAL_S``.
+* **Controller settings**: the live ones, except the horizon: ``REPLAY_HORIZON_S``.
 * **Learning on the training log.** The campaign first lives one virtual day on the
   training log with the budget fraction of *its* cost, starting cold; the controller state
   it ends with (control level and the learned plant offset, which ``StorePacer`` carries
@@ -31,7 +32,7 @@ from budget.pacing_plan import DayPlan, TrafficProfile
 from simulation.replay.auction import Outcome, buy
 from simulation.replay.logs import AuctionLog
 
-__all__ = ["REPLAY_DAY", "OwnRun", "OwnStrategy"]
+__all__ = ["REPLAY_DAY", "REPLAY_HORIZON_S", "OwnRun", "OwnStrategy"]
 
 REPLAY_DAY = "2026-01-01"
 """The virtual day a log is spread over (UTC, 24 hours)."""
@@ -57,10 +58,18 @@ class OwnRun:
     """The control level at each tick (log₂ of the multiplier above the floor)."""
 
 
+REPLAY_HORIZON_S = 3600.0
+"""The controller's horizon in the replay (docs/bidding.md: the live 120 s moves the
+multiplier on every few purchases of a small campaign and costs it clicks at short budgets;
+``rtb replay --own-horizon 120`` shows how many)."""
+
+
 @dataclass(frozen=True, slots=True)
 class OwnStrategy:
     value_per_click_micros: int
-    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    controller: ControllerConfig = field(
+        default_factory=lambda: ControllerConfig(horizon_s=REPLAY_HORIZON_S)
+    )
     tick_s: float = 5.0
     learned: ControllerState | None = None
     """The state a previous day (the training log) ended with; None: a cold start."""

@@ -25,19 +25,21 @@ __all__ = ["model_pctr", "with_model_pctr"]
 
 def model_pctr(log: AuctionLog, model_dir: Path) -> NDArray[np.float64]:
     """The CTR model of ``model_dir`` scored on every row of ``log`` (a raw log)."""
-    present = [name for name in RAW_COLUMNS if name in log.columns]
-    if not present:
+    missing = [name for name in RAW_COLUMNS if name not in log.columns]
+    if missing:
+        # A column the model reads but the log lacks would be scored as missing on every
+        # row: a pCTR of nothing, silently. (An iPinYou log shares only `domain`.)
         raise LogError(
-            f"{log.source}: none of the model's input columns ({', '.join(RAW_COLUMNS)}); "
-            "give the log a pctr column (a model trained on this log's own fields needs "
-            "`rtb train` with a schema)"
+            f"{log.source}: the model reads columns the log does not have: "
+            f"{', '.join(missing)}; give the log a pctr column (a model trained on this "
+            "log's own fields needs `rtb train` with a schema)"
         )
     try:
         model = XGBoostModel.load(model_dir / MODEL_FILES["ctr"], build=None)
     except ModelError as exc:
         raise LogError(str(exc)) from exc
     columns: dict[str, NDArray[Any]] = {}
-    for name in present:
+    for name in RAW_COLUMNS:
         values = log.columns[name]
         if name in NUMERIC_COLUMNS:
             try:

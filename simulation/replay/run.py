@@ -7,6 +7,7 @@ from typing import Final, Literal
 
 import numpy as np
 
+from budget.pacing_control import ControllerConfig
 from simulation.replay.auction import Outcome, replay_bids
 from simulation.replay.baselines import (
     FixedStrategy,
@@ -17,7 +18,7 @@ from simulation.replay.baselines import (
 )
 from simulation.replay.logs import AuctionLog
 from simulation.replay.optimum import Optimum, hindsight_optimum
-from simulation.replay.own import OwnStrategy
+from simulation.replay.own import REPLAY_HORIZON_S, OwnStrategy
 from simulation.replay.rlb import RlbStrategy
 from simulation.replay.tuning import Objective, tune_fixed, tune_own
 
@@ -84,11 +85,14 @@ def replay(
     objective: Objective = "clicks",
     seed: int = 0,
     rlb: RlbStrategy | None = None,
+    own_horizon_s: float = REPLAY_HORIZON_S,
 ) -> ReplayResult:
     """The protocol over ``test`` for each budget fraction and strategy (module docstring).
 
     Parameters come from ``train`` alone; ``seed`` feeds the only random draws (the
-    project's strategy's participation, when its bids are at their floor)."""
+    project's strategy's participation, when its bids are at their floor). ``own_horizon_s``:
+    the project's strategy's controller horizon (its value per click is the training log's
+    eCPC)."""
     facts = TrainingFacts.of(train)
     train.require_pctr()
     test_pctr = test.require_pctr()
@@ -111,10 +115,10 @@ def replay(
                 plan = strategy.plan(train, budget, len(test))
                 rows.append(Row(name, f"T0 {plan.horizon}", plan.run(test, budget)))
             else:
-                own = tune_own(
-                    OwnStrategy(facts.ecpc_micros), train, train_budget, objective, rng_seed
-                )
-                day = own.run(test, budget, np.random.default_rng(rng_seed + 1))
-                rows.append(Row(name, own.label, day.outcome))
+                controller = ControllerConfig(horizon_s=own_horizon_s)
+                base = OwnStrategy(facts.ecpc_micros, controller)
+                learned = tune_own(base, train, train_budget, rng_seed)
+                day = learned.run(test, budget, np.random.default_rng(rng_seed + 1))
+                rows.append(Row(name, learned.label, day.outcome))
         results.append(BudgetResult(fraction, budget, tuple(rows), hindsight_optimum(test, budget)))
     return ReplayResult(train, test, objective, tuple(results))

@@ -11,8 +11,9 @@ with the shapes that decide how strategies compare, each a parameter of ``LogSpe
 * traffic along a diurnal curve (a night-time trough a sixth of the evening peak);
 * **days that differ**: each day has its own market price level (lognormal, sd
   ``day_price_sd``) and its own pCTR level (``day_pctr_sd``: the traffic mix moves while the
-  model stays the one trained before), so the test days are not the training days. Training
-  log: the first ``train_days``, test log: the next ``test_days`` (iPinYou: 7 and 3).
+  model stays the one trained before), so the test days are not the training days, and
+  ``test_price_shift``/``test_pctr_shift`` move the test days as a whole. Training log: the
+  first ``train_days``, test log: the next ``test_days`` (iPinYou: 7 and 3).
 
 With ``day_price_sd = day_pctr_sd = 0`` every day is alike and a strategy tuned on the
 training log meets a test log from the same distribution; docs/bidding.md shows both.
@@ -53,6 +54,10 @@ class LogSpec:
     hourly_price_swing: float = 0.15
     day_price_sd: float = 0.10
     day_pctr_sd: float = 0.10
+    test_price_shift: float = 1.0
+    """The test days' market price level over the training days' (beyond each day's own)."""
+    test_pctr_shift: float = 1.0
+    """The test days' pCTR level over the training days' (beyond each day's own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +68,14 @@ class SyntheticLogs:
     """The test impressions' true click probabilities (expected clicks of any choice)."""
 
 
-def _days(spec: LogSpec, days: int, rng: np.random.Generator) -> dict[str, NDArray[np.float64]]:
+def _days(
+    spec: LogSpec, days: int, rng: np.random.Generator, price_shift: float, pctr_shift: float
+) -> dict[str, NDArray[np.float64]]:
     n = spec.rows_per_day * days
     weights = np.array(_DIURNAL, np.float64)
     hour = np.sort(rng.choice(24, size=(days, spec.rows_per_day), p=weights / weights.sum()))
-    day_price = np.exp(spec.day_price_sd * rng.standard_normal(days))
-    day_pctr = np.exp(spec.day_pctr_sd * rng.standard_normal(days))
+    day_price = price_shift * np.exp(spec.day_price_sd * rng.standard_normal(days))
+    day_pctr = pctr_shift * np.exp(spec.day_pctr_sd * rng.standard_normal(days))
     hour = hour.reshape(n)
     day = np.repeat(np.arange(days), spec.rows_per_day)
     signal = rng.standard_normal(n)
@@ -95,8 +102,8 @@ def _days(spec: LogSpec, days: int, rng: np.random.Generator) -> dict[str, NDArr
 def generate(spec: LogSpec, seed: int) -> SyntheticLogs:
     """A training log (the first ``train_days``) and a test log (the next ``test_days``)."""
     rng = np.random.default_rng(seed)
-    train = _days(spec, spec.train_days, rng)
-    test = _days(spec, spec.test_days, rng)
+    train = _days(spec, spec.train_days, rng, 1.0, 1.0)
+    test = _days(spec, spec.test_days, rng, spec.test_price_shift, spec.test_pctr_shift)
     return SyntheticLogs(
         from_arrays(train["click"], train["price"], train["pctr"], f"synthetic-train(seed {seed})"),
         from_arrays(test["click"], test["price"], test["pctr"], f"synthetic-test(seed {seed})"),

@@ -9,8 +9,8 @@ take only the training log (``tests/simulation/test_replay.py`` checks that a te
 changed anywhere leaves every choice as it was).
 
 RLB has no parameters to tune: its tables come from the training log's price and pCTR
-distributions. The project's strategy tunes its controller's horizon and learns its
-controller state by living the training day (``simulation.replay.own``).
+distributions. The project's strategy learns its controller state by living the training
+day (``simulation.replay.own``); it chooses nothing by clicks.
 """
 
 from collections.abc import Sequence
@@ -24,14 +24,10 @@ from simulation.replay.baselines import FixedStrategy
 from simulation.replay.logs import AuctionLog
 from simulation.replay.own import OwnStrategy
 
-__all__ = ["OWN_HORIZONS_S", "Objective", "tune_fixed", "tune_own"]
+__all__ = ["Objective", "tune_fixed", "tune_own"]
 
 Objective = Literal["clicks", "pctr"]
 S = TypeVar("S", bound=FixedStrategy)
-
-OWN_HORIZONS_S = (120.0, 600.0, 3600.0)
-"""The controller horizons the project's strategy tries: the live default (tight tracking of
-the plan) to an hour (a steadier multiplier)."""
 
 
 def _score(outcome: Outcome, log: AuctionLog, objective: Objective) -> tuple[float, float]:
@@ -54,24 +50,9 @@ def tune_fixed(grid: Sequence[S], train: AuctionLog, budget_micros: int, objecti
 
 
 def tune_own(
-    strategy: OwnStrategy,
-    train: AuctionLog,
-    budget_micros: int,
-    objective: Objective,
-    seed: int,
-    horizons_s: Sequence[float] = OWN_HORIZONS_S,
+    strategy: OwnStrategy, train: AuctionLog, budget_micros: int, seed: int
 ) -> OwnStrategy:
-    """``strategy`` with the horizon that does best on the training day, carrying the
+    """``strategy`` after living the training day with ``budget_micros``: it carries the
     controller state that day ended with (what it learned) into the next."""
-    best: OwnStrategy | None = None
-    best_score = (-np.inf, -np.inf)
-    for horizon_s in horizons_s:
-        controller = replace(strategy.controller, horizon_s=horizon_s)
-        candidate = replace(strategy, controller=controller, learned=None)
-        day = candidate.run(train, budget_micros, np.random.default_rng(seed))
-        score = _score(day.outcome, train, objective)
-        if score > best_score:
-            best, best_score = candidate.after(day), score
-    if best is None:
-        raise ValueError("no horizon to try")
-    return best
+    cold = replace(strategy, learned=None)
+    return cold.after(cold.run(train, budget_micros, np.random.default_rng(seed)))
