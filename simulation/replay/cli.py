@@ -42,12 +42,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.synthetic is not None and args.synthetic < 100:
         print("rtb replay: --synthetic must be at least 100 rows a day", file=sys.stderr)
         return 2
+    if not (args.test_price_shift > 0 and args.test_pctr_shift > 0):
+        print("rtb replay: the test-day shifts must be > 0", file=sys.stderr)
+        return 2
+    if not args.own_horizon > 0:
+        print("rtb replay: --own-horizon must be > 0 seconds", file=sys.stderr)
+        return 2
     try:
         if args.synthetic is not None:
             spec = LogSpec(
                 rows_per_day=args.synthetic,
                 day_price_sd=args.day_price_sd,
                 day_pctr_sd=args.day_pctr_sd,
+                test_price_shift=args.test_price_shift,
+                test_pctr_shift=args.test_pctr_shift,
             )
             logs = generate(spec, args.seed)
             train, test = logs.train, logs.test
@@ -116,14 +124,14 @@ def add_replay_command(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     replay.add_argument(
         "--fractions",
         type=_fractions,
-        default=FRACTIONS,
-        help="budgets 1/n of the test log's cost, comma-separated (default 32,16,8,4,2)",
+        default=",".join(str(f) for f in FRACTIONS),
+        help="budgets 1/n of the test log's cost, comma-separated",
     )
     replay.add_argument(
         "--strategies",
         type=_strategies,
-        default=STRATEGIES,
-        help=f"comma-separated, of {','.join(STRATEGIES)} (default all)",
+        default=",".join(STRATEGIES),
+        help=f"comma-separated, of {','.join(STRATEGIES)}",
     )
     replay.add_argument(
         "--tune-on",
@@ -143,13 +151,25 @@ def add_replay_command(commands: "argparse._SubParsersAction[argparse.ArgumentPa
         "--day-price-sd",
         type=float,
         default=spec.day_price_sd,
-        help="synthetic: sd of each day's log market price level",
+        help="synthetic: sd of each day's market price level (log scale)",
     )
     replay.add_argument(
         "--day-pctr-sd",
         type=float,
         default=spec.day_pctr_sd,
-        help="synthetic: sd of each day's log pCTR level",
+        help="synthetic: sd of each day's pCTR level (log scale)",
+    )
+    replay.add_argument(
+        "--test-price-shift",
+        type=float,
+        default=spec.test_price_shift,
+        help="synthetic: the test days' market price level over the training days'",
+    )
+    replay.add_argument(
+        "--test-pctr-shift",
+        type=float,
+        default=spec.test_pctr_shift,
+        help="synthetic: the test days' pCTR level over the training days'",
     )
     replay.add_argument("--out", type=Path, help="directory for replay.md and the plots")
     replay.add_argument("--no-plots", action="store_true", help="the table only")

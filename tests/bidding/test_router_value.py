@@ -14,7 +14,7 @@ from bidding.exploration import MemoryCreativeStats
 from bidding.features import AdKey, ContextFeatures, feature_matrix
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, MODEL_FILES, ModelHolder
 from bidding.router import CampaignRouter
-from bidding.strategy import PacingAdvice
+from bidding.strategy import PacingAdvice, advice_at
 from bidding.valuation import Goal, GoalKind
 from exchange.bidders.base import BidResult
 from openrtb.money import cpm_to_micros
@@ -121,6 +121,21 @@ async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolde
     prices = {b.cid: cpm_to_micros(b.price) for s in answer.seatbid for b in s.bid}
     assert prices["fixed"] == 1_500_000
     assert abs(prices["val"] - expected_bid_micros(shipped, req, camp, 2.0)) <= 1
+
+
+async def test_a_short_budget_bids_far_below_half_on_every_request(shipped: ModelHolder) -> None:
+    """The strategy's advice four levels down: an eighth of the value, and no random skip
+    (the old mapping gave a 0.5 floor and a coin flip per request there)."""
+    advice = advice_at(-3.0)
+    assert advice == PacingAdvice(0.125, 1.0)
+    camp = value_campaign()
+    paced = make_router(camp, models=shipped, pacer=FixedPacer(advice))
+    for i in range(20):
+        req = low_floor_request(id=f"short-{i}")  # each its own hold
+        answer = await paced.request_bids(req, 0.05)
+        assert answer is not None
+        bid = answer.seatbid[0].bid[0]
+        assert abs(cpm_to_micros(bid.price) - expected_bid_micros(shipped, req, camp, 0.125)) <= 1
 
 
 async def test_participation_zero_keeps_a_campaign_out() -> None:
