@@ -49,7 +49,7 @@ from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade_many
-from bidding.strategy import FULL_SPEED, PacingAdvice, takes_part
+from bidding.strategy import FULL_SPEED, PacingAdvice, participation_of, takes_part
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
 from exchange.bidders import base as bidder_api
@@ -325,7 +325,10 @@ class CampaignRouter:
             fitting.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
         if pacer is None:
             return fitting
-        drawn = takes_part([s.pacing for s in fitting], self._rng)
+        drawn = takes_part(
+            [participation_of(s.pacing, s.candidate.campaign.goal is not None) for s in fitting],
+            self._rng,
+        )
         return [slot for slot, part in zip(fitting, drawn, strict=True) if part]
 
     def explain(self, request: BidRequest) -> dict[str, dict[str, str]]:

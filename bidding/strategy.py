@@ -21,6 +21,9 @@ the full bid would buy, at the full bid's prices. So:
   bid (a campaign that outbids everyone, a campaign at its ``min_bid``) that bidding lower
   no longer spends less.
 
+A **fixed-price** campaign cannot bid lower: its one lever is participation, ``2^u`` below
+``u = 0`` (``PacingAdvice.fixed_participation``), so that its spend too moves as 2^u.
+
 The spend of the first region moves as 2^u where the market's price distribution is locally
 like a power law of exponent 1, which is the plant model of ``budget.pacing_control``; its
 learned offset absorbs the rest. The floor used to be 0.5 with participation below it:
@@ -42,6 +45,7 @@ __all__ = [
     "U_FLOOR",
     "PacingAdvice",
     "advice_at",
+    "participation_of",
     "takes_part",
 ]
 
@@ -61,22 +65,30 @@ class PacingAdvice(NamedTuple):
     multiplier: float
     """Scales a value-based bid before its [min, max] clip (fixed prices are not scaled)."""
     participation: float
-    """The probability that the campaign bids at all on a request."""
+    """The probability that a value-based campaign bids at all on a request."""
+    fixed_participation: float
+    """The same for a fixed-price campaign, whose price the multiplier does not scale."""
 
 
-FULL_SPEED: Final = PacingAdvice(1.0, 1.0)
+FULL_SPEED: Final = PacingAdvice(1.0, 1.0, 1.0)
 
 
 def advice_at(u: float) -> PacingAdvice:
     """The advice at control level ``u`` (the mapping of the module docstring)."""
-    if u >= U_FLOOR:
-        return PacingAdvice(math.exp2(min(u, U_CEILING)), 1.0)
     if u <= STOP_LEVEL:
-        return PacingAdvice(MULTIPLIER_FLOOR, 0.0)
-    return PacingAdvice(MULTIPLIER_FLOOR, math.exp2(u - U_FLOOR))
+        return PacingAdvice(MULTIPLIER_FLOOR, 0.0, 0.0)
+    fixed = math.exp2(min(u, 0.0))
+    if u >= U_FLOOR:
+        return PacingAdvice(math.exp2(min(u, U_CEILING)), 1.0, fixed)
+    return PacingAdvice(MULTIPLIER_FLOOR, math.exp2(u - U_FLOOR), fixed)
 
 
-def takes_part(advice: Sequence[PacingAdvice], rng: np.random.Generator) -> list[bool]:
+def participation_of(advice: PacingAdvice, value_based: bool) -> float:
+    """The probability that a campaign of this kind bids on a request it fits."""
+    return advice.participation if value_based else advice.fixed_participation
+
+
+def takes_part(probabilities: Sequence[float], rng: np.random.Generator) -> list[bool]:
     """Per candidate, whether it bids at all (one draw per candidate below full
     participation, in order: ``bidding.exploration.bernoulli``)."""
-    return bernoulli([a.participation for a in advice], rng)
+    return bernoulli(probabilities, rng)

@@ -40,10 +40,10 @@ class _CountOnly:
 
     def advice(self, campaign_id: str) -> PacingAdvice:
         self._pacer.advice(campaign_id)
-        return PacingAdvice(1.0, 0.0)
+        return PacingAdvice(1.0, 0.0, 0.0)
 
     def peek(self, campaign_id: str) -> PacingAdvice:
-        return PacingAdvice(1.0, 0.0)
+        return PacingAdvice(1.0, 0.0, 0.0)
 
 
 async def replay_yesterday(

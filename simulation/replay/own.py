@@ -143,7 +143,8 @@ class OwnStrategy:
             )
             bidding = valued.sent & (valued.bid_cpm_micros > price[maybe])
             if advice.participation < 1.0:
-                bidding &= np.array(takes_part([advice] * len(maybe), rng), dtype=np.bool_)
+                drawn = takes_part([advice.participation] * len(maybe), rng)
+                bidding &= np.array(drawn, dtype=np.bool_)
             candidates = maybe[bidding]
             if len(candidates):
                 taken, cost = buy(costs[candidates], budget_micros - spent)

@@ -115,7 +115,7 @@ async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolde
         time_zone="UTC",
         creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
     )
-    paced = make_router(camp, fixed, models=shipped, pacer=FixedPacer(PacingAdvice(2.0, 1.0)))
+    paced = make_router(camp, fixed, models=shipped, pacer=FixedPacer(PacingAdvice(2.0, 1.0, 1.0)))
     answer = await paced.request_bids(req, 0.05)
     assert answer is not None
     prices = {b.cid: cpm_to_micros(b.price) for s in answer.seatbid for b in s.bid}
@@ -127,7 +127,7 @@ async def test_a_short_budget_bids_far_below_half_on_every_request(shipped: Mode
     """The strategy's advice four levels down: an eighth of the value, and no random skip
     (the old mapping gave a 0.5 floor and a coin flip per request there)."""
     advice = advice_at(-3.0)
-    assert advice == PacingAdvice(0.125, 1.0)
+    assert advice == PacingAdvice(0.125, 1.0, 0.125)
     camp = value_campaign()
     paced = make_router(camp, models=shipped, pacer=FixedPacer(advice))
     for i in range(20):
@@ -138,8 +138,32 @@ async def test_a_short_budget_bids_far_below_half_on_every_request(shipped: Mode
         assert abs(cpm_to_micros(bid.price) - expected_bid_micros(shipped, req, camp, 0.125)) <= 1
 
 
+async def test_a_fixed_price_is_paced_by_participation_alone(shipped: ModelHolder) -> None:
+    """At u = −1 a value-based campaign bids half its value on every request; a fixed-price
+    one, which cannot bid lower, takes part in about half of them."""
+    fixed = Campaign(
+        id="fixed",
+        advertiser="f",
+        seat="fixed",
+        bid_cpm_micros=1_500_000,
+        daily_budget_micros=100_000_000,
+        time_zone="UTC",
+        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
+    )
+    paced = make_router(value_campaign(), fixed, models=shipped, pacer=FixedPacer(advice_at(-1.0)))
+    bidders = []
+    for i in range(200):
+        answer = await paced.request_bids(low_floor_request(id=f"half-{i}"), 0.05)
+        assert answer is not None
+        bidders.append({b.cid for s in answer.seatbid for b in s.bid})
+    assert all("val" in seen for seen in bidders)
+    assert 70 <= sum("fixed" in seen for seen in bidders) <= 130
+
+
 async def test_participation_zero_keeps_a_campaign_out() -> None:
-    paused = make_router(value_campaign(), models=None, pacer=FixedPacer(PacingAdvice(1.0, 0.0)))
+    paused = make_router(
+        value_campaign(), models=None, pacer=FixedPacer(PacingAdvice(1.0, 0.0, 0.0))
+    )
     assert await paused.request_bids(low_floor_request(), 0.05) is None
 
 

@@ -36,10 +36,10 @@ def test_advice_stays_in_bounds(u: float) -> None:
 
 def test_bids_fall_well_below_half_before_any_auction_is_skipped() -> None:
     assert advice_at(0.0) == FULL_SPEED
-    assert advice_at(U_MAX) == PacingAdvice(2.0, 1.0)
-    assert advice_at(-2.0) == PacingAdvice(0.25, 1.0)
-    assert advice_at(U_FLOOR) == PacingAdvice(1 / 64, 1.0)
-    assert advice_at(U_FLOOR - 1) == PacingAdvice(1 / 64, 0.5)
+    assert advice_at(U_MAX) == PacingAdvice(2.0, 1.0, 1.0)
+    assert advice_at(-2.0) == PacingAdvice(0.25, 1.0, 0.25)
+    assert advice_at(U_FLOOR) == PacingAdvice(1 / 64, 1.0, 1 / 64)
+    assert advice_at(U_FLOOR - 1) == PacingAdvice(1 / 64, 0.5, 1 / 128)
 
 
 def test_advice_is_monotonic_and_continuous() -> None:
@@ -59,7 +59,7 @@ def test_advice_is_monotonic_and_continuous() -> None:
 
 def test_takes_part_draws_only_for_uncertain_candidates() -> None:
     rng = np.random.default_rng(3)
-    drawn = takes_part([FULL_SPEED, advice_at(U_MIN), FULL_SPEED], rng)
+    drawn = takes_part([1.0, advice_at(U_MIN).participation, 1.0], rng)
     assert drawn == [True, False, True]
-    many = takes_part([advice_at(U_FLOOR - 1)] * 4000, np.random.default_rng(4))
+    many = takes_part([advice_at(U_FLOOR - 1).participation] * 4000, np.random.default_rng(4))
     assert 0.45 < sum(many) / len(many) < 0.55

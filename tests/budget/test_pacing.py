@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bidding.strategy import MULTIPLIER_FLOOR, PacingAdvice, advice_at
+from bidding.strategy import FULL_SPEED, MULTIPLIER_FLOOR, PacingAdvice, advice_at
 from budget.keys import KeySpace
 from budget.ledger import CampaignHold, SpendLedger
 from budget.ledger_watch import open_ledger
@@ -69,8 +69,8 @@ async def test_full_speed_until_the_first_tick_then_bounded_advice(
 ) -> None:
     clock = Clock(START + 6 * 3600)
     paced = pacer(store, keys, clock)
-    assert paced.advice("c1") == PacingAdvice(1.0, 1.0)
-    assert paced.advice("unknown") == PacingAdvice(1.0, 1.0)
+    assert paced.advice("c1") == FULL_SPEED
+    assert paced.advice("unknown") == FULL_SPEED
     assert await paced.tick() is True
     advice = paced.advice("c1")
     assert isinstance(advice, PacingAdvice)
@@ -100,7 +100,7 @@ async def test_two_pacers_over_one_store_give_the_same_advice(
         for cid in ("c1", "c2"):
             assert first.advice(cid) == second.advice(cid)
             assert first.state(cid) == second.state(cid)
-    assert first.peek("c1") == first.advice("c1") != PacingAdvice(1.0, 1.0)
+    assert first.peek("c1") == first.advice("c1") != FULL_SPEED
 
 
 async def test_a_new_day_plans_along_the_traffic_counted_the_day_before(
@@ -147,7 +147,7 @@ async def test_a_failing_store_keeps_the_last_advice(keys: KeySpace) -> None:
     broken = StorePacer((Paced("c1"),), down, keys, advice=advice_at, clock=clock)
     try:
         assert await broken.tick() is False
-        assert broken.advice("c1") == PacingAdvice(1.0, 1.0)
+        assert broken.advice("c1") == FULL_SPEED
     finally:
         await down.aclose()
     assert paced.advice("c1") == before
