@@ -43,6 +43,19 @@ def value_campaign(cid: str = "val", goal: Goal = ROI, **kw: Any) -> Campaign:
     )
 
 
+def fixed_campaign() -> Campaign:
+    """A campaign without a goal: it bids its price, 1.50, whatever the models say."""
+    return Campaign(
+        id="fixed",
+        advertiser="f",
+        seat="fixed",
+        bid_cpm_micros=1_500_000,
+        daily_budget_micros=100_000_000,
+        time_zone="UTC",
+        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
+    )
+
+
 class FixedPacer:
     def __init__(self, advice: PacingAdvice) -> None:
         self.value = advice
@@ -106,15 +119,7 @@ async def test_value_based_bid_is_the_formula_on_the_models_predictions(
 async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolder) -> None:
     req = low_floor_request()
     camp = value_campaign()
-    fixed = Campaign(
-        id="fixed",
-        advertiser="f",
-        seat="fixed",
-        bid_cpm_micros=1_500_000,
-        daily_budget_micros=100_000_000,
-        time_zone="UTC",
-        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
-    )
+    fixed = fixed_campaign()
     paced = make_router(camp, fixed, models=shipped, pacer=FixedPacer(PacingAdvice(2.0, 1.0, 1.0)))
     answer = await paced.request_bids(req, 0.05)
     assert answer is not None
@@ -141,15 +146,7 @@ async def test_a_short_budget_bids_far_below_half_on_every_request(shipped: Mode
 async def test_a_fixed_price_is_paced_by_participation_alone(shipped: ModelHolder) -> None:
     """At u = −1 a value-based campaign bids half its value on every request; a fixed-price
     one, which cannot bid lower, takes part in about half of them."""
-    fixed = Campaign(
-        id="fixed",
-        advertiser="f",
-        seat="fixed",
-        bid_cpm_micros=1_500_000,
-        daily_budget_micros=100_000_000,
-        time_zone="UTC",
-        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
-    )
+    fixed = fixed_campaign()
     paced = make_router(value_campaign(), fixed, models=shipped, pacer=FixedPacer(advice_at(-1.0)))
     bidders = []
     for i in range(200):
