@@ -81,6 +81,11 @@ class OwnStrategy:
             return f"{horizon}, cold start"
         return f"{horizon}, learned u {self.learned.u:+.2f}"
 
+    def valuation(self) -> ValuationTable:
+        """The bid formula's table of the one CPC campaign this strategy bids for."""
+        goal = Goal(GoalKind.CPC, target_cpc_micros=self.value_per_click_micros)
+        return ValuationTable.of([_Campaign(goal)])
+
     def after(self, day: OwnRun) -> "OwnStrategy":
         """This strategy the next day, carrying what ``day`` taught its controller."""
         s = day.state
@@ -100,9 +105,7 @@ class OwnStrategy:
         ends = np.minimum(
             np.ceil(np.arange(1, ticks + 1) * self.tick_s / day_s * n - 0.5), n
         ).astype(np.intp)
-        table = ValuationTable.of(
-            [_Campaign(Goal(GoalKind.CPC, target_cpc_micros=self.value_per_click_micros))]
-        )
+        table = self.valuation()
         with np.errstate(divide="ignore"):  # the multiplier each impression needs to be won
             needed = price / (1000.0 * pctr * self.value_per_click_micros) * (1 - 1e-9)
         state = self.learned or ControllerState(0.0, 0)

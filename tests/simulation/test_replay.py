@@ -19,10 +19,10 @@ from bidding.features import NUMERIC_COLUMNS, RAW_COLUMNS, encode_columns
 from bidding.models import XGBoostModel
 from bidding.strategy import advice_at
 from bidding.train import synthetic_columns
-from bidding.valuation import Goal, GoalKind, ValuationTable, value_bids
+from bidding.valuation import value_bids
 from simulation.replay.baselines import TrainingFacts
 from simulation.replay.logs import AuctionLog, LogError, read_log
-from simulation.replay.own import OwnStrategy, _Campaign
+from simulation.replay.own import OwnStrategy
 from simulation.replay.pctr import with_model_pctr
 from simulation.replay.report import text
 from simulation.replay.run import ReplayResult, StrategyName, replay
@@ -66,8 +66,7 @@ def test_the_own_strategy_bids_with_the_live_levers_and_formula() -> None:
     day = strategy.run(data.test, budget, np.random.default_rng(0))
     n, ticks = len(data.test), len(day.levels)
     tick_of = ((np.arange(n) + 0.5) / n * ticks).astype(np.intp)[day.outcome.won]
-    goal = Goal(GoalKind.CPC, target_cpc_micros=strategy.value_per_click_micros)
-    table = ValuationTable.of([_Campaign(goal)])
+    table = strategy.valuation()
     for i, tick in zip(day.outcome.won.tolist(), tick_of.tolist(), strict=True):
         advice = advice_at(day.levels[tick])
         pctr = data.test.require_pctr()[i]
