@@ -39,6 +39,10 @@ class HttpLimits:
     """Counts a refusal by reason (``rtb_http_refused_total``)."""
     shed: Callable[[str], None] = _uncounted
     """Counts an auction answered 204 unheard by reason (``rtb_nobids_total``)."""
+    queue_wait_s: float = 0.0
+    """A bid request that waited longer for its handler is answered 204 unheard (0: never):
+    ``RTB_SHED_AFTER_MS``, or less when the exchange calls external bidders
+    (``Exchange.queue_wait_limit_s``)."""
 
     @classmethod
     def from_settings(
@@ -46,6 +50,7 @@ class HttpLimits:
         settings: Settings,
         refused: Callable[[str], None] = _uncounted,
         shed: Callable[[str], None] = _uncounted,
+        queue_wait_s: float | None = None,
     ) -> "HttpLimits":
         return cls(
             max_header_bytes=settings.max_header_bytes,
@@ -56,6 +61,7 @@ class HttpLimits:
             drain_timeout_s=settings.drain_timeout_s,
             refused=refused,
             shed=shed,
+            queue_wait_s=settings.shed_after_ms / 1000 if queue_wait_s is None else queue_wait_s,
         )
 
 

@@ -71,13 +71,18 @@ class Stamped:
     """Serves ``app`` as the exchange's protocol and lifespan would: the request's arrival
     time in its scope (``waited`` seconds ago) and the limits, counting sheds, in its state."""
 
-    def __init__(self, app: ASGIApp, waited: Callable[[], float]) -> None:
+    def __init__(
+        self, app: ASGIApp, waited: Callable[[], float], queue_wait_s: float = 0.0
+    ) -> None:
         self.app = app
         self.waited = waited
+        self.queue_wait_s = queue_wait_s
         self.shed: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limits = dataclasses.replace(DEFAULT_LIMITS, shed=self.shed.append)
+        limits = dataclasses.replace(
+            DEFAULT_LIMITS, shed=self.shed.append, queue_wait_s=self.queue_wait_s
+        )
         scope = {**scope, "state": {LIMITS_STATE_KEY: limits}}
         stamp_arrival(scope, time.monotonic() - self.waited())
         await self.app(scope, receive, send)
@@ -102,8 +107,8 @@ async def test_a_bid_request_that_waited_too_long_is_answered_unheard() -> None:
     gate = Gate()
     gate.open.set()
     waits = iter([0.030, 0.010])
-    limited = InFlightLimit(gate, max_in_flight=8, retry_after_s=1, shed_after_s=0.020)
-    served = Stamped(limited, lambda: next(waits))
+    limited = InFlightLimit(gate, max_in_flight=8, retry_after_s=1)
+    served = Stamped(limited, lambda: next(waits), queue_wait_s=0.020)
     async with client_of(served) as client:
         late = await client.post("/openrtb2/auction", content=b"{}")
         timely = await client.post("/openrtb2/auction", content=b"{}")
