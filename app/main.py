@@ -63,7 +63,7 @@ def create_app(
                 _shed_counter(metrics),
                 exchange.queue_wait_limit_s(settings.shed_after_ms / 1000),
             )
-            metrics.queue_wait_limit.set(limits.queue_wait_s)
+            metrics.queue_wait_limit.set(limits.busy_queue_wait_s)
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: limits}
 

@@ -16,6 +16,10 @@ LAG_PASSES: Final = 5
 MIN_QUEUE_WAIT_MS: Final = 1.0
 """The shortest admission wait the exchange sets: below, a burst of arrivals would be shed
 even on an idle loop."""
+MIN_FAN_OUT_MS: Final = 10.0
+"""The reserve for the turns to come never cuts the bidders' window below this (while
+``tmax`` itself leaves it): the reserve is an estimate from one wait, which a pause of the
+process alone (a collection, the scheduler) can stretch without the loop being behind."""
 
 
 def queue_wait_limit_ms(cap_ms: float, tmax_ms: int, reserve_ms: int, fan_out_ms: int) -> float:
@@ -31,6 +35,8 @@ def queue_wait_limit_ms(cap_ms: float, tmax_ms: int, reserve_ms: int, fan_out_ms
 def bidders_budget_ms(tmax_ms: int, reserve_ms: int, elapsed_ms: float, external: bool) -> float:
     """What ``tmax`` leaves for the bidders after the ``elapsed_ms`` since arrival, the
     response reserve and — with external bidders — the turns still to come, each as long
-    as the request has waited so far."""
+    as the request has waited so far (but at least ``MIN_FAN_OUT_MS`` that ``tmax`` leaves)."""
     left = tmax_ms - reserve_ms - elapsed_ms
-    return left - LAG_PASSES * elapsed_ms if external else left
+    if not external:
+        return left
+    return max(left - LAG_PASSES * elapsed_ms, min(left, MIN_FAN_OUT_MS))

@@ -290,9 +290,9 @@ class Metrics:
         )
         self.queue_wait_limit = Gauge(
             "rtb_admission_queue_wait_limit_seconds",
-            "A bid request that waited longer for its handler is answered 204 unheard "
-            "(queued_too_long): RTB_SHED_AFTER_MS, or less with external bidders "
-            "(exchange.deadlines). 0: never.",
+            "A bid request that waited longer for its handler while others are in flight is "
+            "answered 204 unheard (queued_too_long): RTB_SHED_AFTER_MS, or less with external "
+            "bidders (exchange.deadlines). 0: never.",
             registry=self.registry,
         )
         self.log_suppressed = Counter(

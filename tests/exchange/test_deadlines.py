@@ -4,6 +4,7 @@ import pytest
 
 from exchange.deadlines import (
     LAG_PASSES,
+    MIN_FAN_OUT_MS,
     MIN_QUEUE_WAIT_MS,
     bidders_budget_ms,
     queue_wait_limit_ms,
@@ -36,3 +37,9 @@ def test_zero_means_never_shed_whatever_the_bidders() -> None:
 def test_the_bidders_budget_reserves_the_turns_to_come_only_for_external_bidders() -> None:
     assert bidders_budget_ms(120, 5, elapsed_ms=10.0, external=False) == 105.0
     assert bidders_budget_ms(120, 5, elapsed_ms=10.0, external=True) == 105.0 - LAG_PASSES * 10
+
+
+def test_the_turns_to_come_leave_external_bidders_at_least_the_minimum_tmax_allows() -> None:
+    assert bidders_budget_ms(100, 5, elapsed_ms=20.0, external=True) == MIN_FAN_OUT_MS
+    assert bidders_budget_ms(30, 5, elapsed_ms=20.0, external=True) == 5.0  # tmax leaves 5
+    assert bidders_budget_ms(30, 5, elapsed_ms=30.0, external=True) == -5.0  # none: no time
