@@ -2,9 +2,10 @@
 and for a bid request, the no-bid an SSP expects: 204, at once.
 
 An exchange past its capacity would answer after the SSP's ``tmax`` anyway; refusing at
-once costs both sides less than queueing into timeouts. A bid request that waited
-``shed_after_s`` between its first bytes and the moment the exchange could start on it is
-answered 204 the same way: the loop is behind, and the unparsed request costs a few
+once costs both sides less than queueing into timeouts. A bid request that waited longer
+than the limits' ``queue_wait_s`` (``busy_queue_wait_s`` while others are in flight)
+between its first bytes and the moment the exchange could start on it is answered 204 the
+same way: the loop is behind, and the unparsed request costs a few
 microseconds to refuse against the hundreds an auction costs, so under overload the work
 goes to requests that can still be answered within their ``tmax``. A shed request's body
 is read and discarded, so its keep-alive connection stays open. uvicorn's own ``limit_concurrency``
@@ -24,7 +25,7 @@ from typing import Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import JSON, error_body
-from app.http_limits import arrived_at, limits_in
+from app.http_limits import HttpLimits, arrived_at, limits_in
 from app.request_metrics import RequestMetrics
 from app.routes.auction import AUCTION_PATH, OPENRTB_VERSION
 from exchange.results import NoBid
@@ -54,12 +55,10 @@ class InFlightLimit:
         app: ASGIApp,
         max_in_flight: int,
         retry_after_s: int,
-        shed_after_s: float = 0.0,
         requests: RequestMetrics | None = None,
     ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
-        self.shed_after_s = shed_after_s
         self.requests = requests if requests is not None else RequestMetrics()
         body = error_body(
             "server", f"over {max_in_flight} requests in flight; retry in {retry_after_s} s"
@@ -89,9 +88,10 @@ class InFlightLimit:
         requests = self.requests
         path = scope["path"]
         if path == AUCTION_PATH:
-            reason = self._shed(scope)
+            limits = limits_in(scope.get("state", {}))
+            reason = self._shed(scope, limits)
             if reason is not None:
-                limits_in(scope.get("state", {})).shed(reason.value)
+                limits.shed(reason.value)
                 await _discard_body(receive)
                 await send(_NO_BID_START)
                 await send(_EMPTY)
@@ -118,13 +118,15 @@ class InFlightLimit:
             requests.in_flight -= 1
             requests.observe(scope, status, time.monotonic() - started)
 
-    def _shed(self, scope: Scope) -> NoBid | None:
+    def _shed(self, scope: Scope, limits: HttpLimits) -> NoBid | None:
         """Why a bid request is answered unheard, if it is."""
-        if self.requests.in_flight >= self.max_in_flight:
+        in_flight = self.requests.in_flight
+        if in_flight >= self.max_in_flight:
             return NoBid.OVERLOADED
-        if self.shed_after_s > 0:
+        queue_wait_s = limits.busy_queue_wait_s if in_flight else limits.queue_wait_s
+        if queue_wait_s > 0:
             arrived = arrived_at(scope)
-            if arrived is not None and time.monotonic() - arrived > self.shed_after_s:
+            if arrived is not None and time.monotonic() - arrived > queue_wait_s:
                 return NoBid.QUEUED_TOO_LONG
         return None
 

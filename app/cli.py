@@ -17,6 +17,7 @@ from app.ledger_cli import add_ledger_command
 from app.train_cli import add_model_commands
 from exchange.settings import Settings
 from simulation.cli import add_simulate_command
+from simulation.replay.cli import add_replay_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_accounts_command(commands)
     add_model_commands(commands)
     add_simulate_command(commands)
+    add_replay_command(commands)
     _with_defaults_shown(parser)
     return parser
 

@@ -39,6 +39,14 @@ class HttpLimits:
     """Counts a refusal by reason (``rtb_http_refused_total``)."""
     shed: Callable[[str], None] = _uncounted
     """Counts an auction answered 204 unheard by reason (``rtb_nobids_total``)."""
+    queue_wait_s: float = 0.0
+    """A bid request that waited longer for its handler is answered 204 unheard (0: never):
+    ``RTB_SHED_AFTER_MS``."""
+    busy_queue_wait_s: float = 0.0
+    """The same while other requests are in flight: shorter when the exchange calls
+    external bidders (``Exchange.queue_wait_limit_s``). With none in flight the loop is not
+    behind on auctions, and a long wait came from a pause that the turns to come need not
+    repeat."""
 
     @classmethod
     def from_settings(
@@ -46,7 +54,9 @@ class HttpLimits:
         settings: Settings,
         refused: Callable[[str], None] = _uncounted,
         shed: Callable[[str], None] = _uncounted,
+        busy_queue_wait_s: float | None = None,
     ) -> "HttpLimits":
+        queue_wait_s = settings.shed_after_ms / 1000
         return cls(
             max_header_bytes=settings.max_header_bytes,
             max_headers=settings.max_headers,
@@ -56,6 +66,8 @@ class HttpLimits:
             drain_timeout_s=settings.drain_timeout_s,
             refused=refused,
             shed=shed,
+            queue_wait_s=queue_wait_s,
+            busy_queue_wait_s=queue_wait_s if busy_queue_wait_s is None else busy_queue_wait_s,
         )
 
 

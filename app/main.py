@@ -56,11 +56,14 @@ def create_app(
         async with lifespan_for(settings, after_start) as state:
             metrics = state["services"].metrics
             requests.bind(metrics)
+            exchange = state["services"].exchange
             limits = HttpLimits.from_settings(
                 settings,
                 _refusal_counter(metrics, state["rejections"]),
                 _shed_counter(metrics),
+                exchange.queue_wait_limit_s(settings.shed_after_ms / 1000),
             )
+            metrics.queue_wait_limit.set(limits.busy_queue_wait_s)
             # Read by the server's protocol (app.http_protocol) and by InFlightLimit.
             yield {**state, LIMITS_STATE_KEY: limits}
 
@@ -80,7 +83,6 @@ def create_app(
         InFlightLimit,
         max_in_flight=settings.max_in_flight,
         retry_after_s=settings.retry_after_s,
-        shed_after_s=settings.shed_after_ms / 1000,
         requests=requests,
     )
     app.router.routes.insert(0, auction.route)

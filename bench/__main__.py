@@ -14,6 +14,7 @@ from typing import Final
 from bench import (
     exchange_fanout,
     fanout,
+    loop_turns,
     mechanisms,
     notice_load,
     overload,
@@ -39,6 +40,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
     "overload": overload.run,
+    "loop-turns": loop_turns.run,
     "notice-load": notice_load.run,
     "spool": spool.run,
     "soak": soak.run,

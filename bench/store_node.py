@@ -39,7 +39,7 @@ from bench.processes import Pinning, free_port, pinning, spawn, wait_for_port
 from bench.section import Options, Report, Table, progress
 from bench.store import CANDIDATES, time_store
 from bidding.creative_stats import StoreCreativeStats
-from bidding.router import PacingAdvice
+from bidding.strategy import advice_at
 from budget import scripts
 from budget.days import SPEND_KEY_TTL_S
 from budget.keys import KeySpace
@@ -273,7 +273,7 @@ async def _polls(store: RedisStore, cpu: _NodeCpu, rounds: int = 10) -> list[Mea
     ids = [f"c{c}" for c in range(CAMPAIGNS)]
     watch = LedgerWatch(store, keys, ids, auto_init=True)
     await watch.open()
-    pacer = StorePacer([_Paced(c) for c in ids], store, keys, advice=PacingAdvice)
+    pacer = StorePacer([_Paced(c) for c in ids], store, keys, advice=advice_at)
     stats = StoreCreativeStats(store, keys, pairs=[(c, f"{c}-{k}") for c in ids for k in range(3)])
     measured = []
     for label, poll in (

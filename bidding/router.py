@@ -5,11 +5,13 @@ None out), so the exchange runs one auction over both. Per request, in order of 
 
 1. the campaign index narrows the hosted campaigns to those whose targeting, flight and
    creatives fit each imp (``bidding.index``); pacing may hold a campaign out of this
-   request (participation), and frequency caps are checked for all of them in one store
+   request (participation, only once its bids are at their floor: ``bidding.strategy``),
+   and frequency caps are checked for all of them in one store
    round trip;
 2. Thompson sampling picks each campaign's creative (``bidding.creative_choice``);
 3. one batched model call scores every value-based candidate (``bidding.scoring``), and the
-   bid formula turns pCTR × pCVR × value into a CPM, scaled by the pacing multiplier and
+   bid formula turns pCTR × pCVR × value into a CPM, scaled by the pacing multiplier (the
+   budget's dual variable, ``bidding.strategy``: down to 1/64 when the budget is short) and
    clipped to the campaign's [min, max] (``bidding.valuation``); a fixed-price campaign bids
    its price;
 4. in a first-price auction value-based bids are shaded on the context's bid landscape,
@@ -43,11 +45,11 @@ import numpy as np
 from auction.currency import CurrencyRates, UnknownCurrency
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
-from bidding.exploration import bernoulli
 from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade_many
+from bidding.strategy import FULL_SPEED, PacingAdvice, participation_of, takes_part
 from bidding.targeting import RequestFacts, format_keys
 from bidding.valuation import ValuationTable, value_bids
 from exchange.bidders import base as bidder_api
@@ -85,18 +87,6 @@ class BudgetGate(Protocol):
 
 DEFAULT_HOLD_TTL_S = 900.0
 """A won impression's hold waits this long for its billing notice before it expires."""
-
-
-class PacingAdvice(NamedTuple):
-    """How a campaign should bid right now to follow its spend plan (``budget.pacing``)."""
-
-    multiplier: float
-    """Scales a value-based bid before its [min, max] clip (fixed prices are not scaled)."""
-    participation: float
-    """The probability that the campaign bids at all on a request."""
-
-
-FULL_SPEED = PacingAdvice(1.0, 1.0)
 
 
 class Pacer(Protocol):
@@ -335,8 +325,11 @@ class CampaignRouter:
             fitting.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
         if pacer is None:
             return fitting
-        takes_part = bernoulli([s.pacing.participation for s in fitting], self._rng)
-        return [slot for slot, part in zip(fitting, takes_part, strict=True) if part]
+        drawn = takes_part(
+            [participation_of(s.pacing, s.candidate.campaign.goal is not None) for s in fitting],
+            self._rng,
+        )
+        return [slot for slot, part in zip(fitting, drawn, strict=True) if part]
 
     def explain(self, request: BidRequest) -> dict[str, dict[str, str]]:
         """Per imp, per campaign, why it would not bid — or what it would bid — on

@@ -29,8 +29,12 @@ class KeySpace:
         """Marker that one won impression has been charged (shares the campaign's hash tag)."""
         return f"{self.prefix}charged:{{c:{campaign_id}}}:{charge_id}"
 
+    @lru_cache(maxsize=4096)  # noqa: B019 - key spaces live as long as the process
     def account(self, campaign_id: str, day: str) -> AccountKeys:
-        """The keys of one campaign-day account (spend, held, holds, expiries, ledger)."""
+        """The keys of one campaign-day account (spend, held, holds, expiries, ledger).
+
+        Cached: every hold of every bid asks for them, and five formatted keys in a frozen
+        record cost more than the rest of placing the hold in memory."""
         tag = f"{{c:{campaign_id}}}"
         return AccountKeys(
             spend=self.spend(campaign_id, day),

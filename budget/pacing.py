@@ -1,8 +1,9 @@
 """Budget pacing: spend each campaign's daily budget along its plan, in every process as one.
 
-The router asks ``advice(campaign_id)`` for every candidate campaign of every request: a
-bid multiplier in [0.5, 2.0] and a participation probability in [0, 1], read from a local
-cache (no I/O on the bidding path); it satisfies ``bidding.router.Pacer`` structurally.
+The router asks ``advice(campaign_id)`` for every candidate campaign of every request: the
+advice its strategy derives from the campaign's control level (``bidding.strategy``: a bid
+multiplier and a participation probability), read from a local cache (no I/O on the bidding
+path); it satisfies ``bidding.router.Pacer`` structurally.
 ``tick`` refreshes the cache for all campaigns at once, in three store calls:
 
 1. it adds the requests each campaign was offered since the last tick to shared counters per
@@ -36,13 +37,7 @@ import structlog
 from budget.accounts import BudgetedCampaign
 from budget.days import campaign_day
 from budget.keys import KeySpace
-from budget.pacing_control import (
-    ControllerConfig,
-    ControllerState,
-    multiplier,
-    participation,
-    step,
-)
+from budget.pacing_control import ControllerConfig, ControllerState, step
 from budget.pacing_plan import SLOTS, DayPlan, TrafficProfile, previous_days, quarter_hour
 from budget.store import CounterStore, StoreUnavailable
 
@@ -64,8 +59,9 @@ _U_SCALE: Final = 1_000_000
 
 
 A = TypeVar("A")
-"""The advice type the pacer builds from (multiplier, participation): the consumer's own
-(``bidding.router.PacingAdvice``), so that the two packages share no type."""
+"""The advice type the pacer builds from a control level: the consumer's own
+(``bidding.strategy.PacingAdvice`` from ``advice_at``), so that the two packages share no
+type and how a level becomes bids stays a bidding decision."""
 
 
 PacedCampaign = BudgetedCampaign
@@ -128,7 +124,7 @@ class StorePacer(Generic[A]):
         store: CounterStore,
         keys: KeySpace,
         *,
-        advice: Callable[[float, float], A],
+        advice: Callable[[float], A],
         config: PacingConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -141,7 +137,7 @@ class StorePacer(Generic[A]):
         self._make = advice
         self._config = config or PacingConfig()
         self._clock = clock
-        self._full_speed = advice(1.0, 1.0)
+        self._full_speed = advice(0.0)
         self._cache: dict[str, A] = {}
         self._counts: dict[str, int] = {}
         self._counted_since: float | None = None
@@ -289,7 +285,7 @@ class StorePacer(Generic[A]):
                     model_sum,
                 )
             tracked.state = stepped
-            self._cache[campaign.id] = self._make(multiplier(stepped.u), participation(stepped.u))
+            self._cache[campaign.id] = self._make(stepped.u)
         await self._store.put_many(writes)
 
     def _plan(self, tracked: "_Tracked", history: Iterator[int] | None) -> DayPlan:

@@ -1,17 +1,10 @@
-"""The pacing controller: spend error in, one control level ``u`` out, advice from ``u``.
+"""The pacing controller: spend error in, one control level ``u`` out.
 
-**Actuator.** One number ``u`` (log₂ of the wanted spend rate relative to bidding plainly)
-drives both levers, so the controller has a single output and no lever fights the other:
-
-* ``0 ≤ u ≤ 1``: bid up, multiplier ``2^u`` (up to 2.0), everyone participates;
-* ``−2 ≤ u < 0``: slow down with both levers, multiplier and participation ``2^(u/2)``
-  each (bids fall to 0.5 while only the cheaper half of the auctions is kept);
-* ``u < −2``: multiplier 0.5, participation ``2^(u+1)``, and 0 at ``U_MIN``.
-
-Lowering bids first buys the cheaper impressions (what a thrifty buyer does); pairing it
-with participation keeps the spend's response to ``u`` steep even where the market is flat
-in the bid (a campaign that outbids everyone pays the second price whatever it bids), so
-the plant's gain is never zero.
+**Output.** One number ``u``: log₂ of the wanted spend rate relative to bidding plainly
+(``u = 0``), in [``U_MIN``, ``U_MAX``]. How a level becomes bids is a bidding decision, made
+by the consumer's strategy (``bidding.strategy.advice_at``: value × 2^u down to 1/64, then
+participation, nothing at ``U_MIN``); the controller only assumes that spend moves about as
+2^u (``gain``) and learns how far the campaign's market is from that.
 
 **Controller** (one step per tick, state in ``ControllerState``). The spend it measures is
 the *committed* spend: settled spend plus the open holds (``held_weight`` × the ledger's
@@ -51,24 +44,6 @@ _DAY_S: Final = 86_400.0
 _BUDGET_LIMITED: Final = 0.01
 """With less than 1 % of the budget left, spend is limited by the budget (holds refused),
 not by the market: such intervals say nothing about the plant and are not learnt from."""
-
-
-def multiplier(u: float) -> float:
-    """The bid multiplier at control level ``u`` (in [0.5, 2.0])."""
-    if u >= 0.0:
-        return math.exp2(min(u, U_MAX))
-    return math.exp2(max(u / 2.0, -1.0))
-
-
-def participation(u: float) -> float:
-    """The probability of bidding on a request at control level ``u`` (in [0, 1])."""
-    if u >= 0.0:
-        return 1.0
-    if u >= -2.0:
-        return math.exp2(u / 2.0)
-    if u <= U_MIN:
-        return 0.0
-    return math.exp2(u + 1.0)
 
 
 def gain(u: float) -> float:

@@ -48,6 +48,7 @@ from pydantic import (
 
 from bidding.campaigns import Campaign
 from bidding.router import CampaignRouter
+from bidding.strategy import participation_of
 from bidding.valuation import Goal, GoalKind, value_cpm_micros
 from budget.days import campaign_day
 from budget.keys import KeySpace
@@ -197,9 +198,10 @@ class PacingView(BaseModel):
     """The pacing controller's view of the campaign as of its last step in this process."""
 
     multiplier: float
-    """Scales value-based bids (0.5–2)."""
+    """Scales value-based bids (1/64–2; ``bidding.strategy``)."""
     participation: float
-    """Probability that the campaign takes part in a request it fits."""
+    """Probability that the campaign takes part in a request it fits (a fixed-price
+    campaign's own: it has no multiplier)."""
     level: float | None = None
     """The controller's level u (None: not stepped yet today)."""
     stepped_at: float | None = None
@@ -435,7 +437,7 @@ class Admin:
         stepped = state is not None and state.updated_s > 0
         return PacingView(
             multiplier=advice.multiplier,
-            participation=advice.participation,
+            participation=participation_of(advice, campaign.goal is not None),
             level=state.u if state is not None and stepped else None,
             stepped_at=state.updated_s if state is not None and stepped else None,
             planned_micros=(

@@ -15,7 +15,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
@@ -39,6 +39,7 @@ from exchange.bidders.base import (
 )
 from exchange.bidders.errors import BidderError
 from exchange.config import ExchangeConfig
+from exchange.deadlines import bidders_budget_ms, queue_wait_limit_ms
 from exchange.ids import AuctionIds, random_auction_ids
 from exchange.loss_notices import loss_notice_urls
 from exchange.metrics import Metrics
@@ -103,7 +104,7 @@ class Exchange:
         self._holders = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, HoldingBidder)
         }
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self._notify = notify
         self._signer = signer
         self._config = config
@@ -130,11 +131,11 @@ class Exchange:
         self._click_trackers = frozenset(
             name for name, bidder in bidders.items() if isinstance(bidder, CampaignHost)
         )
+        """Bidders whose landing pages the exchange signs into click redirects."""
         self._offering = {
             name: bidder for name, bidder in bidders.items() if isinstance(bidder, OfferingBidder)
         }
         """The bidders on the typed lane (a protocol check per call would cost microseconds)."""
-        """Bidders whose landing pages the exchange signs into click redirects."""
 
     @property
     def screen(self) -> Screen | None:
@@ -168,12 +169,28 @@ class Exchange:
         self._disabled = self._disabled - {name} if enabled else self._disabled | {name}
         self._bidder_list = tuple(b for b in self._all_bidders if b.name not in self._disabled)
 
-    def bidder_timeout_s(self, request: BidRequest, received_at: float) -> float:
-        """min(bidder timeout, what is left of tmax after the reserve for the response)."""
-        tmax_ms = request.tmax or self._config.default_tmax_ms
+    def bidder_timeout_s(
+        self, request: BidRequest, received_at: float, *, external: bool = False
+    ) -> float:
+        """min(bidder timeout, what is left of tmax after the reserve for the response and,
+        with ``external`` bidders called, the loop's turns still to come (deadlines.py))."""
+        cfg = self._config
+        tmax_ms = request.tmax or cfg.default_tmax_ms
         elapsed_ms = (self._monotonic() - received_at) * _MS
-        left_ms = tmax_ms - self._config.response_reserve_ms - elapsed_ms
-        return max(0.0, min(float(self._config.bidder_timeout_ms), left_ms)) / _MS
+        left_ms = bidders_budget_ms(tmax_ms, cfg.response_reserve_ms, elapsed_ms, external)
+        return max(0.0, min(float(cfg.bidder_timeout_ms), left_ms)) / _MS
+
+    def queue_wait_limit_s(self, cap_s: float) -> float:
+        """The longest a bid request may wait for its handler (``cap_s``, or less when
+        external bidders make an auction take several turns of the loop); for the
+        admission middleware, which sheds a request that waited longer."""
+        cfg = self._config
+        external = any(bidder.name not in self._offering for bidder in self._all_bidders)
+        fan_out_ms = cfg.bidder_timeout_ms if external else 0
+        limit_ms = queue_wait_limit_ms(
+            cap_s * _MS, cfg.default_tmax_ms, cfg.response_reserve_ms, fan_out_ms
+        )
+        return limit_ms / _MS
 
     def plan(
         self,
@@ -278,13 +295,18 @@ class Exchange:
             return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
         auction_id = self._ids()  # bidders' request id; what money is keyed by (ids.py)
         sends = self._sends(plan, auction_id)
+        if any(bidder.name not in self._offering for bidder, _, _ in sends):
+            timeout_s = self.bidder_timeout_s(request, received_at, external=True)
+            if timeout_s <= 0:
+                return AuctionResult(
+                    None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict
+                )
+        deadline = self._monotonic() + timeout_s
         if len(sends) == 1:  # no task to schedule: the one call runs inline
             bidder, view, _ = sends[0]
-            answers = [await self._call(bidder, view, timeout_s)]
+            answers = [await self._call(bidder, view, deadline)]
         else:
-            answers = await asyncio.gather(
-                *(self._call(bidder, view, timeout_s) for bidder, view, _ in sends)
-            )
+            answers = await self._fan_out([(bidder, view) for bidder, view, _ in sends], deadline)
         calls: list[BidderCall] = []
         entries: list[Entry] = []
         rejected: list[Rejected] = []
@@ -466,10 +488,46 @@ class Exchange:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
+    async def _fan_out(
+        self, sends: Sequence[tuple[Bidder, BidRequest]], deadline: float
+    ) -> list[tuple[BidderCall, BidResponse | Sequence[Offer] | None]]:
+        """Every call at once, until all have answered or ``deadline``.
+
+        At the deadline the auction itself wakes and leaves the late calls behind, cancelled
+        (each bidder counts its own timeout). Waiting instead for each late call's timer,
+        its cancellation and the gathering of the results would queue the answer behind the
+        loop's other work three times more: under load, that is what makes it late.
+        """
+        if not sends:
+            return []
+        started = self._monotonic()
+        tasks = [asyncio.create_task(self._call(bidder, view, deadline)) for bidder, view in sends]
+        await asyncio.wait(tasks, timeout=max(0.0, deadline - started))
+        answers: list[tuple[BidderCall, BidResponse | Sequence[Offer] | None]] = []
+        for task, (bidder, _) in zip(tasks, sends, strict=True):
+            if task.done():
+                answers.append(task.result())
+                continue
+            task.cancel()
+            self._background.add(task)  # ends on its own; drain waits for it
+            task.add_done_callback(self._background.discard)
+            self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
+            answers.append((self._counted(bidder, CallStatus.TIMEOUT, started), None))
+        return answers
+
+    def _counted(self, bidder: Bidder, status: CallStatus, started: float) -> BidderCall:
+        """The call's record, counted in the bidder's call and latency metrics."""
+        elapsed_s = self._monotonic() - started
+        metrics = self._metrics
+        metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()
+        metrics.child(metrics.bidder_latency, bidder.name).observe(elapsed_s)
+        return BidderCall(bidder.name, status, elapsed_s * _MS)
+
     async def _call(
-        self, bidder: Bidder, request: BidRequest, timeout_s: float
+        self, bidder: Bidder, request: BidRequest, deadline: float
     ) -> tuple[BidderCall, BidResponse | Sequence[Offer] | None]:
         started = self._monotonic()
+        timeout_s = max(0.0, deadline - started)
         status = CallStatus.NO_BID
         response: BidResponse | Sequence[Offer] | None = None
         try:
@@ -495,11 +553,7 @@ class Exchange:
         if status is CallStatus.NO_BID and response is not None:
             bid = bool(response.seatbid) if isinstance(response, BidResponse) else bool(response)
             status = CallStatus.BID if bid else status
-        elapsed_s = self._monotonic() - started
-        metrics = self._metrics
-        metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()
-        metrics.child(metrics.bidder_latency, bidder.name).observe(elapsed_s)
-        return BidderCall(bidder.name, status, elapsed_s * _MS), response
+        return self._counted(bidder, status, started), response
 
     def _auction(
         self, plan: AuctionPlan, entries: Sequence[Entry], auction_id: str

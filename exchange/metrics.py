@@ -288,6 +288,13 @@ class Metrics:
             "The event-loop lag of the last sample.",
             registry=self.registry,
         )
+        self.queue_wait_limit = Gauge(
+            "rtb_admission_queue_wait_limit_seconds",
+            "A bid request that waited longer for its handler while others are in flight is "
+            "answered 204 unheard (queued_too_long): RTB_SHED_AFTER_MS, or less with external "
+            "bidders (exchange.deadlines). 0: never.",
+            registry=self.registry,
+        )
         self.log_suppressed = Counter(
             "rtb_log_lines_suppressed",
             "Log lines not written by a rate-limited logger (rejected requests and notices), "

@@ -13,7 +13,7 @@ from bidding.campaigns import Campaign
 from bidding.creative_stats import StoreCreativeStats
 from bidding.exploration import EngagementRecorder
 from bidding.models import ModelHolder
-from bidding.router import PacingAdvice
+from bidding.strategy import PacingAdvice
 from budget.guarded import GuardedStore
 from budget.ledger_watch import LedgerWatch
 from budget.pacing import StorePacer

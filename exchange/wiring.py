@@ -28,7 +28,8 @@ from auction.types import QUALITY_ONE, AuctionRules
 from bidding.campaigns import RouterSpec
 from bidding.creative_stats import StoreCreativeStats
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import advice_at
 from budget.breaker import BreakerState, CircuitBreaker
 from budget.guarded import GuardedStore
 from budget.keys import KeySpace
@@ -358,7 +359,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         campaigns,
         store,
         keys,
-        advice=PacingAdvice,
+        advice=advice_at,
         config=parts.pacing_config,
         clock=clock,
     )

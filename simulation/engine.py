@@ -28,8 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from bidding.campaigns import Campaign
+from bidding.strategy import advice_at
 from budget.ledger_watch import open_ledger
-from budget.pacing_control import multiplier, participation
 from budget.pacing_plan import day_bounds
 from exchange.notice_token import NoticeKind
 from openrtb.request import BidRequest
@@ -136,7 +136,8 @@ class Today:
                 tally.plan = plan
             state = pacer.state(cid)
             if state is not None:
-                self.stats.signal(now_s, cid, multiplier(state.u), participation(state.u))
+                advice = advice_at(state.u)
+                self.stats.signal(now_s, cid, advice.multiplier, advice.participation)
 
     async def auction(self, serial: int, now_s: float, request: BidRequest) -> None:
         """One request through one process; its campaign winners' notices are scheduled."""

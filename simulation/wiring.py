@@ -16,7 +16,8 @@ from decimal import Decimal
 from redis.asyncio import Redis
 
 from bidding.campaigns import RouterSpec
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import PacingAdvice, advice_at
 from budget.keys import KeySpace
 from budget.memory import MemoryStore
 from budget.pacing import StorePacer
@@ -153,7 +154,7 @@ def shared_pacer(
         spec.campaigns,
         shared.store,
         shared.keys,
-        advice=PacingAdvice,
+        advice=advice_at,
         config=config.pacing_config(),
         clock=clock,
     )

@@ -12,7 +12,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import PacingAdvice
 from budget.ledger import SpendLedger
 from budget.pacing import StorePacer
 from budget.pacing_plan import day_bounds
@@ -39,10 +40,10 @@ class _CountOnly:
 
     def advice(self, campaign_id: str) -> PacingAdvice:
         self._pacer.advice(campaign_id)
-        return PacingAdvice(1.0, 0.0)
+        return PacingAdvice(1.0, 0.0, 0.0)
 
     def peek(self, campaign_id: str) -> PacingAdvice:
-        return PacingAdvice(1.0, 0.0)
+        return PacingAdvice(1.0, 0.0, 0.0)
 
 
 async def replay_yesterday(

@@ -71,13 +71,23 @@ class Stamped:
     """Serves ``app`` as the exchange's protocol and lifespan would: the request's arrival
     time in its scope (``waited`` seconds ago) and the limits, counting sheds, in its state."""
 
-    def __init__(self, app: ASGIApp, waited: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        waited: Callable[[], float],
+        queue_wait_s: float = 0.0,
+        busy_queue_wait_s: float | None = None,
+    ) -> None:
         self.app = app
         self.waited = waited
+        self.waits = {
+            "queue_wait_s": queue_wait_s,
+            "busy_queue_wait_s": queue_wait_s if busy_queue_wait_s is None else busy_queue_wait_s,
+        }
         self.shed: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limits = dataclasses.replace(DEFAULT_LIMITS, shed=self.shed.append)
+        limits = dataclasses.replace(DEFAULT_LIMITS, shed=self.shed.append, **self.waits)
         scope = {**scope, "state": {LIMITS_STATE_KEY: limits}}
         stamp_arrival(scope, time.monotonic() - self.waited())
         await self.app(scope, receive, send)
@@ -98,12 +108,31 @@ async def test_bid_requests_past_the_limit_get_a_no_bid_at_once() -> None:
         assert gate.arrivals.empty()  # the shed request never reached the app
 
 
+async def test_while_others_are_in_flight_the_shorter_busy_wait_applies() -> None:
+    gate = Gate()
+    waits = iter([0.0, 0.008, 0.008])  # the held one; then one beside it; then one alone
+    limited = InFlightLimit(gate, max_in_flight=8, retry_after_s=1)
+    served = Stamped(limited, lambda: next(waits), queue_wait_s=0.020, busy_queue_wait_s=0.005)
+    async with client_of(served) as client:
+        held = asyncio.create_task(client.post("/openrtb2/auction", content=b"{}"))
+        await gate.reached(1)
+        beside = await client.post("/openrtb2/auction", content=b"{}")
+        assert served.shed == ["queued_too_long"]  # 8 ms > 5 ms, with one in flight
+        gate.open.set()
+        assert (await held).status_code == 204
+        alone = await client.post("/openrtb2/auction", content=b"{}")
+    assert beside.status_code == alone.status_code == 204
+    assert served.shed == ["queued_too_long"]  # alone, 8 ms is within the 20 ms
+    assert await gate.arrivals.get() == "/openrtb2/auction"  # the lone one (reached: the held)
+    assert gate.arrivals.empty()  # not the one beside
+
+
 async def test_a_bid_request_that_waited_too_long_is_answered_unheard() -> None:
     gate = Gate()
     gate.open.set()
     waits = iter([0.030, 0.010])
-    limited = InFlightLimit(gate, max_in_flight=8, retry_after_s=1, shed_after_s=0.020)
-    served = Stamped(limited, lambda: next(waits))
+    limited = InFlightLimit(gate, max_in_flight=8, retry_after_s=1)
+    served = Stamped(limited, lambda: next(waits), queue_wait_s=0.020)
     async with client_of(served) as client:
         late = await client.post("/openrtb2/auction", content=b"{}")
         timely = await client.post("/openrtb2/auction", content=b"{}")

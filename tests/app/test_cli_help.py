@@ -27,7 +27,7 @@ COMMANDS = dict(_commands(build_parser()))
 
 def test_every_subcommand_is_walked() -> None:
     names = {" ".join(path) for path in COMMANDS}
-    assert {"serve", "train", "synth", "simulate", "export", "ledger restore"} <= names
+    assert {"serve", "train", "synth", "simulate", "replay", "export", "ledger restore"} <= names
 
 
 @pytest.mark.parametrize("path", sorted(COMMANDS), ids=lambda p: " ".join(p) or "rtb")

@@ -46,5 +46,8 @@ def test_the_lifespan_state_carries_the_limits_else_the_defaults_apply() -> None
 
 def test_the_defaults_are_the_settings_defaults() -> None:
     """Read from the declarations, not the environment (which the defaults never read)."""
-    for name in HttpLimits.__dataclass_fields__.keys() - {"refused", "shed"}:
+    waits = {"queue_wait_s", "busy_queue_wait_s"}
+    for name in HttpLimits.__dataclass_fields__.keys() - {"refused", "shed", *waits}:
         assert getattr(DEFAULT_LIMITS, name) == Settings.model_fields[name].default
+    for name in waits:
+        assert getattr(DEFAULT_LIMITS, name) == Settings.model_fields["shed_after_ms"].default / 1e3

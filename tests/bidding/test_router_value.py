@@ -13,7 +13,8 @@ from bidding.campaigns import Campaign, Creative, RouterSpec
 from bidding.exploration import MemoryCreativeStats
 from bidding.features import AdKey, ContextFeatures, feature_matrix
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, MODEL_FILES, ModelHolder
-from bidding.router import CampaignRouter, PacingAdvice
+from bidding.router import CampaignRouter
+from bidding.strategy import PacingAdvice, advice_at
 from bidding.valuation import Goal, GoalKind
 from exchange.bidders.base import BidResult
 from openrtb.money import cpm_to_micros
@@ -39,6 +40,19 @@ def value_campaign(cid: str = "val", goal: Goal = ROI, **kw: Any) -> Campaign:
         goal=goal,
         max_bid_cpm_micros=kw.pop("max_bid", 50_000_000),
         **kw,
+    )
+
+
+def fixed_campaign() -> Campaign:
+    """A campaign without a goal: it bids its price, 1.50, whatever the models say."""
+    return Campaign(
+        id="fixed",
+        advertiser="f",
+        seat="fixed",
+        bid_cpm_micros=1_500_000,
+        daily_budget_micros=100_000_000,
+        time_zone="UTC",
+        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
     )
 
 
@@ -105,16 +119,8 @@ async def test_value_based_bid_is_the_formula_on_the_models_predictions(
 async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolder) -> None:
     req = low_floor_request()
     camp = value_campaign()
-    fixed = Campaign(
-        id="fixed",
-        advertiser="f",
-        seat="fixed",
-        bid_cpm_micros=1_500_000,
-        daily_budget_micros=100_000_000,
-        time_zone="UTC",
-        creatives=(Creative("f-cr", 300, 250, "<img>", ("f.example",), ()),),
-    )
-    paced = make_router(camp, fixed, models=shipped, pacer=FixedPacer(PacingAdvice(2.0, 1.0)))
+    fixed = fixed_campaign()
+    paced = make_router(camp, fixed, models=shipped, pacer=FixedPacer(PacingAdvice(2.0, 1.0, 1.0)))
     answer = await paced.request_bids(req, 0.05)
     assert answer is not None
     prices = {b.cid: cpm_to_micros(b.price) for s in answer.seatbid for b in s.bid}
@@ -122,8 +128,39 @@ async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolde
     assert abs(prices["val"] - expected_bid_micros(shipped, req, camp, 2.0)) <= 1
 
 
+async def test_a_short_budget_bids_far_below_half_on_every_request(shipped: ModelHolder) -> None:
+    """The strategy's advice four levels down: an eighth of the value, and no random skip
+    (the old mapping gave a 0.5 floor and a coin flip per request there)."""
+    advice = advice_at(-3.0)
+    assert advice == PacingAdvice(0.125, 1.0, 0.125)
+    camp = value_campaign()
+    paced = make_router(camp, models=shipped, pacer=FixedPacer(advice))
+    for i in range(20):
+        req = low_floor_request(id=f"short-{i}")  # each its own hold
+        answer = await paced.request_bids(req, 0.05)
+        assert answer is not None
+        bid = answer.seatbid[0].bid[0]
+        assert abs(cpm_to_micros(bid.price) - expected_bid_micros(shipped, req, camp, 0.125)) <= 1
+
+
+async def test_a_fixed_price_is_paced_by_participation_alone(shipped: ModelHolder) -> None:
+    """At u = −1 a value-based campaign bids half its value on every request; a fixed-price
+    one, which cannot bid lower, takes part in about half of them."""
+    fixed = fixed_campaign()
+    paced = make_router(value_campaign(), fixed, models=shipped, pacer=FixedPacer(advice_at(-1.0)))
+    bidders = []
+    for i in range(200):
+        answer = await paced.request_bids(low_floor_request(id=f"half-{i}"), 0.05)
+        assert answer is not None
+        bidders.append({b.cid for s in answer.seatbid for b in s.bid})
+    assert all("val" in seen for seen in bidders)
+    assert 70 <= sum("fixed" in seen for seen in bidders) <= 130
+
+
 async def test_participation_zero_keeps_a_campaign_out() -> None:
-    paused = make_router(value_campaign(), models=None, pacer=FixedPacer(PacingAdvice(1.0, 0.0)))
+    paused = make_router(
+        value_campaign(), models=None, pacer=FixedPacer(PacingAdvice(1.0, 0.0, 0.0))
+    )
     assert await paused.request_bids(low_floor_request(), 0.05) is None
 
 

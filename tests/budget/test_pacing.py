@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bidding.router import PacingAdvice
+from bidding.strategy import FULL_SPEED, MULTIPLIER_FLOOR, PacingAdvice, advice_at
 from budget.keys import KeySpace
 from budget.ledger import CampaignHold, SpendLedger
 from budget.ledger_watch import open_ledger
@@ -45,7 +45,7 @@ def keys(request: pytest.FixtureRequest) -> KeySpace:
 def pacer(
     store: CounterStore, keys: KeySpace, clock: Clock, *campaigns: Paced
 ) -> StorePacer[PacingAdvice]:
-    return StorePacer(campaigns or (Paced("c1"),), store, keys, advice=PacingAdvice, clock=clock)
+    return StorePacer(campaigns or (Paced("c1"),), store, keys, advice=advice_at, clock=clock)
 
 
 async def spend(store: CounterStore, keys: KeySpace, clock: Clock, micros: int, n: int) -> None:
@@ -69,8 +69,8 @@ async def test_full_speed_until_the_first_tick_then_bounded_advice(
 ) -> None:
     clock = Clock(START + 6 * 3600)
     paced = pacer(store, keys, clock)
-    assert paced.advice("c1") == PacingAdvice(1.0, 1.0)
-    assert paced.advice("unknown") == PacingAdvice(1.0, 1.0)
+    assert paced.advice("c1") == FULL_SPEED
+    assert paced.advice("unknown") == FULL_SPEED
     assert await paced.tick() is True
     advice = paced.advice("c1")
     assert isinstance(advice, PacingAdvice)
@@ -79,7 +79,7 @@ async def test_full_speed_until_the_first_tick_then_bounded_advice(
     clock.now += 60
     await paced.tick()
     advice = paced.advice("c1")
-    assert 0.5 <= advice.multiplier <= 2.0
+    assert MULTIPLIER_FLOOR <= advice.multiplier <= 2.0  # the strategy's floor, 1/64
     assert advice.participation == 0.0  # three quarters spent by a quarter of the day
 
 
@@ -100,7 +100,7 @@ async def test_two_pacers_over_one_store_give_the_same_advice(
         for cid in ("c1", "c2"):
             assert first.advice(cid) == second.advice(cid)
             assert first.state(cid) == second.state(cid)
-    assert first.peek("c1") == first.advice("c1") != PacingAdvice(1.0, 1.0)
+    assert first.peek("c1") == first.advice("c1") != FULL_SPEED
 
 
 async def test_a_new_day_plans_along_the_traffic_counted_the_day_before(
@@ -127,7 +127,7 @@ async def test_a_new_day_plans_along_the_traffic_counted_the_day_before(
         (Paced("c1"),),
         store,
         keys,
-        advice=PacingAdvice,
+        advice=advice_at,
         config=PacingConfig(shaped=False),
         clock=clock,
     )
@@ -144,10 +144,10 @@ async def test_a_failing_store_keeps_the_last_advice(keys: KeySpace) -> None:
     await paced.tick()
     before = paced.advice("c1")
     down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
-    broken = StorePacer((Paced("c1"),), down, keys, advice=PacingAdvice, clock=clock)
+    broken = StorePacer((Paced("c1"),), down, keys, advice=advice_at, clock=clock)
     try:
         assert await broken.tick() is False
-        assert broken.advice("c1") == PacingAdvice(1.0, 1.0)
+        assert broken.advice("c1") == FULL_SPEED
     finally:
         await down.aclose()
     assert paced.advice("c1") == before

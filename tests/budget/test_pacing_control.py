@@ -1,7 +1,7 @@
-"""The pacing controller alone: the actuator mapping, single steps, and a simulated plant."""
+"""The pacing controller alone: single steps, and a simulated plant bid through the
+strategy's levers (``bidding.strategy``; the mapping itself: tests/bidding/test_strategy.py)."""
 
 import heapq
-import itertools
 import math
 import random
 import statistics
@@ -9,13 +9,12 @@ from dataclasses import replace
 
 import pytest
 
+from bidding.strategy import advice_at
 from budget.pacing_control import (
     U_MAX,
     U_MIN,
     ControllerConfig,
     ControllerState,
-    multiplier,
-    participation,
     step,
 )
 from budget.pacing_plan import DayPlan, TrafficProfile
@@ -32,28 +31,6 @@ def even_plan() -> DayPlan:
 def diurnal_plan() -> DayPlan:
     weights = [0.2 + math.exp(-(((q / 4) - 20) ** 2) / 10) for q in range(96)]
     return DayPlan(DAY, "UTC", TrafficProfile(tuple(weights)))
-
-
-@pytest.mark.parametrize("u", [U_MIN - 5, U_MIN, -7.3, -2.0, -1.0, -0.2, 0.0, 0.5, U_MAX, 3.0])
-def test_advice_stays_in_bounds(u: float) -> None:
-    assert 0.5 <= multiplier(u) <= 2.0
-    assert 0.0 <= participation(u) <= 1.0
-
-
-def test_advice_is_monotonic_and_continuous() -> None:
-    levels = [U_MIN + i * (U_MAX - U_MIN) / 2000 for i in range(2001)]
-    mults = [multiplier(u) for u in levels]
-    parts = [participation(u) for u in levels]
-    assert mults == sorted(mults)
-    assert parts == sorted(parts)
-    for a, b in itertools.pairwise(levels):
-        if a > U_MIN:  # participation drops to 0 at U_MIN on purpose
-            assert abs(multiplier(b) - multiplier(a)) < 0.01
-            assert abs(participation(b) - participation(a)) < 0.01
-    assert (multiplier(0.0), participation(0.0)) == (1.0, 1.0)
-    assert (multiplier(U_MAX), participation(U_MAX)) == (2.0, 1.0)
-    assert (multiplier(-2.0), participation(-2.0)) == (0.5, 0.5)
-    assert participation(U_MIN) == 0.0
 
 
 def at(plan: DayPlan, hours: float) -> float:
@@ -99,7 +76,7 @@ def test_spent_budget_stops_bidding() -> None:
         plan=plan,
         config=CONFIG,
     )
-    assert participation(stepped.u) == 0.0
+    assert advice_at(stepped.u).participation == 0.0
 
 
 def test_a_fresh_state_adopted_within_min_step() -> None:
@@ -183,7 +160,8 @@ def simulate_plant(
         )
         planned = BUDGET * (plan.share(now + tick_s) - plan.share(now))
         rate = capacity * planned / price_micros
-        rate *= participation(state.u) * multiplier(state.u) ** elasticity
+        advice = advice_at(state.u)
+        rate *= advice.participation * advice.multiplier**elasticity
         bought = 0
         clock = rng.expovariate(rate) if rate > 0 else math.inf
         while clock < 1.0:

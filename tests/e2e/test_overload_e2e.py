@@ -89,6 +89,8 @@ def counters(url: str) -> dict[str, float]:
                 out[sample.labels["reason"]] = sample.value
             elif sample.name == "rtb_auction_requests_total":
                 out[f"requests:{sample.labels['outcome']}"] = sample.value
+            elif sample.name == "rtb_admission_queue_wait_limit_seconds":
+                out["queue_wait_limit"] = sample.value
     return out
 
 
@@ -165,3 +167,9 @@ def test_requests_over_the_in_flight_limit_are_shed_as_overloaded(exchange: str)
             sock.close()
     follow_up = asyncio.run(burst(exchange, 1))
     assert follow_up[0].status_code == 200  # the slots were given back
+
+
+def test_with_an_external_dsp_admission_leaves_room_for_the_loops_turns(exchange: str) -> None:
+    """tmax 100 (the default) - reserve 5 - the DSP deadline 50, over the request's wait and
+    the 5 turns an auction with a DSP takes after it: 7.5 ms, not the 20 of the setting."""
+    assert counters(exchange)["queue_wait_limit"] == pytest.approx(0.045 / 6)

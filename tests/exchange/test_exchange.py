@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +11,7 @@ import pytest
 
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
-from exchange.bidders.base import BidResult
+from exchange.bidders.base import BidResult, Offer
 from exchange.bidders.errors import BidderHTTPError
 from exchange.core import CallStatus, Exchange, ExchangeConfig, NoBid
 from exchange.metrics import Metrics
@@ -77,13 +77,19 @@ def config(**overrides: Any) -> ExchangeConfig:
     return ExchangeConfig(**fields)
 
 
-def exchange(*bidders: Scripted, metrics: Metrics | None = None, **overrides: Any) -> Exchange:
+def exchange(
+    *bidders: Scripted,
+    metrics: Metrics | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    **overrides: Any,
+) -> Exchange:
     return Exchange(
         {b.name: b for b in bidders},
         SIGNER,
         config(**overrides),
         metrics or Metrics(),
         clock=lambda: 1_000_000.0,
+        monotonic=monotonic,
     )
 
 
@@ -172,7 +178,7 @@ async def test_deadline_is_the_smaller_of_bidder_timeout_and_what_tmax_leaves() 
     assert a.timeouts[0] == pytest.approx(0.025, abs=0.002)
     b = Scripted("b")
     await run(exchange(b), request(tmax=500))
-    assert b.timeouts[0] == pytest.approx(0.050)
+    assert b.timeouts[0] == pytest.approx(0.050, abs=0.002)
 
 
 async def test_no_time_left_means_no_call_and_no_bid() -> None:
@@ -184,6 +190,43 @@ async def test_no_time_left_means_no_call_and_no_bid() -> None:
     assert result.response is None
     assert result.nobid is NoBid.NO_TIME
     assert a.timeouts == []
+
+
+class Offering(Scripted):
+    """An in-process bidder on the typed lane that never offers."""
+
+    async def offers(self, request: BidRequest, timeout_s: float) -> Sequence[Offer]:
+        self.timeouts.append(timeout_s)
+        return ()
+
+
+async def test_a_request_that_waited_leaves_its_external_bidders_less_time() -> None:
+    # 10 ms waited: tmax 100 - reserve 5 - 10 - 5 turns of 10 ms still to come = 35 ms.
+    now = time.monotonic()
+    a, b = Scripted("a"), Offering("b")
+    for bidder in (a, b):
+        await exchange(bidder, monotonic=lambda: now).run(
+            request(tmax=100), received_at=now - 0.010, notice_base_url="https://x"
+        )
+    assert a.timeouts == [pytest.approx(0.035)]
+    # In-process bidders answer in the same turn: only the elapsed time counts (85 ms).
+    assert b.timeouts == [pytest.approx(0.050)]
+
+
+async def test_the_turns_to_come_never_cut_external_bidders_below_the_minimum() -> None:
+    a = Scripted("a", offer("s1", 2.0))
+    now = time.monotonic()
+    result = await exchange(a, monotonic=lambda: now).run(  # 5 more turns of 20 ms: too late
+        request(tmax=100), received_at=now - 0.020, notice_base_url="https://x"
+    )
+    assert a.timeouts == [pytest.approx(0.010)]  # what tmax leaves (75 ms), at least 10 ms
+    assert result.response is not None
+
+
+def test_external_bidders_shorten_the_wait_admission_allows() -> None:
+    external = exchange(Scripted("a"), Offering("b"), default_tmax_ms=100)
+    assert external.queue_wait_limit_s(0.020) == pytest.approx(0.045 / 6)
+    assert exchange(Offering("b")).queue_wait_limit_s(0.020) == 0.020
 
 
 async def test_a_raising_bidder_costs_only_its_own_bids() -> None:
