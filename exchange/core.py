@@ -185,12 +185,16 @@ class Exchange:
         external bidders make an auction take several turns of the loop); for the
         admission middleware, which sheds a request that waited longer."""
         cfg = self._config
-        external = any(bidder.name not in self._offering for bidder in self._all_bidders)
+        external = any(self._external(bidder) for bidder in self._all_bidders)
         fan_out_ms = cfg.bidder_timeout_ms if external else 0
         limit_ms = queue_wait_limit_ms(
             cap_s * _MS, cfg.default_tmax_ms, cfg.response_reserve_ms, fan_out_ms
         )
         return limit_ms / _MS
+
+    def _external(self, bidder: Bidder) -> bool:
+        """Called over the network (its answer takes turns of the loop), not in-process."""
+        return bidder.name not in self._offering
 
     def plan(
         self,
@@ -295,7 +299,7 @@ class Exchange:
             return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
         auction_id = self._ids()  # bidders' request id; what money is keyed by (ids.py)
         sends = self._sends(plan, auction_id)
-        if any(bidder.name not in self._offering for bidder, _, _ in sends):
+        if any(self._external(bidder) for bidder, _, _ in sends):
             timeout_s = self.bidder_timeout_s(request, received_at, external=True)
             if timeout_s <= 0:
                 return AuctionResult(
@@ -511,14 +515,16 @@ class Exchange:
             task.cancel()
             self._background.add(task)  # ends on its own; drain waits for it
             task.add_done_callback(self._background.discard)
-            self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
             answers.append((self._counted(bidder, CallStatus.TIMEOUT, started), None))
         return answers
 
     def _counted(self, bidder: Bidder, status: CallStatus, started: float) -> BidderCall:
-        """The call's record, counted in the bidder's call and latency metrics."""
+        """The call's record, counted in the bidder's call and latency metrics (and a
+        timeout among its errors)."""
         elapsed_s = self._monotonic() - started
         metrics = self._metrics
+        if status is CallStatus.TIMEOUT:
+            metrics.bidder_errors.labels(bidder.name, "timeout").inc()
         metrics.child(metrics.bidder_calls, bidder.name, status.value).inc()
         metrics.child(metrics.bidder_latency, bidder.name).observe(elapsed_s)
         return BidderCall(bidder.name, status, elapsed_s * _MS)
@@ -539,7 +545,6 @@ class Exchange:
                     response = await bidder.request_bids(request, timeout_s)
         except TimeoutError:
             status = CallStatus.TIMEOUT
-            self._metrics.bidder_errors.labels(bidder.name, "timeout").inc()
         except BidderError as exc:  # counted, not logged: a sick DSP must not flood the log
             status = CallStatus.ERROR
             self._metrics.bidder_errors.labels(bidder.name, exc.kind).inc()
