@@ -1,7 +1,7 @@
 """From traffic to models: auctions for the demo campaigns over a real socket, billing
 notices, clicks and conversions, ``rtb export`` of the Redis event stream, the join, and
-``rtb train --events``: refusing the constant models a few hundred labels give by default,
-and writing a CTR model whose metadata names the event log once its leaves may be small.
+``rtb train --events``: refusing what its bar refuses, and writing a CTR model whose
+metadata names the event log once its leaves may be small.
 
 Small on purpose: it shows the pipeline runs end to end and yields finite figures, not
 that a few hundred random labels make a good model.
@@ -9,7 +9,6 @@ that a few hundred random labels make a good model.
 
 import asyncio
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,9 @@ def run_traffic(client: httpx.Client, rng: np.random.Generator) -> tuple[dict[st
             sent["notice_billing"] += 1
             token = parse_qs(urlsplit(bid["burl"]).query)["t"][0]
             billing = signer.verify(token, time.time())
-            p_click = 0.6 if billing.campaign_id == "pixel-games" else 0.4
+            # The signal sits in a logged request field, so it does not hang on which
+            # campaigns pacing lets win at this hour of the day.
+            p_click = 0.8 if body["site"]["domain"] == DOMAINS[1] else 0.15
             if rng.random() >= p_click:
                 continue
             click = billing._replace(kind=NoticeKind.CLICK, forward_url=LANDING)
@@ -189,20 +190,22 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert int(columns["click"].sum()) == sent["click"]
     assert int(columns["conversion"].sum()) == sent["conversion"]
 
-    # 379 impressions: with the default parameters both models early-stop at a tree or
-    # two that predict about the base rate, and nothing is written.
+    # The bar the command applies: twenty rounds can never give fifty trees, so nothing is
+    # written, whatever the hour's winners made of the labels.
     models = tmp_path / "models"
-    argv = ["train", "--events", str(export), "--out", str(models), "--rounds", "20"]
-    assert main([*argv, "--threads", "1", "--no-progress"]) == 1
+    argv = ["train", "--events", str(export), "--out", str(models), "--threads", "1"]
+    assert main([*argv, "--no-progress", "--rounds", "20", "--min-trees", "50"]) == 1
     assert not models.exists()
-    # Small leaves let the CTR model see the campaigns' click rates (0.6 against 0.4): it
-    # beats the constant on the held-out part; a tree or two, allowed by --min-trees 1.
+    # Small leaves let the CTR model see the sports domain's click rate (0.8 against 0.15):
+    # it beats the constant on the held-out part in at most five trees. A one-hot domain is
+    # what the logistic baseline fits best, so the margin to it is not the point here.
     small = ["--label", "click", "--min-child-weight", "1", "--max-depth", "2", "--eta", "0.3"]
-    assert main([*argv, "--threads", "1", "--no-progress", *small, "--min-trees", "1"]) == 0
+    loose = ["--min-trees", "1", "--baseline-margin", "1"]
+    assert main([*argv, "--no-progress", "--rounds", "5", *small, *loose]) == 0
     meta = json.loads((models / "ctr.meta.json").read_text())
     assert meta["source"]["events"] == [str(export)]
     assert meta["source"]["impressions"] == sent["notice_billing"]
-    assert math.isfinite(meta["metrics"]["auc"])
+    assert meta["metrics"]["auc"] >= 0.52
     assert meta["held_out"]["log_loss"] < meta["held_out"]["constant_log_loss"]
     assert not (models / "cvr.ubj").exists()
     # The exchange's own bar still wants ten trees.
