@@ -23,6 +23,7 @@ One campaign of the file, with every optional part::
      "min_bid": "0.20", "max_bid": "6.00",
      "historical_ctr": 0.002, "historical_cvr": 0.03,
      "frequency_cap": [{"count": 3, "per": "day"}, {"count": 1, "per": "hour"}],
+     "audience": [{"event": "click", "category": "IAB18", "within_days": 7}],
      "targeting": {"country": {"allow": ["USA", "CAN"]}, "device_type": {"allow": [1, 4]},
                    "domain": {"block": ["tabloid.example"]}, "age": {"min": 18, "max": 54},
                    "dayparting": [{"days": ["mon", "tue", "wed", "thu", "fri"],
@@ -38,7 +39,7 @@ Flight dates are inclusive calendar days in the campaign's time zone; a frequenc
 ``day`` counts the campaign's local calendar day, ``hour`` the clock hour. ``conversions``
 bounds what the advertiser's postbacks may record (``app.routes.tracking``): by default one
 conversion per click, worth at most 10,000 in the campaign's currency, within 30 days of the
-click, unsigned.
+click, unsigned. ``audience`` rules read the user's profile (``bidding.audience_rules``).
 """
 
 from collections.abc import Sequence
@@ -52,6 +53,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bidding.audience_rules import AudienceRule, AudienceRuleFile
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, ANY, Dimension, ListRule, Targeting, hours_mask
 from bidding.valuation import Goal, GoalKind, value_cpm_micros
@@ -155,6 +157,8 @@ class Campaign:
     historical_ctr: float = 0.001
     historical_cvr: float = 0.01
     conversions: ConversionRules = ConversionRules()
+    audience: tuple[AudienceRule, ...] = ()
+    """Behavioural targeting over the user's profile (``bidding.audience_rules``)."""
 
     def ctr_prior(self, creative: Creative) -> BetaPrior:
         """The creative's configured prior, or a weak one at the campaign's historical CTR."""
@@ -417,6 +421,7 @@ class _CampaignFile(BaseModel):
     lurl: str | None = None
     deal_ids: list[Annotated[str, Field(min_length=1)]] = []
     conversions: _ConversionsFile = _ConversionsFile()
+    audience: list[AudienceRuleFile] = Field(default=[], max_length=16)
 
     @field_validator("time_zone")
     @classmethod
@@ -506,6 +511,7 @@ def _campaign(raw: _CampaignFile, where: str) -> Campaign:
         historical_ctr=raw.historical_ctr,
         historical_cvr=raw.historical_cvr,
         conversions=raw.conversions.rules(),
+        audience=tuple(rule.rule(raw.id) for rule in raw.audience),
     )
 
 

@@ -6,8 +6,8 @@ None out), so the exchange runs one auction over both. Per request, in order of 
 1. the campaign index narrows the hosted campaigns to those whose targeting, flight and
    creatives fit each imp (``bidding.index``); pacing may hold a campaign out of this
    request (participation, only once its bids are at their floor: ``bidding.strategy``),
-   and frequency caps are checked for all of them in one store
-   round trip;
+   and frequency caps and audience rules (over the user's profile, where consent allows
+   one: ``bidding.audience_rules``) are checked for all of them in one store round trip;
 2. Thompson sampling picks each campaign's creative (``bidding.creative_choice``);
 3. one batched model call scores every value-based candidate (``bidding.scoring``), and the
    bid formula turns pCTR × pCVR × value into a CPM, scaled by the pacing multiplier (the
@@ -36,17 +36,19 @@ exchange drops this bidder for the auction (no bid is safer than overspend).
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from auction.currency import CurrencyRates, UnknownCurrency
+from bidding.audience_rules import audience_holds
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
 from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
+from bidding.profiles import EMPTY_PROFILE, UserProfile, utc_day
 from bidding.scoring import CandidateScorer
 from bidding.shading import LandscapeBook, bucket_key, shade_many
 from bidding.strategy import FULL_SPEED, PacingAdvice, participation_of, takes_part
@@ -58,6 +60,7 @@ from openrtb.enums import AuctionType
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
 from openrtb.imp import Deal, Imp
 from openrtb.money import cpm_to_micros, impression_cost_micros, micros_to_cpm
+from openrtb.privacy import may_profile, privacy_signals
 from openrtb.request import BidRequest
 from openrtb.response import Bid, BidResponse, SeatBid
 
@@ -83,6 +86,10 @@ class BudgetGate(Protocol):
     async def capped(
         self, campaigns: Sequence[tuple[str, str, Sequence[tuple[int, str]]]], user: str
     ) -> set[str]: ...
+
+    async def capped_with_profile(
+        self, campaigns: Sequence[tuple[str, str, Sequence[tuple[int, str]]]], user: str
+    ) -> tuple[set[str], Mapping[str, str]]: ...
 
 
 DEFAULT_HOLD_TTL_S = 900.0
@@ -183,9 +190,11 @@ class CampaignRouter:
         monotonic: Callable[[], float] = time.monotonic,
         user_keys: UserKeys = PROCESS_USER_KEYS,
         rates: Callable[[], CurrencyRates] | None = None,
+        gvl_vendor_id: int | None = None,
     ) -> None:
         """``rates`` returns the exchange's rates *now* (they are swapped when the reference
-        table is refreshed); without it only floors in ``currency`` (or zero) are bid on."""
+        table is refreshed); without it only floors in ``currency`` (or zero) are bid on.
+        ``gvl_vendor_id`` is the exchange's own: the consent that lets it read profiles."""
         for campaign in spec.campaigns:
             if campaign.currency != currency:
                 # Bids and budgets are integer micros of the exchange currency; converting a
@@ -202,6 +211,7 @@ class CampaignRouter:
         self._clock = clock
         self._monotonic = monotonic
         self._user_keys = user_keys
+        self._vendor_id = gvl_vendor_id
         self._models = models
         self._book = _Book.of(spec.campaigns, models, frozenset())
         self._creative_stats = creative_stats
@@ -333,8 +343,8 @@ class CampaignRouter:
 
     def explain(self, request: BidRequest) -> dict[str, dict[str, str]]:
         """Per imp, per campaign, why it would not bid — or what it would bid — on
-        ``request`` now (debug output: a full scan, not the bidding path). Frequency caps
-        and budget are checked when bidding and are not repeated here."""
+        ``request`` now (debug output: a full scan, not the bidding path). Frequency caps,
+        audience rules and budget are checked when bidding and are not repeated here."""
         book = self._book
         now_s = self._clock()
         facts = RequestFacts.for_imps(request, int(now_s))
@@ -441,7 +451,7 @@ class CampaignRouter:
         book = self._book  # one set of campaigns for the whole request
         slots = self._slots(book, request, now_s)
         if slots:
-            slots = await self._within_caps(request, slots)
+            slots = await self._for_user(request, slots, now_s)
         if not slots:
             return []
         priced = self._priced(book, request, slots, now_s)
@@ -496,28 +506,41 @@ class CampaignRouter:
                 competing,
             )
 
-    async def _within_caps(self, request: BidRequest, slots: list[_Slot]) -> list[_Slot]:
-        """Slots of campaigns whose frequency caps still allow this user. A capped campaign
-        does not bid to a user nothing identifies (its cap could not be kept)."""
+    async def _for_user(self, request: BidRequest, slots: list[_Slot], now_s: float) -> list[_Slot]:
+        """Slots of campaigns whose frequency caps still allow this user and whose audience
+        rules its profile meets, from one store round trip. A capped campaign does not bid
+        to a user nothing identifies (its cap could not be kept); a campaign with audience
+        rules does not bid without a profile it may read (``bidding.audience_rules``)."""
         capped_campaigns = {
             s.candidate.campaign.id: s.candidate.campaign
             for s in slots
             if s.candidate.campaign.frequency_caps
         }
-        if not capped_campaigns:
+        audience = any(s.candidate.campaign.audience for s in slots)
+        if not capped_campaigns and not audience:
             return slots
         user = self._user_keys.of(request)
+        profile = EMPTY_PROFILE
+        blocked: set[str] = set()
         if user is None:
             blocked = set(capped_campaigns)
         else:
-            blocked = await self._budget.capped(
-                [
-                    (c.id, c.time_zone, [(cap.count, cap.window) for cap in c.frequency_caps])
-                    for c in capped_campaigns.values()
-                ],
-                user,
-            )
-        return [s for s in slots if s.candidate.campaign.id not in blocked]
+            caps = [
+                (c.id, c.time_zone, [(cap.count, cap.window) for cap in c.frequency_caps])
+                for c in capped_campaigns.values()
+            ]
+            if audience and may_profile(privacy_signals(request), self._vendor_id):
+                blocked, record = await self._budget.capped_with_profile(caps, user)
+                profile = UserProfile.parse(record, now_s)
+            elif caps:
+                blocked = await self._budget.capped(caps, user)
+        today = utc_day(now_s)
+        return [
+            s
+            for s in slots
+            if s.candidate.campaign.id not in blocked
+            and audience_holds(s.candidate.campaign.audience, profile, today)
+        ]
 
     async def release_lost(self, auction_id: str, lost: Sequence[BidLike]) -> None:
         """Give back the holds of this router's bids that did not win ``auction_id``."""

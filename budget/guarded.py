@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from budget.accounts import AccountKeys, Charge, ChargeResult, Hold
 from budget.breaker import BreakerState, CircuitBreaker
+from budget.profile_write import ProfileWrite
 from budget.store import CounterStore, LedgerLost, StoreUnavailable
 
 _T = TypeVar("_T")
@@ -97,6 +98,9 @@ class GuardedStore:
     async def put_many(self, items: Sequence[tuple[str, int, int]]) -> None:
         await self._guard("put_many", lambda: self._store.put_many(items))
 
+    async def put_texts(self, items: Sequence[tuple[str, str, int]]) -> None:
+        await self._guard("put_texts", lambda: self._store.put_texts(items))
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         return await self._guard("read_many", lambda: self._store.read_many(keys))
 
@@ -105,6 +109,16 @@ class GuardedStore:
 
     async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
         return await self._guard("read_record", lambda: self._store.read_record(key, fields))
+
+    async def read_counts_and_record(
+        self, keys: Sequence[str], record_key: str
+    ) -> tuple[list[int], Mapping[str, str]]:
+        return await self._guard(
+            "read_counts_and_record", lambda: self._store.read_counts_and_record(keys, record_key)
+        )
+
+    async def write_profile(self, write: ProfileWrite) -> None:
+        await self._guard("write_profile", lambda: self._store.write_profile(write))
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         return await self._guard("create_record", lambda: self._store.create_record(key, fields))

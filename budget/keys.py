@@ -69,6 +69,16 @@ class KeySpace:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"
 
+    def profile(self, user: str) -> str:
+        """One user's profile (``budget.profile_write``): a hash under the user's own tag,
+        so the script that updates it touches one slot."""
+        return f"{self.prefix}profile:{{u:{user}}}"
+
+    def click_user(self, campaign_id: str, impression_id: str) -> str:
+        """Whose profile a click's later conversions count in (the user key, kept out of
+        the click id the advertiser sees)."""
+        return f"{self.prefix}click-user:{{c:{campaign_id}}}:{impression_id}"
+
     def conversions(self, campaign_id: str, impression_id: str) -> str:
         """How many conversions one click (of one impression) has recorded."""
         return f"{self.prefix}conversions:{{c:{campaign_id}}}:{impression_id}"

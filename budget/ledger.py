@@ -9,7 +9,7 @@ or release it.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +59,10 @@ def _window(window: str, now_s: float, time_zone: str) -> str:
     if window == "hour":
         return f"h{int(now_s // 3600)}"
     return f"d{campaign_day(now_s, time_zone)}"
+
+
+def _reached(limits: Sequence[tuple[str, int]], counts: Sequence[int]) -> set[str]:
+    return {cid for (cid, limit), seen in zip(limits, counts, strict=True) if seen >= limit}
 
 
 class SpendLedger:
@@ -117,21 +121,36 @@ class SpendLedger:
             for _, window in caps
         ]
 
-    async def capped(
+    def _cap_reads(
         self, campaigns: Sequence[tuple[str, str, Sequence[CapSpec]]], user: str
-    ) -> set[str]:
-        """The campaigns (id, zone, caps) that reached a frequency cap for ``user``, in one
-        round trip."""
+    ) -> tuple[list[str], list[tuple[str, int]]]:
+        """The counter keys of every cap of ``campaigns`` for ``user`` now, and per key its
+        (campaign, limit)."""
         now_s = self._clock()
         keys: list[str] = []
         limits: list[tuple[str, int]] = []
         for campaign_id, time_zone, caps in campaigns:
             keys.extend(self._cap_keys(campaign_id, time_zone, caps, user, now_s))
             limits.extend((campaign_id, count) for count, _ in caps)
+        return keys, limits
+
+    async def capped(
+        self, campaigns: Sequence[tuple[str, str, Sequence[CapSpec]]], user: str
+    ) -> set[str]:
+        """The campaigns (id, zone, caps) that reached a frequency cap for ``user``, in one
+        round trip."""
+        keys, limits = self._cap_reads(campaigns, user)
         if not keys:
             return set()
-        counts = await self._store.read_many(keys)
-        return {cid for (cid, limit), seen in zip(limits, counts, strict=True) if seen >= limit}
+        return _reached(limits, await self._store.read_many(keys))
+
+    async def capped_with_profile(
+        self, campaigns: Sequence[tuple[str, str, Sequence[CapSpec]]], user: str
+    ) -> tuple[set[str], Mapping[str, str]]:
+        """``capped`` and the user's stored profile record, in the same round trip."""
+        keys, limits = self._cap_reads(campaigns, user)
+        counts, record = await self._store.read_counts_and_record(keys, self._keys.profile(user))
+        return _reached(limits, counts), record
 
     async def settle(
         self,

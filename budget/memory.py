@@ -9,7 +9,8 @@ tests can move it.
 
 Markers set once with a TTL (claims, notice and charge markers: three per won impression,
 kept a day) are the bulk of a busy store; they live packed in ``budget.markers`` at 12 to
-20 bytes each, not as dict entries of a few hundred.
+20 bytes each, not as dict entries of a few hundred. Hashes (users' profiles, kept a month)
+are bounded in number too: past ``max_records`` a new profile is not started.
 """
 
 import heapq
@@ -20,6 +21,7 @@ from typing import Final
 from budget.accounts import AccountKeys, Charge, ChargeResult, Hold, Settlement
 from budget.days import SPEND_KEY_TTL_S
 from budget.markers import MAX_VALUE, Markers
+from budget.profile_write import ProfileWrite, apply_write
 from budget.store import LedgerLost
 
 _SWEEP_PER_CALL: Final = 64
@@ -30,8 +32,13 @@ rate of writes is matched, since every write is a call."""
 class MemoryStore:
     """CounterStore backed by dicts; every operation is atomic under asyncio."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, max_records: int = 100_000
+    ) -> None:
         self._clock = clock
+        self._max_records = max_records
+        self.records_refused = 0
+        """Profile writes dropped because ``max_records`` hashes were alive."""
         self._epoch: str | None = None
         self._counters: dict[str, int] = {}
         self._texts: dict[str, str] = {}
@@ -67,6 +74,7 @@ class MemoryStore:
         self._texts.pop(key, None)
         self._holds.pop(key, None)
         self._hold_heaps.pop(key, None)
+        self._records.pop(key, None)
         self._expiry.pop(key, None)
 
     def _live(self, key: str, now: float) -> bool:
@@ -253,6 +261,12 @@ class MemoryStore:
             self._counters[key] = value
             self._expire_at(key, now + ttl_s)
 
+    async def put_texts(self, items: Sequence[tuple[str, str, int]]) -> None:
+        now = self._now()
+        for key, text, ttl_s in items:
+            self._texts[key] = text
+            self._expire_at(key, now + ttl_s)
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         now = self._now()
         return [self._count(key, now) for key in keys]
@@ -262,10 +276,29 @@ class MemoryStore:
         return [self._text(key, now) for key in keys]
 
     async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
-        record = self._records.get(key, {})
+        return self._record(key, fields, self._now())
+
+    def _record(self, key: str, fields: Sequence[str] | None, now: float) -> Mapping[str, str]:
+        record = self._records.get(key, {}) if self._live(key, now) else {}
         if fields is None:
             return dict(record)
         return {f: record[f] for f in fields if f in record}
+
+    async def read_counts_and_record(
+        self, keys: Sequence[str], record_key: str
+    ) -> tuple[list[int], Mapping[str, str]]:
+        now = self._now()
+        return [self._count(key, now) for key in keys], self._record(record_key, None, now)
+
+    async def write_profile(self, write: ProfileWrite) -> None:
+        now = self._now()
+        self._live(write.key, now)  # an expired record is dropped first
+        if write.key not in self._records and len(self._records) >= self._max_records:
+            self.records_refused += 1  # a month of profiles must not outgrow the process
+            return
+        record = self._records.setdefault(write.key, {})
+        apply_write(record, write)
+        self._expire_at(write.key, now + write.ttl_s)
 
     async def put_versioned(self, key: str, field: str, value: str) -> int:
         record = self._records.setdefault(key, {})

@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from budget import scripts
 from budget.accounts import AccountKeys, Charge, ChargeResult, Hold, Settlement
 from budget.days import SPEND_KEY_TTL_S
+from budget.profile_write import ProfileWrite
 from budget.store import LedgerLost, StoreUnavailable
 
 _CREATE_RECORD = """
@@ -172,6 +173,7 @@ class RedisStore:
         self._create_record = client.register_script(_CREATE_RECORD)
         self._claim_counted = client.register_script(scripts.CLAIM_COUNTED)
         self._put_versioned = client.register_script(_PUT_VERSIONED)
+        self._write_profile = client.register_script(scripts.PROFILE_WRITE)
 
     def use_epoch(self, epoch: str | None) -> None:
         self._epoch = epoch
@@ -347,7 +349,7 @@ class RedisStore:
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    async def put_many(self, items: Sequence[tuple[str, int, int]]) -> None:
+    async def put_many(self, items: Sequence[tuple[str, int | str, int]]) -> None:
         if not items:
             return
         try:
@@ -357,6 +359,9 @@ class RedisStore:
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    async def put_texts(self, items: Sequence[tuple[str, str, int]]) -> None:
+        await self.put_many(items)
 
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         try:
@@ -383,6 +388,47 @@ class RedisStore:
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
         return {as_text(k): as_text(v) for k, v in found.items()}
+
+    async def read_counts_and_record(
+        self, keys: Sequence[str], record_key: str
+    ) -> tuple[list[int], Mapping[str, str]]:
+        """One pipeline: the MGET (per slot on a cluster) and the HGETALL together."""
+        try:
+            if self._cluster is None:
+                async with (await ready(self._client)).pipeline(transaction=False) as pipe:
+                    if keys:
+                        pipe.mget(keys)
+                    pipe.hgetall(record_key)
+                    answers = await pipe.execute()
+                values = list(answers[0]) if keys else []
+                found = answers[-1]
+            else:
+                groups = list(_by_slot(keys).values())
+                commands: list[tuple[Any, ...]] = [
+                    ("MGET", *(keys[i] for i in group)) for group in groups
+                ]
+                replies = await _per_slot(self._cluster, [*commands, ("HGETALL", record_key)])
+                _first_error(replies)
+                values = [None] * len(keys)
+                for group, answer in zip(groups, replies, strict=False):
+                    for i, value in zip(group, answer, strict=True):
+                        values[i] = value
+                found = _pairs(replies[-1])
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        counts = [int(value) if value is not None else 0 for value in values]
+        return counts, {as_text(k): as_text(v) for k, v in found.items()}
+
+    async def write_profile(self, write: ProfileWrite) -> None:
+        args: list[Any] = [write.day, write.keep_days, write.max_fields, write.ttl_s, write.now_s]
+        args += (len(write.increments), len(write.sets), len(write.deletes), *write.deletes)
+        args += (item for pair in write.increments for item in pair)
+        args += (item for pair in write.sets for item in pair)
+        try:
+            await ready(self._client)
+            await self._scripts(self._write_profile, [([write.key], args)])
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:
         flat = [item for pair in fields.items() for item in pair]
@@ -423,6 +469,13 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _pairs(reply: Any) -> Mapping[Any, Any]:
+    """An HGETALL reply as a mapping: a raw cluster command answers a flat list."""
+    if isinstance(reply, Mapping):
+        return reply
+    return {reply[i]: reply[i + 1] for i in range(0, len(reply), 2)}
 
 
 def as_text(value: bytes | str) -> str:

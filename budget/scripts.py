@@ -156,3 +156,53 @@ return 1
 """
 """A claim within a count (a click's conversions): KEYS the claim, the counter (one hash
 tag); ARGV limit, TTL s. 1 claimed, 0 claimed before, -1 limit reached."""
+
+PROFILE_WRITE: Final = """
+local key = KEYS[1]
+local day, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = tonumber(ARGV[5])
+if redis.call('HGET', key, 'p') ~= ARGV[1] then
+  local oldest = day - keep + 1
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local field, value = all[i], all[i + 1]
+    local drop = field ~= 'p'
+    if string.sub(field, 1, 2) == 'e:' then
+      local d = string.match(field, '^e:(%d+):')
+      drop = d == nil or tonumber(d) < oldest
+    elseif string.sub(field, 1, 2) == 's:' then
+      drop = string.match(value, '^%d+$') == nil or tonumber(value) <= now
+    end
+    if drop then redis.call('HDEL', key, field) end
+  end
+  redis.call('HSET', key, 'p', ARGV[1])
+end
+local size = redis.call('HLEN', key)
+local function change(field, value, add)
+  if redis.call('HEXISTS', key, field) == 0 then
+    if size >= limit then return end
+    size = size + 1
+  end
+  if add then
+    redis.call('HINCRBY', key, field, value)
+  else
+    redis.call('HSET', key, field, value)
+  end
+end
+local n_incr, n_set, n_del = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local i = 9
+for _ = 1, n_del do
+  size = size - redis.call('HDEL', key, ARGV[i])
+  i = i + 1
+end
+for n = 1, n_incr + n_set do
+  change(ARGV[i], ARGV[i + 1], n <= n_incr)
+  i = i + 2
+end
+redis.call('EXPIRE', key, ARGV[4])
+return size
+"""
+"""One ``budget.profile_write.ProfileWrite`` (its rules are documented there). KEYS: the
+profile. ARGV: day, keep days, max fields, TTL s, now s, then how many increments, sets
+and deletes, then the deletes' fields, the increments' (field, amount) and the sets'
+(field, text) pairs. Returns the record's size."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from budget.accounts import AccountKeys, Charge, ChargeResult, Hold
+from budget.profile_write import ProfileWrite
 
 
 class StoreUnavailable(RuntimeError):
@@ -76,6 +77,11 @@ class CounterStore(Protocol):
         (pacing's shared controller state; last writer wins)."""
         ...
 
+    async def put_texts(self, items: Sequence[tuple[str, str, int]]) -> None:
+        """Set each ``(key, text, ttl_s)``, expiring after ``ttl_s`` (whose profile a
+        click's conversions count in)."""
+        ...
+
     async def read_many(self, keys: Sequence[str]) -> list[int]:
         """The integer values of ``keys`` (0 when absent), in one round trip."""
         ...
@@ -87,6 +93,18 @@ class CounterStore(Protocol):
     async def read_record(self, key: str, fields: Sequence[str] | None = None) -> Mapping[str, str]:
         """The fields of a hash (all of them, or only ``fields``; absent ones left out):
         the ledger record."""
+        ...
+
+    async def read_counts_and_record(
+        self, keys: Sequence[str], record_key: str
+    ) -> tuple[list[int], Mapping[str, str]]:
+        """``read_many(keys)`` and every field of the hash ``record_key``, in one round trip:
+        a request's frequency caps and its user's profile."""
+        ...
+
+    async def write_profile(self, write: ProfileWrite) -> None:
+        """Apply one profile change atomically, pruning and bounding the record as
+        ``budget.profile_write`` says."""
         ...
 
     async def create_record(self, key: str, fields: Mapping[str, str]) -> Mapping[str, str]:

@@ -54,7 +54,7 @@ from openrtb.bid_rules import BidRules
 from openrtb.enums import AuctionType
 from openrtb.errors import InvalidRequest
 from openrtb.identity import PROCESS_USER_KEYS, UserKeys
-from openrtb.privacy import Grant, privacy_signals, restrict
+from openrtb.privacy import Grant, may_profile, privacy_signals, restrict
 from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import BidResponse
 from openrtb.schain import with_node
@@ -342,6 +342,9 @@ class Exchange:
             )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
+        profiled = any(entry.bidder in self._click_trackers for _, entry in won) and may_profile(
+            plan.signals, self._config.own_gvl_vendor_id
+        )
         response = build_response(
             request,
             auction_id,
@@ -352,9 +355,10 @@ class Exchange:
             notice_ttl_s=config.notice_ttl_s,
             now_s=int(self._clock()),
             notice_base_url=notice_base_url,
-            user_key=self._user_keys.of(request) if self._capped_campaigns else None,
+            user_key=self._user_keys.of(request) if self._capped_campaigns or profiled else None,
             capped_campaigns=self._capped_campaigns,
             click_trackers=self._click_trackers,
+            profiled=profiled,
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(

@@ -71,6 +71,9 @@ class NoticeClaim(NamedTuple):
     """An ``impression`` token's bidder burl."""
     landing_url: str | None = None
     """An ``impression`` token's landing page (the exchange's own creatives only)."""
+    profiled: bool = False
+    """The user's request allowed profiling (``openrtb.privacy.may_profile``): its notices
+    and click may count in the profile of ``user_key``."""
 
     @property
     def impression_id(self) -> str:

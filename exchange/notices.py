@@ -7,7 +7,9 @@ A replay within the token's life finds the markers and changes nothing; a replay
 finds an expired token.
 
 The first billing notice of a billable impression of an in-process campaign also counts the
-impression for the creative's Thompson-sampling statistics (``EngagementRecorder``), once.
+impression for the creative's Thompson-sampling statistics (``EngagementRecorder``), once;
+the impression's first notice of either kind counts it in the user's profile, where the
+request allowed one (``exchange.profiles``).
 """
 
 import time
@@ -20,6 +22,7 @@ import structlog
 
 from bidding.campaigns import Campaign
 from bidding.exploration import EngagementRecorder
+from bidding.profiles import ProfileEvent
 from budget.accounts import ChargeResult, Settlement
 from budget.keys import KeySpace
 from budget.ledger import SpendLedger
@@ -36,6 +39,7 @@ from exchange.notice_token import (
     NoticeSigner,
     for_notice,
 )
+from exchange.profiles import ProfileBook
 from exchange.winning_bids import bidder_macros
 from openrtb.macros import substitute
 from openrtb.money import impression_cost_micros
@@ -77,6 +81,7 @@ class NoticeService:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         engagement: EngagementRecorder | None = None,
+        profiles: ProfileBook | None = None,
     ) -> None:
         self.signer = signer
         self._store = store
@@ -88,6 +93,7 @@ class NoticeService:
         self._metrics = metrics
         self._clock = clock
         self._engagement = engagement
+        self._profiles = profiles
 
     def verify(self, kind: NoticeKind, token: str) -> NoticeClaim:
         """The claim of a token valid for this endpoint; InvalidNotice otherwise."""
@@ -109,6 +115,8 @@ class NoticeService:
             outcome = await self._charge(claim, campaign, marker_ttl_s)
             first, charged = outcome.first_notice, outcome.charged_micros
             settlement = outcome.settlement.name.lower()
+            if outcome.settlement is not Settlement.DUPLICATE:  # the impression's first notice
+                await self._count_in_profile(claim, campaign)
         else:
             if campaign is None and claim.bidder in self._registry.in_process:
                 log.error(
@@ -171,6 +179,13 @@ class NoticeService:
         except StoreUnavailable as exc:
             log.warning(
                 "creative_impression_uncounted", campaign_id=claim.campaign_id, error=str(exc)
+            )
+
+    async def _count_in_profile(self, claim: NoticeClaim, campaign: Campaign) -> None:
+        """Count a shown impression in its user's profile, where the request allowed it."""
+        if self._profiles is not None and claim.profiled and claim.user_key:
+            await self._profiles.record(
+                ProfileEvent.IMPRESSION, claim.user_key, campaign, claim.ad_id
             )
 
     async def _charge(

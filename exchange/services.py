@@ -27,6 +27,7 @@ from exchange.gate import Gate
 from exchange.metrics import Metrics
 from exchange.notice_spool import NoticeSpool
 from exchange.notices import NoticeService
+from exchange.profiles import ProfileBook
 from exchange.rates_reload import RatesWatch
 from exchange.settings import Settings
 from fraud.rates import RateWatch
@@ -66,6 +67,9 @@ class Services:
     """Who may send bid requests, and how fast (SSP accounts, rate limits)."""
     engagement: EngagementRecorder | None = None
     """Creative impression/click counts for Thompson sampling; None: not counted."""
+    profiles: ProfileBook | None = None
+    """Users' profiles (written from notices, clicks, conversions, the admin API); None:
+    profiles are off."""
     models: ModelHolder | None = None
     """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
     spool: NoticeSpool | None = None

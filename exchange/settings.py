@@ -323,6 +323,14 @@ class Settings(BaseSettings):
     """How often each process re-reads the ledger record and its campaigns' markers (the
     money scripts check the markers on every call anyway)."""
 
+    # User profiles
+    profiles: bool = True
+    """Keep users' profiles (recent impressions, clicks and conversions per campaign and
+    category, declared segments) for audience rules, where the request allows profiling."""
+    profile_max_fields: Annotated[int, Field(ge=8, le=4096)] = 256
+    """Fields one profile may hold (a month of day counts and segments); a full profile only
+    updates the fields it has."""
+
     # Events
     events_max_len: Annotated[int, Field(gt=0)] = 1_000_000
     """Approximate cap of the Redis event stream (``store=redis``), all shards together."""

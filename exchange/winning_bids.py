@@ -36,6 +36,7 @@ def build_response(
     user_key: str | None = None,
     capped_campaigns: frozenset[tuple[str, str]] = frozenset(),
     click_trackers: frozenset[str] = frozenset(),
+    profiled: bool = False,
 ) -> BidResponse:
     """The BidResponse to ``request`` for ``winners`` (entry, clearing price micros), grouped
     by seat; ``bidid`` carries the exchange's auction id (what notices and macros use).
@@ -45,8 +46,10 @@ def build_response(
     the currency it bid in, both converted from the exchange micros rounding down: neither
     is ever above the bid. The tokens carry the charge in exchange micros.
 
-    ``user_key`` goes into the tokens of ``capped_campaigns`` (bidder, campaign id) only:
-    a notice needs it to count a frequency cap, and no token carries it for anything else.
+    ``user_key`` goes into the tokens of ``capped_campaigns`` (bidder, campaign id), whose
+    notices count a frequency cap, and — when the request allowed profiling (``profiled``)
+    — into the tokens of the in-process routers' bids (``click_trackers``), whose notices
+    and clicks count in the user's profile; no token carries it for anything else.
 
     Only the bids of ``click_trackers`` (the in-process routers, whose creatives the
     exchange knows) get a signed click redirect: signing a landing page an external DSP
@@ -57,6 +60,8 @@ def build_response(
     by_seat: dict[str, list[Bid]] = {}
     for entry, price_micros in winners:
         foreign = entry.currency != own
+        own_bid = entry.bidder in click_trackers
+        profile = profiled and own_bid and bool(user_key)
         bid_price = (
             rates.from_exchange_micros(price_micros, entry.currency, rounding="down")
             if foreign
@@ -80,8 +85,9 @@ def build_response(
             bid_currency=entry.currency if foreign else "",
             bid_price_micros=bid_price,
             user_key=(user_key or "")
-            if (entry.bidder, entry.bid.cid or "") in capped_campaigns
+            if profile or (entry.bidder, entry.bid.cid or "") in capped_campaigns
             else "",
+            profiled=profile,
         )
         answer_price = (
             price_micros
@@ -94,7 +100,7 @@ def build_response(
                 claim,
                 signer,
                 notice_base_url,
-                entry.bidder in click_trackers,
+                own_bid,
                 answer_price,
             )
         )

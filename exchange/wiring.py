@@ -60,6 +60,7 @@ from exchange.model_reload import watch_models
 from exchange.notice_spool import NoticeSpool, drain_forever
 from exchange.notice_token import NoticeSigner
 from exchange.notices import NoticeService
+from exchange.profiles import ProfileBook
 from exchange.ranges_reload import watch_ranges
 from exchange.rates_reload import RatesWatch, exchange_rates, initial_table
 from exchange.recording import AuctionRecorder
@@ -383,6 +384,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         user_keys=user_keys,
         clock=clock,
         rates=current_rates,
+        gvl_vendor_id=bidders.gvl_vendor_id,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     if models is not None:
@@ -437,6 +439,11 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         ids=parts.ids,
         recorder=recorder,
     )
+    profiles = (
+        ProfileBook(store, keys, user_keys, clock, max_fields=settings.profile_max_fields)
+        if settings.profiles
+        else None
+    )
     notices = NoticeService(
         signer=signer,
         store=store,
@@ -448,6 +455,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         metrics=metrics,
         clock=clock,
         engagement=creative_stats if parts.creative_counts else None,
+        profiles=profiles,
     )
     return Services(
         settings=settings,
@@ -460,6 +468,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         events=events,
         models=models,
         engagement=creative_stats if parts.creative_counts else None,
+        profiles=profiles,
         ledger=ledger_watch,
         spool=spool,
         pacer=pacer,

@@ -40,6 +40,11 @@ class UserKeys:
                 raw = f"{device.ip or device.ipv6}|{device.ua}"
         if not raw:
             return None
+        return self.of_id(raw)
+
+    def of_id(self, raw: str) -> str:
+        """The key of one identifier as a request would carry it (``user.id``, ``buyeruid``
+        or ``device.ifa``): what an operator declaring segments for a user knows."""
         return hmac.digest(self._secret, raw.encode(), "sha256")[:_KEY_BYTES].hex()
 
 

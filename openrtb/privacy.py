@@ -53,6 +53,7 @@ __all__ = [
     "Grant",
     "Signals",
     "apply_privacy",
+    "may_profile",
     "privacy_signals",
     "restrict",
     "restricted",
@@ -147,6 +148,14 @@ def privacy_signals(request: BidRequest) -> Signals:
     if gpp.tc_string and gpp.tc_string not in strings:
         strings.append(gpp.tc_string)
     return Signals(False, True, tuple(decode_tc_string(text) for text in strings))
+
+
+def may_profile(signals: Signals, vendor_id: int | None) -> bool:
+    """Whether the bidder of ``vendor_id`` may keep and read a profile of the user: ids and
+    user data (TCF purposes 1 to 4: store, basic ads, create and use a personalised-ads
+    profile), so never under COPPA or a US opt-out, nor under GDPR without that consent."""
+    grant = signals.grant(vendor_id)
+    return grant.ids and grant.user_data
 
 
 def restricted(request: BidRequest) -> bool:

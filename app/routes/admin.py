@@ -10,6 +10,7 @@ limit (``app.body``).
 
 import hmac
 import json
+import time
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Annotated, Any, Final, NoReturn, TypeVar
@@ -44,6 +45,14 @@ from exchange.admin import (
     InvalidChange,
     ModelReloadResult,
 )
+from exchange.profile_admin import (
+    ProfileLookup,
+    ProfileView,
+    SegmentChange,
+    change_segments,
+    lookup,
+)
+from exchange.profiles import ProfileBook
 from exchange.settings import Settings
 from openrtb.errors import field_path
 
@@ -493,3 +502,105 @@ async def reload_models(request: Request) -> Response | ModelReloadResult:
     """The hot reload's own path (``exchange.model_reload``), now rather than at the next
     change of the files; recorded as an ``admin_models_reloaded`` event."""
     return await _answered(request, _admin(request).reload_models())
+
+
+_NO_PROFILES: Final[dict[str, Any]] = {
+    "description": "This exchange keeps no profiles (`RTB_PROFILES=false`).",
+    "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_PROFILE_EXAMPLE: Final = {
+    "user_key": "5f1c0e7d9a2b4c63",
+    "segments": ["auto-intender"],
+    "counts": [
+        {
+            "event": "click",
+            "category": "IAB2",
+            "campaign": None,
+            "last_1_day": 0,
+            "last_7_days": 1,
+            "last_30_days": 2,
+        }
+    ],
+}
+
+
+def _profiles(request: Request) -> ProfileBook | Response:
+    book = services_of(request).profiles
+    if book is None:
+        return error_response(404, "profiles", "this exchange keeps no profiles")
+    return book
+
+
+@router.post(
+    "/profiles/lookup",
+    summary="Read one user's profile",
+    response_model=ProfileView,
+    openapi_extra=_json_body(
+        "The user, by the id bid requests carry (a POST: ids stay out of URLs and access logs).",
+        ProfileLookup.model_json_schema(),
+        {"lookup": {"user_id": "u-8842"}},
+    ),
+    responses={
+        **_ok(
+            "The profile: declared segments, and each count over 1, 7, 30 days.", _PROFILE_EXAMPLE
+        ),
+        401: _UNAUTHORISED,
+        404: _NO_PROFILES,
+        **_body_errors({"missing": ErrorExample("user_id", "Field required")}),
+        503: _STORE_503,
+    },
+)
+async def lookup_profile(request: Request) -> Response | ProfileView:
+    book = _profiles(request)
+    if isinstance(book, Response):
+        return book
+    asked = await _parsed(request, ProfileLookup)
+    return await _answered(request, lookup(book, asked, time.time()))
+
+
+@router.post(
+    "/profiles/segments",
+    summary="Declare or remove a user's segments",
+    response_model=ProfileView,
+    openapi_extra=_json_body(
+        "Segments to add (name → days it lasts, 1 to 30) and to remove, for one user; "
+        'audience rules (`{"segment": …}`) read them from the next request on.',
+        SegmentChange.model_json_schema(),
+        {
+            "add": {"user_id": "u-8842", "add": {"auto-intender": 30}},
+            "remove": {"user_id": "u-8842", "remove": ["auto-intender"]},
+        },
+    ),
+    responses={
+        **_ok("The profile after the change.", _PROFILE_EXAMPLE),
+        401: _UNAUTHORISED,
+        404: _NO_PROFILES,
+        **_body_errors(
+            {
+                "nothing": ErrorExample(
+                    "body", "Value error, nothing to change: give add or remove"
+                ),
+                "days": ErrorExample(
+                    "add.auto-intender", "Input should be less than or equal to 30"
+                ),
+            }
+        ),
+        503: _STORE_503,
+    },
+)
+async def change_profile_segments(request: Request) -> Response | ProfileView:
+    """Recorded as an ``admin_profile_segments_changed`` event (with the user's key, never
+    the raw id)."""
+    book = _profiles(request)
+    if isinstance(book, Response):
+        return book
+    change = await _parsed(request, SegmentChange)
+    view = await _answered(request, change_segments(book, change, time.time()))
+    if isinstance(view, ProfileView):
+        services_of(request).events.emit(
+            "admin_profile_segments_changed",
+            user_key=view.user_key,
+            added=sorted(change.add),
+            removed=sorted(change.remove),
+        )
+    return view

@@ -45,6 +45,7 @@ from app.routes.notices import FORGED_TOKEN, token_parameter
 from app.services import Services, services_of
 from auction.currency import UnknownCurrency
 from bidding.campaigns import ConversionRules
+from bidding.profiles import ProfileEvent
 from budget.store import StoreUnavailable
 from exchange.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
 from exchange.settings import Settings
@@ -113,6 +114,7 @@ async def click(request: Request) -> Response:
             creative_id=claim.ad_id,
         )
         await _count_for_creative(services, claim)
+        await _count_in_profile(services, claim)
     landing = claim.forward_url or ""
     if not landing:
         return Response(status_code=204)
@@ -122,6 +124,19 @@ async def click(request: Request) -> Response:
     )
     tail = urlencode({"rtb_click": click_id, "rtb_sig": tag})
     return RedirectResponse(f"{landing}{joiner}{tail}", status_code=302)
+
+
+async def _count_in_profile(services: Services, claim: NoticeClaim) -> None:
+    """Count a first click in its user's profile, where the request allowed profiling, and
+    keep whose click it was for its conversions."""
+    profiles = services.profiles
+    if profiles is None or not claim.profiled or not claim.user_key:
+        return
+    campaign = services.registry.campaign(claim.bidder, claim.campaign_id)
+    if campaign is None:
+        return
+    await profiles.record(ProfileEvent.CLICK, claim.user_key, campaign, claim.ad_id)
+    await profiles.remember_click(campaign, claim.impression_id, claim.user_key, claim.ad_id)
 
 
 async def _count_for_creative(services: Services, claim: NoticeClaim) -> None:
@@ -317,6 +332,8 @@ async def _record_conversion(services: Services, raw: bytes, signature: str | No
         raise _Refused(409, "click", message, "limit")
     if outcome == 0:
         return "duplicate"
+    if campaign is not None and services.profiles is not None:
+        await services.profiles.record_conversion(campaign, click.impression_id)
     services.events.emit(
         "conversion",
         click=click.impression_id,

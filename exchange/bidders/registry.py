@@ -55,10 +55,11 @@ def build_registry(
     user_keys: UserKeys = PROCESS_USER_KEYS,
     clock: Callable[[], float] = time.time,
     rates: Callable[[], CurrencyRates] | None = None,
+    gvl_vendor_id: int | None = None,
 ) -> BidderRegistry:
     """One CampaignRouter per router spec (sharing the models, creative counts, pacer and
-    the exchange's current rates, for floors in other currencies), then the external
-    bidders, by name."""
+    the exchange's current rates, for floors in other currencies, and the exchange's GVL
+    vendor id, whose consent lets them read profiles), then the external bidders, by name."""
     seeds = np.random.SeedSequence(seed).spawn(len(routers))
     in_process = [
         CampaignRouter(
@@ -73,6 +74,7 @@ def build_registry(
             user_keys=user_keys,
             clock=clock,
             rates=rates,
+            gvl_vendor_id=gvl_vendor_id,
         )
         for spec, child in zip(routers, seeds, strict=True)
     ]

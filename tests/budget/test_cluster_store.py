@@ -32,6 +32,7 @@ from tests.budget import (
     test_ledger_watch,
     test_pacing,
     test_pacing_store,
+    test_profile_store,
     test_stores,
 )
 from tests.exchange import test_notice_charging
@@ -41,6 +42,7 @@ from tests.redis_cluster import ClusterProcesses, running_cluster
 
 _CONTRACT = (
     test_stores,
+    test_profile_store,
     test_holds,
     test_ledger_watch,
     test_pacing,

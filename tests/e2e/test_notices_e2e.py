@@ -259,10 +259,17 @@ def token_claim(url: str) -> NoticeClaim:
     return NoticeSigner(SECRET.encode()).verify(token, time.time())
 
 
-def test_a_token_carries_no_user_key_unless_the_campaign_counts_a_cap(exchange: Exchange) -> None:
-    bid = won_bid(exchange, id="uncapped-token")
+def test_a_token_carries_no_user_key_unless_a_cap_or_the_users_consent_needs_it(
+    exchange: Exchange,
+) -> None:
+    """No cap here: only a request that allows profiling puts the user into the token."""
+    bid = won_bid(exchange, id="uncapped-token", regs={"gdpr": 1})  # no TC string
     assert token_claim(bid["burl"]).user_key == ""
     assert token_claim(bid["nurl"]).user_key == ""
+    assert not token_claim(bid["burl"]).profiled
+    profiled = token_claim(won_bid(exchange, id="profiled-token")["burl"])
+    assert profiled.profiled
+    assert profiled.user_key
 
 
 def test_frequency_caps_count_shown_impressions_per_user(
