@@ -554,6 +554,8 @@ def test_a_change_is_503_and_changes_nothing_while_the_store_is_down(
             admin.patch("/admin/bidders/acme-dsp", json={"enabled": False}),
             admin.delete("/admin/campaigns/fixed/override"),
             admin.delete("/admin/bidders/acme-dsp/override"),
+            admin.post("/admin/profiles/segments", json={"user_id": "u", "add": {"vip": 1}}),
+            admin.post("/admin/profiles/lookup", json={"user_id": "u"}),
         ]
         for response in responses:
             assert response.status_code == 503

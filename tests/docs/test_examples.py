@@ -78,6 +78,10 @@ ELSEWHERE: dict[Key, str] = {
     "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
     ("DELETE", "/admin/bidders/{name}/override", "503", "store_down"): "body: "
     "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("POST", "/admin/profiles/segments", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
+    ("POST", "/admin/profiles/lookup", "503", "store_down"): "body: "
+    "tests/app/test_admin_api.py (an exchange whose Redis does not answer)",
 }
 """Examples whose answer needs a store outage, a campaign with a postback secret or SSP
 accounts."""
@@ -232,7 +236,10 @@ _ADMIN_OPERATIONS = [
         "/admin/campaigns/acme-shoes-spring/override",
     ),
     ("DELETE", "/admin/bidders/{name}/override", "/admin/bidders/house/override"),
+    ("POST", "/admin/profiles/segments", "/admin/profiles/segments"),
+    ("POST", "/admin/profiles/lookup", "/admin/profiles/lookup"),
 ]
+_PROFILES = ("/admin/profiles/segments", "/admin/profiles/lookup")
 _CAMPAIGN = "/admin/campaigns/{campaign_id}"
 _BIDDER = "/admin/bidders/{name}"
 
@@ -302,6 +309,27 @@ RECIPES.update(
                 ("nothing", {}),
             ]
         },
+        **{
+            ("POST", path, status, name): Recipe("POST", path, headers=headers, body=body)
+            for path in _PROFILES
+            for status, name, headers, body in [
+                ("400", "not_json", _ADMIN_JSON, b""),
+                ("413", "too_large", _ADMIN_JSON, _BIG),
+                ("415", "content_type", {**_ADMIN, "content-type": "text/plain"}, b"{}"),
+            ]
+        },
+        ("POST", _PROFILES[1], "422", "missing"): Recipe(
+            "POST", _PROFILES[1], headers=_ADMIN_JSON, body=b"{}"
+        ),
+        ("POST", _PROFILES[0], "422", "nothing"): Recipe(
+            "POST", _PROFILES[0], headers=_ADMIN_JSON, body=b'{"user_id": "u"}'
+        ),
+        ("POST", _PROFILES[0], "422", "days"): Recipe(
+            "POST",
+            _PROFILES[0],
+            headers=_ADMIN_JSON,
+            body=b'{"user_id": "u", "add": {"auto-intender": 31}}',
+        ),
         ("PATCH", _BIDDER, "422", "missing"): _patch("/admin/bidders/house", b"{}"),
         ("PATCH", _BIDDER, "422", "wrong_type"): _patch(
             "/admin/bidders/house", b'{"enabled": "off"}'
