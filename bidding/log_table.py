@@ -17,7 +17,7 @@ there is one.
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -27,7 +27,15 @@ from numpy.typing import NDArray
 
 from bidding.log_schema import LogSchema
 
-__all__ = ["FORMATS", "Format", "LogTableError", "Table", "read_table", "table_format"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "LogTableError",
+    "Table",
+    "convert_columns",
+    "read_table",
+    "table_format",
+]
 
 Format = Literal["csv", "tsv", "parquet"]
 FORMATS: Final[tuple[Format, ...]] = ("csv", "tsv", "parquet")
@@ -114,16 +122,21 @@ def _read_text(
                 raise LogTableError(f"{path}:{line}: {len(row)} cells, the header has {width}")
             for out, position in zip(cells, positions, strict=True):
                 out.append(row[position])
+    return header, convert_columns(dict(zip(wanted, cells, strict=True)), schema, path)
+
+
+def convert_columns(
+    cells: Mapping[str, Sequence[str]], schema: LogSchema, source: Path | str
+) -> dict[str, NDArray[Any]]:
+    """Text cells of a delimited file (a header on line 1, a row per line after it) as the
+    columns ``schema`` declares them (module docstring): the one conversion, for this
+    module's reader and for logs read elsewhere (``rtb replay``'s raw logs)."""
     missing = frozenset(schema.missing)
-    columns = {
-        name: _convert(values, name, schema, missing, path)
-        for name, values in zip(wanted, cells, strict=True)
-    }
-    return header, columns
+    return {name: _convert(values, name, schema, missing, source) for name, values in cells.items()}
 
 
 def _convert(
-    values: list[str], name: str, schema: LogSchema, missing: frozenset[str], path: Path
+    values: Sequence[str], name: str, schema: LogSchema, missing: frozenset[str], path: Path | str
 ) -> NDArray[Any]:
     if name == schema.time and not schema.serving:
         return time_order([None if v in missing else v for v in values], name, path)

@@ -82,6 +82,7 @@ __all__ = [
     "XGBoostModel",
     "fit",
     "fit_log_model",
+    "is_log_model",
     "load_models",
 ]
 
@@ -138,6 +139,21 @@ class Scorer(Protocol):
 def _check_width(matrix: FeatureMatrix) -> None:
     if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES:
         raise ValueError(f"feature matrix of shape {matrix.shape}: need (n, {N_FEATURES})")
+
+
+def _read_booster(path: Path) -> xgb.Booster:
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        return xgb.Booster(model_file=str(path))
+    except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
+        raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
+
+
+def is_log_model(path: Path) -> bool:
+    """Whether the model file ``path`` is over a declared log's features (``LogBooster``,
+    ``rtb train --schema``) rather than the serving schema's; ModelError when unreadable."""
+    return bool(_read_booster(path).attr(_SCHEMA_ATTR) == LOG_SCHEMA)
 
 
 class _BoosterFile:
@@ -223,12 +239,7 @@ class XGBoostModel(_BoosterFile):
     ) -> "XGBoostModel":
         """Load and validate a model file; ModelError when missing, corrupt, mismatched or
         below ``bar`` (None: no quality check)."""
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
-        try:
-            booster = xgb.Booster(model_file=str(path))
-        except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
-            raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
+        booster = _read_booster(path)
         version = booster.attr(_SCHEMA_ATTR)
         if version == LOG_SCHEMA:
             raise ModelError(
@@ -424,12 +435,7 @@ class LogBooster(_BoosterFile):
     @classmethod
     def load(cls, path: Path) -> "LogBooster":
         """Read a file ``fit_log_model`` wrote; ModelError when it is not one."""
-        if not path.is_file():
-            raise ModelError(f"{path}: no such model file")
-        try:
-            booster = xgb.Booster(model_file=str(path))
-        except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
-            raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
+        booster = _read_booster(path)
         if booster.attr(_SCHEMA_ATTR) != LOG_SCHEMA or booster.attr(LOG_ENCODING_ATTR) is None:
             raise ModelError(f"{path}: not a model of a declared log schema (rtb train --schema)")
         return cls(booster, path)

@@ -23,12 +23,23 @@ while IP, url (beyond its domain), creative within an advertiser and weekday car
 signal: a model has to learn to ignore noise in high-cardinality fields. ``bias`` is solved
 so the mean probability is ``LogSpec.ctr``. The market price is log-normal around a level
 set by the floor, the size, the exchange and the domain's effect (better impressions cost
-more), never below the floor.
+more), ± ``hourly_price_swing`` along the hour of day and times the day's own level when
+``generate_log`` is given one per day (markets move from day to day); never below the
+floor, rounded to whole CPMs and capped at 300 as iPinYou's bids were. Traffic follows a
+diurnal curve (the night a sixth of the evening peak), each whole day with the same number
+of impressions.
+
+``predicted_ctr`` adds what the compact iPinYou form carries instead of the fields: a pCTR
+from a model that sees each impression's click log-odds through noise, calibrated on the
+rows it was fitted on. This is the project's one synthetic iPinYou generator: ``rtb synth
+--shape ipinyou`` writes its logs, and ``rtb replay --synthetic`` (``simulation.replay.
+synthetic``) replays its market prices, clicks and predicted pCTRs.
 
 Randomness comes only from the ``numpy.random.Generator`` passed in.
 """
 
 import csv
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +52,9 @@ __all__ = [
     "IPINYOU_FIELDS",
     "IPINYOU_SCHEMA",
     "LogSpec",
+    "day_of",
     "generate_log",
+    "predicted_ctr",
     "write_log",
 ]
 
@@ -109,8 +122,15 @@ _VISIBILITY_EFFECT: Final = (0.35, -0.1, -0.35, 0.0)
 _FORMATS: Final = ("Fixed", "Na", "Pop")
 _EXCHANGES: Final = ("1", "2", "3", "4")
 _FLOORS: Final = (0, 5, 10, 50, 70, 100, 200, 238)
+_FLOOR_SHARES: Final = (0.4, 0.15, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02)
+"""Most slots have no or a low floor, a few a high one."""
 _TAGS: Final = 60
 _START: Final = np.datetime64("2013-06-06T00:00:00", "ms")
+_HOUR_MS: Final = 3_600_000
+_DAY_MS: Final = 24 * _HOUR_MS
+_DIURNAL: Final = (2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5, 5.5, 6, 6, 6, 6, 6, 6, 6.5, 7, 8, 9, 9, 8, 6, 4)
+"""Relative traffic per hour of day."""
+_MAX_PRICE_CPM: Final = 300
 _ALPHABET: Final = np.array(list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
@@ -133,6 +153,11 @@ class LogSpec:
     """Standard deviation of the domains' click log-odds effects."""
     interaction: float = 0.9
     """Size of each interaction lift (log-odds)."""
+    evening_lift: float | None = None
+    """The mobile × evening lift alone (None: ``interaction``; 0: a CTR that does not vary
+    with the hour of day, as ``rtb replay --synthetic``'s logs by default)."""
+    hourly_price_swing: float = 0.15
+    """The market price level's swing along the hour of day (a sine, ± this share)."""
 
 
 def _ids(rng: np.random.Generator, count: int, length: int) -> NDArray[Any]:
@@ -168,13 +193,39 @@ def _solve_bias(logit: NDArray[np.float64], ctr: float) -> float:
     return (low + high) / 2.0
 
 
-def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[Any]]:
+def _offsets_ms(spec: LogSpec, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Times from the start, in order: each day's share of the rows is its share of the
+    span's diurnal traffic (whole days alike, to within a row), drawn along its hours."""
+    weights = np.asarray(_DIURNAL, dtype=np.float64)
+    span = int(spec.days * _DAY_MS)
+    hours = -(-span // _HOUR_MS)
+    length = np.minimum(_HOUR_MS, span - np.arange(hours) * _HOUR_MS)  # the last may be short
+    mass = weights[np.arange(hours) % 24] * length
+    days = -(-hours // 24)
+    day_mass = np.bincount(np.arange(hours) // 24, weights=mass, minlength=days)
+    counts = np.floor(spec.rows * day_mass / day_mass.sum()).astype(np.int64)
+    counts[: spec.rows - int(counts.sum())] += 1
+    out = []
+    for day, count in enumerate(counts.tolist()):
+        within = mass[day * 24 : (day + 1) * 24]
+        hour = day * 24 + rng.choice(len(within), count, p=within / within.sum())
+        out.append(hour * _HOUR_MS + np.floor(rng.random(count) * length[hour]).astype(np.int64))
+    return np.sort(np.concatenate(out))
+
+
+def generate_log(
+    spec: LogSpec, rng: np.random.Generator, *, day_price: NDArray[np.float64] | None = None
+) -> dict[str, NDArray[Any]]:
     """A log of ``spec.rows`` impressions in time order: the ``IPINYOU_FIELDS`` columns
     (text as object arrays, ``slotwidth``/``slotheight``/``slotprice``/``payprice``/
-    ``click`` as float64) and ``p_click``."""
+    ``click`` as float64) and ``p_click``. ``day_price``: each day's market price level,
+    a factor per day of the span (none: 1 every day)."""
     n = spec.rows
-    if n < 1 or not 0.0 < spec.ctr < 0.5:
-        raise ValueError("a log needs rows ≥ 1 and a CTR in (0, 0.5)")
+    if n < 1 or not 0.0 < spec.ctr < 0.5 or not spec.days > 0:
+        raise ValueError("a log needs rows ≥ 1, days > 0 and a CTR in (0, 0.5)")
+    span_days = math.ceil(spec.days)
+    if day_price is not None and len(day_price) < span_days:
+        raise ValueError(f"{len(day_price)} day price levels for {span_days} days")
     # The world: sites with slots and urls, people's addresses and places, advertisers.
     d = spec.domains
     domain_names = _ids(rng, d, 20)
@@ -182,7 +233,7 @@ def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[A
     domain_size = rng.integers(0, len(_SIZES), (d, spec.slots_per_domain))
     domain_visibility = rng.integers(0, len(_VISIBILITY), (d, spec.slots_per_domain))
     domain_format = rng.choice(len(_FORMATS), (d, spec.slots_per_domain), p=[0.6, 0.3, 0.1])
-    domain_floor = rng.choice(len(_FLOORS), (d, spec.slots_per_domain))
+    domain_floor = rng.choice(len(_FLOORS), (d, spec.slots_per_domain), p=_FLOOR_SHARES)
     slot_effect = rng.normal(0.0, 0.3, (d, spec.slots_per_domain))
     domain_exchange = rng.integers(0, len(_EXCHANGES), d)
     city_region = rng.integers(0, spec.regions, spec.cities)
@@ -198,10 +249,11 @@ def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[A
     creatives = _ids(rng, a * spec.creatives_per_advertiser, 32)
 
     # The impressions.
-    offset_ms = np.sort(rng.integers(0, int(spec.days * 86_400_000), n))
+    offset_ms = _offsets_ms(spec, rng)
     when = _START + offset_ms.astype("timedelta64[ms]")
-    hour = ((offset_ms // 3_600_000) % 24).astype(np.intp)
-    weekday = ((offset_ms // 86_400_000 + 3) % 7).astype(np.intp)  # 2013-06-06: a Thursday
+    hour = ((offset_ms // _HOUR_MS) % 24).astype(np.intp)
+    day = (offset_ms // _DAY_MS).astype(np.intp)
+    weekday = ((day + 3) % 7).astype(np.intp)  # 2013-06-06: a Thursday
     domain = _zipf(rng, d, n, 1.0)
     slot = rng.integers(0, spec.slots_per_domain, n)
     url = rng.integers(0, spec.urls_per_domain, n)
@@ -241,7 +293,7 @@ def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[A
         + 0.08 * np.log1p(floor)
         + lift * home_regions[advertiser, region]
         + lift * interest
-        + lift * (mobile & (hour >= 19))
+        + (lift if spec.evening_lift is None else spec.evening_lift) * (mobile & (hour >= 19))
         + lift * ((exchange == pop_exchange) & (fmt == _FORMATS.index("Pop")))
     )
     p_click = _sigmoid(logit + _solve_bias(logit, spec.ctr))
@@ -254,7 +306,10 @@ def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[A
         + 0.25 * domain_effect[domain]
         + 0.1 * np.asarray(_SIZE_EFFECT)[size]
     )
-    payprice = np.maximum(floor, np.round(np.exp(level + rng.normal(0.0, 0.5, n))))
+    cycle = 1.0 + spec.hourly_price_swing * np.sin((hour - 6) / 24 * 2 * np.pi)
+    levels = np.ones(span_days) if day_price is None else np.asarray(day_price, np.float64)
+    price = np.round(np.exp(level + rng.normal(0.0, 0.5, n)) * cycle * levels[day])
+    payprice = np.clip(np.maximum(floor, price), 1.0, _MAX_PRICE_CPM)
 
     sizes = np.asarray(_SIZES, dtype=np.float64)[size]
     os_names = np.where(
@@ -313,6 +368,35 @@ def generate_log(spec: LogSpec, rng: np.random.Generator) -> dict[str, NDArray[A
         "usertag": usertag,
         "p_click": p_click,
     }
+
+
+def day_of(columns: Mapping[str, NDArray[Any]]) -> NDArray[np.intp]:
+    """The day of each row of a generated log, 0 for its first (from ``timestamp``)."""
+    stamps = columns["timestamp"].tolist()
+    dates = np.array([f"{t[:4]}-{t[4:6]}-{t[6:8]}" for t in stamps], dtype="datetime64[D]")
+    out: NDArray[np.intp] = (dates - _START.astype("datetime64[D]")).astype(np.intp)
+    return out
+
+
+def predicted_ctr(
+    p_click: NDArray[np.float64],
+    noise: float,
+    rng: np.random.Generator,
+    fitted_on: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """A CTR model's pCTR of impressions whose true probabilities are ``p_click``: it sees
+    each one's log-odds through Gaussian noise (``noise`` times their spread; 0: a perfect
+    model) and predicts E[log-odds | what it sees] (a regression, exact for normal
+    log-odds) as a probability, calibrated on average on the ``fitted_on`` rows."""
+    logit = np.log(p_click / (1.0 - p_click))
+    fit = logit[fitted_on]
+    seen = logit + noise * float(fit.std()) * rng.standard_normal(len(logit))
+    seen_fit = seen[fitted_on]
+    slope = float(np.cov(fit, seen_fit)[0, 1] / seen_fit.var(ddof=1))
+    score = np.exp(slope * (seen - seen_fit.mean()))
+    calibrated = score * (float(p_click[fitted_on].mean()) / float(score[fitted_on].mean()))
+    out: NDArray[np.float64] = np.minimum(calibrated, 1.0)
+    return out
 
 
 _NUMBERS: Final = frozenset({"click", "slotwidth", "slotheight", "slotprice", "payprice"})

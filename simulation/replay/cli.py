@@ -118,8 +118,8 @@ def add_replay_command(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     replay.add_argument(
         "--model",
         type=Path,
-        help="a model directory of `rtb train` giving the pCTR of a raw log (default: the "
-        "log's pctr column)",
+        help="a model directory of `rtb train` (the serving schema, or a declared one of the "
+        "log's own fields) giving the pCTR of raw logs (default: the log's pctr column)",
     )
     replay.add_argument(
         "--fractions",

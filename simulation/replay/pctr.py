@@ -1,13 +1,20 @@
 """Where a replayed log's pCTR comes from: its own column, or a model trained by `rtb train`.
 
-A model directory is read with the project's own loading (``bidding.models.XGBoostModel``:
-schema version, feature names and quality bar checked) and scores the log's rows through
-the one feature encoder (``bidding.features.encode_columns``), so the pCTR is what the
-live router would have predicted for the same inputs. Today's models read the serving
-schema's raw columns (``bidding.features.RAW_COLUMNS``: ``ts``, ``country``, ``domain`` …);
-a raw iPinYou log names its fields otherwise (``region``, ``slotid`` …), so such a log needs
-its ``pctr`` column until models trained on a declared schema exist (issue 15, `rtb train`
-on any labelled log). ``model_pctr`` is the one place that will then read that schema.
+``model_pctr`` reads which kind of model the directory holds and scores the log's rows as
+that model's own pipeline would:
+
+* a model over the **serving schema** (``bidding.features.RAW_COLUMNS``: ``ts``,
+  ``country``, ``domain`` …) is read with the exchange's loading
+  (``bidding.models.XGBoostModel``: schema version, feature names, quality bar) and fed by
+  the one feature encoder (``bidding.features.encode_columns``): the pCTR the live router
+  would have predicted for the same inputs;
+* a model over a **declared schema** (``rtb train --input LOG --categorical …``, the log's
+  own fields: ``region``, ``slotid`` … of a raw iPinYou log) is read with the encoder it
+  was trained with (``bidding.log_model.LogModel``), the log's text cells converted to the
+  schema's types by ``bidding.log_table.convert_columns`` as the training rows were.
+
+Either way a column the model reads and the log lacks is a ``LogError`` naming it: scored
+as missing on every row it would give a pCTR of nothing, silently.
 """
 
 from pathlib import Path
@@ -17,7 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bidding.features import NUMERIC_COLUMNS, RAW_COLUMNS, encode_columns
-from bidding.models import MODEL_FILES, ModelError, XGBoostModel
+from bidding.log_model import LogModel
+from bidding.log_table import LogTableError, convert_columns
+from bidding.models import MODEL_FILES, ModelError, XGBoostModel, is_log_model
 from simulation.replay.logs import AuctionLog, LogError
 
 __all__ = ["model_pctr", "with_model_pctr"]
@@ -25,19 +34,14 @@ __all__ = ["model_pctr", "with_model_pctr"]
 
 def model_pctr(log: AuctionLog, model_dir: Path) -> NDArray[np.float64]:
     """The CTR model of ``model_dir`` scored on every row of ``log`` (a raw log)."""
-    missing = [name for name in RAW_COLUMNS if name not in log.columns]
-    if missing:
-        # A column the model reads but the log lacks would be scored as missing on every
-        # row: a pCTR of nothing, silently. (An iPinYou log shares only `domain`.)
-        raise LogError(
-            f"{log.source}: the model reads columns the log does not have: "
-            f"{', '.join(missing)}; give the log a pctr column (a model trained on this "
-            "log's own fields needs `rtb train` with a schema)"
-        )
+    path = model_dir / MODEL_FILES["ctr"]
     try:
-        model = XGBoostModel.load(model_dir / MODEL_FILES["ctr"], build=None)
+        if is_log_model(path):
+            return _schema_pctr(log, LogModel.load(path))
+        model = XGBoostModel.load(path, build=None)
     except ModelError as exc:
         raise LogError(str(exc)) from exc
+    _require(log, RAW_COLUMNS, "(or score it with a model of its own fields: `rtb train --schema`)")
     columns: dict[str, NDArray[Any]] = {}
     for name in RAW_COLUMNS:
         values = log.columns[name]
@@ -50,6 +54,28 @@ def model_pctr(log: AuctionLog, model_dir: Path) -> NDArray[np.float64]:
             columns[name] = np.array([v or None for v in values], dtype=object)
     predicted: NDArray[np.float64] = model.predict(encode_columns(columns)).astype(np.float64)
     return predicted
+
+
+def _schema_pctr(log: AuctionLog, model: LogModel) -> NDArray[np.float64]:
+    """``model`` (a declared schema's) on the log's cells, typed as the schema declares."""
+    features = model.schema.features
+    _require(log, features, f"(the model's schema: {', '.join(features)})")
+    cells = {name: log.columns[name].tolist() for name in features}
+    try:
+        columns = convert_columns(cells, model.schema, log.source)
+        predicted = model.predict_columns(columns)
+    except LogTableError as exc:
+        raise LogError(str(exc)) from exc
+    return predicted.astype(np.float64)
+
+
+def _require(log: AuctionLog, names: tuple[str, ...], hint: str) -> None:
+    missing = [name for name in names if name not in log.columns]
+    if missing:
+        raise LogError(
+            f"{log.source}: the model reads columns the log does not have: "
+            f"{', '.join(missing)}; give the log a pctr column {hint}"
+        )
 
 
 def with_model_pctr(log: AuctionLog, model_dir: Path | None) -> AuctionLog:

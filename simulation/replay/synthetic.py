@@ -1,19 +1,22 @@
-"""Seeded auction logs shaped like one iPinYou campaign's, for tests and examples.
+"""Seeded auction logs of one iPinYou-shaped campaign, for tests and examples.
 
-Small on purpose: what the replay needs of a log (click, market price, pCTR, in time order)
-with the shapes that decide how strategies compare, each a parameter of ``LogSpec``:
+The impressions come from the project's one synthetic iPinYou generator
+(``bidding.synthetic_logs``: clicks from the fields and their interactions, market prices
+set by floor, exchange, size and domain along the hour of day, diurnal traffic); what the
+replay keeps of them is what the compact form carries — click, market price (``payprice``)
+and a pCTR — in time order. What this module adds is what makes the replay's comparison
+of strategies a test, each a parameter of ``LogSpec``:
 
-* a true CTR per impression, lognormal around ``ctr`` (0.2 %), and a pCTR from a model that
-  sees the same signal through noise (AUC ≈ 0.71) and is calibrated on the training days;
-* market prices lognormal around ``price_median_cpm`` (60, in fen as iPinYou's), rounded to
-  whole CPMs and capped at 300 as iPinYou's bids were, higher where the CTR is higher
-  (``price_signal``) and along the hour of day;
-* traffic along a diurnal curve (a night-time trough a sixth of the evening peak);
+* the first ``train_days`` are the training log, the next ``test_days`` the test log
+  (iPinYou: 7 and 3), ``rows_per_day`` impressions each, from one world (the same sites,
+  slots and advertisers);
+* the click probability does not vary with the hour of day unless ``evening_lift`` says so;
+* a pCTR from a model (``bidding.synthetic_logs.predicted_ctr``) that sees the true
+  click log-odds through noise (``model_noise``) and is calibrated on the training days;
 * **days that differ**: each day has its own market price level (lognormal, sd
-  ``day_price_sd``) and its own pCTR level (``day_pctr_sd``: the traffic mix moves while the
-  model stays the one trained before), so the test days are not the training days, and
-  ``test_price_shift``/``test_pctr_shift`` move the test days as a whole. Training log: the
-  first ``train_days``, test log: the next ``test_days`` (iPinYou: 7 and 3).
+  ``day_price_sd``) and its own pCTR level (``day_pctr_sd``: the traffic mix moves while
+  the model stays the one trained before), and ``test_price_shift``/``test_pctr_shift``
+  move the test days as a whole.
 
 With ``day_price_sd = day_pctr_sd = 0`` every day is alike and a strategy tuned on the
 training log meets a test log from the same distribution; docs/bidding.md shows both.
@@ -21,18 +24,15 @@ training log meets a test log from the same distribution; docs/bidding.md shows 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from bidding.synthetic_logs import LogSpec as FieldSpec
+from bidding.synthetic_logs import day_of, generate_log, predicted_ctr
 from simulation.replay.logs import AuctionLog, from_arrays
 
 __all__ = ["LogSpec", "SyntheticLogs", "generate", "write_compact"]
-
-_DIURNAL: Final = (2, 1.5, 1, 1, 1, 1.5, 2.5, 4, 5, 5.5, 6, 6, 6, 6, 6, 6, 6.5, 7, 8, 9, 9, 8, 6, 4)
-"""Relative traffic per hour of day."""
-_MAX_PRICE_CPM: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +43,12 @@ class LogSpec:
     train_days: int = 7
     test_days: int = 3
     ctr: float = 0.002
-    ctr_signal: float = 1.0
-    """sd of the log-CTR across impressions."""
     model_noise: float = 0.9
-    """How much noise the model sees the signal through (0: a perfect model)."""
-    price_median_cpm: float = 60.0
-    price_sd: float = 0.55
-    price_signal: float = 0.25
-    """How much of the log-CTR signal is priced in by the other bidders."""
-    hourly_price_swing: float = 0.15
+    """How much noise the model sees the click log-odds through (0: a perfect model)."""
+    evening_lift: float = 0.0
+    """The generator's mobile × evening click lift (log-odds; its own logs: 0.9). Off by
+    default: a CTR that varies with the hour of day costs the project's strategy, which
+    paces evenly along the traffic, 3–4 % of the optimum (docs/bidding.md)."""
     day_price_sd: float = 0.10
     day_pctr_sd: float = 0.10
     test_price_shift: float = 1.0
@@ -68,47 +65,32 @@ class SyntheticLogs:
     """The test impressions' true click probabilities (expected clicks of any choice)."""
 
 
-def _days(
-    spec: LogSpec, days: int, rng: np.random.Generator, price_shift: float, pctr_shift: float
-) -> dict[str, NDArray[np.float64]]:
-    n = spec.rows_per_day * days
-    weights = np.array(_DIURNAL, np.float64)
-    hour = np.sort(rng.choice(24, size=(days, spec.rows_per_day), p=weights / weights.sum()))
-    day_price = price_shift * np.exp(spec.day_price_sd * rng.standard_normal(days))
-    day_pctr = pctr_shift * np.exp(spec.day_pctr_sd * rng.standard_normal(days))
-    hour = hour.reshape(n)
-    day = np.repeat(np.arange(days), spec.rows_per_day)
-    signal = rng.standard_normal(n)
-    sigma = spec.ctr_signal
-    base = np.log(spec.ctr) - sigma**2 / 2
-    true_ctr = np.minimum(np.exp(base + sigma * signal), 1.0)
-    click = rng.random(n) < true_ctr
-    # The model sees the signal through noise; its pCTR is E[CTR | what it sees].
-    r = 1.0 / np.sqrt(1.0 + spec.model_noise**2)
-    seen = r * (signal + spec.model_noise * rng.standard_normal(n))
-    pctr = np.exp(base + sigma * r * seen + sigma**2 * (1 - r**2) / 2) * day_pctr[day]
-    cycle = 1.0 + spec.hourly_price_swing * np.sin((hour - 6) / 24 * 2 * np.pi)
-    log_price = np.log(spec.price_median_cpm) + spec.price_signal * sigma * signal
-    log_price += spec.price_sd * rng.standard_normal(n)
-    price = np.clip(np.round(np.exp(log_price) * cycle * day_price[day]), 1, _MAX_PRICE_CPM)
-    return {
-        "click": click.astype(np.float64),
-        "price": price,
-        "pctr": np.minimum(pctr, 1.0),
-        "true": true_ctr,
-    }
-
-
 def generate(spec: LogSpec, seed: int) -> SyntheticLogs:
     """A training log (the first ``train_days``) and a test log (the next ``test_days``)."""
     rng = np.random.default_rng(seed)
-    train = _days(spec, spec.train_days, rng, 1.0, 1.0)
-    test = _days(spec, spec.test_days, rng, spec.test_price_shift, spec.test_pctr_shift)
-    return SyntheticLogs(
-        from_arrays(train["click"], train["price"], train["pctr"], f"synthetic-train(seed {seed})"),
-        from_arrays(test["click"], test["price"], test["pctr"], f"synthetic-test(seed {seed})"),
-        test["true"],
+    days = spec.train_days + spec.test_days
+    testing = np.arange(days) >= spec.train_days
+    day_price = np.where(testing, spec.test_price_shift, 1.0)
+    day_price *= np.exp(spec.day_price_sd * rng.standard_normal(days))
+    day_pctr = np.where(testing, spec.test_pctr_shift, 1.0)
+    day_pctr *= np.exp(spec.day_pctr_sd * rng.standard_normal(days))
+    fields = FieldSpec(
+        rows=spec.rows_per_day * days,
+        ctr=spec.ctr,
+        days=float(days),
+        evening_lift=spec.evening_lift,
     )
+    columns = generate_log(fields, rng, day_price=day_price)
+    day = day_of(columns)
+    train = day < spec.train_days
+    pctr = predicted_ctr(columns["p_click"], spec.model_noise, rng, fitted_on=train)
+    pctr = np.minimum(pctr * day_pctr[day], 1.0)
+
+    def log(rows: NDArray[np.bool_], name: str) -> AuctionLog:
+        source = f"synthetic-{name}(seed {seed})"
+        return from_arrays(columns["click"][rows], columns["payprice"][rows], pctr[rows], source)
+
+    return SyntheticLogs(log(train, "train"), log(~train, "test"), columns["p_click"][~train])
 
 
 def write_compact(log: AuctionLog, path: Path) -> None:
