@@ -17,6 +17,7 @@ from typing import Final
 from budget.profile_write import EVENT_PREFIX, SEGMENT_PREFIX
 
 __all__ = [
+    "DAY_S",
     "EMPTY_PROFILE",
     "KEEP_DAYS",
     "ProfileEvent",
@@ -28,7 +29,8 @@ __all__ = [
 
 KEEP_DAYS: Final = 30
 """The longest window a rule or feature may look back over, in days."""
-_DAY_S: Final = 86_400
+DAY_S: Final = 86_400
+"""Seconds in a UTC day: what the profile's windows and expiries count in."""
 
 
 class ProfileEvent(StrEnum):
@@ -41,7 +43,7 @@ class ProfileEvent(StrEnum):
 
 def utc_day(now_s: float) -> int:
     """The UTC day number of a Unix time (days since 1970-01-01)."""
-    return int(now_s // _DAY_S)
+    return int(now_s // DAY_S)
 
 
 def event_fields(

@@ -10,12 +10,11 @@ from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from bidding.profiles import KEEP_DAYS, ProfileEvent, UserProfile, utc_day
+from bidding.profiles import DAY_S, KEEP_DAYS, ProfileEvent, UserProfile, utc_day
 from exchange.profiles import ProfileBook
 
 __all__ = ["ProfileLookup", "ProfileView", "SegmentChange", "change_segments", "lookup"]
 
-_DAY_S: Final = 86_400
 _WINDOWS: Final = (1, 7, KEEP_DAYS)
 
 SegmentName = Annotated[
@@ -114,6 +113,6 @@ async def lookup(book: ProfileBook, request: ProfileLookup, now_s: float) -> Pro
 async def change_segments(book: ProfileBook, change: SegmentChange, now_s: float) -> ProfileView:
     """Apply ``change`` in one store step and answer the profile as it is afterwards."""
     user = book.user_keys.of_id(change.user_id)
-    until = {name: int(now_s) + days * _DAY_S for name, days in change.add.items()}
+    until = {name: int(now_s) + days * DAY_S for name, days in change.add.items()}
     await book.declare(user, until, change.remove)
     return profile_view(user, await book.read(user), now_s)

@@ -16,6 +16,7 @@ import structlog
 
 from bidding.campaigns import Campaign
 from bidding.profiles import (
+    DAY_S,
     KEEP_DAYS,
     ProfileEvent,
     UserProfile,
@@ -35,7 +36,6 @@ log = structlog.get_logger("exchange.profiles")
 DEFAULT_MAX_FIELDS: Final = 256
 """Fields one profile may hold: a month of a user's events over a few dozen campaigns and
 categories, and its segments."""
-_DAY_S: Final = 86_400
 
 
 def ad_categories(campaign: Campaign, creative_id: str) -> list[str]:
@@ -76,19 +76,19 @@ class ProfileBook:
     def _write(
         self,
         user: str,
+        now_s: float,
         *,
         increments: Iterable[tuple[str, int]] = (),
         sets: Iterable[tuple[str, str]] = (),
         deletes: Iterable[str] = (),
     ) -> ProfileWrite:
-        now_s = self._clock()
         return ProfileWrite(
             key=self._keys.profile(user),
             day=utc_day(now_s),
             now_s=int(now_s),
             keep_days=KEEP_DAYS,
             max_fields=self._max_fields,
-            ttl_s=KEEP_DAYS * _DAY_S,
+            ttl_s=KEEP_DAYS * DAY_S,
             increments=tuple(increments),
             sets=tuple(sets),
             deletes=tuple(deletes),
@@ -98,10 +98,12 @@ class ProfileBook:
         self, event: ProfileEvent, user: str, campaign: Campaign, creative_id: str
     ) -> None:
         """Count one event of ``user`` on an ad of ``campaign``; a store failure is logged."""
-        day = utc_day(self._clock())
-        fields = event_fields(event, day, campaign.id, ad_categories(campaign, creative_id))
+        now_s = self._clock()  # one reading: the fields' day is the write's day
+        fields = event_fields(
+            event, utc_day(now_s), campaign.id, ad_categories(campaign, creative_id)
+        )
         try:
-            await self._store.write_profile(self._write(user, increments=fields))
+            await self._store.write_profile(self._write(user, now_s, increments=fields))
         except StoreUnavailable as exc:
             log.warning(
                 "profile_event_unrecorded",
@@ -118,6 +120,7 @@ class ProfileBook:
         await self._store.write_profile(
             self._write(
                 user,
+                self._clock(),
                 sets=((segment_field(name), str(until)) for name, until in segments.items()),
                 deletes=(segment_field(name) for name in remove),
             )
