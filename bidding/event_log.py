@@ -34,6 +34,7 @@ from bidding.features import (
     RAW_COLUMNS,
     AdKey,
     ContextValue,
+    ProfileCounts,
     context_values,
 )
 from openrtb.imp import Imp
@@ -64,11 +65,11 @@ def ad_key(campaign: Campaign, creative: Creative) -> AdKey:
 
 
 def winner_fields(
-    request: BidRequest, imp: Imp, now_s: float, ad: AdKey
+    request: BidRequest, imp: Imp, now_s: float, ad: AdKey, profile: ProfileCounts | None = None
 ) -> dict[str, ContextValue]:
     """The raw feature inputs of a winning bid, as plain scalars for its event (``request``
-    as the bidder saw it: privacy rules applied)."""
-    fields = context_values(request, imp, now_s)
+    as the bidder saw it: privacy rules applied; ``profile``: the counts it was scored with)."""
+    fields = context_values(request, imp, now_s, profile)
     fields["campaign_id"] = ad.campaign_id
     fields["creative_id"] = ad.creative_id
     fields["ad_cat"] = ad.cat

@@ -9,6 +9,9 @@ the bid request (``ContextFeatures.of``) and an ``AdBlock`` of candidate ads, an
 ``feature_matrix`` broadcasts the shared context over all candidates in one numpy step.
 The request's raw inputs are read in one place, ``context_values``: serving encodes them and
 the exchange logs them with each winning bid, so the event log trains on what was served.
+The user's profile (``bidding.profiles``) adds its counts to them (``ProfileCounts``):
+impressions today and over 30 days, clicks and conversions over 30 days; missing (NaN) where
+no profile may be read, which the trees learn as their own branch.
 
 High-cardinality values (ids, domains, segments, crosses) are hashed with a salted 32-bit
 BLAKE2b digest — stable across processes and machines, unlike Python's ``hash()`` — into
@@ -28,7 +31,7 @@ import weakref
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +45,7 @@ __all__ = [
     "FEATURE_NAMES",
     "NUMERIC_COLUMNS",
     "N_FEATURES",
+    "PROFILE_COLUMNS",
     "RAW_COLUMNS",
     "SCHEMA_VERSION",
     "AdBlock",
@@ -50,6 +54,7 @@ __all__ = [
     "ContextFeatures",
     "ContextValue",
     "FeatureMatrix",
+    "ProfileCounts",
     "age_bucket",
     "context_values",
     "encode_columns",
@@ -73,7 +78,7 @@ ContextValue: TypeAlias = float | str | None
 _Hashes: TypeAlias = NDArray[np.uint64]
 _Mask: TypeAlias = NDArray[np.bool_]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 SEGMENT_BUCKETS: Final = 32
 SEG_CAT_BUCKETS: Final = 64
@@ -81,11 +86,28 @@ ID_BUCKETS: Final = 4096
 SMALL_BUCKETS: Final = 256
 SEGMENT_SEPARATOR: Final = "|"
 
+
+class ProfileCounts(NamedTuple):
+    """What a user's profile adds to the features (``PROFILE_COLUMNS``): its counts over
+    all campaigns, days in UTC, today included."""
+
+    imps_1d: int
+    imps_30d: int
+    clicks_30d: int
+    convs_30d: int
+
+
+PROFILE_COLUMNS: Final = tuple(f"user_{name}" for name in ProfileCounts._fields)
+"""The user's impressions today and in the last 30 days, clicks and conversions in the
+last 30 days; a log without them trains with them missing, as for users without a
+profile. The same names are raw columns and features (the trees take counts as they are)."""
+
 _USER = (
     "user_age_bucket",
     "user_gender",
     "user_seg_count",
     *(f"user_seg_{i:02d}" for i in range(SEGMENT_BUCKETS)),
+    *PROFILE_COLUMNS,
 )
 _CONTEXT = (
     "ctx_hour",
@@ -113,6 +135,7 @@ _AD_START: Final = _CTX_WIDTH
 _CROSS_START: Final = _AD_START + len(_AD)
 _SEG_START: Final = FEATURE_NAMES.index("user_seg_00")
 _SEG_CAT_START: Final = FEATURE_NAMES.index("x_seg_cat_00")
+_PROFILE_START: Final = FEATURE_NAMES.index(PROFILE_COLUMNS[0])
 
 CONTEXT_COLUMNS: Final = (
     "ts",
@@ -127,17 +150,20 @@ CONTEXT_COLUMNS: Final = (
     "domain",
     "is_app",
     "pos",
+    *PROFILE_COLUMNS,
 )
 """Raw per-impression inputs: ``ts`` in Unix seconds, ``utcoffset`` in minutes (OpenRTB's
 ``geo.utcoffset``), ``yob``, ``gender`` (M/F/O), ``segments``, ``devicetype`` (AdCOM code),
 ``os``, ``country`` (ISO-3166-1 alpha-3 as in OpenRTB), ``site_cat`` (first IAB category of
-the site or app), ``domain`` (site domain or app bundle), ``is_app`` (0/1), ``pos``."""
+the site or app), ``domain`` (site domain or app bundle), ``is_app`` (0/1), ``pos``, and the
+``PROFILE_COLUMNS``."""
 AD_COLUMNS: Final = ("campaign_id", "creative_id", "ad_cat", "w", "h")
 RAW_COLUMNS: Final = (*CONTEXT_COLUMNS, *AD_COLUMNS)
 NUMERIC_COLUMNS: Final = frozenset(
-    {"ts", "utcoffset", "yob", "devicetype", "is_app", "pos", "w", "h"}
+    {"ts", "utcoffset", "yob", "devicetype", "is_app", "pos", "w", "h", *PROFILE_COLUMNS}
 )
 """The raw columns that are numbers; the others are text."""
+
 
 _GENDERS: Final = {"M": 0.0, "F": 1.0, "O": 2.0}
 _AGE_EDGES: Final = np.array([18, 25, 35, 45, 55, 65], dtype=np.float64)
@@ -275,15 +301,18 @@ class ContextFeatures:
     segments_valid: _Mask
 
     @classmethod
-    def of(cls, request: BidRequest, imp: Imp, now_s: float) -> "ContextFeatures":
-        """The context of ``imp`` in ``request`` at ``now_s``, computed once per request and
-        imp: every router and campaign that scores the same view of a request shares it
-        (the exchange hands routers with the same privacy grant the same object)."""
-        key = (imp.id, now_s)
+    def of(
+        cls, request: BidRequest, imp: Imp, now_s: float, profile: ProfileCounts | None = None
+    ) -> "ContextFeatures":
+        """The context of ``imp`` in ``request`` at ``now_s`` for a user with ``profile``
+        (None: none may be read), computed once per request, imp and profile: every router
+        and campaign that scores the same view of a request shares it (the exchange hands
+        routers with the same privacy grant the same object)."""
+        key = (imp.id, now_s, profile)
         cached = _LAST_CONTEXT.get(key)
         if cached is not None and cached[0]() is request:
             return cached[1]
-        features = cls.of_values(context_values(request, imp, now_s))
+        features = cls.of_values(context_values(request, imp, now_s, profile))
         if len(_LAST_CONTEXT) >= _CONTEXTS_KEPT:
             _LAST_CONTEXT.clear()
         _LAST_CONTEXT[key] = (weakref.ref(request), features)
@@ -322,6 +351,8 @@ class ContextFeatures:
         row[c + 6] = _bucket_one(_hash_one(values.get("domain"), "domain", False), ID_BUCKETS)
         row[c + 7] = _float(values.get("is_app"))
         row[c + 8] = _float(values.get("pos"))
+        for i, name in enumerate(PROFILE_COLUMNS):
+            row[_PROFILE_START + i] = _float(values.get(name))
         return cls(
             np.array([row], dtype=np.float32),
             np.array([country or 0], dtype=np.uint64),
@@ -365,6 +396,8 @@ class ContextFeatures:
         block[:, c + 6] = _bucket(*domain, ID_BUCKETS)
         block[:, c + 7] = _number(columns, "is_app", n)
         block[:, c + 8] = _number(columns, "pos", n)
+        for i, name in enumerate(PROFILE_COLUMNS):
+            block[:, _PROFILE_START + i] = _number(columns, name, n)
         return cls(block, country, country_valid, site_cat, site_cat_valid, seg, seg_valid)
 
 
@@ -374,7 +407,9 @@ _CONTEXTS_KEPT: Final = 64
 entry refers to its request, so an entry can only match the very object it was computed for.
 The reference is weak: a request the exchange has answered is not kept alive by the cache
 (a dead reference matches nothing, even if the address is reused)."""
-_LAST_CONTEXT: dict[tuple[str, float], tuple[weakref.ref[BidRequest], "ContextFeatures"]] = {}
+_LAST_CONTEXT: dict[
+    tuple[str, float, ProfileCounts | None], tuple[weakref.ref[BidRequest], "ContextFeatures"]
+] = {}
 _YEAR_START_LIST: Final = _YEAR_STARTS.tolist()
 _AGE_EDGE_LIST: Final = _AGE_EDGES.tolist()
 
@@ -512,8 +547,11 @@ def encode_columns(columns: Columns) -> FeatureMatrix:
     return feature_matrix(ContextFeatures.from_columns(columns), AdBlock.from_columns(columns))
 
 
-def context_values(request: BidRequest, imp: Imp, now_s: float) -> dict[str, ContextValue]:
-    """The ``CONTEXT_COLUMNS`` of one impression as plain scalars, in that order.
+def context_values(
+    request: BidRequest, imp: Imp, now_s: float, profile: ProfileCounts | None = None
+) -> dict[str, ContextValue]:
+    """The ``CONTEXT_COLUMNS`` of one impression as plain scalars, in that order (the
+    ``PROFILE_COLUMNS`` from ``profile``: None where no profile may be read).
 
     The one place a bid request becomes raw feature inputs: serving wraps these into
     one-row columns (``raw_context``), and the exchange logs the very same values with each
@@ -555,13 +593,22 @@ def context_values(request: BidRequest, imp: Imp, now_s: float) -> dict[str, Con
         "domain": domain,
         "is_app": is_app,
         "pos": pos,
+        **dict(
+            zip(
+                PROFILE_COLUMNS,
+                (None,) * len(PROFILE_COLUMNS) if profile is None else profile,
+                strict=True,
+            )
+        ),
     }
 
 
-def raw_context(request: BidRequest, imp: Imp, now_s: float) -> dict[str, NDArray[Any]]:
+def raw_context(
+    request: BidRequest, imp: Imp, now_s: float, profile: ProfileCounts | None = None
+) -> dict[str, NDArray[Any]]:
     """The ``CONTEXT_COLUMNS`` of one impression as one-row columns (numbers as float64
     with NaN for missing, text as object): ``context_values`` in columnar form."""
-    return one_row_columns(context_values(request, imp, now_s))
+    return one_row_columns(context_values(request, imp, now_s, profile))
 
 
 def one_row_columns(values: Mapping[str, ContextValue]) -> dict[str, NDArray[Any]]:

@@ -39,7 +39,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, NamedTuple, Protocol, TypeAlias
@@ -174,6 +174,18 @@ class _BoosterFile:
         """Boosting rounds in the model."""
         rounds: int = self._booster.num_boosted_rounds()
         return rounds
+
+    def gain_shares(self, names: Sequence[str]) -> dict[str, float]:
+        """Each used feature's share of the loss reduction its splits bought (``names``
+        name the columns in order), largest first: what the model learnt from."""
+        scores = self._booster.get_score(importance_type="total_gain")
+        # A list only for multi-output trees, which these are not; summed to stay total.
+        gains = {key: sum(v) if isinstance(v, list) else v for key, v in scores.items()}
+        total = sum(gains.values()) or 1.0
+        # Keyed by name in a booster that carries them, by f<column> in one that does not.
+        unnamed = {f"f{i}": name for i, name in enumerate(names)}
+        shares = {unnamed.get(key, key): gain / total for key, gain in gains.items()}
+        return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
     @property
     def held_out(self) -> HeldOut | None:

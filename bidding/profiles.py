@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from bidding.features import ProfileCounts
 from budget.profile_write import EVENT_PREFIX, SEGMENT_PREFIX
 
 __all__ = [
@@ -121,6 +122,18 @@ class UserProfile:
             if kind == event.value and where == scope
             for day, n in days
             if first <= day <= today
+        )
+
+    def feature_counts(self, today: int) -> ProfileCounts | None:
+        """The counts the models read (``bidding.features.PROFILE_COLUMNS``); None for a
+        profile that could not be read, so the models see it missing, not as zeros."""
+        if not self.known:
+            return None
+        return ProfileCounts(
+            self.total(ProfileEvent.IMPRESSION, "cmp", within_days=1, today=today),
+            self.total(ProfileEvent.IMPRESSION, "cmp", within_days=KEEP_DAYS, today=today),
+            self.total(ProfileEvent.CLICK, "cmp", within_days=KEEP_DAYS, today=today),
+            self.total(ProfileEvent.CONVERSION, "cmp", within_days=KEEP_DAYS, today=today),
         )
 
 

@@ -46,6 +46,7 @@ from auction.currency import CurrencyRates, UnknownCurrency
 from bidding.audience_rules import audience_holds
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
+from bidding.features import ProfileCounts
 from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.profiles import EMPTY_PROFILE, UserProfile, utc_day
@@ -191,10 +192,14 @@ class CampaignRouter:
         user_keys: UserKeys = PROCESS_USER_KEYS,
         rates: Callable[[], CurrencyRates] | None = None,
         gvl_vendor_id: int | None = None,
+        profile_features: bool = True,
     ) -> None:
         """``rates`` returns the exchange's rates *now* (they are swapped when the reference
         table is refreshed); without it only floors in ``currency`` (or zero) are bid on.
-        ``gvl_vendor_id`` is the exchange's own: the consent that lets it read profiles."""
+        ``gvl_vendor_id`` is the exchange's own: the consent that lets it read profiles.
+        ``profile_features``: read the user's profile for the models of value-based bids
+        (off where profiles are not kept: an empty profile would read as a user who never
+        clicks)."""
         for campaign in spec.campaigns:
             if campaign.currency != currency:
                 # Bids and budgets are integer micros of the exchange currency; converting a
@@ -212,6 +217,7 @@ class CampaignRouter:
         self._monotonic = monotonic
         self._user_keys = user_keys
         self._vendor_id = gvl_vendor_id
+        self._profile_features = profile_features
         self._models = models
         self._book = _Book.of(spec.campaigns, models, frozenset())
         self._creative_stats = creative_stats
@@ -372,10 +378,15 @@ class CampaignRouter:
         return out
 
     def _priced(
-        self, book: _Book, request: BidRequest, slots: Sequence[_Slot], now_s: float
+        self,
+        book: _Book,
+        request: BidRequest,
+        slots: Sequence[_Slot],
+        now_s: float,
+        profile: ProfileCounts | None = None,
     ) -> list[tuple[_Priced, int]]:
         """Each slot's creative (Thompson sampling) and bid (value, pacing, shading), and the
-        slots whose bid clears their floor."""
+        slots whose bid clears their floor; ``profile``: the user's counts for the models."""
         creatives = choose_creatives(
             [(s.candidate.campaign, s.candidate.creatives) for s in slots],
             self._creative_stats,
@@ -388,6 +399,7 @@ class CampaignRouter:
                 request.imp,
                 [(s.imp_index, p, k) for s, p, k in zip(slots, positions, creatives, strict=True)],
                 now_s,
+                profile,
             )
             pctr, pcvr = predictions.pctr, predictions.pcvr
             if not predictions.degraded:
@@ -450,11 +462,12 @@ class CampaignRouter:
         now_s = self._clock()
         book = self._book  # one set of campaigns for the whole request
         slots = self._slots(book, request, now_s)
+        profile = None
         if slots:
-            slots = await self._for_user(request, slots, now_s)
+            slots, profile = await self._for_user(book, request, slots, now_s)
         if not slots:
             return []
-        priced = self._priced(book, request, slots, now_s)
+        priced = self._priced(book, request, slots, now_s, profile)
         if not priced or self._monotonic() - started >= timeout_s:
             return []  # too late: a hold placed now would only wait to expire
         holds = [
@@ -470,6 +483,7 @@ class CampaignRouter:
                 price_micros,
                 offer.deal_id,
                 book.templates[offer.campaign.id, offer.creative.id],
+                profile,
             )
             for (offer, price_micros), held in zip(priced, placed, strict=True)
             if held
@@ -506,19 +520,27 @@ class CampaignRouter:
                 competing,
             )
 
-    async def _for_user(self, request: BidRequest, slots: list[_Slot], now_s: float) -> list[_Slot]:
+    async def _for_user(
+        self, book: _Book, request: BidRequest, slots: list[_Slot], now_s: float
+    ) -> tuple[list[_Slot], ProfileCounts | None]:
         """Slots of campaigns whose frequency caps still allow this user and whose audience
-        rules its profile meets, from one store round trip. A capped campaign does not bid
-        to a user nothing identifies (its cap could not be kept); a campaign with audience
-        rules does not bid without a profile it may read (``bidding.audience_rules``)."""
+        rules its profile meets, and the profile's counts for the models, from one store
+        round trip. A capped campaign does not bid to a user nothing identifies (its cap
+        could not be kept); a campaign with audience rules does not bid without a profile it
+        may read (``bidding.audience_rules``); the models get no counts without one."""
         capped_campaigns = {
             s.candidate.campaign.id: s.candidate.campaign
             for s in slots
             if s.candidate.campaign.frequency_caps
         }
         audience = any(s.candidate.campaign.audience for s in slots)
-        if not capped_campaigns and not audience:
-            return slots
+        features = (
+            self._profile_features
+            and not book.scorer.degraded
+            and any(s.candidate.campaign.goal is not None for s in slots)
+        )
+        if not capped_campaigns and not audience and not features:
+            return slots, None
         user = self._user_keys.of(request)
         profile = EMPTY_PROFILE
         blocked: set[str] = set()
@@ -529,18 +551,19 @@ class CampaignRouter:
                 (c.id, c.time_zone, [(cap.count, cap.window) for cap in c.frequency_caps])
                 for c in capped_campaigns.values()
             ]
-            if audience and may_profile(privacy_signals(request), self._vendor_id):
+            if (audience or features) and may_profile(privacy_signals(request), self._vendor_id):
                 blocked, record = await self._budget.capped_with_profile(caps, user)
                 profile = UserProfile.parse(record, now_s)
             elif caps:
                 blocked = await self._budget.capped(caps, user)
         today = utc_day(now_s)
-        return [
+        kept = [
             s
             for s in slots
             if s.candidate.campaign.id not in blocked
             and audience_holds(s.candidate.campaign.audience, profile, today)
         ]
+        return kept, profile.feature_counts(today) if features else None
 
     async def release_lost(self, auction_id: str, lost: Sequence[BidLike]) -> None:
         """Give back the holds of this router's bids that did not win ``auction_id``."""

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from bidding.campaigns import Campaign
 from bidding.event_log import ad_key
-from bidding.features import AdBlock, AdKey, ContextFeatures, feature_matrix
+from bidding.features import AdBlock, AdKey, ContextFeatures, ProfileCounts, feature_matrix
 from bidding.models import ModelHolder, RuleBasedModel
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
@@ -65,9 +65,11 @@ class CandidateScorer:
         imps: Sequence[Imp],
         candidates: Sequence[tuple[int, int, int]],
         now_s: float,
+        profile: ProfileCounts | None = None,
     ) -> Predictions:
         """Predictions for ``candidates`` — (imp index into ``imps``, campaign position,
-        creative position) — with one model call for all of them."""
+        creative position) — for a user with ``profile`` (None: not readable), with one
+        model call for all of them."""
         positions = np.fromiter((c for _, c, _ in candidates), np.intp, len(candidates))
         models = self._models.current if self._models is not None else None
         if models is None or isinstance(models, RuleBasedModel) or self._block is None:
@@ -77,14 +79,14 @@ class CandidateScorer:
         rows = np.fromiter((self._row[c, k] for _, c, k in candidates), np.intp, len(candidates))
         imp_index = np.fromiter((i for i, _, _ in candidates), np.intp, len(candidates))
         if (imp_index == imp_index[0]).all():  # one impression (the usual case)
-            context = ContextFeatures.of(request, imps[int(imp_index[0])], now_s)
+            context = ContextFeatures.of(request, imps[int(imp_index[0])], now_s, profile)
             matrix = feature_matrix(context, self._block.take(rows))
             order = None
         else:  # several impressions: one matrix per imp, stacked for one call
             order = np.argsort(imp_index, kind="stable")
             parts = []
             for i in np.unique(imp_index):
-                context = ContextFeatures.of(request, imps[int(i)], now_s)
+                context = ContextFeatures.of(request, imps[int(i)], now_s, profile)
                 parts.append(feature_matrix(context, self._block.take(rows[imp_index == i])))
             matrix = np.vstack(parts)
         pctr = np.asarray(models.ctr.predict(matrix), np.float64)

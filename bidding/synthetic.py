@@ -11,12 +11,16 @@ The true click logit is
 
     bias + α·(user interests · creative topic) + site, campaign and creative effects
     + size, position, local hour, weekday, age and device effects
-    + a campaign's home-country lift + a site-topic match lift,
+    + a campaign's home-country lift + a site-topic match lift
+    + the user's clickiness − fatigue · log(1 + the user's impressions earlier today),
 
-and the conversion logit (given a click) likewise with its own weights. Part of the truth
-is hidden from the features on purpose, as in real traffic: the strength of an interest
-(features only see a segment, and only for most users), so the oracle's AUC is an upper
-bound a model should come close to, not reach.
+and the conversion logit (given a click) likewise with its own weights and the user's
+propensity to convert. Part of the truth is hidden from the features on purpose, as in real
+traffic: the strength of an interest (features only see a segment, and only for most
+users), and a user's clickiness and propensity, which the features only see through the
+profile's counts (impressions, clicks and conversions over the last 30 days, drawn from
+them) and only for users whose profile may be read (``profile_coverage``). So the
+oracle's AUC is an upper bound a model should come close to, not reach.
 
 Randomness comes only from the ``numpy.random.Generator`` passed in.
 """
@@ -63,6 +67,9 @@ _AGE_CTR: Final = (0.2, 0.15, 0.1, 0.0, -0.1, -0.2, -0.3)  # by features.age_buc
 _AGE_CVR: Final = (-0.6, -0.2, 0.1, 0.2, 0.2, 0.1, 0.0)
 _POS_EFFECT: Final = np.array([0.0, 0.2, 0.0, -0.25])  # by OpenRTB banner pos 0, 1, 3
 _PROVIDER: Final = "synth"
+_TYPICAL_LOG_IMPS: Final = 2.0
+"""log(1 + impressions earlier today) of a typical row: fatigue is centred on it, so the
+average click rate stays what it was before users tired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,16 @@ class WorldSpec:
     """Chance that a user's interest is visible as a segment."""
     ctr_bias: float = -4.8
     cvr_bias: float = -3.4
+    clickiness_spread: float = 0.5
+    """Standard deviation of a user's hidden click-logit offset."""
+    propensity_spread: float = 0.3
+    """Standard deviation of a user's hidden conversion-logit offset."""
+    fatigue: float = 0.15
+    """How much each doubling (roughly) of a user's impressions today lowers the click logit."""
+    daily_impressions: float = 12.0
+    """A user of average activity's impressions per day (all campaigns)."""
+    profile_coverage: float = 0.8
+    """Chance that a user's profile may be read (consent); the others' counts are missing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,12 @@ class World:
     user_country: NDArray[np.intp]
     user_device: NDArray[np.intp]
     user_os: NDArray[Any]
+    user_clickiness: NDArray[np.float64]
+    user_propensity: NDArray[np.float64]
+    user_daily_imps: NDArray[np.float64]
+    user_imps_30d: NDArray[np.float64]  # NaN: no readable profile
+    user_clicks_30d: NDArray[np.float64]
+    user_convs_30d: NDArray[np.float64]
     site_topic: NDArray[np.intp]  # -1: a category outside the topics
     site_cat: NDArray[Any]
     site_domain: NDArray[Any]
@@ -161,16 +184,32 @@ class World:
         k = len(creative_campaign)
         creative_size = rng.integers(0, len(SIZES), k)
         creative_size[: len(SIZES)] = np.arange(len(SIZES))  # every size has a creative
+        activity = _normalised(rng.lognormal(0.0, 1.0, u))
+        # Drawn last, so a seed's world is the one it was before users had profiles.
+        clickiness = rng.normal(0.0, spec.clickiness_spread, u)
+        propensity = rng.normal(0.0, spec.propensity_spread, u)
+        daily = np.clip(spec.daily_impressions * activity * u, 0.5, 20 * spec.daily_impressions)
+        # The profile's counts: 30 days of this user's impressions at its own click rate.
+        imps = rng.poisson(30 * daily)
+        clicks = rng.binomial(imps, _sigmoid(spec.ctr_bias + 0.6 + clickiness))
+        convs = rng.binomial(clicks, _sigmoid(spec.cvr_bias + 0.6 + propensity))
+        readable = rng.random(u) < spec.profile_coverage
         return cls(
             spec=spec,
             user_interest=interest,
-            user_activity=_normalised(rng.lognormal(0.0, 1.0, u)),
+            user_activity=activity,
             user_yob=yob,
             user_gender=rng.choice(genders, u, p=[0.4, 0.4, 0.05, 0.15]),
             user_segments=segments,
             user_country=rng.choice(len(COUNTRIES), u, p=_COUNTRY_WEIGHT),
             user_device=device,
             user_os=os_names,
+            user_clickiness=clickiness,
+            user_propensity=propensity,
+            user_daily_imps=daily,
+            user_imps_30d=np.where(readable, imps, np.nan),
+            user_clicks_30d=np.where(readable, clicks, np.nan),
+            user_convs_30d=np.where(readable, convs, np.nan),
             site_topic=site_topic,
             site_cat=cats,
             site_domain=domains,
@@ -239,6 +278,8 @@ def generate(
     affinity = world.user_interest[user, topic] * world.creative_strength[creative]
     pos = world.site_pos[site]
     spec = world.spec
+    # Impressions the user saw earlier today: its daily rate times the part of the day gone.
+    imps_today = rng.poisson(world.user_daily_imps[user] * (ts % 86400) / 86400)
 
     click_logit = (
         spec.ctr_bias
@@ -254,6 +295,8 @@ def generate(
         + np.asarray(_DEVICE_CTR)[device]
         + np.where(country == world.campaign_home[campaign], 0.4, 0.0)
         + np.where(world.site_topic[site] == topic, 0.3, 0.0)
+        + world.user_clickiness[user]
+        - spec.fatigue * (np.log1p(imps_today) - _TYPICAL_LOG_IMPS)
     )
     conversion_logit = (
         spec.cvr_bias
@@ -261,6 +304,7 @@ def generate(
         + 0.8 * affinity
         + np.where(known_age, np.asarray(_AGE_CVR)[np.minimum(age, 6)], 0.0)
         + np.asarray(_DEVICE_CVR)[device]
+        + world.user_propensity[user]
     )
     p_click = _sigmoid(click_logit)
     p_conversion = _sigmoid(conversion_logit)
@@ -283,6 +327,10 @@ def generate(
         "domain": world.site_domain[site],
         "is_app": world.site_is_app[site],
         "pos": pos,
+        "user_imps_1d": np.where(np.isnan(world.user_imps_30d[user]), np.nan, imps_today),
+        "user_imps_30d": world.user_imps_30d[user] + imps_today,  # today included
+        "user_clicks_30d": world.user_clicks_30d[user],
+        "user_convs_30d": world.user_convs_30d[user],
         "campaign_id": campaign_ids[campaign],
         "creative_id": creative_ids[creative],
         "ad_cat": topic_cats[topic],

@@ -29,6 +29,7 @@ into the booster itself (``rtb_held_out``) and the meta JSON (``held_out``), and
 exchange checks them again when it loads the file.
 """
 
+import itertools
 import json
 import math
 import os
@@ -72,6 +73,8 @@ __all__ = [
 
 Label = Literal["click", "conversion"]
 KIND: Final[Mapping[str, str]] = {"click": "ctr", "conversion": "cvr"}
+GAIN_SHARES_KEPT: Final = 20
+"""Features listed in a model's ``gain_shares`` metadata (the rest carry little)."""
 SYNTHETIC_START_S: Final = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
@@ -313,6 +316,12 @@ def train(
         "fit_seconds": round(fit_s, 2),
         "trained_at": _iso(time.time()),
         "metrics": evaluation.to_json(),
+        "gain_shares": {
+            name: round(share, 4)
+            for name, share in itertools.islice(
+                fitted.model.gain_shares(fitted.names).items(), GAIN_SHARES_KEPT
+            )
+        },
         "baseline": {"model": "logistic regression", "C": base.c, **baseline.to_json()},
         "held_out": held_out.to_json(),
     }
@@ -380,6 +389,8 @@ def _summary(result: TrainResult, out: TextIO) -> None:
         f"log loss {b.log_loss:.5f}",
         file=out,
     )
+    top = ", ".join(f"{name} {share:.1%}" for name, share in list(meta["gain_shares"].items())[:6])
+    print(f"  learnt most from: {top or 'nothing (a constant model)'}", file=out)
     print(
         "  decile      rows  positives  predicted   observed       true  pred/obs  baseline",
         file=out,

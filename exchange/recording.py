@@ -14,6 +14,7 @@ import structlog
 
 from bidding.campaigns import Campaign
 from bidding.event_log import WINNER_EVENT, ad_key, winner_fields
+from exchange.bidders.base import Offer
 from exchange.events import EventSink
 from exchange.metrics import Metrics
 from exchange.results import AuctionResult
@@ -111,11 +112,12 @@ class AuctionRecorder:
                 continue
             if now_s is None:
                 now_s = self._clock()
+            profile = bid.profile if isinstance(bid, Offer) else None
             self._events.emit(
                 WINNER_EVENT,
                 auction_id=result.auction_id,
                 imp_id=bid.impid,
                 bid_id=bid.id,
                 bidder=entry.bidder,
-                **winner_fields(seen, imp, now_s, ad_key(campaign, creative)),
+                **winner_fields(seen, imp, now_s, ad_key(campaign, creative), profile),
             )

@@ -385,6 +385,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         clock=clock,
         rates=current_rates,
         gvl_vendor_id=bidders.gvl_vendor_id,
+        profile_features=settings.profiles,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     if models is not None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from bidding.campaigns import Campaign
+from bidding.features import ProfileCounts
 from openrtb.imp import Imp
 from openrtb.money import cpm_to_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -27,6 +28,8 @@ class Offer(NamedTuple):
     price_micros: int
     dealid: str | None
     template: Bid
+    profile: ProfileCounts | None = None
+    """The user's profile counts it was scored with (logged with a winning bid for training)."""
 
     @property
     def price(self) -> float:

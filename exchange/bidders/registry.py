@@ -56,10 +56,12 @@ def build_registry(
     clock: Callable[[], float] = time.time,
     rates: Callable[[], CurrencyRates] | None = None,
     gvl_vendor_id: int | None = None,
+    profile_features: bool = True,
 ) -> BidderRegistry:
     """One CampaignRouter per router spec (sharing the models, creative counts, pacer and
     the exchange's current rates, for floors in other currencies, and the exchange's GVL
-    vendor id, whose consent lets them read profiles), then the external bidders, by name."""
+    vendor id, whose consent lets them read profiles, for the models where
+    ``profile_features``), then the external bidders, by name."""
     seeds = np.random.SeedSequence(seed).spawn(len(routers))
     in_process = [
         CampaignRouter(
@@ -75,6 +77,7 @@ def build_registry(
             clock=clock,
             rates=rates,
             gvl_vendor_id=gvl_vendor_id,
+            profile_features=profile_features,
         )
         for spec, child in zip(routers, seeds, strict=True)
     ]

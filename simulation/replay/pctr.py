@@ -4,7 +4,7 @@
 that model's own pipeline would:
 
 * a model over the **serving schema** (``bidding.features.RAW_COLUMNS``: ``ts``,
-  ``country``, ``domain`` …) is read with the exchange's loading
+  ``country``, ``domain`` …; the profile counts may be absent) is read with the exchange's loading
   (``bidding.models.XGBoostModel``: schema version, feature names, quality bar) and fed by
   the one feature encoder (``bidding.features.encode_columns``): the pCTR the live router
   would have predicted for the same inputs;
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bidding.features import NUMERIC_COLUMNS, RAW_COLUMNS, encode_columns
+from bidding.features import NUMERIC_COLUMNS, PROFILE_COLUMNS, RAW_COLUMNS, encode_columns
 from bidding.log_model import LogModel
 from bidding.log_table import LogTableError, convert_columns
 from bidding.models import MODEL_FILES, ModelError, XGBoostModel, is_log_model
@@ -41,10 +41,13 @@ def model_pctr(log: AuctionLog, model_dir: Path) -> NDArray[np.float64]:
         model = XGBoostModel.load(path, build=None)
     except ModelError as exc:
         raise LogError(str(exc)) from exc
-    _require(log, RAW_COLUMNS, "(or score it with a model of its own fields: `rtb train --schema`)")
+    required = tuple(name for name in RAW_COLUMNS if name not in PROFILE_COLUMNS)
+    _require(log, required, "(or score it with a model of its own fields: `rtb train --schema`)")
     columns: dict[str, NDArray[Any]] = {}
     for name in RAW_COLUMNS:
-        values = log.columns[name]
+        values = log.columns.get(name)
+        if values is None:  # a profile count the log lacks: missing, as without a profile
+            continue
         if name in NUMERIC_COLUMNS:
             try:
                 columns[name] = np.array([float(v) if v else np.nan for v in values])

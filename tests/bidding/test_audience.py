@@ -167,7 +167,7 @@ async def give(router: CampaignRouter, request: BidRequest, fields: dict[str, st
     user = PROCESS_USER_KEYS.of(request)
     assert user is not None
     ledger = router._budget
-    assert isinstance(ledger, CountingLedger)
+    assert isinstance(ledger, RecordingLedger)
     await ledger.store.write_profile(
         ProfileWrite(
             key=ledger._keys.profile(user),

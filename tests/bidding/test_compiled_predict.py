@@ -63,7 +63,8 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(42)
     x = rng.normal(size=(3000, N_FEATURES)).astype(np.float32)
     x[rng.random(x.shape) < 0.3] = np.nan
-    y = (rng.random(3000) < 1 / (1 + np.exp(-np.nan_to_num(x[:, 2] - x[:, 9])))).astype(np.float32)
+    signal = np.nan_to_num(3.0 * (x[:, 2] - x[:, 9]))  # strong: twelve trees all pay
+    y = (rng.random(3000) < 1 / (1 + np.exp(-signal))).astype(np.float32)
     params = {"tree_method": "hist", "max_depth": 4, "nthread": 1}
     model = fit(x[:2500], y[:2500], x[2500:], y[2500:], params=params, rounds=12,
                 early_stopping_rounds=12, seed=42)  # fmt: skip

@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from bidding.features import (
     FEATURE_NAMES,
     N_FEATURES,
+    PROFILE_COLUMNS,
     SCHEMA_VERSION,
     AdBlock,
     AdKey,
     ContextFeatures,
     ContextValue,
+    ProfileCounts,
     age_bucket,
     encode_columns,
     feature_matrix,
@@ -49,8 +51,8 @@ def _feature(row: np.ndarray[Any, Any], name: str) -> float:
 
 
 def test_schema_is_versioned_and_names_are_unique() -> None:
-    assert SCHEMA_VERSION == 1
-    assert len(set(FEATURE_NAMES)) == N_FEATURES == 115
+    assert SCHEMA_VERSION == 2
+    assert len(set(FEATURE_NAMES)) == N_FEATURES == 119
     assert FEATURE_NAMES[:3] == ("user_age_bucket", "user_gender", "user_seg_count")
 
 
@@ -94,6 +96,19 @@ def test_missing_values_are_nan() -> None:
     assert _feature(matrix[0], "ctx_hour") == 15.0  # no offset: UTC
     assert np.isnan(_feature(matrix[1], "ad_cat"))
     assert np.isnan(_feature(matrix[1], "x_seg_cat_00"))
+    for name in PROFILE_COLUMNS:  # no profile read
+        assert np.isnan(_feature(matrix[0], name)), name
+
+
+def test_a_profile_adds_its_counts_and_an_empty_one_is_zeros_not_missing() -> None:
+    request = _request(yob=1990)
+    counts = ProfileCounts(imps_1d=4, imps_30d=90, clicks_30d=2, convs_30d=1)
+    row = feature_matrix(ContextFeatures.of(request, request.imp[0], NOW_S, counts), ADS)[0]
+    assert [_feature(row, name) for name in PROFILE_COLUMNS] == [4.0, 90.0, 2.0, 1.0]
+    empty = ContextFeatures.of(request, request.imp[0], NOW_S, ProfileCounts(0, 0, 0, 0))
+    assert _feature(feature_matrix(empty, ADS)[0], "user_clicks_30d") == 0.0
+    # The cache keys the context by profile too: the same request, another user's counts.
+    assert ContextFeatures.of(request, request.imp[0], NOW_S) is not empty
 
 
 @pytest.mark.parametrize(
@@ -121,13 +136,14 @@ def test_no_age_for_times_outside_the_year_table() -> None:
     assert np.isnan(got).all()
 
 
-def test_train_and_serve_vectors_are_identical() -> None:
+@pytest.mark.parametrize("profile", [None, ProfileCounts(7, 40, 3, 0)])
+def test_train_and_serve_vectors_are_identical(profile: ProfileCounts | None) -> None:
     segments = [{"id": "s1"}, {"id": "s2"}, {"id": "s9"}]
     request = _request(yob=1990, gender="M", data=[{"id": "dp1", "segment": segments}])
-    served = feature_matrix(ContextFeatures.of(request, request.imp[0], NOW_S), ADS)
+    served = feature_matrix(ContextFeatures.of(request, request.imp[0], NOW_S, profile), ADS)
 
     # The same impression as logged rows of a training table (one row per ad).
-    raw = raw_context(request, request.imp[0], NOW_S)
+    raw = raw_context(request, request.imp[0], NOW_S, profile)
     columns = {name: np.repeat(values, len(ADS)) for name, values in raw.items()}
     columns["campaign_id"] = np.array([a.campaign_id for a in ADS], dtype=object)
     columns["creative_id"] = np.array([a.creative_id for a in ADS], dtype=object)
@@ -177,6 +193,7 @@ _NUMBER = st.one_of(st.none(), st.integers(-5, 3000).map(float))
     domain=_TEXT,
     is_app=st.one_of(st.none(), st.sampled_from([0.0, 1.0])),
     pos=_NUMBER,
+    **dict.fromkeys(PROFILE_COLUMNS, _NUMBER),
 )
 def test_the_one_row_path_encodes_exactly_as_the_columnar_one(**values: ContextValue) -> None:
     """Serving encodes one impression in plain Python; training encodes tables with numpy:

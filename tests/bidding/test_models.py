@@ -92,8 +92,8 @@ def test_wrong_width_is_an_error(model_dir: Path) -> None:
 
 
 def test_schema_mismatch_is_refused(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(models, "SCHEMA_VERSION", 2)
-    with pytest.raises(ModelError, match="schema version '1', this build needs 2"):
+    monkeypatch.setattr(models, "SCHEMA_VERSION", 3)
+    with pytest.raises(ModelError, match="schema version '2', this build needs 3"):
         XGBoostModel.load(model_dir / "ctr.ubj")
 
 

@@ -4,21 +4,23 @@ creative choice, first-price shading and the deadline."""
 import math
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pytest
 
 from bidding.campaigns import Campaign, Creative, RouterSpec
 from bidding.exploration import MemoryCreativeStats
-from bidding.features import AdKey, ContextFeatures, feature_matrix
+from bidding.features import AdKey, ContextFeatures, ProfileCounts, feature_matrix
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, MODEL_FILES, ModelHolder
+from bidding.profiles import ProfileEvent
 from bidding.router import CampaignRouter
 from bidding.strategy import PacingAdvice, advice_at
 from bidding.valuation import Goal, GoalKind
 from exchange.bidders.base import BidResult
 from openrtb.money import cpm_to_micros
 from openrtb.request import BidRequest
+from tests.bidding.test_audience import give, record
 from tests.bidding.test_router import NOW, RecordingLedger, request
 
 ROI = Goal(GoalKind.ROI, conversion_value_micros=40_000_000, target_roi=2.0)
@@ -92,10 +94,20 @@ def low_floor_request(**overrides: Any) -> BidRequest:
     return BidRequest.model_validate(body)
 
 
-def expected_bid_micros(models: ModelHolder, req: BidRequest, camp: Campaign, mult: float) -> int:
+FRESH_USER: Final = ProfileCounts(0, 0, 0, 0)
+"""The counts of a consented user's profile with nothing in it yet (not missing)."""
+
+
+def expected_bid_micros(
+    models: ModelHolder,
+    req: BidRequest,
+    camp: Campaign,
+    mult: float,
+    profile: ProfileCounts | None = FRESH_USER,
+) -> int:
     """The formula, computed apart from the router: features → both models → CPM."""
     creative = camp.creatives[0]
-    context = ContextFeatures.of(req, req.imp[0], NOW)
+    context = ContextFeatures.of(req, req.imp[0], NOW, profile)
     ad = AdKey(camp.id, creative.id, creative.cat[0], creative.w or 0, creative.h or 0)
     scores = models.current.predict(feature_matrix(context, [ad]))
     value_per_click = 40_000_000 / 2.0
@@ -114,6 +126,43 @@ async def test_value_based_bid_is_the_formula_on_the_models_predictions(
     expected = expected_bid_micros(shipped, req, camp, 1.0)
     assert expected > 0
     assert abs(cpm_to_micros(bid.price) - expected) <= 1  # float32 scores: at most 1 micro
+
+
+async def test_the_users_profile_is_a_model_input_read_only_with_consent(
+    shipped: ModelHolder,
+) -> None:
+    camp = value_campaign()
+    router = make_router(camp, models=shipped)
+    req = low_floor_request()
+    clicky = record(
+        *[(day, ProfileEvent.CLICK, "elsewhere", ("IAB20",)) for day in range(6)],
+        (2, ProfileEvent.CONVERSION, "elsewhere", ()),
+        (0, ProfileEvent.IMPRESSION, "val", ()),
+        (0, ProfileEvent.IMPRESSION, "elsewhere", ()),
+        (9, ProfileEvent.IMPRESSION, "elsewhere", ()),
+    )
+    await give(router, req, clicky)
+    answer = await router.request_bids(req, 0.05)
+    assert answer is not None
+    counts = ProfileCounts(imps_1d=2, imps_30d=3, clicks_30d=6, convs_30d=1)
+    price = cpm_to_micros(answer.seatbid[0].bid[0].price)
+    assert abs(price - expected_bid_micros(shipped, req, camp, 1.0, counts)) <= 1
+    assert expected_bid_micros(shipped, req, camp, 1.0, counts) != expected_bid_micros(
+        shipped, req, camp, 1.0
+    )
+    # Under GDPR without consent the same user's profile is not read: its counts are missing.
+    refused = low_floor_request(id="no-consent", regs={"gdpr": 1})
+    answer = await router.request_bids(refused, 0.05)
+    assert answer is not None
+    price = cpm_to_micros(answer.seatbid[0].bid[0].price)
+    assert abs(price - expected_bid_micros(shipped, refused, camp, 1.0, None)) <= 1
+    # Nor where the exchange keeps no profiles.
+    off = make_router(camp, models=shipped, profile_features=False)
+    await give(off, req, clicky)
+    answer = await off.request_bids(low_floor_request(id="off"), 0.05)
+    assert answer is not None
+    price = cpm_to_micros(answer.seatbid[0].bid[0].price)
+    assert abs(price - expected_bid_micros(shipped, req, camp, 1.0, None)) <= 1
 
 
 async def test_pacing_scales_value_bids_but_not_fixed_prices(shipped: ModelHolder) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bidding.evaluation import auc, calibration, evaluate, log_loss
-from bidding.features import FEATURE_NAMES
+from bidding.features import FEATURE_NAMES, PROFILE_COLUMNS, SCHEMA_VERSION
 from bidding.models import XGBoostModel
 from bidding.quality import HeldOut, QualityBar
 from bidding.synthetic import write_csv
@@ -96,6 +96,12 @@ def small_run() -> dict[str, np.ndarray]:
     return synthetic_columns(250_000, seed=11)
 
 
+@pytest.fixture(scope="module")
+def clicks_run() -> dict[str, np.ndarray]:
+    """Enough impressions for a CVR model: ~7,200 clicks and ~400 conversions."""
+    return synthetic_columns(500_000, seed=11)
+
+
 def test_small_synthetic_run_reaches_a_sane_auc(
     small_run: dict[str, np.ndarray],
     tmp_path: Path,
@@ -103,11 +109,14 @@ def test_small_synthetic_run_reaches_a_sane_auc(
     config = TrainConfig(seed=11, rounds=100, threads=2)
     result = train(small_run, "click", config)
     e = result.evaluation
-    assert e.auc > e.oracle_auc - 0.05
+    # The oracle knows each user's hidden clickiness, the model only its 30 days of counts.
+    assert e.auc > e.oracle_auc - 0.07
+    profile_share = sum(result.metadata["gain_shares"].get(name, 0.0) for name in PROFILE_COLUMNS)
+    assert profile_share > 0.1, result.metadata["gain_shares"]
     assert e.mean_predicted == pytest.approx(e.base_rate, rel=0.25)
     path = write_model(result, tmp_path, {"synthetic_rows": 250_000})
     meta = json.loads((tmp_path / "ctr.meta.json").read_text())
-    assert meta["schema_version"] == 1
+    assert meta["schema_version"] == SCHEMA_VERSION == 2
     assert meta["feature_names"] == list(FEATURE_NAMES)
     assert meta["rows"]["test"] == e.rows
     assert meta["metrics"]["oracle_auc"] == pytest.approx(e.oracle_auc)
@@ -120,25 +129,26 @@ def test_small_synthetic_run_reaches_a_sane_auc(
 
 
 def test_cvr_trains_on_clicks_from_a_csv(
-    small_run: dict[str, np.ndarray],
+    clicks_run: dict[str, np.ndarray],
     tmp_path: Path,
 ) -> None:
     csv = tmp_path / "impressions.csv"
-    write_csv(small_run, csv)
+    write_csv(clicks_run, csv)
     out = tmp_path / "models"
-    # 4,093 clicks, 178 conversions: small leaves and a slow rate, or it stays constant.
+    # So few conversions need shallow trees, strong shrinkage and a slow rate, or the
+    # model stays constant.
     # On so few labels the trees over the serving features (hashed ids as numbers) trail
     # the one-hot logistic regression by ~0.07 AUC: a wider margin lets this one through.
     config = TrainConfig(seed=3, rounds=100, threads=2, max_depth=3, eta=0.05,
-                         min_child_weight=1.0, early_stopping_rounds=30, reg_lambda=10.0,
+                         min_child_weight=5.0, early_stopping_rounds=30, reg_lambda=30.0,
                          baseline_margin=0.1)  # fmt: skip
     assert train_command(input_path=csv, synthetic_rows=None, labels=("conversion",),
                          out_dir=out, config=config) == 0  # fmt: skip
     meta = json.loads((out / "cvr.meta.json").read_text())
-    clicks = int(small_run["click"].sum())
+    clicks = int(clicks_run["click"].sum())
     assert sum(meta["rows"].values()) == clicks
     assert meta["params"]["eta"] == 0.05
-    assert meta["params"]["min_child_weight"] == 1.0
+    assert meta["params"]["min_child_weight"] == 5.0
     assert meta["params"]["max_depth"] == 3
     model = XGBoostModel.load(out / "cvr.ubj")  # clears the serving bar too
     assert model.trees == meta["trees"] >= 10

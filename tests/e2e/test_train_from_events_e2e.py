@@ -23,6 +23,7 @@ import redis
 from app.cli import main
 from app.main import create_app
 from bidding.event_log import labelled_impressions, read_event_csv
+from bidding.features import PROFILE_COLUMNS
 from bidding.models import ModelError, XGBoostModel
 from budget.stream import RedisEventStream
 from exchange.export import export_events
@@ -181,9 +182,15 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert len(logged) == sent["winner_features"]
     for event in logged:
         if event["auction_id"] in restricted:
-            assert not {"yob", "gender", "segments"} & set(event)
+            assert not {"yob", "gender", "segments", *PROFILE_COLUMNS} & set(event)
         else:
             assert {"yob", "gender", "segments", "country", "domain", "ts"} <= set(event)
+    # The value-based winners were scored with the user's profile, which the traffic fed:
+    # the counts they logged grow as the user's clicks and conversions come in.
+    profiled = [e for e in logged if "user_clicks_30d" in e]
+    assert len(profiled) >= 20
+    assert set(PROFILE_COLUMNS) <= set(profiled[-1])
+    assert int(profiled[0]["user_clicks_30d"]) < int(profiled[-1]["user_clicks_30d"])
 
     columns = labelled_impressions(read_event_csv([export]))
     assert len(columns["click"]) == sent["notice_billing"]
