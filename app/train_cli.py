@@ -54,6 +54,7 @@ def _train(args: argparse.Namespace) -> int:
         config=train_config(args),
         schema=schema,
         input_format=args.format,
+        dask_scheduler=args.dask_scheduler,
     )
 
 
@@ -142,6 +143,10 @@ def _train_problem(args: argparse.Namespace) -> str | None:
             return f"--{name.replace('_', '-')} must be ≥ 1"
     if args.synthetic is not None and args.synthetic < 1:
         return "--synthetic must be ≥ 1"
+    if args.dask_scheduler is not None and (
+        args.input is None or args.format not in (None, "parquet")
+    ):
+        return "--dask-scheduler trains on --input DIR (or FILE) of Parquet"
     for name in ("min_child_weight", "reg_lambda", "max_tags", "baseline_margin"):
         if not getattr(args, name) >= 0:
             return f"--{name.replace('_', '-')} must be ≥ 0"
@@ -161,7 +166,7 @@ def _train_problem(args: argparse.Namespace) -> str | None:
 def _synth(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from bidding.synthetic import write_csv
+    from bidding.synthetic import write_csv, write_parquet_days
     from bidding.synthetic_logs import IPINYOU_SCHEMA, LogSpec, generate_log, write_log
     from bidding.train import synthetic_columns
 
@@ -171,6 +176,9 @@ def _synth(args: argparse.Namespace) -> int:
         schema = args.out.with_name(f"{args.out.name}.schema.json")
         schema.write_text(json.dumps(IPINYOU_SCHEMA, indent=2) + "\n", encoding="utf-8")
         print(f"wrote its schema (rtb train --schema) to {schema}")
+    elif args.parts_by_day:
+        parts = write_parquet_days(synthetic_columns(args.rows, args.seed, args.days), args.out)
+        print(f"wrote {len(parts)} Parquet parts, one per day")
     else:
         write_csv(synthetic_columns(args.rows, args.seed, args.days), args.out)
     print(f"wrote {args.rows:,} labelled impressions to {args.out}")
@@ -222,7 +230,10 @@ def add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--input", type=Path, help="a CSV, TSV or Parquet file of labelled impressions"
+        "--input",
+        type=Path,
+        help="a CSV, TSV or Parquet file of labelled impressions, or a directory of Parquet "
+        "parts (a partitioned log, e.g. `rtb synth --out DIR --parts-by-day`)",
     )
     source.add_argument("--synthetic", type=int, metavar="ROWS", help="generate ROWS in memory")
     source.add_argument(
@@ -321,6 +332,12 @@ def add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     train.add_argument(
         "--no-progress", action="store_true", help="no progress bar of the rounds on stderr"
     )
+    train.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="train on this Dask cluster (e.g. tcp://10.0.0.5:8786; the serving schema, "
+        "Parquet --input readable at the same path by every worker; the dask extra)",
+    )
     train.set_defaults(handler=_train)
     synth = commands.add_parser("synth", help="write a synthetic labelled log")
     synth.add_argument("--rows", type=int, required=True, help="impressions to write")
@@ -337,4 +354,9 @@ def add_model_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPa
         "--ctr", type=float, default=0.003, help="mean click probability (--shape ipinyou)"
     )
     synth.add_argument("--out", type=Path, required=True, help="file to write")
+    synth.add_argument(
+        "--parts-by-day",
+        action="store_true",
+        help="--out is a directory: partitioned Parquet, a part per day (--shape serving)",
+    )
     synth.set_defaults(handler=_synth)

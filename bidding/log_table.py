@@ -9,7 +9,8 @@ nothing is dropped silently. A declared column the file lacks is an error naming
 (except under the serving schema, whose columns are all optional).
 
 CSV and TSV need nothing but the standard library; Parquet needs pyarrow (the ``train``
-extra).
+extra). A directory is a partitioned Parquet log: its ``.parquet`` files, at any depth, in
+path order (``parquet_parts``), each read as a file and the parts joined.
 
 Errors are ``LogTableError`` (ValueError) naming the file, and the line and column where
 there is one.
@@ -33,6 +34,8 @@ __all__ = [
     "LogTableError",
     "Table",
     "convert_columns",
+    "parquet_parts",
+    "read_parquet_file",
     "read_table",
     "table_format",
 ]
@@ -69,6 +72,8 @@ def table_format(path: Path, declared: Format | None = None) -> Format:
     ``.parquet``/``.pq``), else a first line with a tab is TSV, anything else CSV."""
     if declared is not None:
         return declared
+    if path.is_dir():
+        return "parquet"
     known = _SUFFIXES.get(path.suffix.lower())
     if known is not None:
         return known
@@ -80,8 +85,10 @@ def read_table(path: Path, schema: LogSchema, fmt: Format | None = None) -> Tabl
     """The columns of ``path`` that ``schema`` uses (module docstring)."""
     try:
         kind = table_format(path, fmt)
-        if kind == "parquet":
-            header, raw = _read_parquet(path, schema)
+        if kind == "parquet" and path.is_dir():
+            header, raw = _read_parts(parquet_parts(path), schema)
+        elif kind == "parquet":
+            header, raw = read_parquet_file(path, schema)
         else:
             header, raw = _read_text(path, schema, "\t" if kind == "tsv" else ",")
     except OSError as exc:
@@ -97,6 +104,30 @@ def read_table(path: Path, schema: LogSchema, fmt: Format | None = None) -> Tabl
     unused = tuple(name for name in header if name not in known)
     rows = len(next(iter(raw.values()))) if raw else 0
     return Table(raw, unused, absent if schema.serving else (), rows)
+
+
+def parquet_parts(directory: Path) -> list[Path]:
+    """The files of a partitioned Parquet log, in path order; LogTableError when none."""
+    parts = sorted(p for p in directory.rglob("*") if p.suffix in (".parquet", ".pq"))
+    if not parts:
+        raise LogTableError(f"{directory}: a directory with no .parquet files")
+    return parts
+
+
+def _read_parts(
+    parts: Sequence[Path], schema: LogSchema
+) -> tuple[list[str], dict[str, NDArray[Any]]]:
+    header, first = read_parquet_file(parts[0], schema)
+    pieces = [first]
+    for part in parts[1:]:
+        other, columns = read_parquet_file(part, schema)
+        if other != header:
+            raise LogTableError(
+                f"{part}: columns {', '.join(other)} differ from {parts[0]}'s "
+                f"({', '.join(header)}): every part of a log has the same columns"
+            )
+        pieces.append(columns)
+    return header, {name: np.concatenate([p[name] for p in pieces]) for name in first}
 
 
 def _read_text(
@@ -186,7 +217,9 @@ def time_order(values: Sequence[object], name: str, path: Path | str) -> NDArray
     return out
 
 
-def _read_parquet(path: Path, schema: LogSchema) -> tuple[list[str], dict[str, NDArray[Any]]]:
+def read_parquet_file(path: Path, schema: LogSchema) -> tuple[list[str], dict[str, NDArray[Any]]]:
+    """One Parquet file's header and the columns of it that ``schema`` uses (module
+    docstring): what each worker of a Dask training reads of its part."""
     try:
         import pyarrow as pa
         import pyarrow.compute as pc

@@ -80,10 +80,13 @@ __all__ = [
     "Scores",
     "ScoringPath",
     "XGBoostModel",
+    "booster_params",
+    "cut_to_best_round",
     "fit",
     "fit_log_model",
     "is_log_model",
     "load_models",
+    "serving_model",
 ]
 
 log = structlog.get_logger("bidding.models")
@@ -363,9 +366,8 @@ def _boost(
     (XGBoost keeps the extra rounds otherwise)."""
     dtrain = xgb.DMatrix(train, label=train_labels, feature_names=names)
     dvalid = xgb.DMatrix(valid, label=valid_labels, feature_names=names)
-    config = {"objective": "binary:logistic", "eval_metric": "logloss", "seed": seed, **params}
     booster = xgb.train(
-        config,
+        booster_params(params, seed),
         dtrain,
         num_boost_round=rounds,
         evals=[(dvalid, "valid")],
@@ -373,9 +375,21 @@ def _boost(
         verbose_eval=False,
         callbacks=[_RoundsBar(progress, rounds)] if progress is not None else None,
     )
+    return cut_to_best_round(booster)
+
+
+def booster_params(params: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """XGBoost's parameters for a click or conversion model: ``params`` (``TrainConfig``)
+    on a logistic objective judged by log loss."""
+    return {"objective": "binary:logistic", "eval_metric": "logloss", "seed": seed, **params}
+
+
+def cut_to_best_round(booster: xgb.Booster) -> xgb.Booster:
+    """``booster`` without the rounds after its best on the validation set (early stopping
+    keeps them otherwise)."""
     best = booster.best_iteration
     if best + 1 < booster.num_boosted_rounds():
-        booster = booster[: best + 1]
+        return booster[: best + 1]
     return booster
 
 
@@ -394,11 +408,18 @@ def fit(
     """Train a serving model (``bidding.features``) with early stopping on ``valid``; it
     carries the feature schema as booster attributes. ``progress``: a tqdm bar of the
     rounds on stderr, with this label."""
-    names = list(FEATURE_NAMES)
-    booster = _boost(train, train_labels, valid, valid_labels, names, params=params,
-                     rounds=rounds, early_stopping_rounds=early_stopping_rounds, seed=seed,
-                     progress=progress)  # fmt: skip
-    booster.set_attr(**{_SCHEMA_ATTR: str(SCHEMA_VERSION), _NAMES_ATTR: json.dumps(names)})
+    booster = _boost(train, train_labels, valid, valid_labels, list(FEATURE_NAMES),
+                     params=params, rounds=rounds, early_stopping_rounds=early_stopping_rounds,
+                     seed=seed, progress=progress)  # fmt: skip
+    return serving_model(booster)
+
+
+def serving_model(booster: xgb.Booster) -> XGBoostModel:
+    """A booster trained on the serving features, stamped with their schema (what the
+    exchange checks when it loads the file)."""
+    booster.set_attr(
+        **{_SCHEMA_ATTR: str(SCHEMA_VERSION), _NAMES_ATTR: json.dumps(list(FEATURE_NAMES))}
+    )
     return XGBoostModel(booster)
 
 

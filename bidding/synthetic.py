@@ -43,6 +43,7 @@ __all__ = [
     "WorldSpec",
     "generate",
     "write_csv",
+    "write_parquet_days",
 ]
 
 LABEL_COLUMNS: Final = ("click", "conversion")
@@ -345,6 +346,28 @@ def generate(
 
 
 _ALL_NUMERIC: Final = NUMERIC_COLUMNS | set(LABEL_COLUMNS) | set(TRUTH_COLUMNS)
+
+
+def write_parquet_days(columns: dict[str, NDArray[Any]], directory: Path) -> list[Path]:
+    """Write columns as a partitioned Parquet log, one part per UTC day of ``ts``
+    (``day=YYYY-MM-DD/part.parquet``): what ``rtb train --input DIR`` reads, on one
+    machine or a Dask cluster. Needs pyarrow (the ``train`` extra)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [n for n in (*RAW_COLUMNS, *LABEL_COLUMNS, *TRUTH_COLUMNS) if n in columns]
+    day = np.floor(np.asarray(columns["ts"], np.float64) / 86_400).astype(np.int64)
+    written = []
+    for value in np.unique(day):
+        rows = day == value
+        date = np.datetime64(int(value), "D")
+        path = directory / f"day={date}" / "part.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = {n: columns[n][rows] for n in names}
+        schema = pa.schema([(n, pa.float64() if n in _ALL_NUMERIC else pa.string()) for n in names])
+        pq.write_table(pa.table(table, schema=schema), path)
+        written.append(path)
+    return written
 
 
 def write_csv(columns: dict[str, NDArray[Any]], path: Path) -> None:

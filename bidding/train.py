@@ -179,7 +179,7 @@ def _order(columns: Columns, schema: LogSchema, rows: NDArray[np.intp]) -> tuple
     return np.arange(len(rows)), "row order"
 
 
-class _Fitted(NamedTuple):
+class _FitOutput(NamedTuple):
     model: "XGBoostModel | LogBooster"
     names: tuple[str, ...]
     test_predictions: NDArray[np.float32]
@@ -195,7 +195,7 @@ def _fit(
     schema: LogSchema,
     config: TrainConfig,
     progress: str | None,
-) -> _Fitted:
+) -> _FitOutput:
     """The booster for ``schema`` and what the baseline needs: the serving features with
     every column one-hot (they are bucket codes and small counts), or a declared log's
     buckets one-hot and its numbers."""
@@ -213,7 +213,7 @@ def _fit(
         )
         empty = np.empty((len(matrix), 0))
         predicted = model.predict(matrix[split.test])
-        return _Fitted(model, FEATURE_NAMES, predicted, matrix, empty, {})
+        return _FitOutput(model, FEATURE_NAMES, predicted, matrix, empty, {})
     encoder = LogEncoder.fit(
         dict(columns), schema, y.astype(np.float64), split.train, config.encoder()
     )
@@ -237,7 +237,7 @@ def _fit(
         "tags": {name: len(kept) for name, kept in encoder.tags},
     }
     predicted = booster.predict(matrix[split.test])
-    return _Fitted(booster, encoder.feature_names, predicted, design.codes, design.dense, sizes)
+    return _FitOutput(booster, encoder.feature_names, predicted, design.codes, design.dense, sizes)
 
 
 def train(
@@ -274,20 +274,70 @@ def train(
         else None
     )
     test_truth = truth[split.test] if truth is not None else None
-    evaluation = evaluate(y32[split.test], fitted.test_predictions, test_truth)
     base = fit_baseline(fitted.codes, fitted.dense, y32, split.train, split.valid, seed=config.seed)
-    baseline = evaluate(
+    held_out = HeldOutRows(
         y32[split.test],
+        fitted.test_predictions,
         base.predict(fitted.codes[split.test], fitted.dense[split.test]),
         test_truth,
     )
-    base_rate = float(y32[split.train].mean())
+    return assemble_result(
+        label,
+        Fitted(fitted.model, fitted.names, fitted.encoding, fit_s),
+        held_out,
+        config,
+        schema,
+        baseline_c=base.c,
+        train_base_rate=float(y32[split.train].mean()),
+        rows={"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
+        split_kind=split_kind,
+        ranges=_ranges(order, split, split_kind, schema),
+    )
+
+
+class Fitted(NamedTuple):
+    """A trained booster as a trainer hands it over: its feature names, encoding state and
+    fitting time."""
+
+    model: "XGBoostModel | LogBooster"
+    names: tuple[str, ...]
+    encoding: dict[str, Any]
+    fit_seconds: float
+
+
+class HeldOutRows(NamedTuple):
+    """The held-out rows' labels and what the model and the baseline predict for them;
+    ``truth``: their true probabilities where the data has them."""
+
+    labels: NDArray[np.float32]
+    predictions: NDArray[np.float32]
+    baseline_predictions: NDArray[Any]
+    truth: NDArray[np.float64] | None
+
+
+def assemble_result(
+    label: Label,
+    fitted: Fitted,
+    test: HeldOutRows,
+    config: TrainConfig,
+    schema: LogSchema,
+    *,
+    baseline_c: float,
+    train_base_rate: float,
+    rows: Mapping[str, int],
+    split_kind: str,
+    ranges: Mapping[str, Any],
+) -> TrainResult:
+    """Evaluate a trained model on its held-out rows and write its metadata: the one
+    ending of every trainer (one process, or a Dask cluster)."""
+    evaluation = evaluate(test.labels, test.predictions, test.truth)
+    baseline = evaluate(test.labels, test.baseline_predictions, test.truth)
     held_out = HeldOut(
         rows=evaluation.rows,
         positives=evaluation.positives,
-        train_base_rate=base_rate,
+        train_base_rate=train_base_rate,
         log_loss=evaluation.log_loss,
-        constant_log_loss=log_loss(y32[split.test], np.full(len(split.test), base_rate)),
+        constant_log_loss=log_loss(test.labels, np.full(len(test.labels), train_base_rate)),
         auc=evaluation.auc,
     )
     fitted.model.record_held_out(held_out)
@@ -299,9 +349,9 @@ def train(
         "feature_names": list(fitted.names),
         "encoding": fitted.encoding,
         "trees": fitted.model.trees,
-        "rows": {"train": len(split.train), "valid": len(split.valid), "test": len(split.test)},
+        "rows": dict(rows),
         "split": split_kind,
-        **_ranges(order, split, split_kind, schema),
+        **ranges,
         "seed": config.seed,
         "params": {
             **config.params(),
@@ -313,7 +363,7 @@ def train(
             "min_auc": config.bar.min_auc,
             "baseline_margin": config.baseline_margin,
         },
-        "fit_seconds": round(fit_s, 2),
+        "fit_seconds": round(fitted.fit_seconds, 2),
         "trained_at": _iso(time.time()),
         "metrics": evaluation.to_json(),
         "gain_shares": {
@@ -322,10 +372,10 @@ def train(
                 fitted.model.gain_shares(fitted.names).items(), GAIN_SHARES_KEPT
             )
         },
-        "baseline": {"model": "logistic regression", "C": base.c, **baseline.to_json()},
+        "baseline": {"model": "logistic regression", "C": baseline_c, **baseline.to_json()},
         "held_out": held_out.to_json(),
     }
-    distinct = len(np.unique(fitted.test_predictions))
+    distinct = len(np.unique(test.predictions))
     return TrainResult(label, fitted.model, evaluation, held_out, metadata, baseline, distinct)
 
 
@@ -333,20 +383,33 @@ def _ranges(order: Any, split: Split, kind: str, schema: LogSchema) -> dict[str,
     """Where each part starts and ends: dates for the serving schema's Unix ``ts``, the
     time column's own values for a declared one, row numbers in row order."""
     if kind == "time" and schema.serving:
-        return {
-            "date_range": {
-                "train_from": _iso(order[split.train].min()),
-                "train_to": _iso(order[split.valid].max()),
-                "test_from": _iso(order[split.test].min()),
-                "test_to": _iso(order[split.test].max()),
-            }
-        }
+        return date_range(
+            order[split.train].min(),
+            order[split.valid].max(),
+            order[split.test].min(),
+            order[split.test].max(),
+        )
     return {
         "order_range": {
             "train_from": order[split.train].min().item(),
             "train_to": order[split.valid].max().item(),
             "test_from": order[split.test].min().item(),
             "test_to": order[split.test].max().item(),
+        }
+    }
+
+
+def date_range(
+    train_from: float, train_to: float, test_from: float, test_to: float
+) -> dict[str, Any]:
+    """The metadata's ``date_range`` of a time split on Unix seconds (training includes the
+    validation part)."""
+    return {
+        "date_range": {
+            "train_from": _iso(train_from),
+            "train_to": _iso(train_to),
+            "test_from": _iso(test_from),
+            "test_to": _iso(test_to),
         }
     }
 
@@ -428,6 +491,7 @@ def train_command(
     schema: LogSchema = SERVING,
     input_format: Format | None = None,
     out: TextIO | None = None,
+    dask_scheduler: str | None = None,
 ) -> int:
     """``rtb train``: read, join or generate the data, train each label, write, summarise.
 
@@ -442,6 +506,10 @@ def train_command(
         check_available()
         for label in labels:
             label_column(schema, label)
+        if dask_scheduler is not None and input_path is not None:
+            return _train_on_cluster(
+                input_path, labels, out_dir, config, schema, dask_scheduler, out
+            )
         source: dict[str, Any]
         if events:
             columns, source = event_columns(events)
@@ -493,6 +561,30 @@ def train_command(
     except (OSError, ValueError, BaselineUnavailable) as exc:
         print(f"rtb train: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _train_on_cluster(
+    input_path: Path,
+    labels: tuple[Label, ...],
+    out_dir: Path,
+    config: TrainConfig,
+    schema: LogSchema,
+    scheduler: str,
+    out: TextIO,
+) -> int:
+    """``train_command`` on a Dask cluster: the log is read by the workers, part by part."""
+    from bidding.train_dask import train_on_cluster
+
+    results = []
+    for label in labels:
+        result = train_on_cluster(input_path, label, config, scheduler, schema)
+        _summary(result, out)
+        results.append(result)
+    _check_quality(results, config)
+    source = {"input": str(input_path), "dask_scheduler": scheduler}
+    for result in results:
+        print(f"wrote {write_model(result, out_dir, source)}", file=out)
     return 0
 
 
