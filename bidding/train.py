@@ -139,14 +139,16 @@ class TrainResult:
         return found
 
 
-def _labels(columns: Columns, name: str) -> NDArray[np.float64]:
+def label_values(columns: Columns, name: str) -> NDArray[np.float64]:
+    """Column ``name`` as 0/1 labels; TrainingDataError naming a missing column or the
+    first row that is neither."""
     if name not in columns:
         raise TrainingDataError(f"no {name!r} column")
     values = np.asarray(columns[name], dtype=np.float64)
     bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
     if len(bad):
         raise TrainingDataError(
-            f"column {name!r}: labels must be 0 or 1 (row {bad[0] + 1} has {values[bad[0]]!r})"
+            f"column {name!r}: labels must be 0 or 1 (row {bad[0] + 1} has {values[bad[0]].item()!r})"
         )
     return values
 
@@ -244,10 +246,10 @@ def train(
     columns: Columns, label: Label, config: TrainConfig, schema: LogSchema = SERVING
 ) -> TrainResult:
     """Train and evaluate one model on ``columns`` (see the module docstring)."""
-    y_all = _labels(columns, label_column(schema, label))
+    y_all = label_values(columns, label_column(schema, label))
     rows = np.arange(len(y_all))
     if label == "conversion":
-        rows = np.flatnonzero(_labels(columns, schema.label) == 1.0)
+        rows = np.flatnonzero(label_values(columns, schema.label) == 1.0)
     if len(rows) < 100:
         raise TrainingDataError(f"{len(rows)} usable rows for {label!r}: need at least 100")
     order, split_kind = _order(columns, schema, rows)

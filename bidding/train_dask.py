@@ -48,6 +48,7 @@ from bidding.train import (
     assemble_result,
     date_range,
     label_column,
+    label_values,
 )
 
 __all__ = ["BASELINE_ROWS", "DaskUnavailable", "PartSummary", "cut_points", "train_on_cluster"]
@@ -86,24 +87,31 @@ class _Part(NamedTuple):
     ts_range: tuple[float, float]
 
 
-def _rows(columns: dict[str, NDArray[Any]], label: Label) -> NDArray[np.bool_]:
-    """The rows a model of ``label`` learns from: all for clicks, the clicked for conversions."""
-    ts = columns.get("ts")
-    if ts is None:
-        raise TrainingDataError("no 'ts' column: a Dask training splits by time")
-    usable = ~np.isnan(np.asarray(ts, np.float64))
+def _rows(columns: dict[str, NDArray[Any]], label: Label, schema: LogSchema) -> NDArray[np.bool_]:
+    """The rows a model of ``label`` learns from: all with a time for clicks, the clicked
+    for conversions."""
+    usable = ~np.isnan(np.asarray(columns["ts"], np.float64))
     if label == "conversion":
-        usable &= np.asarray(columns["click"], np.float64) == 1.0
+        usable &= label_values(columns, schema.label) == 1.0
     return usable
 
 
-def _read(path: Path, schema: LogSchema) -> dict[str, NDArray[Any]]:
-    return read_parquet_file(path, schema)[1]
+def _read(path: Path, schema: LogSchema, label: Label) -> dict[str, NDArray[Any]]:
+    """A part's columns, checked as the single process checks its log (raised on the
+    worker, re-raised by the client with the part's path)."""
+    columns = read_parquet_file(path, schema)[1]
+    try:
+        if "ts" not in columns:
+            raise TrainingDataError("no 'ts' column: a Dask training splits by time")
+        label_values(columns, label_column(schema, label))
+    except TrainingDataError as exc:
+        raise TrainingDataError(f"{path}: {exc}") from None
+    return columns
 
 
 def _summary(path: Path, label: Label, schema: LogSchema) -> PartSummary:
-    columns = _read(path, schema)
-    return PartSummary.of(np.asarray(columns["ts"], np.float64)[_rows(columns, label)])
+    columns = _read(path, schema, label)
+    return PartSummary.of(np.asarray(columns["ts"], np.float64)[_rows(columns, label, schema)])
 
 
 def cut_points(
@@ -125,9 +133,9 @@ def cut_points(
 
 def _side(path: Path, label: Label, schema: LogSchema, low: float, high: float) -> _Part:
     """The rows of one part with ``low`` ≤ ts < ``high``, encoded."""
-    columns = _read(path, schema)
+    columns = _read(path, schema, label)
     ts = np.asarray(columns["ts"], np.float64)
-    keep = _rows(columns, label) & (ts >= low) & (ts < high)
+    keep = _rows(columns, label, schema) & (ts >= low) & (ts < high)
     part = {name: np.asarray(values)[keep] for name, values in columns.items()}
     truth_name = schema.truth if label == "click" else schema.conversion_truth
     n = int(keep.sum())

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from distributed import LocalCluster
@@ -106,3 +107,22 @@ def test_a_directory_without_parts_and_parts_that_disagree(tmp_path: Path) -> No
     with pytest.raises(LogTableError, match=r"columns .* differ from .*every part of a log"):
         read_table(log, SERVING)
     assert first.parent.name == "day=2026-01-01"
+
+
+def test_a_bad_label_in_one_part_is_named_with_its_part(
+    cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log"
+    parts = write_parquet_days(synthetic_columns(3_000, seed=3, days=3.0), log)
+    table = pq.read_table(parts[1])
+    clicks = table.column("click").to_numpy().copy()
+    clicks[4] = 2.0
+    pq.write_table(table.set_column(table.schema.get_field_index("click"), "click",
+                                    pa.array(clicks)), parts[1])  # fmt: skip
+    code = train_command(input_path=log, synthetic_rows=None, labels=("click",),
+                         out_dir=tmp_path / "m", config=CONFIG,
+                         dask_scheduler=cluster.scheduler_address)  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{parts[1]}: column 'click': labels must be 0 or 1 (row 5 has 2.0)" in err
+    assert not (tmp_path / "m").exists()
