@@ -63,18 +63,29 @@ def summary(result: SimResult, head: Headline, pool: Pooled | None = None) -> st
     )
 
 
+def _header(columns: str, left: int) -> list[str]:
+    """A Markdown table's head: ``columns`` separated by ``|``, the first ``left`` of them
+    aligned left, the others right (figures)."""
+    names = [c.strip() for c in columns.split("|")]
+    aligns = ["---"] * left + ["---:"] * (len(names) - left)
+    return [f"| {' | '.join(names)} |", f"| {' | '.join(aligns)} |"]
+
+
+def _name(campaign_id: str, deliverable: bool) -> str:
+    return campaign_id if deliverable else f"{campaign_id} (over-budgeted)"
+
+
 def _table(figures: Sequence[CampaignFigures]) -> list[str]:
-    lines = [
-        "| campaign | zone | targeting | budget | spent | delivery | impressions | bids | "
-        "win rate | eCPM | CTR | slot error | Poisson floor | mean mult. | mean part. |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
-    ]
+    lines = _header(
+        "campaign | zone | targeting | budget | spent | delivery | impressions | bids | "
+        "win rate | eCPM | CTR | slot error | Poisson floor | mean mult. | mean part.",
+        left=3,
+    )
     for f in figures:
-        name = f.id if f.deliverable else f"{f.id} (over-budgeted)"
         lines.append(
-            f"| {name} | {f.time_zone} | {f.summary} | {_usd(f.budget_micros)} | "
-            f"{_usd(f.spent_micros)} | {f.delivery:.1%} | {f.impressions:,} | {f.bids:,} | "
+            f"| {_name(f.id, f.deliverable)} | {f.time_zone} | {f.summary} | "
+            f"{_usd(f.budget_micros)} | {_usd(f.spent_micros)} | {f.delivery:.1%} | "
+            f"{f.impressions:,} | {f.bids:,} | "
             f"{f.win_rate:.1%} | {_usd(f.ecpm_micros)} | {f.ctr:.2%} | {_pct(f.slot_error)} | "
             f"{_pct(f.poisson_floor)} | {f.mean_multiplier:.2f} | {f.mean_participation:.2f} |"
         )
@@ -83,31 +94,30 @@ def _table(figures: Sequence[CampaignFigures]) -> list[str]:
 
 def _bought(b: Bought | None) -> str:
     if b is None:
-        return "– | –"
+        return "– | –"  # the replay of the own strategy, when not asked for
     return f"{_usd(b.spent_micros)} | {b.expected_clicks:.2f} ({b.clicks})"
 
 
 def _versus_table(rows: Sequence[Versus], pool: Pooled | None) -> list[str]:
-    lines = [
-        "| campaign | budget | auctions | own (simulation): spend | exp. clicks (clicks) | "
-        "own (replay): spend | exp. clicks | Lin: b0 | spend | exp. clicks | own ÷ Lin | "
-        "Lin, b0 in hindsight: spend | exp. clicks | own ÷ hindsight |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: "
-        "| ---: |",
-    ]
+    lines = _header(
+        "campaign | budget | auctions | own (simulation): spend | exp. clicks (clicks) | "
+        "own (replay): spend | exp. clicks (clicks) | Lin: b0 | spend | exp. clicks (clicks) | "
+        "own ÷ Lin | Lin, b0 in hindsight: spend | exp. clicks (clicks) | own ÷ hindsight",
+        left=1,
+    )
     for v in rows:
-        name = v.id if v.deliverable else f"{v.id} (over-budgeted)"
         lines.append(
-            f"| {name} | {_usd(v.budget_micros)} | {v.rows:,} | {_bought(v.own)} | "
-            f"{_bought(v.own_replay)} | {v.lin_label.removeprefix('b0 ')} | {_bought(v.lin)} | "
-            f"{v.ratio:.3f} | {_bought(v.lin_hindsight)} | "
+            f"| {_name(v.id, v.deliverable)} | {_usd(v.budget_micros)} | {v.rows:,} | "
+            f"{_bought(v.own)} | {_bought(v.own_replay)} | "
+            f"{v.lin_label.removeprefix('b0 ')} | {_bought(v.lin)} | "
+            f"{_ratio(v.own, v.lin)} | {_bought(v.lin_hindsight)} | "
             f"{_ratio(v.own, v.lin_hindsight)} |"
         )
     if pool is not None:
         lines.append(
             f"| **pooled, {pool.campaigns} deliverable** | {_usd(pool.budget_micros)} | | "
             f"{_bought(pool.own)} | {_bought(pool.own_replay)} | | {_bought(pool.lin)} | "
-            f"{pool.ratio:.3f} | {_bought(pool.lin_hindsight)} | "
+            f"{_ratio(pool.own, pool.lin)} | {_bought(pool.lin_hindsight)} | "
             f"{_ratio(pool.own, pool.lin_hindsight)} |"
         )
     return lines
