@@ -179,9 +179,9 @@ class Today:
         claim = billing.notices.verify(NoticeKind.BILLING, notice.token)
         outcome = await billing.notices.handle(claim)
         clicked = notice.clicked and outcome.charged_micros > 0
-        if clicked and notice.row is not None:
-            self.recorder.clicked(notice.row)
         if clicked:
+            if notice.row is not None:
+                self.recorder.clicked(notice.row)
             billing.events.emit(
                 "click", auction_id=claim.auction_id, imp_id=claim.imp_id, bid_id=claim.bid_id
             )

@@ -6,18 +6,19 @@ and budget, which depend on how the campaign bid), one row of a
 ``simulation.replay.logs.AuctionLog``:
 
 * **price**: what the campaign had to beat and would have paid, as the second-price auction
-  charges it: the best bid of everyone else on the imp (the outside market and the other
-  campaigns, as they actually bid that day) or the floor, whichever is higher, plus the
-  exchange's increment. Yesterday has no house bids (every campaign was kept out), so its
-  price is the outside market's bid drawn for the capacity meter, or the floor, plus the
-  increment;
+  charges it (every quality is 1 in the simulation): the best bid of everyone else on the
+  imp (the outside market and the other campaigns, as they actually bid that day) or the
+  floor, whichever is higher, plus the exchange's increment. Yesterday has no house bids
+  (every campaign was kept out), so its price is the outside market's bid drawn for the
+  capacity meter, or the floor, plus the increment;
 * **pctr**: the pCTR the router bids with (no models in the simulation: the campaign's
   historical CTR);
 * **click**: on an imp the campaign won, whether the simulation's click was drawn
   (``SimResult``'s clicks and the log's agree exactly); elsewhere a draw from the true
   probability;
 * columns ``true_ctr`` (the traffic model's click probability: expected clicks are its sum,
-  the less noisy figure), and today ``bid_cpm_micros`` (0: no bid) and ``won``.
+  the less noisy figure), ``bid_cpm_micros`` (the campaign's own bid, 0: none) and ``won``
+  (yesterday: no bids, nothing won).
 """
 
 from array import array
