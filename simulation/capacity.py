@@ -23,6 +23,7 @@ from budget.pacing_plan import day_bounds
 from openrtb.money import cpm_to_micros, impression_cost_micros
 from openrtb.request import BidRequest
 from simulation.market import MarketModel, request_site_country
+from simulation.recording import LogRecorder
 from simulation.wiring import INCREMENT_MICROS
 
 
@@ -53,8 +54,15 @@ class CapacityMeter:
         self._spend = {c.id: [0.0, 0.0] for c in campaigns}
         self._seen: dict[tuple[str, str, int], int] = {}
 
-    def add(self, request: BidRequest, now_s: float, rng: np.random.Generator) -> None:
-        """Price every imp of one request for the campaigns that want it."""
+    def add(
+        self,
+        request: BidRequest,
+        now_s: float,
+        rng: np.random.Generator,
+        recorder: LogRecorder | None = None,
+    ) -> None:
+        """Price every imp of one request for the campaigns that want it (and record each
+        offer, at the price to beat, in ``recorder``)."""
         site, country = request_site_country(request)
         user = request.user.id if request.user and request.user.id else ""
         for imp, facts in zip(request.imp, RequestFacts.for_imps(request, int(now_s)), strict=True):
@@ -68,6 +76,8 @@ class CapacityMeter:
             floor = cpm_to_micros(imp.bidfloor)
             rival = max(self._market.draw(site, country, now_s, rng) or 0, floor)
             for campaign in wanting:
+                if recorder is not None and campaign.goal is not None:
+                    recorder.add(campaign.id, rival + INCREMENT_MICROS, site)
                 spend = self._spend[campaign.id]
                 plain = _bid(campaign, 1)
                 if plain > rival and self._within_cap(campaign.id, user, 0):

@@ -10,7 +10,9 @@ routers, ledger, notices and pacers all read a clock the loop moves from request
 request, so a day runs in minutes.
 
 The run has two parts: *yesterday* (``simulation.yesterday``) teaches the pacers the
-traffic's shape and sizes the budgets; *today* is the measured day. Each request goes to
+traffic's shape and sizes the budgets; *today* is the measured day. Both record each
+campaign's offers as an auction log (``simulation.recording``), so that the report can
+replay other strategies on the same traffic (``simulation.versus``). Each request goes to
 one process (round robin) and the billing notices of its winners, after a random delay
 (the ad has to render), to the next one, as a load balancer would spread them.
 """
@@ -37,6 +39,8 @@ from simulation.capacity import Capacity
 from simulation.config import SimConfig
 from simulation.market import MarketBidder, MarketModel, request_site_country
 from simulation.progress import Progress
+from simulation.recording import ClickModel, LogRecorder, Row
+from simulation.replay.logs import AuctionLog
 from simulation.scenario import Draft, draft_campaigns, router_spec, with_budgets
 from simulation.stats import DayStats
 from simulation.traffic import World, draw_traffic, requests
@@ -62,6 +66,10 @@ class SimResult:
     events: int
     """Events written to the event stream today."""
     wall_s: float
+    logs: dict[str, AuctionLog]
+    """Each value-based campaign's auctions today (``simulation.recording``)."""
+    yesterday_logs: dict[str, AuctionLog]
+    """The same of yesterday: what a replayed strategy may be tuned on."""
     key_prefix: str = ""
     """The store keys of this run (deleted at its end on Redis)."""
 
@@ -76,13 +84,12 @@ def _billing_token(burl: str | None) -> str | None:
 Clicks = Callable[[str, BidRequest], bool]
 
 
-def clicker(world: World, drafts: Sequence[Draft], rng: np.random.Generator) -> Clicks:
-    """Whether an impression is clicked: the campaign's true CTR times the site's factor."""
-    base = {d.id: d.base_ctr for d in drafts}
+def clicker(model: ClickModel, rng: np.random.Generator) -> Clicks:
+    """Whether an impression is clicked: drawn from its true click probability."""
 
     def clicked(campaign_id: str, request: BidRequest) -> bool:
         site, _ = request_site_country(request)
-        return bool(rng.random() < base[campaign_id] * float(world.site_ctr_factor[site]))
+        return bool(rng.random() < model.probability(campaign_id, site))
 
     return clicked
 
@@ -96,6 +103,8 @@ class _Notice(NamedTuple):
     campaign_id: str
     token: str
     clicked: bool
+    row: Row | None
+    """The impression's row in the campaign's auction log."""
 
 
 class Today:
@@ -109,8 +118,10 @@ class Today:
         stats: DayStats,
         clicks: Clicks,
         rng: np.random.Generator,
+        recorder: LogRecorder,
     ) -> None:
         self.config = config
+        self.recorder = recorder
         self.processes = processes
         self.stats = stats
         self.clicks = clicks
@@ -146,6 +157,7 @@ class Today:
             request, received_at=time.monotonic(), notice_base_url=NOTICE_BASE
         )
         self.stats.auction(now_s, len(request.imp), result.outcomes)
+        rows = self.recorder.auction(now_s, result.seen or request, result.outcomes)
         if result.response is None:
             return
         mean_delay = self.config.notice_delay_s
@@ -156,7 +168,8 @@ class Today:
                     continue  # the outside market's win: its own DSP bills it
                 delay = float(self._rng.exponential(mean_delay)) if mean_delay > 0 else 0.0
                 clicked = self.clicks(bid.cid, request)
-                notice = _Notice(now_s + delay, serial, now_s, bid.cid, token, clicked)
+                row = rows.get((bid.cid, bid.impid))
+                notice = _Notice(now_s + delay, serial, now_s, bid.cid, token, clicked, row)
                 heapq.heappush(self._notices, notice)
 
     async def bill(self, notice: _Notice) -> None:
@@ -167,6 +180,8 @@ class Today:
         outcome = await billing.notices.handle(claim)
         clicked = notice.clicked and outcome.charged_micros > 0
         if clicked:
+            if notice.row is not None:
+                self.recorder.clicked(notice.row)
             billing.events.emit(
                 "click", auction_id=claim.auction_id, imp_id=claim.imp_id, bid_id=claim.bid_id
             )
@@ -219,7 +234,10 @@ async def simulate(config: SimConfig) -> SimResult:
     shared = Shared.open(config, clock)
     try:
         await open_ledger(shared.store, shared.keys, [d.id for d in drafts])
-        capacity = await replay_yesterday(config, world, drafts, shared, clock, rngs)
+        clicks = ClickModel(world, {d.id: d.base_ctr for d in drafts})
+        capacity, before = await replay_yesterday(
+            config, world, drafts, shared, clock, rngs, clicks
+        )
         drafts = with_budgets(drafts, capacity, next(rngs))
         spec = router_spec(drafts, day=config.day)
         market = MarketBidder(MarketModel(world), next(rngs), clock)
@@ -229,7 +247,8 @@ async def simulate(config: SimConfig) -> SimResult:
         ]
         days = {c.id: day_bounds(config.day, c.time_zone) for c in spec.campaigns}
         stats = DayStats(start, end, days)
-        today = Today(config, processes, stats, clicker(world, drafts, next(rngs)), next(rngs))
+        recorder = LogRecorder(spec.campaigns, clicks)
+        today = Today(config, processes, stats, clicker(clicks, next(rngs)), next(rngs), recorder)
         traffic = draw_traffic(
             world, next(rngs), start_s=start, end_s=end, requests=config.requests
         )
@@ -240,6 +259,7 @@ async def simulate(config: SimConfig) -> SimResult:
             events += await process.aclose()
         spend_keys = [shared.keys.spend(c.id, config.day) for c in spec.campaigns]
         spent = await shared.store.read_many(spend_keys)
+        labels = next(rngs)  # after every draw of the day: recording changes none of them
     finally:
         await shared.aclose()
     return SimResult(
@@ -251,5 +271,7 @@ async def simulate(config: SimConfig) -> SimResult:
         final_spend={c.id: s for c, s in zip(spec.campaigns, spent, strict=True)},
         events=events,
         wall_s=time.monotonic() - started,
+        logs=recorder.logs(labels, "today"),
+        yesterday_logs=before.logs(labels, "yesterday"),
         key_prefix=shared.keys.prefix,
     )

@@ -15,6 +15,7 @@ from simulation.measure import (
     headline,
     pooled_slot_error,
 )
+from simulation.versus import Bought, Pooled, Versus, pooled, versus
 
 _MICROS = 1_000_000
 
@@ -27,8 +28,19 @@ def _pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f} %"
 
 
-def summary(result: SimResult, head: Headline) -> str:
-    """The figures the run is judged by, as a few lines of text."""
+def _versus_line(pool: Pooled) -> str:
+    return (
+        f"own strategy vs Lin (b0 tuned on yesterday) at each budget, {pool.campaigns} "
+        f"deliverable campaigns pooled: expected clicks {pool.own.expected_clicks:,.1f} vs "
+        f"{pool.lin.expected_clicks:,.1f} (×{pool.ratio:.3f}), spend {_usd(pool.own.spent_micros)}"
+        f" vs {_usd(pool.lin.spent_micros)} of {_usd(pool.budget_micros)}; Lin with b0 in "
+        f"hindsight {pool.lin_hindsight.expected_clicks:,.1f}"
+    )
+
+
+def summary(result: SimResult, head: Headline, pool: Pooled | None = None) -> str:
+    """The figures the run is judged by, as a few lines of text (with ``pool``: the line
+    of own vs Lin)."""
     cfg = result.config
     verdict = "met" if head.on_budget_share >= 0.95 else "NOT met"
     return "\n".join(
@@ -46,26 +58,73 @@ def summary(result: SimResult, head: Headline) -> str:
             f"{cfg.requests:,} requests today ({cfg.yesterday_requests:,} yesterday), "
             f"{cfg.processes} processes, pacing {cfg.pacing}, {result.events:,} events, "
             f"{result.wall_s:.0f} s",
+            *([_versus_line(pool)] if pool is not None else []),
         ]
     )
 
 
+def _header(columns: str, left: int) -> list[str]:
+    """A Markdown table's head: ``columns`` separated by ``|``, the first ``left`` of them
+    aligned left, the others right (figures)."""
+    names = [c.strip() for c in columns.split("|")]
+    aligns = ["---"] * left + ["---:"] * (len(names) - left)
+    return [f"| {' | '.join(names)} |", f"| {' | '.join(aligns)} |"]
+
+
+def _name(campaign_id: str, deliverable: bool) -> str:
+    return campaign_id if deliverable else f"{campaign_id} (over-budgeted)"
+
+
 def _table(figures: Sequence[CampaignFigures]) -> list[str]:
-    lines = [
-        "| campaign | zone | targeting | budget | spent | delivery | impressions | bids | "
-        "win rate | eCPM | CTR | slot error | Poisson floor | mean mult. | mean part. |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
-    ]
+    lines = _header(
+        "campaign | zone | targeting | budget | spent | delivery | impressions | bids | "
+        "win rate | eCPM | CTR | slot error | Poisson floor | mean mult. | mean part.",
+        left=3,
+    )
     for f in figures:
-        name = f.id if f.deliverable else f"{f.id} (over-budgeted)"
         lines.append(
-            f"| {name} | {f.time_zone} | {f.summary} | {_usd(f.budget_micros)} | "
-            f"{_usd(f.spent_micros)} | {f.delivery:.1%} | {f.impressions:,} | {f.bids:,} | "
+            f"| {_name(f.id, f.deliverable)} | {f.time_zone} | {f.summary} | "
+            f"{_usd(f.budget_micros)} | {_usd(f.spent_micros)} | {f.delivery:.1%} | "
+            f"{f.impressions:,} | {f.bids:,} | "
             f"{f.win_rate:.1%} | {_usd(f.ecpm_micros)} | {f.ctr:.2%} | {_pct(f.slot_error)} | "
             f"{_pct(f.poisson_floor)} | {f.mean_multiplier:.2f} | {f.mean_participation:.2f} |"
         )
     return lines
+
+
+def _bought(b: Bought | None) -> str:
+    if b is None:
+        return "– | –"  # the replay of the own strategy, when not asked for
+    return f"{_usd(b.spent_micros)} | {b.expected_clicks:.2f} ({b.clicks})"
+
+
+def _versus_table(rows: Sequence[Versus], pool: Pooled | None) -> list[str]:
+    lines = _header(
+        "campaign | budget | auctions | own (simulation): spend | exp. clicks (clicks) | "
+        "own (replay): spend | exp. clicks (clicks) | Lin: b0 | spend | exp. clicks (clicks) | "
+        "own ÷ Lin | Lin, b0 in hindsight: spend | exp. clicks (clicks) | own ÷ hindsight",
+        left=1,
+    )
+    for v in rows:
+        lines.append(
+            f"| {_name(v.id, v.deliverable)} | {_usd(v.budget_micros)} | {v.rows:,} | "
+            f"{_bought(v.own)} | {_bought(v.own_replay)} | "
+            f"{v.lin_label.removeprefix('b0 ')} | {_bought(v.lin)} | "
+            f"{_ratio(v.own, v.lin)} | {_bought(v.lin_hindsight)} | "
+            f"{_ratio(v.own, v.lin_hindsight)} |"
+        )
+    if pool is not None:
+        lines.append(
+            f"| **pooled, {pool.campaigns} deliverable** | {_usd(pool.budget_micros)} | | "
+            f"{_bought(pool.own)} | {_bought(pool.own_replay)} | | {_bought(pool.lin)} | "
+            f"{_ratio(pool.own, pool.lin)} | {_bought(pool.lin_hindsight)} | "
+            f"{_ratio(pool.own, pool.lin_hindsight)} |"
+        )
+    return lines
+
+
+def _ratio(own: Bought, other: Bought) -> str:
+    return f"{own.expected_clicks / other.expected_clicks:.3f}" if other.expected_clicks else "n/a"
 
 
 def figures_table(result: SimResult) -> str:
@@ -84,7 +143,9 @@ def write_report(result: SimResult, out: Path, command: str) -> str:
     plots.delivery(figures, out / "delivery.png")
     plots.signals(result, figures, out / "pacing_advice.png")
     plots.slot_errors(figures, out / "slot_error.png")
-    text = summary(result, head)
+    against = versus(result)
+    pool = pooled(against)
+    text = summary(result, head, pool)
     cfg = result.config
     lines = [
         f"# Day simulation {cfg.day} (seed {cfg.seed})",
@@ -123,6 +184,22 @@ def write_report(result: SimResult, out: Path, command: str) -> str:
         "## Campaigns",
         "",
         *_table(figures),
+        "",
+        "## The strategy against Lin on the same traffic",
+        "",
+        "Each campaign's auctions today (every imp its targeting made it a candidate for,"
+        " with the price it had to beat: the best other bid or the floor, plus the"
+        " increment) replayed with the iPinYou protocol at its daily budget: Lin's b0 tuned"
+        " on the campaign's auctions of yesterday; *own (replay)* the same controller and bid"
+        " formula on the same log, its controller state learnt on yesterday's; *b0 in"
+        " hindsight* tuned on today's log itself (not the protocol: the best a single bid"
+        " level could do). *Exp. clicks* sum the traffic model's true click probability over"
+        " the impressions bought (realised clicks in brackets). The campaigns bid without"
+        " models, at one pCTR each, so Lin is a constant bid here. A replay holds everyone"
+        " else's bids fixed: had a campaign bid like Lin, its rivals' pacing would have"
+        " reacted (docs/pacing.md, *The strategy against Lin*).",
+        "",
+        *_versus_table(against, pool),
         "",
     ]
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")

@@ -4,7 +4,9 @@ The routers of yesterday are today's campaigns without a flight, and their pacin
 keeps every campaign out of every auction while counting what it was offered — through
 the real router (targeting, dayparting, floors) and the real pacer's traffic counters in the
 store, which is exactly what tomorrow's plans read. The same offers, priced against a draw
-of the outside market, tell what each campaign could buy alone: its capacity.
+of the outside market, tell what each campaign could buy alone: its capacity; recorded, they
+are each campaign's auction log of yesterday (``simulation.recording``), which a strategy
+replayed on today's log is tuned on.
 """
 
 from collections.abc import Iterator, Sequence
@@ -21,6 +23,7 @@ from simulation.capacity import Capacity, CapacityMeter
 from simulation.config import SimConfig
 from simulation.market import MarketModel
 from simulation.progress import Progress
+from simulation.recording import ClickModel, LogRecorder
 from simulation.scenario import Draft, router_spec
 from simulation.traffic import World, draw_traffic, requests
 from simulation.wiring import Shared, VirtualClock, shared_pacer
@@ -53,8 +56,10 @@ async def replay_yesterday(
     shared: Shared,
     clock: VirtualClock,
     rngs: Iterator[np.random.Generator],
-) -> dict[str, Capacity]:
-    """Count yesterday's offers into the store; each campaign's capacity."""
+    clicks: ClickModel,
+) -> tuple[dict[str, Capacity], LogRecorder]:
+    """Count yesterday's offers into the store; each campaign's capacity and its offers,
+    recorded."""
     previous = (date.fromisoformat(config.day) - timedelta(days=1)).isoformat()
     start, end = span(drafts, previous)
     spec = router_spec(drafts, day=None)
@@ -64,6 +69,7 @@ async def replay_yesterday(
         spec, ledger, "USD", clock=clock, pacer=_CountOnly(counter), rng=next(rngs)
     )
     meter = CapacityMeter(spec.campaigns, previous, MarketModel(world))
+    recorder = LogRecorder(spec.campaigns, clicks)
     total = config.yesterday_requests
     traffic = draw_traffic(world, next(rngs), start_s=start, end_s=end, requests=total)
     market_rng = next(rngs)
@@ -75,9 +81,9 @@ async def replay_yesterday(
             await counter.flush_counts(now_s)
             next_flush += config.tick_s
         await router.request_bids(request, 1.0)
-        meter.add(request, now_s, market_rng)
+        meter.add(request, now_s, market_rng, recorder)
         if i % 1000 == 0:
             progress.update(i)
     await counter.flush_counts(end)
     progress.update(total)
-    return meter.capacity(scale=config.requests / total)
+    return meter.capacity(scale=config.requests / total), recorder
