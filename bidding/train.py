@@ -147,8 +147,9 @@ def label_values(columns: Columns, name: str) -> NDArray[np.float64]:
     values = np.asarray(columns[name], dtype=np.float64)
     bad = np.flatnonzero(~np.isin(values, (0.0, 1.0)))
     if len(bad):
+        first = bad[0]
         raise TrainingDataError(
-            f"column {name!r}: labels must be 0 or 1 (row {bad[0] + 1} has {values[bad[0]].item()!r})"
+            f"column {name!r}: labels must be 0 or 1 (row {first + 1} has {values[first].item()!r})"
         )
     return values
 
