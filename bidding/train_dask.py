@@ -202,9 +202,9 @@ def train_on_cluster(
         import dask.array as da
         from distributed import Client
         from xgboost import dask as dxgb
-    except ImportError:
+    except ImportError as exc:
         raise DaskUnavailable(
-            "training on a Dask cluster needs dask and distributed: "
+            f"training on a Dask cluster needs the dask extra ({exc}): "
             "pip install 'rtb-exchange[dask]'"
         ) from None
     parts = parquet_parts(source) if source.is_dir() else [source]
