@@ -49,6 +49,14 @@ class Attribution:
     unattributed_micros: int
     shapley: ShapleyValues
 
+    @property
+    def std_errors(self) -> dict[str, float]:
+        """The sampled Shapley values' standard errors in micros (none when exact)."""
+        error = self.shapley.std_error
+        if error is None:
+            return {}
+        return dict(zip(self.shapley.channels, (float(e) for e in error), strict=True))
+
 
 def attribute(journeys: Journeys, options: Options = Options()) -> Attribution:
     """Every model of ``MODELS`` over ``journeys``. Raises ValueError for the ``rate``
