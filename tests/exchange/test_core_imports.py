@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MODULES = ["exchange", "simulation", "bidding", "budget", "auction", "openrtb", "fraud", "attribution"]
+CORE_MODULES = [
+    "exchange",
+    "simulation",
+    "bidding",
+    "budget",
+    "auction",
+    "openrtb",
+    "fraud",
+    "attribution",
+]
 
 
 def loaded_after_importing(modules: list[str]) -> set[str]:
