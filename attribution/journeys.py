@@ -170,10 +170,13 @@ def from_events(events: Iterable[Mapping[str, str]], source: str) -> Journeys:
             try:
                 value = int(text)
             except ValueError:
+                value = -1
+            if value < 0:
                 raise InputError(
-                    f"{source}: event {number} (conversion), field 'value_micros': {text!r}"
-                ) from None
-            if event.get("click") and value >= 0:
+                    f"{source}: event {number} (conversion), field 'value_micros': "
+                    f"not a whole number ≥ 0: {text!r}"
+                )
+            if event.get("click"):  # (every conversion the exchange records has one)
                 conversions.append(Conversion(event["click"], ts_s, value))
             continue
         impression = impression_id(

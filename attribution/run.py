@@ -16,6 +16,8 @@ __all__ = ["MODELS", "Attribution", "Options", "attribute"]
 
 MODELS: Final = (*RULES, "shapley")
 _DAY_S: Final = 86_400.0
+MAX_EXACT: Final = 22
+"""2^22 coalitions: a few seconds and a few hundred MB; each channel more doubles both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,11 @@ class Options:
             raise ValueError("the lookback window must be ≥ 0 days")
         if not self.half_life_days > 0:
             raise ValueError("the half-life must be > 0 days")
+        if self.exact_up_to > MAX_EXACT:
+            raise ValueError(
+                f"exact Shapley values over more than {MAX_EXACT} channels would enumerate "
+                f"over {2**MAX_EXACT:,} coalitions: sample them instead"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,6 +111,7 @@ def test_bad_input_is_exit_2_naming_row_and_column(
         ["--half-life-days", "0"],
         ["--lookback-days", "-1"],
         ["--shapley-value", "rate"],  # every journey converted: no rate to compare
+        ["--exact-up-to", "23"],
     ],
 )
 def test_bad_options_are_exit_2(
@@ -164,3 +165,7 @@ def test_a_file_that_is_no_export_is_exit_2(
     touchpoints = _write(tmp_path, HEADER + ROWS)  # has a kind, but no event time
     assert main(["attribute", "--events", str(touchpoints)]) == 2
     assert "event 4 (conversion), field 'ts_ms': not a number" in capsys.readouterr().err
+    export.write_text("kind,ts_ms,click,value_micros\nconversion,5,a:1:b,-3\n", encoding="utf-8")
+    assert main(["attribute", "--events", str(export)]) == 2
+    error = capsys.readouterr().err
+    assert "event 1 (conversion), field 'value_micros': not a whole number ≥ 0: '-3'" in error
