@@ -15,6 +15,7 @@ from app.accounts_cli import add_accounts_command
 from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
 from app.train_cli import add_model_commands
+from attribution.cli import add_attribute_command
 from exchange.settings import Settings
 from experiments.cli import add_experiment_command
 from simulation.cli import add_simulate_command
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_command(commands)
     add_replay_command(commands)
     add_experiment_command(commands)
+    add_attribute_command(commands)
     _with_defaults_shown(parser)
     return parser
 

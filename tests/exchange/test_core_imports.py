@@ -7,7 +7,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MODULES = ["exchange", "simulation", "bidding", "budget", "auction", "openrtb", "fraud"]
+CORE_MODULES = [
+    "exchange",
+    "simulation",
+    "bidding",
+    "budget",
+    "auction",
+    "openrtb",
+    "fraud",
+    "attribution",
+    "experiments",
+]
 
 
 def loaded_after_importing(modules: list[str]) -> set[str]:
