@@ -54,6 +54,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bidding.audience_rules import AudienceRule, AudienceRuleFile
+from bidding.experiment_config import Experiment, ExperimentFile
 from bidding.exploration import BetaPrior
 from bidding.targeting import ALL_HOURS, ANY, Dimension, ListRule, Targeting, hours_mask
 from bidding.valuation import Goal, GoalKind, value_cpm_micros
@@ -159,6 +160,8 @@ class Campaign:
     conversions: ConversionRules = ConversionRules()
     audience: tuple[AudienceRule, ...] = ()
     """Behavioural targeting over the user's profile (``bidding.audience_rules``)."""
+    experiment: Experiment | None = None
+    """An A/B test of the bid strategy (``bidding.experiment_config``)."""
 
     def ctr_prior(self, creative: Creative) -> BetaPrior:
         """The creative's configured prior, or a weak one at the campaign's historical CTR."""
@@ -422,6 +425,7 @@ class _CampaignFile(BaseModel):
     deal_ids: list[Annotated[str, Field(min_length=1)]] = []
     conversions: _ConversionsFile = _ConversionsFile()
     audience: list[AudienceRuleFile] = Field(default=[], max_length=16)
+    experiment: ExperimentFile | None = None
 
     @field_validator("time_zone")
     @classmethod
@@ -440,6 +444,8 @@ class _CampaignFile(BaseModel):
             raise ValueError("max_bid is required with a goal (it caps what a model can bid)")
         if self.min_bid is not None and self.max_bid is not None and self.min_bid > self.max_bid:
             raise ValueError("min_bid must not exceed max_bid")
+        if self.experiment is not None and self.goal is None:
+            raise ValueError("experiment: its variants scale a value-based bid; set a goal")
         windows = [cap.per for cap in self.frequency_cap]
         if len(set(windows)) != len(windows):
             raise ValueError("frequency_cap: one cap per window")
@@ -512,6 +518,7 @@ def _campaign(raw: _CampaignFile, where: str) -> Campaign:
         historical_cvr=raw.historical_cvr,
         conversions=raw.conversions.rules(),
         audience=tuple(rule.rule(raw.id) for rule in raw.audience),
+        experiment=raw.experiment.build() if raw.experiment is not None else None,
     )
 
 

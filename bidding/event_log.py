@@ -46,6 +46,7 @@ __all__ = [
     "CONVERSION_EVENT",
     "WINNER_EVENT",
     "ad_key",
+    "event_impression",
     "impression_id",
     "labelled_impressions",
     "read_event_csv",
@@ -84,7 +85,8 @@ def impression_id(auction_id: str, imp_id: str, bid_id: str) -> str:
     return f"{auction_id}:{imp_id}:{bid_id}"
 
 
-def _event_impression(event: Mapping[str, str]) -> str:
+def event_impression(event: Mapping[str, str]) -> str:
+    """The id of the won impression an event is about."""
     return impression_id(
         event.get("auction_id", ""), event.get("imp_id", ""), event.get("bid_id", "")
     )
@@ -114,11 +116,11 @@ def labelled_impressions(events: Iterable[Mapping[str, str]]) -> dict[str, NDArr
     for index, event in enumerate(events):
         kind = event.get("kind")
         if kind == WINNER_EVENT:
-            features[_event_impression(event)] = (index, event)
+            features[event_impression(event)] = (index, event)
         elif kind == BILLING_EVENT:
-            billed.add(_event_impression(event))
+            billed.add(event_impression(event))
         elif kind == CLICK_EVENT:
-            clicked.add(_event_impression(event))
+            clicked.add(event_impression(event))
         elif kind == CONVERSION_EVENT and event.get("click"):
             converted.add(event["click"])
     rows = [(key, index, event) for key, (index, event) in features.items() if key in billed]

@@ -46,6 +46,7 @@ from auction.currency import CurrencyRates, UnknownCurrency
 from bidding.audience_rules import audience_holds
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
 from bidding.creative_choice import CreativeCounts, choose_creatives
+from bidding.experiment_config import Variant
 from bidding.features import ProfileCounts
 from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
@@ -127,6 +128,8 @@ class _Priced(NamedTuple):
     creative: Creative
     imp_id: str
     deal_id: str | None
+    variant: str | None
+    """``experiment:variant`` where the campaign runs an experiment this request is in."""
 
 
 def _deal_for(campaign: Campaign, imp: Imp) -> Deal | None:
@@ -406,27 +409,51 @@ class CampaignRouter:
                 self.scored_candidates += sum(s.candidate.campaign.goal is not None for s in slots)
         else:  # fixed prices only: no model call
             pctr = pcvr = np.zeros(len(slots))
+        variants = self._variants(request, slots)
         valued = value_bids(
             book.table,
             positions,
             pctr,
             pcvr,
             [s.floor_micros for s in slots],
-            [s.pacing.multiplier for s in slots],
+            [
+                s.pacing.multiplier * (v.bid_scale if v is not None else 1.0)
+                for s, v in zip(slots, variants, strict=True)
+            ],
         )
         bids = valued.bid_cpm_micros.tolist()
         if request.at == AuctionType.FIRST_PRICE:
             bids = self._shaded(request, slots, creatives, bids)
         offers = []
-        for slot, creative_pos, sent, bid in zip(
-            slots, creatives, valued.sent.tolist(), bids, strict=True
+        for slot, creative_pos, sent, bid, variant in zip(
+            slots, creatives, valued.sent.tolist(), bids, variants, strict=True
         ):
             if not sent or bid < slot.floor_micros:
                 continue
             campaign = slot.candidate.campaign
             creative = campaign.creatives[creative_pos]
-            offers.append((_Priced(campaign, creative, slot.imp_id, slot.deal_id), bid))
+            experiment = campaign.experiment
+            tag = f"{experiment.name}:{variant.name}" if experiment and variant else None
+            offers.append((_Priced(campaign, creative, slot.imp_id, slot.deal_id, tag), bid))
         return offers
+
+    def _variants(self, request: BidRequest, slots: Sequence[_Slot]) -> list[Variant | None]:
+        """Each slot's experiment variant (``bidding.experiment_config``): None where its
+        campaign runs none, or keys by user and nothing identifies this one."""
+        user: str | None = None
+        if any(
+            s.candidate.campaign.experiment and s.candidate.campaign.experiment.key == "user"
+            for s in slots
+        ):
+            user = self._user_keys.of(request)
+        out: list[Variant | None] = []
+        for slot in slots:
+            experiment = slot.candidate.campaign.experiment
+            key = (
+                None if experiment is None else request.id if experiment.key == "auction" else user
+            )
+            out.append(None if experiment is None or key is None else experiment.variant(key))
+        return out
 
     def _shaded(
         self,
@@ -484,6 +511,7 @@ class CampaignRouter:
                 offer.deal_id,
                 book.templates[offer.campaign.id, offer.creative.id],
                 profile,
+                offer.variant,
             )
             for (offer, price_micros), held in zip(priced, placed, strict=True)
             if held

@@ -112,12 +112,16 @@ class AuctionRecorder:
                 continue
             if now_s is None:
                 now_s = self._clock()
-            profile = bid.profile if isinstance(bid, Offer) else None
+            offer = bid if isinstance(bid, Offer) else None
+            experiment = {"variant": offer.variant} if offer and offer.variant else {}
             self._events.emit(
                 WINNER_EVENT,
                 auction_id=result.auction_id,
                 imp_id=bid.impid,
                 bid_id=bid.id,
                 bidder=entry.bidder,
-                **winner_fields(seen, imp, now_s, ad_key(campaign, creative), profile),
+                **experiment,
+                **winner_fields(
+                    seen, imp, now_s, ad_key(campaign, creative), offer and offer.profile
+                ),
             )

@@ -23,10 +23,18 @@ def _run(args: argparse.Namespace) -> int:
         print(f"rtb experiment: {problem}", file=sys.stderr)
         return 2
     try:
-        units = read_units(args.input)
+        if args.events:
+            from bidding.event_log import read_event_csv
+            from experiments.events import units_from_events
+
+            if not args.experiment:
+                raise ValueError("--events needs --experiment NAME (the campaign's experiment)")
+            units = units_from_events(read_event_csv(args.events), args.experiment)
+        else:
+            units = read_units(args.input)
         analysis = analyse(units, args.control, args.metric, alpha=args.alpha,
                            relative_mde=args.mde, power=args.power, looks=args.looks)  # fmt: skip
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         print(f"rtb experiment: {exc}", file=sys.stderr)
         return 2
     print(render(analysis), end="")
@@ -54,10 +62,18 @@ def add_experiment_command(
             "would need for an effect of --mde."
         ),
     )
-    parser.add_argument(
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--events",
+        type=Path,
+        nargs="+",
+        metavar="CSV",
+        help="`rtb export` files: the billed impressions of --experiment's variants",
+    )
+    parser.add_argument("--experiment", help="with --events: the experiment's name")
+    source.add_argument(
         "--input",
         type=Path,
-        required=True,
         help="CSV: variant, optional ts (Unix seconds), impressions, clicks, conversions, "
         "spend, value (money in currency units); a row per unit (auction, user, campaign-day)",
     )

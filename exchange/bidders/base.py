@@ -30,6 +30,8 @@ class Offer(NamedTuple):
     template: Bid
     profile: ProfileCounts | None = None
     """The user's profile counts it was scored with (logged with a winning bid for training)."""
+    variant: str | None = None
+    """``experiment:variant`` of its campaign's A/B test (``bidding.experiment_config``)."""
 
     @property
     def price(self) -> float:

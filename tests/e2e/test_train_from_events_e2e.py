@@ -10,6 +10,7 @@ that a few hundred random labels make a good model.
 import asyncio
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,7 @@ from budget.stream import RedisEventStream
 from exchange.export import export_events
 from exchange.notice_token import NoticeKind, NoticeSigner
 from exchange.settings import Settings
+from experiments.events import units_from_events
 from tests.builders import banner_imp, banner_request
 from tests.servers import serve
 from tests.tcf_strings import gpp_string, tc_string, usnat_section
@@ -146,7 +148,7 @@ def run_traffic(client: httpx.Client, rng: np.random.Generator) -> tuple[dict[st
 
 
 def test_the_event_log_trains_ctr_and_cvr_models(
-    tmp_path: Path, redis_url: str, key_prefix: str
+    tmp_path: Path, redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = Settings(
         store="redis",
@@ -191,6 +193,18 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert len(profiled) >= 20
     assert set(PROFILE_COLUMNS) <= set(profiled[-1])
     assert int(profiled[0]["user_clicks_30d"]) < int(profiled[-1]["user_clicks_30d"])
+
+    # The demo's northwind-auto runs an A/B test of its bid (northwind-bolder): each of its
+    # winners names its variant, and `rtb experiment --events` reads them back.
+    variants = Counter(e.get("variant") for e in logged if e.get("variant"))
+    assert set(variants) == {"northwind-bolder:control", "northwind-bolder:bolder"}, variants
+    assert main(["experiment", "--events", str(export), "--experiment", "northwind-bolder",
+                 "--metric", "ctr", "--looks", "5"]) == 0  # fmt: skip
+    report = capsys.readouterr().out
+    billed = units_from_events(read_event_csv([export]), "northwind-bolder")
+    for name in ("control", "bolder"):
+        units = billed.of(name, len(billed))
+        assert f"| {name} | {len(units):,} | {units.micros['spend'].sum() / 1e6:,.2f} |" in report
 
     columns = labelled_impressions(read_event_csv([export]))
     assert len(columns["click"]) == sent["notice_billing"]
