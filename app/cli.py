@@ -14,6 +14,7 @@ from app import config_check
 from app.accounts_cli import add_accounts_command
 from app.http_limits import server_options
 from app.ledger_cli import add_ledger_command
+from app.retrain_cli import add_retrain_command
 from app.train_cli import add_model_commands
 from attribution.cli import add_attribute_command
 from exchange.settings import Settings
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_command(commands)
     add_experiment_command(commands)
     add_attribute_command(commands)
+    add_retrain_command(commands)
     _with_defaults_shown(parser)
     return parser
 
