@@ -189,7 +189,7 @@ def _exchange_process(url: str, prefix: str, seed: int, deadline: float) -> None
     async def run() -> None:
         rng = random.Random(seed)
         keys = KeySpace(prefix)
-        store = RedisStore.from_url(url, timeout_s=2.0, cluster=True)
+        store = RedisStore.from_url(url, timeout_s=10.0, cluster=True)  # a loaded machine
         await open_ledger(store, keys, CAMPAIGNS)
         n = refused_in_a_row = 0
         try:
@@ -249,16 +249,20 @@ async def test_processes_holding_across_slots_never_overspend_any_campaign(
         worker.start()
     samples, worst = 0, 0
     watched = [k for a in accounts for k in (a.spend, a.held)]
+    # The watcher waits longer than the 1 s the other tests allow: four processes hammer
+    # the three nodes on two cores, and a slow sample is still a sample.
+    watcher = RedisStore.from_url(redis_cluster.url, timeout_s=10.0, cluster=True)
     try:
         while any(worker.is_alive() for worker in workers):
             # One MGET per slot: a campaign's spend and held are read together, atomically.
-            values = await store.read_many(watched)
+            values = await watcher.read_many(watched)
             worst = max(worst, *(values[i] + values[i + 1] for i in range(0, len(values), 2)))
             samples += 1
             await asyncio.sleep(0.005)
     finally:
         for worker in workers:
             await asyncio.to_thread(worker.join, 30)
+        await watcher.aclose()
     assert all(worker.exitcode == 0 for worker in workers)
     assert samples > 10
     assert worst <= BUDGET
