@@ -20,6 +20,7 @@ from exchange.settings import Settings
 from experiments.cli import add_experiment_command
 from simulation.cli import add_simulate_command
 from simulation.replay.cli import add_replay_command
+from supply.cli import add_supply_paths_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_command(commands)
     add_experiment_command(commands)
     add_attribute_command(commands)
+    add_supply_paths_command(commands)
     _with_defaults_shown(parser)
     return parser
 
