@@ -2,8 +2,8 @@
 (money in micros) and ``supply_paths.png``."""
 
 import csv
-from dataclasses import astuple
 from collections.abc import Sequence
+from dataclasses import astuple
 from pathlib import Path
 from typing import Final
 
