@@ -7,6 +7,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Final
 
+from supply.paths import NO_SCHAIN
 from supply.scores import PathScore
 
 __all__ = ["render", "write_csv", "write_plot"]
@@ -24,6 +25,7 @@ def _pct(value: float | None) -> str:
 
 
 def _cell(text: str) -> str:
+    text = "(no schain)" if text == NO_SCHAIN else text
     short = text if len(text) <= _PATH_WIDTH else text[: _PATH_WIDTH - 1] + "…"
     return short.replace("|", "\\|")
 
@@ -69,25 +71,32 @@ def write_csv(scores: Sequence[PathScore], path: Path) -> Path:
 
 
 def write_plot(scores: Sequence[PathScore], path: Path, top: int) -> Path:
-    """Win rate and eCPM per path (the ``top`` by auctions), hops as the colour; ``path``."""
+    """Win rate, eCPM, billed and IVT share per path (the ``top`` by auctions), hops as
+    the colour; ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     shown = scores[:top]
-    labels = [_cell(s.path)[:40] for s in shown]
+    labels = [f"{s.hops if s.hops is not None else '?'} · {_cell(s.path)[:40]}" for s in shown]
     colours = [f"C{min(s.hops or 0, 9)}" for s in shown]
-    figure, (wins, price) = plt.subplots(1, 2, figsize=(12, 0.8 + 0.35 * max(len(shown), 3)))
-    rows = range(len(shown))
-    wins.barh(rows, [100 * s.win_rate for s in shown], color=colours)
-    wins.set(xlabel="win rate (%)", title="win rate (colour: hops)")
-    price.barh(rows, [(s.ecpm_micros or 0) / _MICROS for s in shown], color=colours)
-    price.set(xlabel="eCPM of wins", title="eCPM")
-    for axes in (wins, price):
-        axes.set_yticks(list(rows), labels if axes is wins else [""] * len(shown), fontsize=7)
-        axes.invert_yaxis()
-        axes.grid(axis="x", alpha=0.3)
+    panels = [
+        ("win rate (%)", [100 * s.win_rate for s in shown]),
+        ("eCPM of wins", [(s.ecpm_micros or 0) / _MICROS for s in shown]),
+        ("billed share (%)", [100 * (s.billed_share or 0) for s in shown]),
+        ("IVT share (%)", [100 * s.ivt_share for s in shown]),
+    ]
+    height = 1.2 + 0.35 * max(len(shown), 3)
+    figure, axes = plt.subplots(1, len(panels), figsize=(15, height), sharey=True)
+    rows = list(range(len(shown)))
+    for (title, values), panel in zip(panels, axes, strict=True):
+        panel.barh(rows, values, color=colours)
+        panel.set(xlabel=title)
+        panel.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(rows, labels, fontsize=7)
+    axes[0].invert_yaxis()
+    figure.suptitle("supply paths (label: hops · path; colour: hops)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
