@@ -18,12 +18,8 @@ from tests.servers import serve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
 AUCTION = "/openrtb2/auction"
-KEYS = {
-    name: f"rtbk_e2e-{name}-0123456789abcdefghijklmnopqrstuv"
-    for name in (
-        "plain", "bearer", "off", "pubs", "slow", "dear", "debug", "lenient", "kids", "dedup"
-    )  # fmt: skip
-}
+NAMES = ("plain", "bearer", "off", "pubs", "slow", "dear", "debug", "lenient", "kids", "dedup")
+KEYS = {name: f"rtbk_e2e-{name}-0123456789abcdefghijklmnopqrstuv" for name in NAMES}
 
 
 def _accounts() -> dict[str, Any]:
