@@ -40,26 +40,18 @@ EVENTS = [
 
 def test_figures_per_path() -> None:
     scores = {s.path: s for s in score_paths((f"row {i}", e) for i, e in enumerate(EVENTS))}
-    direct, resold, old = scores[DIRECT], scores[RESOLD], scores[UNRECORDED]
-    assert (direct.auctions, direct.hops, direct.wins) == (4, 1, 4)
-    assert direct.bid_rate == 0.75
-    assert direct.win_rate == 0.75
-    assert direct.ecpm_micros == 1_000_000
-    assert direct.gap == pytest.approx(1 - 4.0 / 7.5)
-    assert (direct.billed, direct.billed_share) == (3, 0.75)
-    assert (direct.clicks, direct.click_rate) == (1, 1 / 3)
-    assert direct.ivt_share == 0
-    assert direct.blocked == 0
-    assert (resold.auctions, resold.hops, resold.wins) == (4, 2, 1)
-    assert resold.bid_rate == 0.5
-    assert resold.win_rate == 0.25
-    assert resold.ecpm_micros == 3_000_001
-    assert resold.gap == pytest.approx(1 - 3_000_001 / 4_000_000)
-    assert (resold.billed_share, resold.click_rate) == (1.0, 0.0)
-    assert (resold.ivt_share, resold.blocked) == (0.5, 1)
-    assert (old.auctions, old.wins, old.ecpm_micros, old.gap, old.billed_share) == (
-        1, 0, None, None, None,
-    )  # fmt: skip
+    fields = ("auctions", "hops", "wins", "bid_rate", "win_rate", "ecpm_micros", "billed",
+              "billed_share", "clicks", "click_rate", "ivt_share", "blocked")  # fmt: skip
+    expected = {
+        DIRECT: (4, 1, 4, 0.75, 0.75, 1_000_000, 3, 0.75, 1, 1 / 3, 0.0, 0),
+        RESOLD: (4, 2, 1, 0.5, 0.25, 3_000_001, 1, 1.0, 0, 0.0, 0.5, 1),
+        UNRECORDED: (1, 0, 0, 0.0, 0.0, None, 0, None, 0, None, 0.0, 0),
+    }
+    for path, figures in expected.items():
+        assert tuple(getattr(scores[path], name) for name in fields) == figures, path
+    assert scores[DIRECT].gap == pytest.approx(1 - 4.0 / 7.5)
+    assert scores[RESOLD].gap == pytest.approx(1 - 3_000_001 / 4_000_000)
+    assert scores[UNRECORDED].gap is None
 
 
 def test_most_auctions_first() -> None:
