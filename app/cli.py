@@ -21,6 +21,7 @@ from exchange.settings import Settings
 from experiments.cli import add_experiment_command
 from simulation.cli import add_simulate_command
 from simulation.replay.cli import add_replay_command
+from supply.cli import add_supply_paths_command
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_command(commands)
     add_attribute_command(commands)
     add_retrain_command(commands)
+    add_supply_paths_command(commands)
     _with_defaults_shown(parser)
     return parser
 

@@ -80,6 +80,9 @@ class AccountSetting(BaseModel):
     """May ask for debug output (``ext.debug``/``test``)."""
     rate_limit_qps: Annotated[int, Field(gt=0)] | None = None
     """Bid requests per second across every process; beyond it 429. None: unlimited."""
+    dedup_window_s: Annotated[float, Field(gt=0, le=300)] | None = None
+    """Answer no-bid (``duplicate_path``) to an impression (``source.tid`` and imp ids) seen
+    within this many seconds by a path no longer (``supply.dedup``). None: off."""
 
 
 class _AccountsFile(BaseModel):
@@ -110,6 +113,7 @@ class Account:
     screening: Mapping[Check, Action] = field(default_factory=dict)
     debug: bool = False
     rate_limit_qps: int | None = None
+    dedup_window_s: float | None = None
 
     @classmethod
     def of(cls, setting: AccountSetting) -> "Account":
@@ -123,6 +127,7 @@ class Account:
             screening={check: Action(action) for check, action in setting.screening.items()},
             debug=setting.debug,
             rate_limit_qps=setting.rate_limit_qps,
+            dedup_window_s=setting.dedup_window_s,
         )
 
     def publisher_refusal(self, request: BidRequest) -> tuple[str, str] | None:

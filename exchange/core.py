@@ -59,6 +59,7 @@ from openrtb.request import BidRequest, SupplyChainNode
 from openrtb.response import BidResponse
 from openrtb.schain import with_node
 from openrtb.upgrade import upgrade_request
+from supply.dedup import SeenPaths
 
 __all__ = [
     "AuctionPlan",
@@ -92,8 +93,11 @@ class Exchange:
         brand_safety: BrandSafety | None = None,
         ids: AuctionIds = random_auction_ids,
         recorder: AuctionRecorder | None = None,
+        seen_paths: SeenPaths | None = None,
     ) -> None:
         self._ids = ids
+        self._seen_paths = seen_paths if seen_paths is not None else SeenPaths()
+        """Impressions of accounts with ``dedup_window_s`` seen lately, by their shortest path."""
         self._recorder = recorder
         self._screen = screen
         self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
@@ -276,9 +280,13 @@ class Exchange:
         Raises InvalidRequest when nothing can be sold (see ``plan``). The traffic screen
         runs first, on the request as sent: a blocked one reaches no bidder. The SSP
         ``account`` it came from (None: ``open`` mode) adds its privacy rules, screening
-        actions and floors.
+        actions and floors; one with ``dedup_window_s`` has a repeated impression answered
+        no-bid before anything else (``supply.dedup``).
         """
         if account is not None:
+            window_s = account.dedup_window_s
+            if window_s and self._seen_paths.duplicate(request, window_s, self._monotonic()):
+                return AuctionResult(None, NoBid.DUPLICATE_PATH, (), (), ())
             request = account.applied_to(request)
         verdict = self._screened(request, account)
         if verdict is not CLEAN:

@@ -344,7 +344,7 @@ class Metrics:
         self.nobids = Counter(
             "rtb_nobids",
             "Auctions that ended without a winner, by reason (exchange.results.NoBid: no_time, "
-            "no_bids, not_cleared, blocked, overloaded, queued_too_long).",
+            "no_bids, not_cleared, blocked, overloaded, queued_too_long, duplicate_path).",
             ["reason"],
             registry=self.registry,
         )

@@ -3,7 +3,9 @@ canonical log line — written in one place for the HTTP route, the simulation a
 benchmarks alike.
 
 Events carry the request as the bidders saw it (the exchange's privacy rules applied), so
-the event log never holds more personal data than a bidder was given.
+the event log never holds more personal data than a bidder was given. The ``auction`` event
+also names the supply path it arrived by (``supply.paths``: sellers' ids, bounded) and what
+the traffic screen found (``ivt``), for ``rtb supply-paths``.
 """
 
 import random
@@ -18,7 +20,9 @@ from exchange.bidders.base import Offer
 from exchange.events import EventSink
 from exchange.metrics import Metrics
 from exchange.results import AuctionResult
+from fraud.verdict import Verdict
 from openrtb.request import BidRequest
+from supply.paths import supply_path
 
 log = structlog.get_logger("exchange.auction")
 
@@ -76,6 +80,8 @@ class AuctionRecorder:
                 for o in result.outcomes
                 if o.winner is not None
             ),
+            ivt=_screening(result.screening),
+            **supply_path(request).fields(),
         )
         if result.winners and self._campaigns:
             self._record_winner_features(request, result)
@@ -125,3 +131,12 @@ class AuctionRecorder:
                     seen, imp, now_s, ad_key(campaign, creative), offer and offer.profile
                 ),
             )
+
+
+def _screening(verdict: Verdict) -> str | None:
+    """The screen's findings as ``action:check`` items (``block:crawler,flag:schain``);
+    None for a clean request (the field is then left out)."""
+    found = [f"flag:{finding.check.value}" for finding in verdict.flagged]
+    if verdict.blocked is not None:
+        found.append(f"block:{verdict.blocked.check.value}")
+    return ",".join(found) or None

@@ -24,6 +24,8 @@ class NoBid(StrEnum):
     """There were valid bids, but none cleared (below floors, deal rules)."""
     BLOCKED = "blocked"
     """The traffic-quality screen refused the request before any bidder was called."""
+    DUPLICATE_PATH = "duplicate_path"
+    """The account's impression was seen moments ago by a path no longer (``supply.dedup``)."""
     OVERLOADED = "overloaded"
     """Answered unheard: the process had its limit of requests in flight."""
     QUEUED_TOO_LONG = "queued_too_long"

@@ -18,10 +18,8 @@ from tests.servers import serve
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "app" / "examples"
 AUCTION = "/openrtb2/auction"
-KEYS = {
-    name: f"rtbk_e2e-{name}-0123456789abcdefghijklmnopqrstuv"
-    for name in ("plain", "bearer", "off", "pubs", "slow", "dear", "debug", "lenient", "kids")
-}
+NAMES = ("plain", "bearer", "off", "pubs", "slow", "dear", "debug", "lenient", "kids", "dedup")
+KEYS = {name: f"rtbk_e2e-{name}-0123456789abcdefghijklmnopqrstuv" for name in NAMES}
 
 
 def _accounts() -> dict[str, Any]:
@@ -39,6 +37,7 @@ def _accounts() -> dict[str, Any]:
             account("debug", debug=True),
             account("lenient", debug=True, screening={"datacenter": "flag"}),
             account("kids", debug=True, privacy={"coppa": True}),
+            account("dedup", dedup_window_s=30),
         ]
     }
 
@@ -176,6 +175,21 @@ def test_an_accounts_screening_actions_are_its_own(client: httpx.Client) -> None
     screening = flagged.json()["ext"]["debug"]["screening"]
     assert screening["blocked"] is None
     assert "datacenter" in [f["check"] for f in screening["flags"]]
+
+
+def test_the_same_impression_by_a_path_no_shorter_is_204_for_an_account_that_opts_in(
+    client: httpx.Client,
+) -> None:
+    node = {"asi": "pub.example", "sid": "8953", "hp": 1}
+    chain = {"complete": 1, "ver": "1.0", "nodes": [node, {**node, "asi": "resell.example"}]}
+    resold = _banner(source={"tid": "e2e-dedup-tid", "schain": chain})
+    direct = _banner(source={"tid": "e2e-dedup-tid", "schain": {**chain, "nodes": [node]}})
+    before = _metric(client, 'rtb_nobids_total{reason="duplicate_path"}')
+    assert client.post(AUCTION, json=resold, headers=_as("dedup")).status_code == 200
+    assert client.post(AUCTION, json=resold, headers=_as("dedup")).status_code == 204
+    assert client.post(AUCTION, json=direct, headers=_as("dedup")).status_code == 200
+    assert client.post(AUCTION, json=resold, headers=_as("plain")).status_code == 200
+    assert _metric(client, 'rtb_nobids_total{reason="duplicate_path"}') == before + 1
 
 
 def test_keys_never_reach_the_log(client: httpx.Client, capfd: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ CORE_MODULES = [
     "fraud",
     "attribution",
     "experiments",
+    "supply",
 ]
 
 
