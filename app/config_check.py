@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from bidding.campaigns import ConfigError
 from exchange.accounts import AccountBook, AccountsFileError
 from exchange.bidders.config import BiddersFileError, load_bidders
+from exchange.canary_watch import CanaryFileError, load_canary_file
 from exchange.rates_reload import initial_table
 from exchange.settings import Settings
 from exchange.wiring import build_brand_safety, build_screen
@@ -82,6 +83,17 @@ def data_file_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def canary_problems(path: Path | None) -> list[str]:
+    """The canary file's problems, each naming ``RTB_CANARY_FILE`` and the field."""
+    if path is None:
+        return []
+    try:
+        load_canary_file(path)
+    except CanaryFileError as exc:
+        return [f"RTB_CANARY_FILE: {problem}" for problem in exc.problems]
+    return []
+
+
 def serve_problems() -> tuple[Settings | None, list[str]]:
     """The settings from the environment (None when they are invalid) and every problem of
     them and of the bidders and accounts files they name — read from ``RTB_BIDDERS_FILE``
@@ -101,6 +113,7 @@ def serve_problems() -> tuple[Settings | None, list[str]]:
         bidders_problems(settings.bidders_file)
         + accounts_problems(settings.accounts_file)
         + data_file_problems(settings)
+        + canary_problems(settings.canary_file)
     )
 
 

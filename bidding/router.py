@@ -45,13 +45,14 @@ import numpy as np
 from auction.currency import CurrencyRates, UnknownCurrency
 from bidding.audience_rules import audience_holds
 from bidding.campaigns import Campaign, ConfigError, Creative, RouterSpec
+from bidding.canary import CANARY, Arm, Canary
 from bidding.creative_choice import CreativeCounts, choose_creatives
 from bidding.experiment_config import Variant
 from bidding.features import ProfileCounts
 from bidding.index import CampaignIndex, CampaignMatch
 from bidding.models import ModelHolder
 from bidding.profiles import EMPTY_PROFILE, UserProfile, utc_day
-from bidding.scoring import CandidateScorer
+from bidding.scoring import CandidateScorer, Predictions
 from bidding.shading import LandscapeBook, bucket_key, shade_many
 from bidding.strategy import FULL_SPEED, PacingAdvice, participation_of, takes_part
 from bidding.targeting import RequestFacts, format_keys
@@ -196,13 +197,14 @@ class CampaignRouter:
         rates: Callable[[], CurrencyRates] | None = None,
         gvl_vendor_id: int | None = None,
         profile_features: bool = True,
+        canary: Canary | None = None,
     ) -> None:
         """``rates`` returns the exchange's rates *now* (they are swapped when the reference
         table is refreshed); without it only floors in ``currency`` (or zero) are bid on.
         ``gvl_vendor_id`` is the exchange's own: the consent that lets it read profiles.
         ``profile_features``: read the user's profile for the models of value-based bids
         (off where profiles are not kept: an empty profile would read as a user who never
-        clicks)."""
+        clicks). ``canary``: the process's canary rollout, whose arm prices its auctions."""
         for campaign in spec.campaigns:
             if campaign.currency != currency:
                 # Bids and budgets are integer micros of the exchange currency; converting a
@@ -222,6 +224,7 @@ class CampaignRouter:
         self._vendor_id = gvl_vendor_id
         self._profile_features = profile_features
         self._models = models
+        self._canary = canary
         self._book = _Book.of(spec.campaigns, models, frozenset())
         self._creative_stats = creative_stats
         self._pacer = pacer
@@ -387,22 +390,26 @@ class CampaignRouter:
         slots: Sequence[_Slot],
         now_s: float,
         profile: ProfileCounts | None = None,
+        arm: Arm | None = None,
     ) -> list[tuple[_Priced, int]]:
         """Each slot's creative (Thompson sampling) and bid (value, pacing, shading), and the
-        slots whose bid clears their floor; ``profile``: the user's counts for the models."""
+        slots whose bid clears their floor; ``profile``: the user's counts for the models;
+        ``arm``: the canary arm the auction is in (``bidding.canary``)."""
         creatives = choose_creatives(
             [(s.candidate.campaign, s.candidate.creatives) for s in slots],
             self._creative_stats,
             self._rng,
         )
         positions = [s.candidate.position for s in slots]
+        canary = self._canary if arm == CANARY else None
         if any(s.candidate.campaign.goal is not None for s in slots):
-            predictions = book.scorer.score(
+            predictions = self._scored(
+                book,
                 request,
-                request.imp,
                 [(s.imp_index, p, k) for s, p, k in zip(slots, positions, creatives, strict=True)],
                 now_s,
                 profile,
+                canary,
             )
             pctr, pcvr = predictions.pctr, predictions.pcvr
             if not predictions.degraded:
@@ -410,6 +417,7 @@ class CampaignRouter:
         else:  # fixed prices only: no model call
             pctr = pcvr = np.zeros(len(slots))
         variants = self._variants(request, slots)
+        scale = canary.config.bid_scale if canary is not None else 1.0
         valued = value_bids(
             book.table,
             positions,
@@ -417,7 +425,7 @@ class CampaignRouter:
             pcvr,
             [s.floor_micros for s in slots],
             [
-                s.pacing.multiplier * (v.bid_scale if v is not None else 1.0)
+                s.pacing.multiplier * scale * (v.bid_scale if v is not None else 1.0)
                 for s, v in zip(slots, variants, strict=True)
             ],
         )
@@ -436,6 +444,26 @@ class CampaignRouter:
             tag = f"{experiment.name}:{variant.name}" if experiment and variant else None
             offers.append((_Priced(campaign, creative, slot.imp_id, slot.deal_id, tag), bid))
         return offers
+
+    def _scored(
+        self,
+        book: _Book,
+        request: BidRequest,
+        candidates: Sequence[tuple[int, int, int]],
+        now_s: float,
+        profile: ProfileCounts | None,
+        canary: Canary | None,
+    ) -> Predictions:
+        """The candidates' predictions by the serving models, or by the canary's for an
+        auction in its arm; a canary model that fails counts an error, and the serving
+        models price the request (the canary must not cost a bid)."""
+        models = canary.models() if canary is not None else None
+        if models is not None and canary is not None:
+            try:
+                return book.scorer.score(request, request.imp, candidates, now_s, profile, models)
+            except Exception:
+                canary.arms[CANARY].errors += 1
+        return book.scorer.score(request, request.imp, candidates, now_s, profile)
 
     def _variants(self, request: BidRequest, slots: Sequence[_Slot]) -> list[Variant | None]:
         """Each slot's experiment variant (``bidding.experiment_config``): None where its
@@ -494,14 +522,19 @@ class CampaignRouter:
             slots, profile = await self._for_user(book, request, slots, now_s)
         if not slots:
             return []
-        priced = self._priced(book, request, slots, now_s, profile)
+        canary = self._canary
+        arm = canary.serving_arm(request.id) if canary is not None else None
+        priced = self._priced(book, request, slots, now_s, profile, arm)
         if not priced or self._monotonic() - started >= timeout_s:
+            self._count_arm(arm, slots, priced, ())
             return []  # too late: a hold placed now would only wait to expire
         holds = [
             _hold(request.id, offer.imp_id, offer.campaign, price_micros)
             for offer, price_micros in priced
         ]
         placed = await self._budget.reserve(holds, self._hold_ttl_s)
+        self._count_arm(arm, slots, priced, placed)
+        tag = f"{canary.name}:{arm}" if canary is not None and arm is not None else None
         return [
             Offer(
                 _bid_id(offer.imp_id, offer.campaign),
@@ -512,10 +545,31 @@ class CampaignRouter:
                 book.templates[offer.campaign.id, offer.creative.id],
                 profile,
                 offer.variant,
+                tag,
             )
             for (offer, price_micros), held in zip(priced, placed, strict=True)
             if held
         ]
+
+    def _count_arm(
+        self,
+        arm: Arm | None,
+        slots: Sequence[_Slot],
+        priced: Sequence[tuple[_Priced, int]],
+        placed: Sequence[bool],
+    ) -> None:
+        """Count a request with value-based candidates, and its value-based bids sent, in
+        its canary arm (``bidding.canary_guards``); fixed prices are the same in both."""
+        if arm is None or self._canary is None:
+            return
+        if not any(s.candidate.campaign.goal is not None for s in slots):
+            return
+        bids = sum(
+            1
+            for (offer, _), held in zip(priced, placed, strict=False)
+            if held and offer.campaign.goal is not None
+        )
+        self._canary.arms[arm].priced(bids)
 
     async def request_bids(self, request: BidRequest, timeout_s: float) -> BidResponse | None:
         """The offers as an OpenRTB BidResponse (the router served as a DSP over HTTP);

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from bidding.campaigns import Campaign
 from bidding.event_log import ad_key
 from bidding.features import AdBlock, AdKey, ContextFeatures, ProfileCounts, feature_matrix
-from bidding.models import ModelHolder, RuleBasedModel
+from bidding.models import CtrCvrModels, ModelHolder, RuleBasedModel
 from openrtb.imp import Imp
 from openrtb.request import BidRequest
 
@@ -66,12 +66,14 @@ class CandidateScorer:
         candidates: Sequence[tuple[int, int, int]],
         now_s: float,
         profile: ProfileCounts | None = None,
+        models: CtrCvrModels | RuleBasedModel | None = None,
     ) -> Predictions:
         """Predictions for ``candidates`` — (imp index into ``imps``, campaign position,
         creative position) — for a user with ``profile`` (None: not readable), with one
-        model call for all of them."""
+        model call for all of them; ``models`` instead of the serving ones (a canary's)."""
         positions = np.fromiter((c for _, c, _ in candidates), np.intp, len(candidates))
-        models = self._models.current if self._models is not None else None
+        if models is None and self._models is not None:
+            models = self._models.current
         if models is None or isinstance(models, RuleBasedModel) or self._block is None:
             return Predictions(
                 self._historical_ctr[positions], self._historical_cvr[positions], True

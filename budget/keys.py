@@ -65,6 +65,10 @@ class KeySpace:
         script that bumps the version and writes an entry touches only it."""
         return f"{self.prefix}overrides"
 
+    def canary(self, name: str) -> str:
+        """String: why the canary ``name`` was rolled back (every process stops it)."""
+        return f"{self.prefix}canary:{name}"
+
     def frequency(self, campaign_id: str, user: str, window: str) -> str:
         """Impressions of one campaign to one user in one window (``d<date>``, ``h<hour>``)."""
         return f"{self.prefix}freq:{{c:{campaign_id}}}:{user}:{window}"

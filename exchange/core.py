@@ -343,10 +343,20 @@ class Exchange:
             for url in loss_notice_urls(auction_id, outcomes, by_id, rejected, config.rates):
                 self._notify(url)
         won = [(o, by_id[o.winner.bid_id]) for o in outcomes if o.winner is not None]
+        variant_bids = _variant_bids(entries)
         if not won:
             reason = NoBid.NOT_CLEARED if entries else NoBid.NO_BIDS
             return AuctionResult(
-                None, reason, outcomes, tuple(calls), (), mechanism, auction_id, request, verdict
+                None,
+                reason,
+                outcomes,
+                tuple(calls),
+                (),
+                mechanism,
+                auction_id,
+                request,
+                verdict,
+                variant_bids,
             )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
@@ -370,7 +380,16 @@ class Exchange:
         )
         winners = tuple(entry for _, entry in won)
         return AuctionResult(
-            response, None, outcomes, tuple(calls), winners, mechanism, auction_id, request, verdict
+            response,
+            None,
+            outcomes,
+            tuple(calls),
+            winners,
+            mechanism,
+            auction_id,
+            request,
+            verdict,
+            variant_bids,
         )
 
     def _bid_rules(self, request: BidRequest) -> BidRules:
@@ -601,3 +620,12 @@ class Exchange:
             for imp_id, candidates in by_imp.items()
         )
         return ("first_price" if request.at == 1 else "second_price"), outcomes
+
+
+def _variant_bids(entries: Sequence[Entry]) -> tuple[tuple[str, str, str], ...]:
+    """The accepted in-process bids that carried an A/B-test variant."""
+    return tuple(
+        (entry.bid.impid, entry.bid.id, entry.bid.variant)
+        for entry in entries
+        if isinstance(entry.bid, Offer) and entry.bid.variant
+    )

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -64,8 +65,17 @@ class StreamEventSink:
         self._interval_s = interval_s
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run())
+        self._listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
+
+    def listen(self, listener: Callable[[str, Mapping[str, Any]], None]) -> None:
+        """Call ``listener(kind, fields)`` for every event emitted from now on, before it is
+        queued (``exchange.canary_watch`` counts notices and clicks this way); it must be
+        quick and must not raise."""
+        self._listeners.append(listener)
 
     def emit(self, kind: str, **fields: Any) -> None:
+        for listener in self._listeners:
+            listener(kind, fields)
         if len(self._queue) >= self._max_queued:
             self._metrics.events_dropped.inc()
             return

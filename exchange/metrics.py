@@ -115,6 +115,75 @@ class _ReadLabelledCounter(Collector):
         yield family
 
 
+class CanaryView(Protocol):
+    """A canary rollout as the metrics read it (``bidding.canary.Canary``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def rolled_back(self) -> bool: ...
+
+    def arm_counts(self) -> Mapping[str, Mapping[str, int]]: ...
+
+
+class _Canary(Collector):
+    """The canary's state and each arm's counts, read when scraped."""
+
+    _COUNTS: Final = ("requests", "bids", "wins", "spend_micros", "clicks", "errors")
+
+    def __init__(self, canary: CanaryView) -> None:
+        self._canary = canary
+
+    def _families(
+        self,
+    ) -> tuple[GaugeMetricFamily, CounterMetricFamily, list[CounterMetricFamily]]:
+        labels = ["canary"]
+        active = GaugeMetricFamily(
+            "rtb_canary_active",
+            "1 while the canary rollout takes its share of the auctions, 0 once rolled back "
+            "or refused.",
+            labels=labels,
+        )
+        rollbacks = CounterMetricFamily(
+            "rtb_canary_rollbacks",
+            "Canary rollbacks seen by this process (its own guard breach or another "
+            "process's, through the store).",
+            labels=labels,
+        )
+        counts = {
+            name: CounterMetricFamily(
+                f"rtb_canary_{name}",
+                f"The canary's guard counts per arm: {name.replace('_', ' ')}.",
+                labels=["canary", "arm"],
+            )
+            for name in self._COUNTS
+        }
+        return active, rollbacks, list(counts.values())
+
+    def describe(self) -> Iterator[Metric]:
+        active, rollbacks, counts = self._families()
+        yield active
+        yield rollbacks
+        yield from counts
+
+    def collect(self) -> Iterator[Metric]:
+        active, rollbacks, counts = self._families()
+        name = self._canary.name
+        active.add_metric([name], 1.0 if self._canary.active else 0.0)
+        rollbacks.add_metric([name], 1.0 if self._canary.rolled_back else 0.0)
+        arms = self._canary.arm_counts()
+        for family, count in zip(counts, self._COUNTS, strict=True):
+            for arm, values in sorted(arms.items()):
+                family.add_metric([name, arm], values[count])
+        yield active
+        yield rollbacks
+        yield from counts
+
+
 class _ReadGauge(Collector):
     """A gauge kept by its owner and read at scrape time (nothing to update per event)."""
 
@@ -210,6 +279,10 @@ class Metrics:
     def watch_scoring(self, routers: Sequence[ScoringRouter]) -> None:
         """Export how many candidates ``routers`` scored with the models (once per process)."""
         self.registry.register(_ScoredCandidates(routers))
+
+    def watch_canary(self, canary: CanaryView) -> None:
+        """Export the canary rollout's state and its arms' counts (once per process)."""
+        self.registry.register(_Canary(canary))
 
     def count_ring_drops(self, read: Callable[[], int]) -> None:
         """Publish the in-memory event ring's drops (``budget.stream.MemoryEventStream``)."""

@@ -81,6 +81,8 @@ class AuctionRecorder:
                 if o.winner is not None
             ),
             ivt=_screening(result.screening),
+            variants=";".join(f"{imp}|{bid}|{tag}" for imp, bid, tag in result.variant_bids)
+            or None,
             **supply_path(request).fields(),
         )
         if result.winners and self._campaigns:
@@ -120,6 +122,8 @@ class AuctionRecorder:
                 now_s = self._clock()
             offer = bid if isinstance(bid, Offer) else None
             experiment = {"variant": offer.variant} if offer and offer.variant else {}
+            if offer and offer.canary:
+                experiment["canary"] = offer.canary
             self._events.emit(
                 WINNER_EVENT,
                 auction_id=result.auction_id,

@@ -85,3 +85,6 @@ class AuctionResult:
     """The request as the bidders saw it (privacy rules applied, unsellable imps removed)."""
     screening: Verdict = CLEAN
     """The traffic-quality screen's decision (``blocked`` set: no bidder was called)."""
+    variant_bids: tuple[tuple[str, str, str], ...] = ()
+    """(imp id, bid id, ``experiment:variant``) of every accepted in-process bid that was in
+    an A/B test, won or lost: the auction event's ``variants`` (per-variant bid rates)."""

@@ -20,6 +20,7 @@ from budget.pacing import StorePacer
 from budget.stream import RedisEventStream
 from exchange.bidders.registry import BidderRegistry
 from exchange.bidders.transport import DspTransports
+from exchange.canary_watch import CanaryWatch
 from exchange.core import Exchange
 from exchange.events import StreamEventSink
 from exchange.forwarder import NoticeForwarder
@@ -72,6 +73,8 @@ class Services:
     profiles are off."""
     models: ModelHolder | None = None
     """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
+    canary: CanaryWatch | None = None
+    """The canary rollout and its guard; None: no canary."""
     spool: NoticeSpool | None = None
     """Where notices wait while the store cannot settle them; None: they get 503."""
     ledger: LedgerWatch | None = None

@@ -233,6 +233,9 @@ class Settings(BaseSettings):
     ``/readyz`` says degraded."""
     model_reload_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     """How often the model files are checked for a change and swapped in (0: never)."""
+    canary_file: Path | None = None
+    """A canary rollout (``bidding.canary``): new models or a bid scale on a share of the
+    auctions, rolled back by itself when a guard is breached; None: no canary."""
     creative_stats_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     """How often each process re-reads the fleet's creative impression/click counts (the
     Thompson sampling state) from the store."""

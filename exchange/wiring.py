@@ -26,6 +26,7 @@ import structlog
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
 from bidding.campaigns import RouterSpec
+from bidding.canary import Canary, CanaryFile, CanaryState
 from bidding.creative_stats import StoreCreativeStats
 from bidding.models import DEFAULT_MODEL_DIR, FALLBACK_RATES, ModelHolder
 from bidding.router import CampaignRouter
@@ -46,8 +47,9 @@ from exchange.bidders.base import Bidder
 from exchange.bidders.config import ExternalBidderSpec, load_bidders
 from exchange.bidders.h2_transport import h2_transport
 from exchange.bidders.http import HttpBidderMetrics, build_http_bidders
-from exchange.bidders.registry import build_registry
+from exchange.bidders.registry import BidderRegistry, build_registry
 from exchange.bidders.transport import DspTransports, TransportOptions
+from exchange.canary_watch import CanaryWatch, load_canary_file
 from exchange.config import ExchangeConfig
 from exchange.core import Exchange
 from exchange.events import StreamEventSink
@@ -100,6 +102,8 @@ class Injected:
     """More bidders beside the file's (the simulation's outside market)."""
     models: bool = True
     """Whether the routers score with the CTR/CVR models (False: historical averages)."""
+    canary: CanaryFile | None = None
+    """A canary rollout instead of ``settings.canary_file``'s."""
     creative_counts: bool = True
     """Whether Thompson sampling reads and writes creative counts in the store."""
     pacing: bool = True
@@ -109,6 +113,27 @@ class Injected:
     ids: AuctionIds = random_auction_ids
     seed: int | None = None
     """Seeds the routers' and the log sampler's generators (else ``settings.router_seed``)."""
+
+
+def build_canary(settings: Settings, parts: Injected, models: ModelHolder | None) -> Canary | None:
+    """The canary rollout the settings (or ``parts``) give, its models loaded; None: none."""
+    config = parts.canary
+    if config is None and settings.canary_file is not None:
+        config = load_canary_file(settings.canary_file)
+    if config is None:
+        return None
+    canary = Canary.load(config, models)
+    if canary.state is CanaryState.REFUSED:
+        log.warning("canary_refused", canary=canary.name, reason=canary.reason)
+    return canary
+
+
+def _value_based(registry: BidderRegistry) -> Callable[[str, str], bool]:
+    def value_based(bidder: str, campaign_id: str) -> bool:
+        campaign = registry.campaign(bidder, campaign_id)
+        return campaign is not None and campaign.goal is not None
+
+    return value_based
 
 
 def open_store(settings: Settings, metrics: Metrics) -> GuardedStore:
@@ -350,6 +375,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         if parts.models
         else None
     )
+    canary = build_canary(settings, parts, models)
     creative_stats = StoreCreativeStats(
         store,
         keys,
@@ -386,6 +412,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         rates=current_rates,
         gvl_vendor_id=bidders.gvl_vendor_id,
         profile_features=settings.profiles,
+        canary=canary,
     )
     metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
     if models is not None:
@@ -403,6 +430,11 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         metrics.count_ring_drops(lambda: ring.dropped)
         stream = ring
     events = StreamEventSink(stream, metrics)
+    canary_watch = None
+    if canary is not None:
+        canary_watch = CanaryWatch(canary, store, keys, events, _value_based(registry))
+        events.listen(canary_watch.observe)
+        metrics.watch_canary(canary)
     client = httpx.AsyncClient(
         timeout=settings.forward_timeout_s,
         limits=httpx.Limits(max_connections=settings.forward_concurrency),
@@ -468,6 +500,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         metrics=metrics,
         events=events,
         models=models,
+        canary=canary_watch,
         engagement=creative_stats if parts.creative_counts else None,
         profiles=profiles,
         ledger=ledger_watch,
@@ -544,6 +577,8 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
         background.append(
             asyncio.create_task(services.currency_watch.run(settings.currency_rates_refresh_s))
         )
+    if services.canary is not None:
+        background.append(asyncio.create_task(services.canary.run()))
     if services.models is not None and settings.model_reload_s > 0:
         background.append(
             asyncio.create_task(watch_models(services.models, settings.model_reload_s))

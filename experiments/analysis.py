@@ -22,6 +22,7 @@ from experiments.units import Units
 __all__ = ["METRICS", "Analysis", "Comparison", "VariantFigures", "analyse"]
 
 METRICS: Final = {
+    "win_rate": ("impressions", "bids"),
     "ctr": ("clicks", "impressions"),
     "cvr": ("conversions", "clicks"),
     "ecpc": ("spend", "clicks"),

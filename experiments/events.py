@@ -1,5 +1,11 @@
-"""An experiment's units from the exchange's event export (``rtb export``): one per billed
-impression of an in-process campaign whose winning bid carried one of its variants."""
+"""An experiment's units from the exchange's event export (``rtb export``): one per bid of an
+in-process campaign in one of its variants, won or lost, with what the bid led to.
+
+An ``auction`` event names every such bid (``variants``: ``imp|bid|experiment:variant``), so
+win rates are per bid; exports from before that field have only the winners, whose
+``winner_features`` event carries the variant: those become one unit per billed impression
+(no bids known, win rate not defined).
+"""
 
 from collections.abc import Iterable, Mapping
 
@@ -11,6 +17,7 @@ from bidding.event_log import (
     CONVERSION_EVENT,
     WINNER_EVENT,
     event_impression,
+    impression_id,
 )
 from experiments.units import Units
 
@@ -24,22 +31,40 @@ def _micros(event: Mapping[str, str], name: str, index: int) -> int:
     return int(text)
 
 
+def _bids(event: Mapping[str, str], prefix: str) -> Iterable[tuple[str, str]]:
+    """The (impression id, variant) of each of ``event``'s bids in the experiment."""
+    auction = event.get("auction_id", "")
+    for item in (event.get("variants") or "").split(";"):
+        imp, _, rest = item.partition("|")
+        bid, _, tag = rest.partition("|")
+        if tag.startswith(prefix):
+            yield impression_id(auction, imp, bid), tag[len(prefix) :]
+
+
+def _clicked(key: str, clicks: set[str], conversions: Mapping[str, list[int]]) -> bool:
+    return key in clicks or key in conversions
+
+
 def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> Units:
-    """The billed impressions of ``experiment`` in ``events``, in the order they were won:
-    the variant from the winner's event, the charge from its billing notice, its click,
-    and its conversions with their values (money in exchange-currency micros)."""
-    variants: dict[str, tuple[float, str]] = {}
+    """The bids of ``experiment`` in ``events``, in the order they were made: the variant,
+    whether it was billed and for how much, its click, and its conversions with their values
+    (money in exchange-currency micros)."""
+    variants: dict[str, tuple[float, str, bool]] = {}
     spend: dict[str, int] = {}
     clicks: set[str] = set()
     conversions: dict[str, list[int]] = {}
     prefix = f"{experiment}:"
     for index, event in enumerate(events):
         kind = event.get("kind")
-        if kind == WINNER_EVENT and event.get("variant", "").startswith(prefix):
-            variants[event_impression(event)] = (
-                float(event.get("ts") or index),
-                event["variant"][len(prefix) :],
-            )
+        if kind == "auction" and event.get("variants"):
+            ts = float(event.get("ts") or index)
+            for key, name in _bids(event, prefix):
+                variants[key] = (ts, name, True)
+        elif kind == WINNER_EVENT and event.get("variant", "").startswith(prefix):
+            key = event_impression(event)
+            if key not in variants:  # an export from before auction events named bids
+                name = event["variant"][len(prefix) :]
+                variants[key] = (float(event.get("ts") or index), name, False)
         elif kind == BILLING_EVENT:
             spend[event_impression(event)] = _micros(event, "charged_micros", index)
         elif kind == CLICK_EVENT:
@@ -47,19 +72,24 @@ def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> U
         elif kind == CONVERSION_EVENT and event.get("click"):
             value = _micros(event, "value_micros", index)
             conversions.setdefault(event["click"], []).append(value)
-    billed = sorted((ts, key, name) for key, (ts, name) in variants.items() if key in spend)
-    if not billed:
+    units = sorted(
+        (ts, key, name, bid) for key, (ts, name, bid) in variants.items() if bid or key in spend
+    )
+    if not any(key in spend for _, key, _, _ in units):
         raise ValueError(f"no billed impression of experiment {experiment!r} in the events")
-    keys = [key for _, key, _ in billed]
+    keys = [key for _, key, _, _ in units]
     return Units(
-        np.array([name for _, _, name in billed]),
+        np.array([name for _, _, name, _ in units]),
         {
-            "impressions": np.ones(len(keys), np.int64),
-            "clicks": np.array([k in clicks or k in conversions for k in keys], np.int64),
+            "bids": np.array([bid for _, _, _, bid in units], np.int64),
+            "impressions": np.array([k in spend for k in keys], np.int64),
+            "clicks": np.array(
+                [k in spend and _clicked(k, clicks, conversions) for k in keys], np.int64
+            ),
             "conversions": np.array([len(conversions.get(k, ())) for k in keys], np.int64),
         },
         {
-            "spend": np.array([spend[k] for k in keys], np.int64),
+            "spend": np.array([spend.get(k, 0) for k in keys], np.int64),
             "value": np.array([sum(conversions.get(k, ())) for k in keys], np.int64),
         },
     )

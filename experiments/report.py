@@ -16,7 +16,7 @@ from experiments.stats import Estimate
 __all__ = ["render", "write_report"]
 
 _MICROS: Final = 1_000_000
-_PERCENT: Final = frozenset({"ctr", "cvr"})
+_PERCENT: Final = frozenset({"win_rate", "ctr", "cvr"})
 
 
 def _value(metric: str, value: float) -> str:
@@ -38,13 +38,15 @@ def render(analysis: Analysis) -> str:
     lines = [
         f"## Variants (fixed-horizon {level} intervals; control {analysis.control})",
         "",
-        "| variant | units | spend | impressions | clicks | conversions | CTR | CVR | eCPC | ROI |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
+        "| variant | units | bids | spend | impressions | clicks | conversions | win rate | CTR | "
+        "CVR | eCPC | ROI |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |",
     ]
     for v in analysis.variants:
         metrics = " | ".join(_with_interval(m, v.metrics[m], analysis.alpha) for m in METRICS)
         lines.append(
-            f"| {v.name} | {v.units:,} | {v.micros['spend'] / _MICROS:,.2f} | "
+            f"| {v.name} | {v.units:,} | {v.counts['bids']:,} | "
+            f"{v.micros['spend'] / _MICROS:,.2f} | "
             f"{v.counts['impressions']:,} | {v.counts['clicks']:,} | "
             f"{v.counts['conversions']:,} | {metrics} |"
         )

@@ -12,7 +12,7 @@ from openrtb.money import cpm_to_micros
 
 __all__ = ["COUNT_COLUMNS", "MONEY_COLUMNS", "Units", "UnitsError", "read_units"]
 
-COUNT_COLUMNS: Final = ("impressions", "clicks", "conversions")
+COUNT_COLUMNS: Final = ("bids", "impressions", "clicks", "conversions")
 MONEY_COLUMNS: Final = ("spend", "value")
 """In currency units (e.g. 1.25); held as integer micros."""
 

@@ -56,6 +56,13 @@ def add_simulate_command(commands: "argparse._SubParsersAction[argparse.Argument
         "--yesterday-requests", type=int, default=None, help="default: half of --requests"
     )
     sim.add_argument("--redis-url", default=None, help="share state through this Redis")
+    sim.add_argument(
+        "--canary",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a canary file (as RTB_CANARY_FILE) rolled out over the day",
+    )
     sim.add_argument("--out", type=Path, default=Path("simulation-report"), help="report directory")
     sim.add_argument(
         "--no-progress",
@@ -74,10 +81,19 @@ def _simulate(args: argparse.Namespace) -> int:
     from simulation.report import write_report
 
     problem = _problem(args)
+    canary = None
+    if problem is None and args.canary is not None:
+        from exchange.canary_watch import CanaryFileError, load_canary_file
+
+        try:
+            canary = load_canary_file(args.canary)
+        except CanaryFileError as exc:
+            problem = "; ".join(exc.problems)
     if problem:
         print(f"rtb simulate: {problem}", file=sys.stderr)
         return 2
     config = SimConfig(
+        canary=canary,
         requests=args.requests,
         seed=args.seed,
         campaigns=args.campaigns,
@@ -138,6 +154,7 @@ def _command(args: argparse.Namespace) -> str:
         "held_weight",
         "yesterday_requests",
         "redis_url",
+        "canary",
         "out",
     ):
         value = getattr(args, option)

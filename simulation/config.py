@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bidding.canary import CanaryFile
 from budget.pacing import PacingConfig
 from budget.pacing_control import ControllerConfig
 
@@ -34,6 +35,10 @@ class SimConfig:
     """Requests of yesterday (None: half as many as today; its traffic shape is what
     matters, and capacities are scaled up to today's volume)."""
     progress: bool = True
+    canary: CanaryFile | None = None
+    """A canary rollout for the day; the routers then score with the shipped models (the
+    control arm) and the canary's (its arm), and each process judges its guards at every
+    pacing tick."""
 
     @property
     def yesterday_requests(self) -> int:

@@ -52,6 +52,17 @@ _RECORD_S = 60.0
 """How often the pacing advice is recorded for the report (simulated seconds)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CanaryOutcome:
+    """How a simulated canary rollout went: its state at the end (each process's), when it
+    was rolled back, and its arms' counts in the process that judged first."""
+
+    states: tuple[str, ...]
+    reason: str | None
+    rolled_back_s: float | None
+    arms: dict[str, dict[str, int]]
+
+
 @dataclass(slots=True)
 class SimResult:
     """Everything the report needs."""
@@ -72,6 +83,8 @@ class SimResult:
     """The same of yesterday: what a replayed strategy may be tuned on."""
     key_prefix: str = ""
     """The store keys of this run (deleted at its end on Redis)."""
+    canary: CanaryOutcome | None = None
+    """The canary rollout's day, when one ran."""
 
 
 def _billing_token(burl: str | None) -> str | None:
@@ -130,6 +143,8 @@ class Today:
         self._ticks = [stats.start_s + k * config.tick_s / count for k in range(count)]
         self._notices: list[_Notice] = []
         self._next_record_s = stats.start_s
+        self.canary_rolled_back_s: float | None = None
+        """When a process's guard first rolled the canary back (simulated seconds)."""
 
     async def tick(self, index: int, now_s: float) -> None:
         """Process ``index``'s pacing tick; the first process's view is recorded (about
@@ -138,6 +153,9 @@ class Today:
         for process in self.processes:  # lost bids' holds are released within milliseconds
             await process.exchange.drain()
         await pacer.tick(now_s)
+        canary = self.processes[index].services.canary
+        if canary is not None and await canary.check():
+            self.canary_rolled_back_s = now_s
         if index != 0 or now_s < self._next_record_s:
             return
         self._next_record_s = now_s + _RECORD_S
@@ -183,7 +201,12 @@ class Today:
             if notice.row is not None:
                 self.recorder.clicked(notice.row)
             billing.events.emit(
-                "click", auction_id=claim.auction_id, imp_id=claim.imp_id, bid_id=claim.bid_id
+                "click",
+                auction_id=claim.auction_id,
+                imp_id=claim.imp_id,
+                bid_id=claim.bid_id,
+                bidder=claim.bidder,
+                campaign_id=claim.campaign_id,
             )
         self.stats.billed(notice.bid_time_s, notice.campaign_id, outcome.charged_micros, clicked)
 
@@ -254,6 +277,7 @@ async def simulate(config: SimConfig) -> SimResult:
         )
         clock.now_s = start
         await today.run(requests(world, traffic), len(traffic), clock)
+        canary = _canary_outcome(processes, today.canary_rolled_back_s)
         events = 0
         for process in processes:
             events += await process.aclose()
@@ -274,4 +298,20 @@ async def simulate(config: SimConfig) -> SimResult:
         logs=recorder.logs(labels, "today"),
         yesterday_logs=before.logs(labels, "yesterday"),
         key_prefix=shared.keys.prefix,
+        canary=canary,
+    )
+
+
+def _canary_outcome(
+    processes: Sequence[SimProcess], rolled_back_s: float | None
+) -> CanaryOutcome | None:
+    watches = [p.services.canary for p in processes if p.services.canary is not None]
+    if not watches:
+        return None
+    judged = next((w for w in watches if w.breach is not None), watches[0]).canary
+    return CanaryOutcome(
+        tuple(w.canary.state.value for w in watches),
+        judged.reason,
+        rolled_back_s,
+        judged.arm_counts(),
     )

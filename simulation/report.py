@@ -59,8 +59,24 @@ def summary(result: SimResult, head: Headline, pool: Pooled | None = None) -> st
             f"{cfg.processes} processes, pacing {cfg.pacing}, {result.events:,} events, "
             f"{result.wall_s:.0f} s",
             *([_versus_line(pool)] if pool is not None else []),
+            *([_canary_line(result)] if result.canary is not None else []),
         ]
     )
+
+
+def _canary_line(result: SimResult) -> str:
+    outcome = result.canary
+    assert outcome is not None
+    canary = result.config.canary
+    name = canary.name if canary is not None else "canary"
+    arms = ", ".join(
+        f"{arm} {counts['requests']:,} requests {counts['bids']:,} bids {counts['wins']:,} wins"
+        for arm, counts in outcome.arms.items()
+    )
+    if outcome.rolled_back_s is None:
+        return f"canary {name}: kept all day ({'/'.join(outcome.states)}); {arms}"
+    hours = (outcome.rolled_back_s - result.stats.start_s) / 3600
+    return f"canary {name}: rolled back {hours:.1f} h into the day: {outcome.reason}; {arms}"
 
 
 def _header(columns: str, left: int) -> list[str]:

@@ -6,7 +6,8 @@ share one store and one event stream; the routers and the log sampler are seeded
 are auction ids; the outside market is one more bidder; bidder deadlines are generous (the
 machine's real speed is not what is measured); the traffic screen is off (the simulated
 traffic has no devices to screen) and the routers bid on historical rates, without models
-or creative counts; the campaigns have no DSP notice URLs, so nothing is forwarded.
+(unless a canary is rolled out: then the shipped models are its control) or creative
+counts; the campaigns have no DSP notice URLs, so nothing is forwarded.
 """
 
 import uuid
@@ -178,7 +179,8 @@ def build_process(
         stream=shared.stream,
         routers=[spec],
         bidders=[market],
-        models=False,
+        models=config.canary is not None,
+        canary=config.canary,
         creative_counts=False,
         pacing=config.pacing != "off",
         pacing_config=config.pacing_config(),

@@ -42,3 +42,32 @@ def write_refused(directory: Path, kind: str) -> Path:
     path = directory / MODEL_FILES[kind]
     _results()[1].model.save(path)
     return path
+
+
+@functools.cache
+def _upsampled() -> TrainResult:
+    # The classic mistake: the clicks repeated 50 times to balance the classes, and the model
+    # shipped without recalibrating. Its ranking is as good as ever (it clears the bar on its
+    # own held-out rows); its pCTR is tens of times too high.
+    import numpy as np
+
+    columns = {k: v[:60_000] for k, v in synthetic_columns(250_000, seed=11).items()}
+    clicked = np.flatnonzero(columns["click"] == 1)
+    rows = np.concatenate([np.arange(60_000), np.repeat(clicked, 50)])
+    upsampled = {k: v[rows] for k, v in columns.items()}
+    config = dataclasses.replace(SHIPPED, seed=3, rounds=20, threads=2)
+    result = train(upsampled, "click", config)
+    assert not SERVING_BAR.problems(result.model.trees, result.held_out)
+    return result
+
+
+def write_upsampled_models(directory: Path) -> Path:
+    """A deliberately bad model pair for a canary: the upsampled CTR model above beside the
+    shipped CVR model, as ``rtb train`` would have written them."""
+    import shutil
+
+    from bidding.models import DEFAULT_MODEL_DIR
+
+    write_model(_upsampled(), directory, {"synthetic_rows": 60_000, "upsampled_clicks": 50})
+    shutil.copy(DEFAULT_MODEL_DIR / MODEL_FILES["cvr"], directory / MODEL_FILES["cvr"])
+    return directory

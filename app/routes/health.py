@@ -43,6 +43,11 @@ _READINESS: Final[dict[str, Any]] = {
             "properties": {"state": {"type": "string"}, "reason": {"type": "string"}},
         },
         "models": {"type": "object"},
+        "canary": {
+            "type": "object",
+            "description": "The canary rollout (RTB_CANARY_FILE): state active, "
+            "rolled_back or refused, why, and each arm's guard counts.",
+        },
     },
     "required": ["status", "store", "store_circuit", "bidders"],
 }
@@ -114,7 +119,8 @@ async def readyz(request: Request) -> Response:
     bid on historical averages because their models are missing or refused.
     ``models.path`` names the code that scores them (``compiled``, ``xgboost-c`` or
     ``xgboost``: the slowest of the two models; ``rules`` without any), ``models.paths``
-    each model's, and ``models.path_problems`` why a model is not compiled."""
+    each model's, and ``models.path_problems`` why a model is not compiled; ``canary`` the
+    canary rollout's state (``exchange.canary_watch``)."""
     services = services_of(request)
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
@@ -141,6 +147,8 @@ async def readyz(request: Request) -> Response:
             "paths": models.paths,
             "path_problems": list(models.path_problems),
         }
+    if services.canary is not None:  # a rolled-back canary is news, not unreadiness
+        body["canary"] = services.canary.canary.status()
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
 

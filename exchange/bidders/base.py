@@ -32,6 +32,8 @@ class Offer(NamedTuple):
     """The user's profile counts it was scored with (logged with a winning bid for training)."""
     variant: str | None = None
     """``experiment:variant`` of its campaign's A/B test (``bidding.experiment_config``)."""
+    canary: str | None = None
+    """``canary:arm`` while a canary rollout runs (``bidding.canary``)."""
 
     @property
     def price(self) -> float:

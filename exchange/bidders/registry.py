@@ -13,6 +13,7 @@ import numpy as np
 
 from auction.currency import CurrencyRates
 from bidding.campaigns import Campaign, RouterSpec
+from bidding.canary import Canary
 from bidding.creative_choice import CreativeCounts
 from bidding.models import ModelHolder
 from bidding.router import DEFAULT_HOLD_TTL_S, BudgetGate, CampaignRouter, Pacer
@@ -57,11 +58,12 @@ def build_registry(
     rates: Callable[[], CurrencyRates] | None = None,
     gvl_vendor_id: int | None = None,
     profile_features: bool = True,
+    canary: Canary | None = None,
 ) -> BidderRegistry:
     """One CampaignRouter per router spec (sharing the models, creative counts, pacer and
     the exchange's current rates, for floors in other currencies, and the exchange's GVL
     vendor id, whose consent lets them read profiles, for the models where
-    ``profile_features``), then the external bidders, by name."""
+    ``profile_features``, and the canary rollout), then the external bidders, by name."""
     seeds = np.random.SeedSequence(seed).spawn(len(routers))
     in_process = [
         CampaignRouter(
@@ -78,6 +80,7 @@ def build_registry(
             rates=rates,
             gvl_vendor_id=gvl_vendor_id,
             profile_features=profile_features,
+            canary=canary,
         )
         for spec, child in zip(routers, seeds, strict=True)
     ]

@@ -51,3 +51,21 @@ def test_the_data_files_the_start_up_reads_are_checked_before_it(
     monkeypatch.delenv("RTB_IVT_SELLERS_FILE")
     monkeypatch.delenv("RTB_BRAND_SAFETY_FILE")
     assert serve_problems()[1] == []
+
+
+def test_a_bad_canary_file_is_one_line_per_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    canary = tmp_path / "canary.json"
+    canary.write_text('{"name": "c", "share": 0.9, "guards": {"min_requests": 1}}')
+    monkeypatch.setenv("RTB_CANARY_FILE", str(canary))
+    problems = serve_problems()[1]
+    assert problems == [
+        f"RTB_CANARY_FILE: {canary}: share: Input should be less than or equal to 0.5",
+        f"RTB_CANARY_FILE: {canary}: guards.min_requests: "
+        "Input should be greater than or equal to 10",
+    ]
+    monkeypatch.setenv("RTB_CANARY_FILE", str(tmp_path / "missing.json"))
+    assert serve_problems()[1] == [
+        f"RTB_CANARY_FILE: {tmp_path / 'missing.json'}: No such file or directory"
+    ]

@@ -30,6 +30,18 @@ def _shipped(tmp_path: Path) -> Path:
     return models
 
 
+def _command(
+    fortnight: dict[str, np.ndarray], tmp_path: Path
+) -> tuple[Path, Path, Path, list[str]]:
+    """The fortnight as a Parquet log, the shipped models, ``--out``, and the command line."""
+    log = tmp_path / "log"
+    write_parquet_days(fortnight, log)
+    models, out = _shipped(tmp_path), tmp_path / "out"
+    argv = ["retrain", "--input", str(log), "--models", str(models), "--out", str(out),
+            "--label", "click", "--threads", "2", "--seed", "11"]  # fmt: skip
+    return log, models, out, argv
+
+
 def test_a_candidate_of_this_traffic_beats_the_shipped_model_and_passes(
     fortnight: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
@@ -66,12 +78,8 @@ def test_a_weaker_candidate_is_refused_with_its_reasons(
 def test_the_command_writes_and_promotes_only_what_passes(
     fortnight: dict[str, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log = tmp_path / "log"
-    write_parquet_days(fortnight, log)
-    models, out = _shipped(tmp_path), tmp_path / "out"
+    log, models, out, argv = _command(fortnight, tmp_path)
     before = (models / "ctr.ubj").read_bytes()
-    argv = ["retrain", "--input", str(log), "--models", str(models), "--out", str(out),
-            "--label", "click", "--threads", "2", "--seed", "11"]  # fmt: skip
     assert main(argv) == 0
     assert (out / "ctr.ubj").is_file()
     assert (models / "ctr.ubj").read_bytes() == before  # not promoted without --promote
@@ -84,3 +92,25 @@ def test_the_command_writes_and_promotes_only_what_passes(
     assert meta["source"] == {"input": str(log), "retrain": True}
     assert "wrote" in capsys.readouterr().out
     assert main([*argv[:-4], "--holdout-days", "0"]) == 2
+
+
+def test_kept_models_become_a_canary_the_exchange_loads(
+    fortnight: dict[str, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bidding.canary import Canary, CanaryState
+    from bidding.models import FALLBACK_RATES, ModelHolder
+    from exchange.canary_watch import load_canary_file
+
+    _, models, out, argv = _command(fortnight, tmp_path)
+    before = (models / "ctr.ubj").read_bytes()
+    argv += ["--canary", "0.1"]
+    assert main(argv) == 0
+    assert (models / "ctr.ubj").read_bytes() == before  # a canary is not a promotion
+    assert (out / "cvr.ubj").read_bytes() == (models / "cvr.ubj").read_bytes()
+    config = load_canary_file(out / "canary.json")
+    assert (config.share, config.models) == (0.1, out.resolve())
+    canary = Canary.load(config, ModelHolder(models, FALLBACK_RATES))
+    assert canary.state is CanaryState.ACTIVE
+    assert "RTB_CANARY_FILE=" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*argv, "--promote"])  # one or the other

@@ -201,10 +201,14 @@ def test_the_event_log_trains_ctr_and_cvr_models(
     assert main(["experiment", "--events", str(export), "--experiment", "northwind-bolder",
                  "--metric", "ctr", "--looks", "5"]) == 0  # fmt: skip
     report = capsys.readouterr().out
-    billed = units_from_events(read_event_csv([export]), "northwind-bolder")
+    bids = units_from_events(read_event_csv([export]), "northwind-bolder")
     for name in ("control", "bolder"):
-        units = billed.of(name, len(billed))
-        assert f"| {name} | {len(units):,} | {units.micros['spend'].sum() / 1e6:,.2f} |" in report
+        units = bids.of(name, len(bids))
+        # Every unit is a bid the auction event named, won or lost.
+        assert int(units.counts["bids"].sum()) == len(units)
+        assert int(units.counts["impressions"].sum()) <= variants[f"northwind-bolder:{name}"]
+        spend = units.micros["spend"].sum() / 1e6
+        assert f"| {name} | {len(units):,} | {len(units):,} | {spend:,.2f} |" in report
 
     columns = labelled_impressions(read_event_csv([export]))
     assert len(columns["click"]) == sent["notice_billing"]

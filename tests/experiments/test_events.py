@@ -44,3 +44,26 @@ def test_no_units_and_a_bad_charge_are_named() -> None:
            {"kind": "notice_billing", **_ids("a1"), "charged_micros": "-5"}]  # fmt: skip
     with pytest.raises(ValueError, match=r"event 1 \(notice_billing\): field 'charged_micros'"):
         units_from_events(bad, "bolder")
+
+
+def test_auction_events_make_every_bid_a_unit_so_win_rates_are_per_bid() -> None:
+    from experiments.analysis import estimate
+
+    events = [
+        {"kind": "auction", "auction_id": "a1", "ts": "10",
+         "variants": "1|b|bolder:control;2|c|other:x"},
+        {"kind": "auction", "auction_id": "a2", "ts": "20", "variants": "1|b|bolder:treat"},
+        {"kind": "auction", "auction_id": "a3", "ts": "30", "variants": "1|b|bolder:treat"},
+        _won("a1", "bolder:control", "10"),
+        _won("a2", "bolder:treat", "20"),  # a3 lost: a unit with no impression
+        {"kind": "notice_billing", **_ids("a1"), "charged_micros": "2100"},
+        {"kind": "notice_billing", **_ids("a2"), "charged_micros": "2600"},
+        {"kind": "click", **_ids("a3")},  # a click without a billed impression: not counted
+    ]  # fmt: skip
+    units = units_from_events(events, "bolder")
+    assert units.variant.tolist() == ["control", "treat", "treat"]
+    assert units.counts["bids"].tolist() == [1, 1, 1]
+    assert units.counts["impressions"].tolist() == [1, 1, 0]
+    assert units.counts["clicks"].tolist() == [0, 0, 0]
+    assert units.micros["spend"].tolist() == [2100, 2600, 0]
+    assert estimate(units.of("treat", 3), "win_rate").value == 0.5

@@ -40,7 +40,7 @@ def test_a_real_lift_is_reported_as_a_difference_with_its_files(
     assert (tmp_path / "r" / "report.md").read_text().count("| shaded |") == 2
     assert (tmp_path / "r" / "looks.png").stat().st_size > 10_000
     control = next(line for line in out.splitlines() if line.startswith("| control |"))
-    spend_cell = control.split("|")[3].strip()
+    spend_cell = control.split("|")[4].strip()
     n_control = int(control.split("|")[2].strip().replace(",", ""))
     assert spend_cell == f"{n_control * 2_100 / 1_000_000:,.2f}"  # exact: micros, not floats
 
