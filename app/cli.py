@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app import config_check
 from app.accounts_cli import add_accounts_command
 from app.http_limits import server_options
+from app.landscape_cli import add_landscapes_command
 from app.ledger_cli import add_ledger_command
 from app.retrain_cli import add_retrain_command
 from app.train_cli import add_model_commands
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiment_command(commands)
     add_attribute_command(commands)
     add_retrain_command(commands)
+    add_landscapes_command(commands)
     add_supply_paths_command(commands)
     _with_defaults_shown(parser)
     return parser

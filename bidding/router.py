@@ -50,6 +50,7 @@ from bidding.creative_choice import CreativeCounts, choose_creatives
 from bidding.experiment_config import Variant
 from bidding.features import ProfileCounts
 from bidding.index import CampaignIndex, CampaignMatch
+from bidding.landscape_file import Observation
 from bidding.models import ModelHolder
 from bidding.profiles import EMPTY_PROFILE, UserProfile, utc_day
 from bidding.scoring import CandidateScorer, Predictions
@@ -585,22 +586,29 @@ class CampaignRouter:
             seatbid=[SeatBid(seat=seat, bid=bids) for seat, bids in by_seat.items()],
         )
 
-    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> list[Observation]:
         """Learn the market from this router's bids in one auction: a won bid with the
         price it cleared at in a second-price auction (the best competing bid), a won
-        first-price bid (competition was below it), a lost bid with its minimum to win."""
+        first-price bid (competition was below it), a lost bid with its minimum to win.
+        What it learnt, for the event log (``bidding.landscape_file``)."""
         first_price = request.at == AuctionType.FIRST_PRICE
+        observed = []
         for result in results:
             bid = result.bid
             if bid.cid not in self._book.by_id:
                 continue
             competing = None if result.won and first_price else result.competing_micros
-            self.landscapes.observe(
+            observation = Observation(
                 _bucket(request, bid.w or 0, bid.h or 0),
                 bidder_api.price_micros(bid),
                 result.won,
                 competing,
             )
+            self.landscapes.observe(
+                observation.bucket, observation.bid_micros, observation.won, competing
+            )
+            observed.append(observation)
+        return observed
 
     async def _for_user(
         self, book: _Book, request: BidRequest, slots: list[_Slot], now_s: float

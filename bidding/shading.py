@@ -26,6 +26,8 @@ Second-price auctions bid the value (``bid_for``): there shading only loses auct
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Final
 
 import numpy as np
@@ -34,6 +36,7 @@ import numpy.typing as npt
 from openrtb.enums import AuctionType
 
 __all__ = [
+    "MAX_BUCKETS",
     "Landscape",
     "LandscapeBook",
     "bid_for",
@@ -204,24 +207,49 @@ def bucket_key(publisher_id: str | None, w: int, h: int, country: str | None) ->
     return f"{publisher_id or '-'}|{w}x{h}|{(country or '-').upper()}"
 
 
+MAX_BUCKETS: Final = 20_000
+"""Buckets a book keeps (each about 2 KB); the least recently used go first, so a client
+inventing publishers cannot grow it without bound."""
+
+
 class LandscapeBook:
     """Landscapes by bucket; a new bucket starts from the router-wide landscape, rescaled to a
-    few observations, so it begins sane and learns its own market quickly."""
+    few observations, so it begins sane and learns its own market quickly. At most
+    ``max_buckets`` are kept, the least recently used dropped first."""
 
-    __slots__ = ("_buckets", "global_landscape", "prior_strength")
+    __slots__ = ("_buckets", "global_landscape", "max_buckets", "prior_strength")
 
-    def __init__(self, prior: Landscape | None = None, prior_strength: float = 10.0) -> None:
+    def __init__(
+        self,
+        prior: Landscape | None = None,
+        prior_strength: float = 10.0,
+        max_buckets: int = MAX_BUCKETS,
+    ) -> None:
         self.global_landscape = prior or Landscape.log_normal()
         self.prior_strength = prior_strength
-        self._buckets: dict[str, Landscape] = {}
+        self.max_buckets = max_buckets
+        self._buckets: OrderedDict[str, Landscape] = OrderedDict()
 
     def get(self, bucket: str) -> Landscape:
         """The bucket's landscape, created from the router-wide one when new."""
         landscape = self._buckets.get(bucket)
         if landscape is None:
             landscape = self.global_landscape.copy(self.prior_strength)
-            self._buckets[bucket] = landscape
+            self.put(bucket, landscape)
+        else:
+            self._buckets.move_to_end(bucket)
         return landscape
+
+    def put(self, bucket: str, landscape: Landscape) -> None:
+        """Set the bucket's landscape (the most recently used)."""
+        self._buckets[bucket] = landscape
+        self._buckets.move_to_end(bucket)
+        while len(self._buckets) > self.max_buckets:
+            self._buckets.popitem(last=False)
+
+    def items(self) -> Iterator[tuple[str, Landscape]]:
+        """Every bucket and its landscape, least recently used first."""
+        return iter(list(self._buckets.items()))
 
     def observe(
         self, bucket: str, bid_micros: int, won: bool, min_to_win_micros: int | None = None
@@ -229,6 +257,16 @@ class LandscapeBook:
         """Feedback of one auction, into its bucket and into the router-wide landscape."""
         self.get(bucket).observe(bid_micros, won, min_to_win_micros)
         self.global_landscape.observe(bid_micros, won, min_to_win_micros)
+
+    def refresh(self, other: LandscapeBook) -> int:
+        """Take ``other``'s router-wide landscape and each of its buckets (a rebuilt book: the
+        landscape file); buckets only this book has stay. The number of buckets taken."""
+        self.global_landscape = other.global_landscape.copy()
+        taken = 0
+        for bucket, landscape in other.items():
+            self.put(bucket, landscape.copy())
+            taken += 1
+        return taken
 
     def __len__(self) -> int:
         return len(self._buckets)

@@ -75,6 +75,9 @@ class GuardedStore:
     async def claim(self, key: str, ttl_s: int) -> bool:
         return await self._guard("claim", lambda: self._store.claim(key, ttl_s))
 
+    async def claim_lower(self, key: str, rank: int, ttl_ms: int) -> bool:
+        return await self._guard("claim_lower", lambda: self._store.claim_lower(key, rank, ttl_ms))
+
     async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
         return await self._guard(
             "claim_counted", lambda: self._store.claim_counted(key, counter, limit, ttl_s)

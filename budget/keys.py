@@ -65,6 +65,10 @@ class KeySpace:
         script that bumps the version and writes an entry touches only it."""
         return f"{self.prefix}overrides"
 
+    def seen_path(self, digest: str) -> str:
+        """String: the fewest paid hops one impression arrived by lately (``supply.dedup``)."""
+        return f"{self.prefix}seen-path:{digest}"
+
     def canary(self, name: str) -> str:
         """String: why the canary ``name`` was rolled back (every process stops it)."""
         return f"{self.prefix}canary:{name}"

@@ -155,6 +155,15 @@ class MemoryStore:
     async def claim(self, key: str, ttl_s: int) -> bool:
         return self._set_nx(key, "1", ttl_s, self._now())
 
+    async def claim_lower(self, key: str, rank: int, ttl_ms: int) -> bool:
+        now = self._now()
+        held = self._text(key, now)
+        if held is not None and int(held) <= rank:
+            return False
+        self._texts[key] = str(rank)
+        self._expire_at(key, now + ttl_ms / 1000)
+        return True
+
     async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
         now = self._now()
         if self._text(key, now) is not None:

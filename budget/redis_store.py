@@ -172,6 +172,7 @@ class RedisStore:
         self._charge = client.register_script(scripts.CHARGE)
         self._create_record = client.register_script(_CREATE_RECORD)
         self._claim_counted = client.register_script(scripts.CLAIM_COUNTED)
+        self._claim_lower = client.register_script(scripts.CLAIM_LOWER)
         self._put_versioned = client.register_script(_PUT_VERSIONED)
         self._write_profile = client.register_script(scripts.PROFILE_WRITE)
 
@@ -214,6 +215,13 @@ class RedisStore:
         try:
             client = await ready(self._client)
             return bool(await client.set(key, b"1", nx=True, ex=ttl_s))
+        except REDIS_ERRORS as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def claim_lower(self, key: str, rank: int, ttl_ms: int) -> bool:
+        try:
+            await ready(self._client)
+            return bool(await self._claim_lower(keys=[key], args=[rank, ttl_ms]))
         except REDIS_ERRORS as exc:
             raise StoreUnavailable(str(exc)) from exc
 

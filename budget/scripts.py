@@ -157,6 +157,15 @@ return 1
 """A claim within a count (a click's conversions): KEYS the claim, the counter (one hash
 tag); ARGV limit, TTL s. 1 claimed, 0 claimed before, -1 limit reached."""
 
+CLAIM_LOWER: Final = """
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(held) <= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+"""A rank that only a strictly lower one replaces (an impression's shortest path): KEYS the
+key; ARGV rank, TTL ms. 1 set, 0 a rank no higher is held."""
+
 PROFILE_WRITE: Final = """
 local key = KEYS[1]
 local day, keep, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])

@@ -42,6 +42,12 @@ class CounterStore(Protocol):
         """Set ``key`` if absent (expiring after ``ttl_s``); True only for the first caller."""
         ...
 
+    async def claim_lower(self, key: str, rank: int, ttl_ms: int) -> bool:
+        """Set ``key`` to ``rank`` (expiring after ``ttl_ms``) unless it holds a rank no
+        higher; True when set. Atomic: of several processes offering ranks at once, only
+        strictly lower ones win (the shortest supply path of one impression)."""
+        ...
+
     async def claim_counted(self, key: str, counter: str, limit: int, ttl_s: int) -> int:
         """Claim ``key`` (as ``claim``) only while ``counter`` — how many keys were claimed
         this way — is below ``limit``; both expire after ``ttl_s``. 1: claimed (and counted),

@@ -44,6 +44,7 @@ from exchange.ids import AuctionIds, random_auction_ids
 from exchange.loss_notices import loss_notice_urls
 from exchange.metrics import Metrics
 from exchange.notice_token import NoticeSigner
+from exchange.path_dedup import SharedSeenPaths
 from exchange.recording import AuctionRecorder
 from exchange.results import AuctionPlan, AuctionResult, BidderCall, CallStatus, NoBid
 from exchange.winning_bids import build_response
@@ -94,10 +95,13 @@ class Exchange:
         ids: AuctionIds = random_auction_ids,
         recorder: AuctionRecorder | None = None,
         seen_paths: SeenPaths | None = None,
+        shared_paths: SharedSeenPaths | None = None,
     ) -> None:
         self._ids = ids
         self._seen_paths = seen_paths if seen_paths is not None else SeenPaths()
         """Impressions of accounts with ``dedup_window_s`` seen lately, by their shortest path."""
+        self._shared_paths = shared_paths
+        """The same, shared by every process through the store (instead of ``seen_paths``)."""
         self._recorder = recorder
         self._screen = screen
         self._brand = brand_safety if brand_safety is not None and not brand_safety.empty else None
@@ -285,7 +289,7 @@ class Exchange:
         """
         if account is not None:
             window_s = account.dedup_window_s
-            if window_s and self._seen_paths.duplicate(request, window_s, self._monotonic()):
+            if window_s and await self._duplicate(request, window_s):
                 return AuctionResult(None, NoBid.DUPLICATE_PATH, (), (), ())
             request = account.applied_to(request)
         verdict = self._screened(request, account)
@@ -391,6 +395,12 @@ class Exchange:
             verdict,
             variant_bids,
         )
+
+    async def _duplicate(self, request: BidRequest, window_s: float) -> bool:
+        """Whether an opted-in account's request repeats an impression (``supply.dedup``)."""
+        if self._shared_paths is not None:
+            return await self._shared_paths.duplicate(request, window_s)
+        return self._seen_paths.duplicate(request, window_s, self._monotonic())
 
     def _bid_rules(self, request: BidRequest) -> BidRules:
         """The request's blocks, plus the exchange's and its publisher's (brand safety)."""
@@ -514,9 +524,12 @@ class Exchange:
                 log.warning("release_failed", bidder=bidder, error=repr(exc))
         if met and isinstance(holder, LearningBidder):
             try:
-                holder.observe(request, met)
+                observed = holder.observe(request, met)
             except Exception as exc:  # learning is best effort; bidding goes on
                 log.error("observe_failed", bidder=bidder, error=repr(exc))
+            else:
+                if observed and self._recorder is not None:
+                    self._recorder.shading(auction_id, bidder, observed)
 
     async def drain(self) -> None:
         """Wait for background releases (graceful shutdown)."""

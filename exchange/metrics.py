@@ -280,6 +280,19 @@ class Metrics:
         """Export how many candidates ``routers`` scored with the models (once per process)."""
         self.registry.register(_ScoredCandidates(routers))
 
+    def count_landscape_refreshes(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Publish the landscape file's refreshes (``exchange.landscape_reload``)."""
+        self.registry.register(
+            _ReadLabelledCounter(
+                "rtb_landscape_refreshes",
+                "Reads of the landscape file (RTB_LANDSCAPE_FILE), by outcome: refreshed (its "
+                "buckets replaced the routers' own); refused (it did not parse: the routers "
+                "keep theirs).",
+                "outcome",
+                read,
+            )
+        )
+
     def watch_canary(self, canary: CanaryView) -> None:
         """Export the canary rollout's state and its arms' counts (once per process)."""
         self.registry.register(_Canary(canary))

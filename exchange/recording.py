@@ -10,12 +10,13 @@ the traffic screen found (``ivt``), for ``rtb supply-paths``.
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
 from bidding.campaigns import Campaign
 from bidding.event_log import WINNER_EVENT, ad_key, winner_fields
+from bidding.landscape_file import SHADING_EVENT, Observation, format_observations
 from exchange.bidders.base import Offer
 from exchange.events import EventSink
 from exchange.metrics import Metrics
@@ -99,6 +100,16 @@ class AuctionRecorder:
                 bidders={c.bidder: c.status.value for c in result.calls},
                 elapsed_ms=round(elapsed_s * 1000, 3),
             )
+
+    def shading(self, auction_id: str, bidder: str, observed: Sequence[Observation]) -> None:
+        """What an in-process router learnt from one first-price auction (``rtb landscapes``
+        rebuilds the fleet's landscapes from these)."""
+        self._events.emit(
+            SHADING_EVENT,
+            auction_id=auction_id,
+            bidder=bidder,
+            observations=format_observations(observed),
+        )
 
     def _record_winner_features(self, request: BidRequest, result: AuctionResult) -> None:
         """One ``winner_features`` event per winning bid of an in-process campaign: the raw

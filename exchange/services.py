@@ -25,6 +25,7 @@ from exchange.core import Exchange
 from exchange.events import StreamEventSink
 from exchange.forwarder import NoticeForwarder
 from exchange.gate import Gate
+from exchange.landscape_reload import LandscapeRefresh
 from exchange.metrics import Metrics
 from exchange.notice_spool import NoticeSpool
 from exchange.notices import NoticeService
@@ -73,6 +74,8 @@ class Services:
     profiles are off."""
     models: ModelHolder | None = None
     """The in-process routers' CTR/CVR models (``/readyz`` reports a fallback)."""
+    landscapes: LandscapeRefresh | None = None
+    """Swaps the landscape file (``rtb landscapes``) into the routers; None: no file."""
     canary: CanaryWatch | None = None
     """The canary rollout and its guard; None: no canary."""
     spool: NoticeSpool | None = None

@@ -233,6 +233,12 @@ class Settings(BaseSettings):
     ``/readyz`` says degraded."""
     model_reload_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     """How often the model files are checked for a change and swapped in (0: never)."""
+    landscape_file: Path | None = None
+    """The routers' first-price bid landscapes rebuilt from the event log (``rtb
+    landscapes``), swapped in at start and whenever the file changes; None: each process
+    learns its own from the prior."""
+    landscape_reload_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    """How often the landscape file is checked for a change."""
     canary_file: Path | None = None
     """A canary rollout (``bidding.canary``): new models or a bid scale on a share of the
     auctions, rolled back by itself when a guard is breached; None: no canary."""

@@ -57,11 +57,13 @@ from exchange.export import open_event_stream
 from exchange.forwarder import NoticeForwarder
 from exchange.gate import Gate
 from exchange.ids import AuctionIds, random_auction_ids
+from exchange.landscape_reload import LandscapeRefresh
 from exchange.metrics import Metrics
 from exchange.model_reload import watch_models
 from exchange.notice_spool import NoticeSpool, drain_forever
 from exchange.notice_token import NoticeSigner
 from exchange.notices import NoticeService
+from exchange.path_dedup import SharedSeenPaths
 from exchange.profiles import ProfileBook
 from exchange.ranges_reload import watch_ranges
 from exchange.rates_reload import RatesWatch, exchange_rates, initial_table
@@ -414,7 +416,12 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         profile_features=settings.profiles,
         canary=canary,
     )
-    metrics.watch_scoring([r for r in registry.bidders.values() if isinstance(r, CampaignRouter)])
+    routers_built = [r for r in registry.bidders.values() if isinstance(r, CampaignRouter)]
+    metrics.watch_scoring(routers_built)
+    landscapes = None
+    if settings.landscape_file is not None:
+        landscapes = LandscapeRefresh(settings.landscape_file, routers_built)
+        metrics.count_landscape_refreshes(lambda: landscapes.counts if landscapes else {})
     if models is not None:
         metrics.count_model_reloads(lambda: models.reloads)
     signer = NoticeSigner(settings.notice_key())
@@ -471,6 +478,8 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         brand_safety=build_brand_safety(settings),
         ids=parts.ids,
         recorder=recorder,
+        # One process in memory; on Redis every process shares the seen impressions.
+        shared_paths=SharedSeenPaths(store, keys) if settings.store == "redis" else None,
     )
     profiles = (
         ProfileBook(store, keys, user_keys, clock, max_fields=settings.profile_max_fields)
@@ -501,6 +510,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         events=events,
         models=models,
         canary=canary_watch,
+        landscapes=landscapes,
         engagement=creative_stats if parts.creative_counts else None,
         profiles=profiles,
         ledger=ledger_watch,
@@ -579,6 +589,8 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
         )
     if services.canary is not None:
         background.append(asyncio.create_task(services.canary.run()))
+    if services.landscapes is not None:
+        background.append(asyncio.create_task(services.landscapes.run(settings.landscape_reload_s)))
     if services.models is not None and settings.model_reload_s > 0:
         background.append(
             asyncio.create_task(watch_models(services.models, settings.model_reload_s))

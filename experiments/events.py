@@ -41,6 +41,14 @@ def _bids(event: Mapping[str, str], prefix: str) -> Iterable[tuple[str, str]]:
             yield impression_id(auction, imp, bid), tag[len(prefix) :]
 
 
+def _time(event: Mapping[str, str], index: int) -> float:
+    """When the event was written (``ts_ms``, every event has it), else its request's time
+    (``ts``), else its place in the file."""
+    if stamp := event.get("ts_ms"):
+        return int(stamp) / 1000
+    return float(event.get("ts") or index)
+
+
 def _clicked(key: str, clicks: set[str], conversions: Mapping[str, list[int]]) -> bool:
     return key in clicks or key in conversions
 
@@ -57,14 +65,14 @@ def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> U
     for index, event in enumerate(events):
         kind = event.get("kind")
         if kind == "auction" and event.get("variants"):
-            ts = float(event.get("ts") or index)
+            ts = _time(event, index)
             for key, name in _bids(event, prefix):
                 variants[key] = (ts, name, True)
         elif kind == WINNER_EVENT and event.get("variant", "").startswith(prefix):
             key = event_impression(event)
             if key not in variants:  # an export from before auction events named bids
                 name = event["variant"][len(prefix) :]
-                variants[key] = (float(event.get("ts") or index), name, False)
+                variants[key] = (_time(event, index), name, False)
         elif kind == BILLING_EVENT:
             spend[event_impression(event)] = _micros(event, "charged_micros", index)
         elif kind == CLICK_EVENT:

@@ -9,9 +9,11 @@ already was: an answer cannot be recalled) and is the one later repeats are meas
 against. A request without ``tid`` is never a duplicate; one without a chain counts as the
 longest path.
 
-The seen-set is per process, in memory, and bounded: at most ``max_entries`` keys, the
-oldest dropped first, each a fixed-size digest. A client sending endless new tids only
-cycles it; docs/supply_paths.md gives the figures and the multi-process limit.
+``SeenPaths`` is one process's seen-set, in memory, and bounded: at most ``max_entries``
+keys, the oldest dropped first, each a fixed-size digest. A client sending endless new tids
+only cycles it. On Redis every process shares one (``exchange.path_dedup``: one key per
+impression, expiring with the window), so the same impression reaching two processes by two
+paths is still caught; docs/supply_paths.md gives the figures.
 """
 
 import hashlib
@@ -21,7 +23,7 @@ from typing import Final
 from openrtb.request import BidRequest, SupplyChain
 from openrtb.upgrade import upgrade_source
 
-__all__ = ["MAX_SEEN", "UNKNOWN_HOPS", "SeenPaths", "dedup_key", "paid_hops"]
+__all__ = ["MAX_SEEN", "UNKNOWN_HOPS", "SeenPaths", "dedup_key", "paid_hops", "path_hops"]
 
 MAX_SEEN: Final = 50_000
 UNKNOWN_HOPS: Final = 1 << 20
@@ -45,6 +47,12 @@ def paid_hops(chain: SupplyChain | None) -> int:
     return sum(node.hp != 0 for node in chain.nodes)
 
 
+def path_hops(request: BidRequest) -> int:
+    """The paid hops of the path ``request`` came by (``UNKNOWN_HOPS`` without a chain)."""
+    source = request.source
+    return paid_hops(upgrade_source(source).schain if source is not None else None)
+
+
 class SeenPaths:
     """Recently seen impressions and the shortest path each came by (bounded, in memory)."""
 
@@ -61,8 +69,7 @@ class SeenPaths:
         key = dedup_key(request)
         if key is None:
             return False
-        source = request.source
-        hops = paid_hops(upgrade_source(source).schain if source is not None else None)
+        hops = path_hops(request)
         seen = self._seen.get(key)
         if seen is not None and seen[0] > now and seen[1] <= hops:
             return True

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from bidding.campaigns import Campaign
 from bidding.features import ProfileCounts
+from bidding.landscape_file import Observation
 from openrtb.imp import Imp
 from openrtb.money import cpm_to_micros, micros_to_cpm
 from openrtb.request import BidRequest
@@ -184,8 +185,9 @@ class LearningBidder(Protocol):
     """A bidder that learns the market from the exchange's feedback on its bids (the
     in-process routers shade first-price bids on what they learn)."""
 
-    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
-        """What each of its bids in one auction met (won or lost, the competing price)."""
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> Sequence[Observation]:
+        """What each of its bids in one auction met (won or lost, the competing price); what
+        it learnt from them (logged: ``rtb landscapes`` replays them)."""
         ...
 
 

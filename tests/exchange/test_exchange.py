@@ -11,6 +11,7 @@ import pytest
 
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
+from bidding.landscape_file import Observation
 from exchange.bidders.base import BidResult, Offer
 from exchange.bidders.errors import BidderHTTPError
 from exchange.core import CallStatus, Exchange, ExchangeConfig, NoBid
@@ -445,8 +446,9 @@ class LearningScripted(Scripted):
     async def release_lost(self, auction_id: str, lost: Sequence[Bid]) -> None:
         self.released.extend(b.id for b in lost)
 
-    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> None:
+    def observe(self, request: BidRequest, results: Sequence[BidResult]) -> list[Observation]:
         self.observed.extend((r.bid.id, r.won, r.competing_micros) for r in results)
+        return []
 
 
 @pytest.mark.parametrize("at", [1, 2])
