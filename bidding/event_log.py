@@ -47,6 +47,7 @@ __all__ = [
     "WINNER_EVENT",
     "ad_key",
     "event_impression",
+    "event_seconds",
     "impression_id",
     "labelled_impressions",
     "read_event_csv",
@@ -83,6 +84,14 @@ def impression_id(auction_id: str, imp_id: str, bid_id: str) -> str:
     """A won impression's id: what notices and clicks are keyed by and what the advertiser
     gets as its click id (as ``exchange.notice_token.NoticeClaim.impression_id``)."""
     return f"{auction_id}:{imp_id}:{bid_id}"
+
+
+def event_seconds(event: Mapping[str, str], index: int) -> float:
+    """When an exported event was written (its ``ts_ms``); ValueError naming the event."""
+    stamp = event.get("ts_ms") or "0"
+    if not stamp.isdigit():
+        raise ValueError(f"event {index} ({event.get('kind')}): field 'ts_ms': {stamp!r}")
+    return int(stamp) / 1000
 
 
 def event_impression(event: Mapping[str, str]) -> str:

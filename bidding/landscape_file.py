@@ -10,15 +10,17 @@ routers make online — and writes them to a file; the exchange swaps a changed 
 restarted one starts from it instead of the prior.
 """
 
+import io
 import os
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import orjson
 
+from bidding.event_log import event_seconds
 from bidding.shading import Landscape, LandscapeBook
 
 __all__ = [
@@ -84,7 +86,7 @@ def books_from_events(
     for index, event in enumerate(events):
         if event.get("kind") != SHADING_EVENT:
             continue
-        ts = int(event.get("ts_ms") or 0) / 1000
+        ts = event_seconds(event, index)
         if (since_s is None or ts >= since_s) and (until_s is None or ts <= until_s):
             found.append((ts, index, event.get("bidder", ""), event.get("observations", "")))
     found.sort()
@@ -98,51 +100,78 @@ def books_from_events(
     return books
 
 
-def _landscape(data: Mapping[str, Any], points: np.ndarray, decay: float) -> Landscape:
-    weights = np.asarray(data, dtype=np.float64)
-    if weights.shape != points.shape or not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError("weights must be as many as the points, finite and ≥ 0")
-    return Landscape(points, weights, decay)
+MAX_FILE_BYTES: Final = 256 * 1024 * 1024
+"""A landscape file larger than this is refused unread (a router's book at its bound is
+about 41 MB)."""
+
+
+def _weights(array: np.ndarray, points: np.ndarray, where: str) -> np.ndarray:
+    if array.shape[-1:] != points.shape or not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{where}: weights must be as many as the points, finite and ≥ 0")
+    return array.astype(np.float64, copy=False)
 
 
 def write_landscapes(books: Mapping[str, LandscapeBook], path: Path) -> None:
-    """The books as one JSON file, replaced atomically (a reader never sees half of it)."""
-    routers: dict[str, Any] = {}
-    for name, book in books.items():
-        routers[name] = {
-            "points": book.global_landscape.points,
-            "decay": book.global_landscape.decay,
-            "global": book.global_landscape.weights,
-            "buckets": {key: landscape.weights for key, landscape in book.items()},
-        }
-    data = orjson.dumps(
-        {"version": _VERSION, "routers": routers}, option=orjson.OPT_SERIALIZE_NUMPY
-    )
+    """The books as one ``.npz`` file (numpy arrays, no pickles), replaced atomically: a
+    reader never sees half of it."""
+    arrays: dict[str, np.ndarray] = {
+        "version": np.array(_VERSION),
+        "routers": np.array(list(books), dtype=np.str_),
+    }
+    for i, book in enumerate(books.values()):
+        keys, landscapes = zip(*book.items(), strict=True) if len(book) else ((), ())
+        points = book.global_landscape.points
+        arrays[f"r{i}_points"] = points
+        arrays[f"r{i}_decay"] = np.array(book.global_landscape.decay)
+        arrays[f"r{i}_global"] = book.global_landscape.weights
+        arrays[f"r{i}_keys"] = np.array(keys, dtype=np.str_)
+        arrays[f"r{i}_weights"] = (
+            np.stack([landscape.weights for landscape in landscapes])
+            if landscapes
+            else np.zeros((0, len(points)))
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
+    with temporary.open("wb") as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
     os.replace(temporary, path)
 
 
 def read_landscapes(path: Path) -> dict[str, LandscapeBook]:
     """The books of a landscape file; LandscapeFileError naming what is wrong."""
     try:
-        data = orjson.loads(path.read_bytes())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LandscapeFileError(f"{path}: {size:,} bytes, more than {MAX_FILE_BYTES:,}")
+        data = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
     except OSError as exc:
         raise LandscapeFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise LandscapeFileError(f"{path}: not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("version") != _VERSION:
-        raise LandscapeFileError(f"{path}: not a version {_VERSION} landscape file")
-    books = {}
-    for name, spec in (data.get("routers") or {}).items():
+    except (ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an .npz, or pickles in it
+        raise LandscapeFileError(f"{path}: not a landscape file: {exc}") from exc
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise LandscapeFileError(f"{path}: not a landscape file (one array, not an archive)")
+    with data:
         try:
-            points = np.asarray(spec["points"], dtype=np.float64)
-            decay = float(spec["decay"])
-            book = LandscapeBook(_landscape(spec["global"], points, decay))
-            for key, weights in spec["buckets"].items():
-                book.put(str(key), _landscape(weights, points, decay))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LandscapeFileError(f"{path}: router {name!r}: {exc}") from exc
-        books[str(name)] = book
-    return books
+            if int(data["version"]) != _VERSION:
+                raise ValueError(f"not a version {_VERSION} landscape file")
+            return {
+                str(name): _book(data, i, str(name))
+                for i, name in enumerate(data["routers"].tolist())
+            }
+        except (KeyError, TypeError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise LandscapeFileError(f"{path}: {exc}") from exc
+
+
+def _book(data: Any, i: int, name: str) -> LandscapeBook:
+    points = np.asarray(data[f"r{i}_points"], dtype=np.float64)
+    decay = float(data[f"r{i}_decay"])
+    where = f"router {name!r}"
+    book = LandscapeBook(Landscape(points, _weights(data[f"r{i}_global"], points, where), decay))
+    keys, weights = data[f"r{i}_keys"].tolist(), data[f"r{i}_weights"]
+    if weights.ndim != 2 or len(keys) != len(weights):
+        raise ValueError(f"{where}: one row of weights per bucket")
+    for key, row in zip(keys, weights, strict=True):
+        book.put(
+            str(key), Landscape(points, _weights(row, points, f"{where} bucket {key!r}"), decay)
+        )
+    return book

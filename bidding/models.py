@@ -150,7 +150,10 @@ def _read_booster(path: Path) -> xgb.Booster:
     try:
         return xgb.Booster(model_file=str(path))
     except Exception as exc:  # XGBoostError, or OSError/UnicodeError from the reader
-        raise ModelError(f"{path}: not a readable XGBoost model ({exc})") from exc
+        # The first line only: XGBoost's message goes on with a native stack trace, which
+        # /readyz (public) must not show.
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{path}: not a readable XGBoost model ({reason})") from exc
 
 
 def is_log_model(path: Path) -> bool:

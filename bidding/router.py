@@ -376,7 +376,9 @@ class CampaignRouter:
             advice = self._pacer.peek(campaign.id) if self._pacer else FULL_SPEED
             slots.append(_Slot(imp_index, imp.id, candidate, floor_micros, deal_id, advice))
             out[imp.id][campaign.id] = "value below the floor"
-        for offer, price_micros in self._priced(book, request, slots, now_s) if slots else ():
+        arm = self._canary.serving_arm(request.id) if self._canary is not None else None
+        priced = self._priced(book, request, slots, now_s, None, arm) if slots else []
+        for offer, price_micros in priced:
             pacing = self._pacer.peek(offer.campaign.id) if self._pacer else FULL_SPEED
             out[offer.imp_id][offer.campaign.id] = (
                 f"bids {micros_to_cpm(price_micros)} with {offer.creative.id}"

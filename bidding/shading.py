@@ -258,15 +258,16 @@ class LandscapeBook:
         self.get(bucket).observe(bid_micros, won, min_to_win_micros)
         self.global_landscape.observe(bid_micros, won, min_to_win_micros)
 
-    def refresh(self, other: LandscapeBook) -> int:
-        """Take ``other``'s router-wide landscape and each of its buckets (a rebuilt book: the
-        landscape file); buckets only this book has stay. The number of buckets taken."""
-        self.global_landscape = other.global_landscape.copy()
-        taken = 0
+    def merged(self, other: LandscapeBook) -> LandscapeBook:
+        """A new book: this one's buckets, then ``other``'s router-wide landscape and each of
+        its buckets in their place (a rebuilt book: the landscape file). Copies only, so it
+        can be built off the event loop and swapped in whole."""
+        book = LandscapeBook(other.global_landscape.copy(), self.prior_strength, self.max_buckets)
+        for bucket, landscape in self.items():
+            book.put(bucket, landscape.copy())
         for bucket, landscape in other.items():
-            self.put(bucket, landscape.copy())
-            taken += 1
-        return taken
+            book.put(bucket, landscape.copy())
+        return book
 
     def __len__(self) -> int:
         return len(self._buckets)

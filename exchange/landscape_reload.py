@@ -17,6 +17,7 @@ import structlog
 
 from bidding.landscape_file import LandscapeFileError, read_landscapes
 from bidding.router import CampaignRouter
+from bidding.shading import LandscapeBook
 
 log = structlog.get_logger("exchange.landscapes")
 
@@ -53,15 +54,25 @@ class LandscapeRefresh:
             self.last_error = str(exc)
             log.warning("landscapes_refused", error=str(exc))
             return False
-        buckets = 0
-        for name, book in books.items():
-            router = self._routers.get(name)
-            if router is not None:
-                buckets += router.landscapes.refresh(book)
+        if unknown := sorted(set(books) - set(self._routers)):
+            log.warning("landscapes_unknown_routers", routers=unknown)
+        ours = {name: book for name, book in books.items() if name in self._routers}
+        # Merged off the loop (copies of tens of thousands of landscapes), swapped in whole:
+        # what a router learns in between is lost, a few milliseconds of it.
+        merged = await asyncio.to_thread(self._merged, ours)
+        for name, book in merged.items():
+            self._routers[name].landscapes = book
         self.counts["refreshed"] += 1
         self.last_error = None
-        log.info("landscapes_refreshed", file=str(self.path), buckets=buckets)
+        log.info(
+            "landscapes_refreshed",
+            file=str(self.path),
+            buckets=sum(len(book) for book in ours.values()),
+        )
         return True
+
+    def _merged(self, books: dict[str, LandscapeBook]) -> dict[str, LandscapeBook]:
+        return {name: self._routers[name].landscapes.merged(book) for name, book in books.items()}
 
     async def run(self, interval_s: float) -> None:
         """Refresh now, then whenever the file changes, until cancelled."""

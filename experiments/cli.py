@@ -68,13 +68,13 @@ def add_experiment_command(
         type=Path,
         nargs="+",
         metavar="CSV",
-        help="`rtb export` files: the billed impressions of --experiment's variants",
+        help="`rtb export` files: the bids of --experiment's variants (or a canary's arms)",
     )
     parser.add_argument("--experiment", help="with --events: the experiment's name")
     source.add_argument(
         "--input",
         type=Path,
-        help="CSV: variant, optional ts (Unix seconds), impressions, clicks, conversions, "
+        help="CSV: variant, optional ts (Unix seconds), bids, impressions, clicks, conversions, "
         "spend, value (money in currency units); a row per unit (auction, user, campaign-day)",
     )
     parser.add_argument("--control", default="control", help="the control variant's name")

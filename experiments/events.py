@@ -8,6 +8,7 @@ win rates are per bid; exports from before that field have only the winners, who
 """
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 import numpy as np
 
@@ -17,11 +18,16 @@ from bidding.event_log import (
     CONVERSION_EVENT,
     WINNER_EVENT,
     event_impression,
+    event_seconds,
     impression_id,
 )
 from experiments.units import Units
 
 __all__ = ["units_from_events"]
+
+_CHARGING: Final = frozenset({BILLING_EVENT, "notice_win"})
+"""The notices whose event carries an in-process impression's charge: the first to arrive
+(win or billing) charged it, the other says ``charged_micros`` 0."""
 
 
 def _micros(event: Mapping[str, str], name: str, index: int) -> int:
@@ -41,11 +47,20 @@ def _bids(event: Mapping[str, str], prefix: str) -> Iterable[tuple[str, str]]:
             yield impression_id(auction, imp, bid), tag[len(prefix) :]
 
 
+def _tag(event: Mapping[str, str], prefix: str) -> str | None:
+    """The winner's ``experiment:variant`` or ``canary:arm`` of this experiment, if any."""
+    for field in ("variant", "canary"):
+        tag = event.get(field, "")
+        if tag.startswith(prefix):
+            return tag
+    return None
+
+
 def _time(event: Mapping[str, str], index: int) -> float:
     """When the event was written (``ts_ms``, every event has it), else its request's time
     (``ts``), else its place in the file."""
-    if stamp := event.get("ts_ms"):
-        return int(stamp) / 1000
+    if event.get("ts_ms"):
+        return event_seconds(event, index)
     return float(event.get("ts") or index)
 
 
@@ -68,13 +83,13 @@ def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> U
             ts = _time(event, index)
             for key, name in _bids(event, prefix):
                 variants[key] = (ts, name, True)
-        elif kind == WINNER_EVENT and event.get("variant", "").startswith(prefix):
+        elif kind == WINNER_EVENT and (tag := _tag(event, prefix)):
             key = event_impression(event)
-            if key not in variants:  # an export from before auction events named bids
-                name = event["variant"][len(prefix) :]
-                variants[key] = (_time(event, index), name, False)
-        elif kind == BILLING_EVENT:
-            spend[event_impression(event)] = _micros(event, "charged_micros", index)
+            if key not in variants:  # a canary's arm, or an export from before bids were named
+                variants[key] = (_time(event, index), tag[len(prefix) :], False)
+        elif kind in _CHARGING:  # the impression's first notice charged it, whichever kind
+            key = event_impression(event)
+            spend[key] = spend.get(key, 0) + _micros(event, "charged_micros", index)
         elif kind == CLICK_EVENT:
             clicks.add(event_impression(event))
         elif kind == CONVERSION_EVENT and event.get("click"):

@@ -27,6 +27,8 @@ def _value(metric: str, value: float) -> str:
 
 def _with_interval(metric: str, estimate: Estimate, alpha: float) -> str:
     low, high = estimate.interval(alpha)
+    if metric in _PERCENT:  # a rate's normal interval, cut to what a rate can be
+        low, high = max(low, 0.0), min(high, 1.0)
     if not math.isfinite(estimate.value):
         return "n/a"
     return f"{_value(metric, estimate.value)} [{_value(metric, low)}, {_value(metric, high)}]"

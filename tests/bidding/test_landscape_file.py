@@ -64,16 +64,24 @@ def test_the_file_keeps_the_books_exactly_and_refuses_junk(tmp_path: Path) -> No
     book = LandscapeBook()
     for o in _observations(2, 200):
         book.observe(o.bucket, o.bid_micros, o.won, o.competing_micros)
-    path = tmp_path / "landscapes.json"
+    path = tmp_path / "landscapes.npz"
     write_landscapes({"house": book}, path)
     assert _same(read_landscapes(path)["house"], book)
-    path.write_text("{")
-    with pytest.raises(LandscapeFileError, match="not valid JSON"):
+    good = path.read_bytes()
+    for junk, message in [
+        (b"{", "not a landscape file"),
+        (good[: len(good) // 2], "not a landscape file"),  # half copied
+    ]:
+        path.write_bytes(junk)
+        with pytest.raises(LandscapeFileError, match=message):
+            read_landscapes(path)
+    book.get("nan-bucket").weights[3] = np.nan
+    write_landscapes({"house": book}, path)
+    with pytest.raises(LandscapeFileError, match="router 'house' bucket 'nan-bucket': weights"):
         read_landscapes(path)
-    path.write_text('{"version": 1, "routers": {"house": {"points": [0, 1], "decay": 0.9, '
-                    '"global": [1, -1], "buckets": {}}}}')  # fmt: skip
-    with pytest.raises(LandscapeFileError, match="router 'house': weights must be"):
-        read_landscapes(path)
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(LandscapeFileError, match="one array, not an archive"):
+        read_landscapes(tmp_path / "one.npy")
 
 
 def test_a_refresh_takes_the_files_buckets_and_keeps_the_others() -> None:
@@ -82,15 +90,15 @@ def test_a_refresh_takes_the_files_buckets_and_keeps_the_others() -> None:
     local.observe("shared", 1_000_000, False, 3_000_000)
     for _ in range(50):
         fleet.observe("shared", 1_000_000, True, 400_000)
-    assert local.refresh(fleet) == 1
+    merged = local.merged(fleet)
+    shared = dict(fleet.items())["shared"].weights
+    assert np.array_equal(dict(merged.items())["shared"].weights, shared)
     assert np.array_equal(
-        dict(local.items())["shared"].weights, dict(fleet.items())["shared"].weights
+        dict(merged.items())["only-here"].weights, dict(local.items())["only-here"].weights
     )
-    assert "only-here" in dict(local.items())
-    local.observe("shared", 1_000_000, True, 400_000)  # a copy: the file's book is untouched
-    assert not np.array_equal(
-        dict(local.items())["shared"].weights, dict(fleet.items())["shared"].weights
-    )
+    merged.observe("shared", 1_000_000, True, 400_000)  # copies: neither source changes
+    assert np.array_equal(dict(fleet.items())["shared"].weights, shared)
+    assert not np.array_equal(dict(merged.items())["shared"].weights, shared)
 
 
 def test_a_book_is_bounded_and_drops_the_least_recently_used() -> None:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from bidding.canary import CANARY, CONTROL, Canary, CanaryFile, CanaryState
 from bidding.models import FALLBACK_RATES, ModelHolder
+from openrtb.money import micros_to_cpm
 from tests.bidding.test_router_value import (
     expected_bid_micros,
     fixed_campaign,
@@ -130,3 +131,18 @@ def test_the_canary_file_names_each_bad_field() -> None:
         )
     fields = {tuple(e["loc"]) for e in caught.value.errors()}
     assert fields == {("name",), ("share",), ("bid_scale",), ("guards", "alpha")}
+
+
+async def test_the_debug_explanation_prices_the_auction_in_its_arm(
+    shipped: ModelHolder,  # noqa: F811
+) -> None:
+    canary = Canary.load(CanaryFile(name="shy", share=0.5, bid_scale=0.5), shipped)
+    camp = value_campaign()
+    router = make_router(camp, models=shipped, canary=canary)
+    for n in range(12):
+        req = low_floor_request().model_copy(update={"id": f"a-{n}"})
+        scale = 0.5 if canary.arm(req.id) == CANARY else 1.0
+        # The explanation reads no profile: the models see the counts as missing.
+        expected = expected_bid_micros(shipped, req, camp, scale, profile=None)
+        explained = router.explain(req)[req.imp[0].id]["val"]
+        assert explained.startswith(f"bids {micros_to_cpm(expected)} with "), explained

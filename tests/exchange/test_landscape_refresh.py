@@ -74,7 +74,7 @@ async def test_the_log_rebuilds_the_online_landscapes_and_a_new_process_starts_f
     assert len(shading) >= 100  # every auction with house bids in it
     # Publisher × size × country: every publisher's buckets.
     assert {key.split("|")[0] for key in _weights(online)} == {"pub-0", "pub-1", "pub-2"}
-    export, landscapes = tmp_path / "events.csv", tmp_path / "landscapes.json"
+    export, landscapes = tmp_path / "events.csv", tmp_path / "landscapes.npz"
     _export(events, export)
     argv = ["landscapes", "--events", str(export), "--out", str(landscapes), "--hours", "1"]
     assert main(argv) == 0

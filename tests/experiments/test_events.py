@@ -37,6 +37,26 @@ def test_billed_impressions_carry_their_variant_charge_click_and_conversions() -
     assert units.micros["value"].tolist() == [0, 30_000_000]
 
 
+def test_the_charge_is_the_first_notices_whichever_kind_it_is() -> None:
+    events = [
+        _won("a1", "bolder:control", "10"),
+        {"kind": "notice_win", **_ids("a1"), "charged_micros": "2100"},  # the nurl first
+        {"kind": "notice_billing", **_ids("a1"), "charged_micros": "0"},  # then: no charge
+        _won("a2", "bolder:treat", "20"),
+        {"kind": "notice_billing", **_ids("a2"), "charged_micros": "2600"},
+    ]
+    units = units_from_events(events, "bolder")
+    assert units.micros["spend"].tolist() == [2100, 2600]
+    assert units.counts["impressions"].tolist() == [1, 1]
+
+
+def test_a_canarys_arms_are_read_from_the_winners() -> None:
+    canary = {"kind": "winner_features", **_ids("a1"), "ts": "1", "canary": "ctr-new:canary"}
+    events = [canary, {"kind": "notice_billing", **_ids("a1"), "charged_micros": "900"}]
+    units = units_from_events(events, "ctr-new")
+    assert units.variant.tolist() == ["canary"]
+
+
 def test_no_units_and_a_bad_charge_are_named() -> None:
     with pytest.raises(ValueError, match="no billed impression of experiment 'bolder'"):
         units_from_events([_won("a1", "bolder:control", "1")], "bolder")
