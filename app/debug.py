@@ -74,6 +74,8 @@ def with_debug(
     debug = debug_object(result)
     if routers and result.screening.blocked is None:  # a blocked request reached no router
         seen = result.seen or apply_privacy(request)
+        if result.auction_id:  # the id the routers bid on (their canary arm hangs on it)
+            seen = seen.model_copy(update={"id": result.auction_id})
         debug["routers"] = {name: router.explain(seen) for name, router in routers.items()}
     if result.response is None:
         blocked = result.screening.blocked

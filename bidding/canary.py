@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bidding.canary_guards import ArmCounts, GuardConfig
+from bidding.canary_guards import ArmCounts, Guard, GuardConfig
 from bidding.models import CtrCvrModels, ModelHolder, RuleBasedModel
 from experiments.assignment import variant_of
 
@@ -91,6 +91,10 @@ class Canary:
     arms: dict[str, ArmCounts] = field(
         default_factory=lambda: {CONTROL: ArmCounts(), CANARY: ArmCounts()}
     )
+    mixing: dict[Guard, float] = field(default_factory=dict)
+    """Each guard's τ², fixed at its first judged look (``canary_guards.judge``)."""
+    shared: bool = False
+    """Whether its rollback has been written to the store (retried until it is)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod

@@ -190,9 +190,17 @@ def _bad(guard: Guard, relative: float, tolerance: float) -> bool:
     return abs(relative) > tolerance
 
 
-def judge(control: ArmCounts, canary: ArmCounts, config: GuardConfig) -> Breach | None:
+def judge(
+    control: ArmCounts,
+    canary: ArmCounts,
+    config: GuardConfig,
+    mixing: dict[Guard, float] | None = None,
+) -> Breach | None:
     """The first guard the canary has failed so far, or None (not enough data counts as
-    passing: a canary is rolled back on evidence, not on silence)."""
+    passing: a canary is rolled back on evidence, not on silence). ``mixing``: each guard's
+    τ², set from control's value at the guard's first judged look and kept after (the
+    mSPRT's promise holds for a mixture fixed in advance, not one that follows the data)."""
+    mixing = {} if mixing is None else mixing
     if canary.errors >= config.min_errors and canary.requests > 0:
         share = canary.errors / canary.requests
         if share > config.max_error_rate:
@@ -209,17 +217,13 @@ def judge(control: ArmCounts, canary: ArmCounts, config: GuardConfig) -> Breach 
         mine, base = ours[guard], theirs[guard]
         if not (base.value > 0 and math.isfinite(mine.value)):
             continue
+        tau2 = mixing.setdefault(guard, mixing_variance(base.value, tolerance))
         relative = mine.value / base.value - 1
         if not _bad(guard, relative, tolerance):
             continue
         p_value = min(
             1.0,
-            1.0
-            / msprt_ratio(
-                mine.value - base.value,
-                mine.variance + base.variance,
-                mixing_variance(base.value, tolerance),
-            ),
+            1.0 / msprt_ratio(mine.value - base.value, mine.variance + base.variance, tau2),
         )
         if p_value <= alpha:
             return Breach(guard, base.value, mine.value, p_value)

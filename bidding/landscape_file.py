@@ -166,6 +166,16 @@ def _book(data: Any, i: int, name: str) -> LandscapeBook:
     points = np.asarray(data[f"r{i}_points"], dtype=np.float64)
     decay = float(data[f"r{i}_decay"])
     where = f"router {name!r}"
+    if not (
+        points.ndim == 1
+        and len(points) >= 2
+        and points[0] == 0.0
+        and np.isfinite(points).all()
+        and (np.diff(points) > 0).all()
+    ):
+        raise ValueError(f"{where}: points must rise from 0, finite")
+    if not 0.0 < decay <= 1.0:
+        raise ValueError(f"{where}: decay must be in (0, 1]")
     book = LandscapeBook(Landscape(points, _weights(data[f"r{i}_global"], points, where), decay))
     keys, weights = data[f"r{i}_keys"].tolist(), data[f"r{i}_weights"]
     if weights.ndim != 2 or len(keys) != len(weights):

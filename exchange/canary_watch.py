@@ -109,14 +109,16 @@ class CanaryWatch:
             return False
         if await self._follow_store("rolled back by another process"):
             return False
-        breach = judge(canary.arms["control"], canary.arms["canary"], canary.config.guard_config())
+        breach = judge(
+            canary.arms["control"],
+            canary.arms["canary"],
+            canary.config.guard_config(),
+            canary.mixing,
+        )
         if breach is None or not canary.roll_back(breach.reason):
             return False
         self.breach = breach
-        try:
-            await self._store.put_texts([(self._key, breach.reason, _MARKER_TTL_S)])
-        except StoreUnavailable as exc:  # this process has stopped it; others judge alone
-            log.error("canary_rollback_unshared", canary=canary.name, error=str(exc))
+        await self._share()
         self._events.emit(
             ROLLBACK_EVENT,
             canary=canary.name,
@@ -134,6 +136,20 @@ class CanaryWatch:
         log.warning("canary_rolled_back", canary=canary.name, reason=breach.reason)
         return True
 
+    async def _share(self) -> bool:
+        """Write this process's rollback to the store, where the others read it; True once
+        written (``run`` retries until then)."""
+        canary = self.canary
+        if canary.shared or self.breach is None:
+            return True
+        try:
+            await self._store.put_texts([(self._key, self.breach.reason, _MARKER_TTL_S)])
+        except StoreUnavailable as exc:  # stopped here; the others judge alone until then
+            log.error("canary_rollback_unshared", canary=canary.name, error=str(exc))
+            return False
+        canary.shared = True
+        return True
+
     async def _follow_store(self, how: str) -> bool:
         """Stop the canary when the store says it was rolled back; True if it was."""
         try:
@@ -142,15 +158,20 @@ class CanaryWatch:
             return False
         if reason is None or not self.canary.roll_back(f"{how}: {reason}"):
             return False
+        self.canary.shared = True  # it is there already
         log.warning("canary_rolled_back", canary=self.canary.name, reason=self.canary.reason)
         return True
 
     async def run(self) -> None:
-        """Check every ``check_interval_s`` until cancelled."""
-        await self.start()
+        """Check every ``check_interval_s`` until the canary stops (``start`` first), then
+        until its rollback is in the store."""
         while self.canary.state is CanaryState.ACTIVE:
             await asyncio.sleep(self.canary.config.check_interval_s)
             try:
                 await self.check()
             except Exception as exc:  # a guard bug must not take the process down
                 log.error("canary_check_failed", canary=self.canary.name, error=repr(exc))
+        while True:  # a retry loop on the store, not a wait on an event
+            if await self._share():
+                return
+            await asyncio.sleep(self.canary.config.check_interval_s)

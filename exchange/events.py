@@ -75,7 +75,10 @@ class StreamEventSink:
 
     def emit(self, kind: str, **fields: Any) -> None:
         for listener in self._listeners:
-            listener(kind, fields)
+            try:
+                listener(kind, fields)
+            except Exception as exc:  # a listener's bug must not fail a notice or an auction
+                log.error("event_listener_failed", event=kind, error=repr(exc))
         if len(self._queue) >= self._max_queued:
             self._metrics.events_dropped.inc()
             return

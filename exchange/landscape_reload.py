@@ -77,5 +77,9 @@ class LandscapeRefresh:
     async def run(self, interval_s: float) -> None:
         """Refresh now, then whenever the file changes, until cancelled."""
         while True:
-            await self.refresh_if_changed()
+            try:
+                await self.refresh_if_changed()
+            except Exception as exc:  # a bug here must not end the refreshes for good
+                self.counts["refused"] += 1
+                log.error("landscapes_refresh_failed", error=repr(exc))
             await asyncio.sleep(interval_s)

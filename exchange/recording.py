@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+import orjson
 import structlog
 
 from bidding.campaigns import Campaign
@@ -82,8 +83,8 @@ class AuctionRecorder:
                 if o.winner is not None
             ),
             ivt=_screening(result.screening),
-            variants=";".join(f"{imp}|{bid}|{tag}" for imp, bid, tag in result.variant_bids)
-            or None,
+            # JSON: imp and bid ids are the client's strings, any character in them.
+            variants=orjson.dumps(result.variant_bids).decode() if result.variant_bids else None,
             **supply_path(request).fields(),
         )
         if result.winners and self._campaigns:

@@ -588,6 +588,7 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
             asyncio.create_task(services.currency_watch.run(settings.currency_rates_refresh_s))
         )
     if services.canary is not None:
+        await services.canary.start()  # a rollback already in the store: never serve it
         background.append(asyncio.create_task(services.canary.run()))
     if services.landscapes is not None:
         background.append(asyncio.create_task(services.landscapes.run(settings.landscape_reload_s)))

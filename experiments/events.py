@@ -1,7 +1,7 @@
 """An experiment's units from the exchange's event export (``rtb export``): one per bid of an
 in-process campaign in one of its variants, won or lost, with what the bid led to.
 
-An ``auction`` event names every such bid (``variants``: ``imp|bid|experiment:variant``), so
+An ``auction`` event names every such bid (``variants``: JSON ``[[imp, bid, tag], …]``), so
 win rates are per bid; exports from before that field have only the winners, whose
 ``winner_features`` event carries the variant: those become one unit per billed impression
 (no bids known, win rate not defined).
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 import numpy as np
+import orjson
 
 from bidding.event_log import (
     BILLING_EVENT,
@@ -37,14 +38,20 @@ def _micros(event: Mapping[str, str], name: str, index: int) -> int:
     return int(text)
 
 
-def _bids(event: Mapping[str, str], prefix: str) -> Iterable[tuple[str, str]]:
-    """The (impression id, variant) of each of ``event``'s bids in the experiment."""
+def _bids(event: Mapping[str, str], prefix: str, index: int) -> list[tuple[str, str]]:
+    """The (impression id, variant) of each of ``event``'s bids in the experiment (its
+    ``variants``: a JSON list of [imp id, bid id, ``experiment:variant``])."""
     auction = event.get("auction_id", "")
-    for item in (event.get("variants") or "").split(";"):
-        imp, _, rest = item.partition("|")
-        bid, _, tag = rest.partition("|")
-        if tag.startswith(prefix):
-            yield impression_id(auction, imp, bid), tag[len(prefix) :]
+    try:
+        items = orjson.loads(event.get("variants") or "[]")
+        named = [(str(imp), str(bid), str(tag)) for imp, bid, tag in items]
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ValueError(f"event {index} (auction): field 'variants': {exc}") from exc
+    return [
+        (impression_id(auction, imp, bid), tag[len(prefix) :])
+        for imp, bid, tag in named
+        if tag.startswith(prefix)
+    ]
 
 
 def _tag(event: Mapping[str, str], prefix: str) -> str | None:
@@ -81,7 +88,7 @@ def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> U
         kind = event.get("kind")
         if kind == "auction" and event.get("variants"):
             ts = _time(event, index)
-            for key, name in _bids(event, prefix):
+            for key, name in _bids(event, prefix, index):
                 variants[key] = (ts, name, True)
         elif kind == WINNER_EVENT and (tag := _tag(event, prefix)):
             key = event_impression(event)
@@ -96,18 +103,21 @@ def units_from_events(events: Iterable[Mapping[str, str]], experiment: str) -> U
             value = _micros(event, "value_micros", index)
             conversions.setdefault(event["click"], []).append(value)
     units = sorted(
-        (ts, key, name, bid) for key, (ts, name, bid) in variants.items() if bid or key in spend
+        (ts, key, name, bid)
+        for key, (ts, name, bid) in variants.items()
+        if bid or spend.get(key, 0) > 0
     )
-    if not any(key in spend for _, key, _, _ in units):
+    if not any(spend.get(key, 0) > 0 for _, key, _, _ in units):
         raise ValueError(f"no billed impression of experiment {experiment!r} in the events")
     keys = [key for _, key, _, _ in units]
     return Units(
         np.array([name for _, _, name, _ in units]),
         {
             "bids": np.array([bid for _, _, _, bid in units], np.int64),
-            "impressions": np.array([k in spend for k in keys], np.int64),
+            "impressions": np.array([spend.get(k, 0) > 0 for k in keys], np.int64),
             "clicks": np.array(
-                [k in spend and _clicked(k, clicks, conversions) for k in keys], np.int64
+                [spend.get(k, 0) > 0 and _clicked(k, clicks, conversions) for k in keys],
+                np.int64,
             ),
             "conversions": np.array([len(conversions.get(k, ())) for k in keys], np.int64),
         },

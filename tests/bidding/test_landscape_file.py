@@ -79,6 +79,12 @@ def test_the_file_keeps_the_books_exactly_and_refuses_junk(tmp_path: Path) -> No
     write_landscapes({"house": book}, path)
     with pytest.raises(LandscapeFileError, match="router 'house' bucket 'nan-bucket': weights"):
         read_landscapes(path)
+    arrays = dict(np.load(path))
+    for name, value in [("r0_points", np.zeros(0)), ("r0_points", np.zeros(257)),
+                        ("r0_decay", np.array(2.0))]:  # fmt: skip
+        np.savez(path, **{**arrays, name: value})
+        with pytest.raises(LandscapeFileError, match=r"router 'house': (points|decay)"):
+            read_landscapes(path)
     np.save(tmp_path / "one.npy", np.zeros(3))
     with pytest.raises(LandscapeFileError, match="one array, not an archive"):
         read_landscapes(tmp_path / "one.npy")

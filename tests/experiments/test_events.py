@@ -66,14 +66,17 @@ def test_no_units_and_a_bad_charge_are_named() -> None:
         units_from_events(bad, "bolder")
 
 
+TREAT = '[["1", "b", "bolder:treat"]]'
+
+
 def test_auction_events_make_every_bid_a_unit_so_win_rates_are_per_bid() -> None:
     from experiments.analysis import estimate
 
     events = [
         {"kind": "auction", "auction_id": "a1", "ts": "10",
-         "variants": "1|b|bolder:control;2|c|other:x"},
-        {"kind": "auction", "auction_id": "a2", "ts": "20", "variants": "1|b|bolder:treat"},
-        {"kind": "auction", "auction_id": "a3", "ts": "30", "variants": "1|b|bolder:treat"},
+         "variants": '[["1", "b", "bolder:control"], ["2", "c", "other:x"]]'},
+        {"kind": "auction", "auction_id": "a2", "ts": "20", "variants": TREAT},
+        {"kind": "auction", "auction_id": "a3", "ts": "30", "variants": TREAT},
         _won("a1", "bolder:control", "10"),
         _won("a2", "bolder:treat", "20"),  # a3 lost: a unit with no impression
         {"kind": "notice_billing", **_ids("a1"), "charged_micros": "2100"},
@@ -87,3 +90,12 @@ def test_auction_events_make_every_bid_a_unit_so_win_rates_are_per_bid() -> None
     assert units.counts["clicks"].tolist() == [0, 0, 0]
     assert units.micros["spend"].tolist() == [2100, 2600, 0]
     assert estimate(units.of("treat", 3), "win_rate").value == 0.5
+
+
+def test_garbled_variants_are_named_and_odd_ids_are_kept_whole() -> None:
+    odd = {"kind": "auction", "auction_id": "a1", "variants": '[["1|;x", "b;|", "bolder:t"]]'}
+    events = [odd, {"kind": "notice_billing", "auction_id": "a1", "imp_id": "1|;x",
+                    "bid_id": "b;|", "charged_micros": "10"}]  # fmt: skip
+    assert units_from_events(events, "bolder").counts["impressions"].tolist() == [1]
+    with pytest.raises(ValueError, match=r"event 0 \(auction\): field 'variants'"):
+        units_from_events([{**odd, "variants": "1|b|bolder:t"}], "bolder")
