@@ -1,6 +1,10 @@
 """The day simulation, small: the real exchange path never overspends and paces the day."""
 
+import asyncio
+import io
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -58,11 +62,27 @@ async def test_the_same_seed_gives_the_same_day() -> None:
 
 
 @pytest.mark.redis
+async def _or_every_tasks_stack(day: Coroutine[Any, Any, SimResult], limit_s: float) -> SimResult:
+    """``day``'s result; a failure carrying every asyncio task's stack if it takes longer
+    than ``limit_s`` (this test hung twice in CI with an idle event loop, and pytest-timeout
+    shows only the threads' stacks, which say nothing of what the loop waits for)."""
+    task = asyncio.ensure_future(day)
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
+    if not done:
+        stacks = io.StringIO()
+        for pending in asyncio.all_tasks():
+            print(f"--- {pending!r}", file=stacks)
+            pending.print_stack(limit=40, file=stacks)
+        task.cancel()
+        pytest.fail(f"the day did not end in {limit_s} s; every task:\n{stacks.getvalue()}")
+    return task.result()
+
+
 async def test_a_small_day_on_redis_leaves_no_keys(redis_url: str) -> None:
     config = SimConfig(
         requests=4000, campaigns=3, tick_s=60.0, seed=5, progress=False, redis_url=redis_url
     )
-    result = await simulate(config)
+    result = await _or_every_tasks_stack(simulate(config), 240.0)
     check_day(result)
     client = Redis.from_url(redis_url)
     try:
