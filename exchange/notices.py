@@ -220,6 +220,19 @@ class NoticeService:
         return outcome
 
 
+def click_fields(claim: NoticeClaim) -> dict[str, str]:
+    """The ``click`` event of a first click on ``claim``'s impression (the tracking route's
+    and the simulation's alike: the canary and the training join read these fields)."""
+    return {
+        "auction_id": claim.auction_id,
+        "imp_id": claim.imp_id,
+        "bid_id": claim.bid_id,
+        "bidder": claim.bidder,
+        "campaign_id": claim.campaign_id,
+        "creative_id": claim.ad_id,
+    }
+
+
 def _forward_url(claim: NoticeClaim, template: str) -> str:
     macros = bidder_macros(claim, ad_id=claim.ad_id or None)
     return substitute(template, macros, url_encode=True)

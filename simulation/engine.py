@@ -34,6 +34,7 @@ from bidding.strategy import advice_at
 from budget.ledger_watch import open_ledger
 from budget.pacing_plan import day_bounds
 from exchange.notice_token import NoticeKind
+from exchange.notices import click_fields
 from openrtb.request import BidRequest
 from simulation.capacity import Capacity
 from simulation.config import SimConfig
@@ -200,14 +201,7 @@ class Today:
         if clicked:
             if notice.row is not None:
                 self.recorder.clicked(notice.row)
-            billing.events.emit(
-                "click",
-                auction_id=claim.auction_id,
-                imp_id=claim.imp_id,
-                bid_id=claim.bid_id,
-                bidder=claim.bidder,
-                campaign_id=claim.campaign_id,
-            )
+            billing.events.emit("click", **click_fields(claim))
         self.stats.billed(notice.bid_time_s, notice.campaign_id, outcome.charged_micros, clicked)
 
     async def until(self, now_s: float, clock: VirtualClock) -> None:

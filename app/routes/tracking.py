@@ -48,6 +48,7 @@ from bidding.campaigns import ConversionRules
 from bidding.profiles import ProfileEvent
 from budget.store import StoreUnavailable
 from exchange.notice_token import ClickRef, InvalidNotice, NoticeClaim, NoticeKind
+from exchange.notices import click_fields
 from exchange.settings import Settings
 from openrtb.currencies import ISO_4217_CODES, is_iso4217
 from openrtb.errors import field_path
@@ -104,15 +105,7 @@ async def click(request: Request) -> Response:
     except StoreUnavailable:
         first = False  # the visitor still gets the landing page; the click goes uncounted
     if first:
-        services.events.emit(
-            "click",
-            auction_id=claim.auction_id,
-            imp_id=claim.imp_id,
-            bid_id=claim.bid_id,
-            bidder=claim.bidder,
-            campaign_id=claim.campaign_id,
-            creative_id=claim.ad_id,
-        )
+        services.events.emit("click", **click_fields(claim))
         await _count_for_creative(services, claim)
         await _count_in_profile(services, claim)
     landing = claim.forward_url or ""
