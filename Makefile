@@ -53,6 +53,11 @@ lint: setup-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The checked-in agents/protos/*_pb2*.py(i) from the .proto files (tests/agents checks they match)
+.PHONY: protos
+protos: setup-dev
+	$(BIN)/python -m agents.protos.generate
+
 bench: setup-dev
 	$(BIN)/python -m bench
 

@@ -19,6 +19,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from agents.config import AgentsFileError, load_agents
 from bidding.campaigns import ConfigError
 from exchange.accounts import AccountBook, AccountsFileError
 from exchange.bidders.config import BiddersFileError, load_bidders
@@ -83,6 +84,15 @@ def data_file_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def agents_problems(path: Path | None) -> list[str]:
+    """The agents file's problems (none without one)."""
+    try:
+        load_agents(path)
+    except AgentsFileError as exc:
+        return list(exc.problems)
+    return []
+
+
 def canary_problems(path: Path | None) -> list[str]:
     """The canary file's problems, each naming ``RTB_CANARY_FILE`` and the field."""
     if path is None:
@@ -114,6 +124,7 @@ def serve_problems() -> tuple[Settings | None, list[str]]:
         + accounts_problems(settings.accounts_file)
         + data_file_problems(settings)
         + canary_problems(settings.canary_file)
+        + agents_problems(settings.agents_file)
     )
 
 

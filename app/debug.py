@@ -25,7 +25,8 @@ def wants_debug(request: BidRequest) -> bool:
 
 
 def debug_object(result: AuctionResult) -> dict[str, Any]:
-    """Per-bidder status, latency and bid counts; per-imp losses with reasons."""
+    """Per-bidder status, latency and bid counts; each agent's answer and what became of
+    every mutation it proposed; per-imp losses with reasons."""
     return {
         "mechanism": result.mechanism,
         "nobid_reason": result.nobid.value if result.nobid else None,
@@ -39,6 +40,7 @@ def debug_object(result: AuctionResult) -> dict[str, Any]:
             }
             for call in result.calls
         },
+        "agents": [report.as_json() for report in result.agents],
         "imps": {
             outcome.imp_id: {
                 "winner": outcome.winner.bid_id if outcome.winner else None,

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import structlog
 
+from agents.config import Stage
+from agents.host import AgentHost, AgentReport, BidView
 from auction.currency import CurrencyRates, UnknownCurrency, answer_currency
 from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
@@ -96,8 +98,11 @@ class Exchange:
         recorder: AuctionRecorder | None = None,
         seen_paths: SeenPaths | None = None,
         shared_paths: SharedSeenPaths | None = None,
+        agents: AgentHost | None = None,
     ) -> None:
         self._ids = ids
+        self._agents = agents
+        """The ARTF agents called at the auction's stages (None: none)."""
         self._seen_paths = seen_paths if seen_paths is not None else SeenPaths()
         """Impressions of accounts with ``dedup_window_s`` seen lately, by their shortest path."""
         self._shared_paths = shared_paths
@@ -310,6 +315,13 @@ class Exchange:
         if timeout_s <= 0:
             return AuctionResult(None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict)
         auction_id = self._ids()  # bidders' request id; what money is keyed by (ids.py)
+        reports: tuple[AgentReport, ...] = ()
+        agents = self._agents
+        if agents is not None and agents.active(Stage.BID_REQUEST):
+            plan, reports = await self._request_agents(
+                agents, plan, config, account, auction_id, timeout_s
+            )
+            request = plan.request
         sends = self._sends(plan, auction_id)
         if any(self._external(bidder) for bidder, _, _ in sends):
             timeout_s = self.bidder_timeout_s(request, received_at, external=True)
@@ -339,6 +351,11 @@ class Exchange:
                 if response is not None
                 else call
             )
+        if entries and agents is not None and agents.active(Stage.BID_RESPONSE):
+            entries, shaded = await self._bid_agents(
+                agents, plan, entries, auction_id, received_at, config
+            )
+            reports += shaded
         mechanism, outcomes = self._auction(plan, entries, auction_id)
         by_id = {entry.candidate.bid_id: entry for entry in entries}
         if self._holders:
@@ -361,6 +378,7 @@ class Exchange:
                 request,
                 verdict,
                 variant_bids,
+                reports,
             )
         for _, entry in won:
             self._metrics.child(self._metrics.wins, entry.bidder).inc()
@@ -394,7 +412,70 @@ class Exchange:
             request,
             verdict,
             variant_bids,
+            reports,
         )
+
+    async def _request_agents(
+        self,
+        agents: AgentHost,
+        plan: AuctionPlan,
+        config: ExchangeConfig,
+        account: Account | None,
+        auction_id: str,
+        timeout_s: float,
+    ) -> tuple[AuctionPlan, tuple[AgentReport, ...]]:
+        """The bid-request stage: the plan made again from the request as the agents'
+        accepted mutations left it, so floors, deals and privacy rules are the exchange's
+        own once more; the plan as it was when the new one would lose an imp."""
+        full = plan.full or plan.request
+        change, reports = await agents.on_request(full, plan.signals, auction_id, timeout_s)
+        if not change.changed:
+            return plan, reports
+        try:
+            changed = self.plan(change.request, config, account)
+        except InvalidRequest:
+            changed = None
+        if changed is None or len(changed.request.imp) != len(plan.request.imp):
+            log.warning("agent_changes_dropped", auction_id=auction_id)
+            return plan, reports
+        return changed, reports
+
+    async def _bid_agents(
+        self,
+        agents: AgentHost,
+        plan: AuctionPlan,
+        entries: list[Entry],
+        auction_id: str,
+        received_at: float,
+        config: ExchangeConfig,
+    ) -> tuple[list[Entry], tuple[AgentReport, ...]]:
+        """The bid-response stage: the entries with the shaded prices the policy accepted."""
+        timeout_s = self.bidder_timeout_s(plan.request, received_at)
+        bids = [
+            BidView(
+                entry.bidder,
+                entry.seat,
+                entry.bid.id,
+                entry.bid.impid,
+                entry.candidate.price_micros,
+                entry.candidate.deal_id,
+                entry.bid.adomain,
+                entry.bid.crid,
+            )
+            for entry in entries
+        ]
+        prices, reports = await agents.on_bids(
+            plan.full or plan.request, plan.signals, bids, auction_id, timeout_s, config.rates
+        )
+        if not prices:
+            return entries, reports
+        shaded = []
+        for entry in entries:
+            price = prices.get((entry.seat, entry.bid.id))
+            if price is not None:
+                entry = entry._replace(candidate=replace(entry.candidate, price_micros=price))
+            shaded.append(entry)
+        return shaded, reports
 
     async def _duplicate(self, request: BidRequest, window_s: float) -> bool:
         """Whether an opted-in account's request repeats an impression (``supply.dedup``)."""

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agents.host import AgentReport
 from auction.types import ImpOutcome, ImpTerms
 from exchange.bid_intake import Entry
 from fraud.verdict import CLEAN, Verdict
@@ -88,3 +89,5 @@ class AuctionResult:
     variant_bids: tuple[tuple[str, str, str], ...] = ()
     """(imp id, bid id, ``experiment:variant``) of every accepted in-process bid that was in
     an A/B test, won or lost: the auction event's ``variants`` (per-variant bid rates)."""
+    agents: tuple[AgentReport, ...] = ()
+    """What each ARTF agent answered at each stage and what became of its mutations."""

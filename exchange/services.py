@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from agents.host import AgentHost
 from bidding.campaigns import Campaign
 from bidding.creative_stats import StoreCreativeStats
 from bidding.exploration import EngagementRecorder
@@ -88,6 +89,8 @@ class Services:
     http_client: httpx.AsyncClient | None = None
     """The forwarder's client, when the services built it (closed with them)."""
     dsp_transports: DspTransports | None = None
+    agents: AgentHost | None = None
+    """The ARTF agents (their channels are closed with the services); None: no agents."""
     owned_stream: RedisEventStream | None = None
     """The Redis event stream the services opened (closed with them)."""
     owns_store: bool = True

@@ -226,6 +226,11 @@ class Settings(BaseSettings):
     """In-process routers with their campaigns, and external DSPs (``exchange.bidders.config``);
     None: the demo routers shipped with the code."""
 
+    # ARTF agents (agents.config)
+    agents_file: Path | None = None
+    """The agent services called at the auction's stages over gRPC, what each may see and
+    propose (``agents.config``; docs/agents.md); None: no agents."""
+
     # In-process bidding models (bidding.models)
     model_dir: Path | None = None
     """Directory with the CTR/CVR model files (``ctr.ubj``, ``cvr.ubj``); None: the small

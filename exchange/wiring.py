@@ -23,6 +23,9 @@ from pathlib import Path
 import httpx
 import structlog
 
+from agents.config import AgentsFileError, load_agents
+from agents.host import AgentHost
+from agents.metrics import AgentMetrics
 from auction.currency import CurrencyRates
 from auction.types import QUALITY_ONE, AuctionRules
 from bidding.campaigns import RouterSpec
@@ -329,6 +332,20 @@ def _ppm(score: float) -> int:
     return int(Decimal(str(score)) * QUALITY_ONE)
 
 
+def _agent_host(settings: Settings, metrics: Metrics, rates: CurrencyRates) -> AgentHost | None:
+    """The ARTF agents of ``RTB_AGENTS_FILE`` (None when unset or empty); an agents file
+    whose curated deals are in a currency without a rate is refused (AgentsFileError)."""
+    config = load_agents(settings.agents_file)
+    if not config.agents:
+        return None
+    unknown = sorted({d.bidfloorcur for d in config.deals if d.bidfloorcur not in rates.rates})
+    if unknown:
+        raise AgentsFileError(
+            [f"{settings.agents_file}: deals: no exchange rate for {', '.join(unknown)}"]
+        )
+    return AgentHost(config, AgentMetrics(metrics.registry))
+
+
 def build_services(settings: Settings, parts: Injected | None = None) -> Services:
     """Every collaborator of one exchange process, wired; no I/O yet (``start_services``
     opens the store's connections and starts the background work)."""
@@ -466,6 +483,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         sampler=random.Random(seed),
         clock=clock,
     )
+    agents = _agent_host(settings, metrics, config.rates)
     exchange = Exchange(
         registry.bidders,
         signer,
@@ -480,6 +498,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         recorder=recorder,
         # One process in memory; on Redis every process shares the seen impressions.
         shared_paths=SharedSeenPaths(store, keys) if settings.store == "redis" else None,
+        agents=agents,
     )
     profiles = (
         ProfileBook(store, keys, user_keys, clock, max_fields=settings.profile_max_fields)
@@ -519,6 +538,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         forwarder=forwarder,
         http_client=client,
         dsp_transports=dsp_transports,
+        agents=agents,
         owned_stream=owned_stream,
         owns_store=parts.store is None,
         rate_watch=rates,
@@ -554,6 +574,10 @@ async def start_services(services: Services, *, announce: bool = True) -> list[a
         services.metrics.spool_bytes.set_function(lambda: spool.size_bytes)
     if services.dsp_transports is not None:  # connect (TLS, HTTP/2 preface) now
         await services.dsp_transports.prewarm(settings.dsp_prewarm_timeout_s)
+    if services.agents is not None:  # the channels' connections, before the first auction
+        ready = await services.agents.connect(settings.dsp_prewarm_timeout_s)
+        for name in (name for name, up in ready.items() if not up):
+            log.warning("agent_not_ready", agent=name)
     if services.creative_stats is not None and services.engagement is not None:
         await services.creative_stats.run(settings.creative_stats_refresh_s)
     if services.pacer is not None:
@@ -634,6 +658,8 @@ async def stop_services(services: Services, background: Sequence[asyncio.Task[No
         await services.http_client.aclose()
     if services.dsp_transports is not None:
         await services.dsp_transports.aclose()
+    if services.agents is not None:
+        await services.agents.close()
     if services.owns_store:
         await services.store.aclose()
     log.info("exchange_stopped")

@@ -48,6 +48,12 @@ _READINESS: Final[dict[str, Any]] = {
             "description": "The canary rollout (RTB_CANARY_FILE): state active, "
             "rolled_back or refused, why, and each arm's guard counts.",
         },
+        "agents": {
+            "type": "object",
+            "description": "Each ARTF agent (RTB_AGENTS_FILE) and its circuit breaker: closed, "
+            "half_open or open (an open one is not called; the auction goes on without it).",
+            "additionalProperties": {"enum": ["closed", "half_open", "open"]},
+        },
     },
     "required": ["status", "store", "store_circuit", "bidders"],
 }
@@ -120,7 +126,8 @@ async def readyz(request: Request) -> Response:
     ``models.path`` names the code that scores them (``compiled``, ``xgboost-c`` or
     ``xgboost``: the slowest of the two models; ``rules`` without any), ``models.paths``
     each model's, and ``models.path_problems`` why a model is not compiled; ``canary`` the
-    canary rollout's state (``exchange.canary_watch``)."""
+    canary rollout's state (``exchange.canary_watch``); ``agents`` each ARTF agent's
+    circuit breaker (agents are optional: one that is down is not unreadiness)."""
     services = services_of(request)
     store_ok = await services.store.ping()
     bidders = {name: b.ready() for name, b in services.registry.bidders.items()}
@@ -149,6 +156,10 @@ async def readyz(request: Request) -> Response:
         }
     if services.canary is not None:  # a rolled-back canary is news, not unreadiness
         body["canary"] = services.canary.canary.status()
+    if services.agents is not None:
+        body["agents"] = {
+            name: client.breaker.state.value for name, client in services.agents.clients.items()
+        }
     return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
 

@@ -1,0 +1,149 @@
+"""One agent service over gRPC: its channel, its circuit breaker, one bounded call.
+
+Bytes go in and out unchanged by grpcio (no serializers on the method): the host encodes a
+view once for every agent that shares it, and parsing the answer here lets garbage be told
+from a transport error. The channel is made on first use, on the loop that uses it (grpc's
+asyncio objects belong to the thread that made them), with retries off (a retry would
+outlive the deadline) and the agent's receive limit (an answer larger than that is refused
+by grpc before it is parsed).
+
+What counts against the breaker: a timeout, any error status, an answer that does not parse,
+one for another request or one over the agent's mutation limit. While it is open the agent
+is not called, so an agent that is down costs no time.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from agents.config import AgentSpec
+from agents.metrics import AgentMetrics
+from agents.proposals import Proposal, proposals_of
+from agents.protos import artf_pb2
+from budget.breaker import BreakerState, CircuitBreaker
+
+__all__ = ["AgentClient", "CallOutcome"]
+
+_MS: Final = 1000.0
+WARMUP_CALLS: Final = 3
+_STATUS_OUTCOME: Final = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """How one agent call ended, and what it proposed (empty unless ``ok``)."""
+
+    agent: str
+    outcome: str
+    latency_ms: float
+    proposals: tuple[Proposal, ...] = ()
+    model_version: str = ""
+
+
+class AgentClient:
+    """Calls one agent (see the module)."""
+
+    def __init__(
+        self,
+        spec: AgentSpec,
+        metrics: AgentMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self._metrics = metrics
+        self._clock = clock
+        self._channel: Any = None
+        self._method: Any = None
+        self.breaker = CircuitBreaker(spec.failure_threshold, spec.cooldown_s, clock, self._moved)
+        metrics.breaker_moved(spec.name, BreakerState.CLOSED)
+
+    def _moved(self, _old: BreakerState, new: BreakerState) -> None:
+        self._metrics.breaker_moved(self.spec.name, new)
+
+    def _call(self) -> Any:
+        if self._method is None:
+            spec = self.spec
+            self._channel = grpc.aio.insecure_channel(
+                spec.target,
+                options=[
+                    ("grpc.max_receive_message_length", spec.max_response_bytes),
+                    ("grpc.enable_retries", 0),
+                    ("grpc.keepalive_time_ms", 30_000),
+                ],
+            )
+            self._method = self._channel.unary_unary(f"/{spec.service}/GetMutations")
+        return self._method
+
+    async def connect(self, timeout_s: float) -> bool:
+        """Open the connection now (at start-up) and warm it with a few calls that carry no
+        bid request, so the first auctions do not pay for the connection and the first
+        calls' slowness on either side; False when the agent did not answer within
+        ``timeout_s`` (its calls will say). The warm-up counts nowhere."""
+        method = self._call()
+        warmup = artf_pb2.RTBRequest(id="warmup", tmax=int(timeout_s * _MS)).SerializeToString()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._channel.channel_ready()
+                for _ in range(WARMUP_CALLS):
+                    with contextlib.suppress(grpc.aio.AioRpcError):
+                        await method(warmup, timeout=timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def callable(self) -> bool:
+        """False while the breaker is open (reading it may let the probe through)."""
+        return self.breaker.allow()
+
+    async def call(self, payload: bytes, request_id: str, timeout_s: float) -> CallOutcome:
+        """Send ``payload`` (an encoded RTBRequest for ``request_id``) and judge the answer's
+        form; never raises but for cancellation."""
+        started = self._clock()
+        spec = self.spec
+        try:
+            answer = await self._call()(payload, timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            return self._failed(_STATUS_OUTCOME.get(exc.code(), "error"), started)
+        except grpc.aio.UsageError:
+            return self._failed("error", started)
+        response = artf_pb2.RTBResponse()
+        try:
+            response.ParseFromString(answer)
+        except DecodeError:
+            return self._failed("garbage", started)
+        if response.id != request_id:
+            return self._failed("wrong_id", started)
+        if len(response.mutations) > spec.max_mutations:
+            return self._failed("too_many", started)
+        self.breaker.record_success()
+        return CallOutcome(
+            spec.name,
+            "ok",
+            self._elapsed_ms(started),
+            proposals_of(spec.name, response.mutations),
+            response.metadata.model_version[:64],
+        )
+
+    def _elapsed_ms(self, started: float) -> float:
+        return (self._clock() - started) * _MS
+
+    def _failed(self, outcome: str, started: float) -> CallOutcome:
+        self.breaker.record_failure()
+        return CallOutcome(self.spec.name, outcome, self._elapsed_ms(started))
+
+    async def close(self) -> None:
+        """Close the channel (at shutdown)."""
+        if self._channel is not None:
+            channel, self._channel, self._method = self._channel, None, None
+            await channel.close(grace=None)
