@@ -42,8 +42,20 @@ setup: $(STAMP)
 
 setup-dev: $(DEV_STAMP)
 
+# `make run AGENT=1` also starts the reference ARTF agent (agents/reference) on
+# 127.0.0.1:$(AGENT_PORT) and names it in RTB_AGENTS_FILE (docs/agents.md); off by default.
+AGENT ?= 0
+AGENT_PORT := 50061
+
 run: setup  ## start the exchange on $(PORT) with the demo campaigns and in-memory counters
-	$(BIN)/rtb serve --port $(PORT)
+	@if [ "$(AGENT)" = "1" ]; then \
+		$(BIN)/python -m agents.reference --listen 127.0.0.1:$(AGENT_PORT) \
+			--rules agents/reference/demo_rules.json & agent=$$!; \
+		trap 'kill $$agent 2>/dev/null' EXIT INT TERM; \
+		RTB_AGENTS_FILE=agents/reference/demo_agents.json $(BIN)/rtb serve --port $(PORT); \
+	else \
+		$(BIN)/rtb serve --port $(PORT); \
+	fi
 
 test: setup-dev  ## the whole suite; Redis at $(REDIS_URL) or a throwaway redis-server
 	$(BIN)/python -m pytest

@@ -10,8 +10,9 @@ vendor other than its own. Floors still go through the exchange's floor rules af
 
 Conflicts, settled in one documented order:
 
-* a deal suppressed by any agent stays suppressed: floor changes and activations of that
-  deal on that imp are rejected (``conflict``), whichever agent came first;
+* a deal suppressed by any agent stays suppressed: suppressions are judged first, and floor
+  changes and activations of that deal on that imp are rejected (``conflict``), whichever
+  agent came first; a suppression that is itself rejected suppresses nothing;
 * two replacements of one target (a deal's floor, a bid's price): the agent listed first in
   the agents file wins, the later one is rejected (``conflict``);
 * additions (segments, metrics, content data, deals) are unions; a duplicate is rejected.
@@ -86,6 +87,19 @@ class _Draft:
     user: User | None = None
     content: Content | None = None
     changed: bool = False
+    floors: dict[tuple[str, str], float] = field(default_factory=dict)
+    """The lowest floor a deal may get: the publisher's, or the curated one's as activated."""
+
+    def minimum_floor(self, imp_id: str, deal_id: str) -> float:
+        found = self.floors.get((imp_id, deal_id))
+        if found is not None:
+            return found
+        for imp in self.request.imp:
+            if imp.id == imp_id and imp.pmp is not None:
+                for deal in imp.pmp.deals or []:
+                    if deal.id == deal_id:
+                        return deal.bidfloor
+        return 0.0
 
     def imp(self, imp_id: str) -> Imp:
         found = self.imps.get(imp_id)
@@ -141,39 +155,28 @@ def judge_request(
     """``request`` with the bid-request-stage proposals the policy accepts applied.
 
     ``proposals`` come in the agents file's order, each agent's in its answer's order:
-    the order conflicts are settled in (module docstring).
+    the order conflicts are settled in (module docstring); the decisions are in the same
+    order.
     """
     draft = _Draft(request)
-    suppressed = _suppressed(request, proposals, specs)
+    suppressed: set[tuple[str, str]] = set()
     replaced: set[tuple[str, str]] = set()
-    decisions = []
-    for proposal in proposals:
+    decisions: dict[int, Decision] = {}
+    # Suppressions first, whatever their place: a suppressed deal stays suppressed.
+    first = [i for i, p in enumerate(proposals) if p.intent == "SUPPRESS_DEALS"]
+    rest = [i for i, p in enumerate(proposals) if p.intent != "SUPPRESS_DEALS"]
+    for index in first + rest:
+        proposal = proposals[index]
         spec = specs[proposal.agent]
         try:
             _common(proposal, spec, REQUEST_INTENTS)
             _apply(draft, proposal, spec, config, signals, suppressed, replaced)
         except _Rejected as rejected:
-            decisions.append(Decision.of(proposal, rejected.reason))
+            decisions[index] = Decision.of(proposal, rejected.reason)
         else:
-            decisions.append(Decision.of(proposal, "applied"))
-    return RequestChange(draft.build() if draft.changed else request, tuple(decisions))
-
-
-def _suppressed(
-    request: BidRequest, proposals: Sequence[Proposal], specs: Mapping[str, AgentSpec]
-) -> frozenset[tuple[str, str]]:
-    """(imp, deal) pairs that some agent may suppress: they win over other changes."""
-    pairs: set[tuple[str, str]] = set()
-    for proposal in proposals:
-        if (
-            proposal.intent != "SUPPRESS_DEALS"
-            or "SUPPRESS_DEALS" not in specs[proposal.agent].intents
-        ):
-            continue
-        match = _IMP_PATH.match(proposal.path)
-        if match and proposal.op == "REMOVE":
-            pairs.update((match.group(1), deal_id) for deal_id in proposal.ids)
-    return frozenset(pairs)
+            decisions[index] = Decision.of(proposal, "applied")
+    ordered = tuple(decisions[index] for index in range(len(proposals)))
+    return RequestChange(draft.build() if draft.changed else request, ordered)
 
 
 def _apply(
@@ -182,7 +185,7 @@ def _apply(
     spec: AgentSpec,
     config: AgentsConfig,
     signals: Signals,
-    suppressed: frozenset[tuple[str, str]],
+    suppressed: set[tuple[str, str]],
     replaced: set[tuple[str, str]],
 ) -> None:
     intent = proposal.intent
@@ -191,7 +194,7 @@ def _apply(
     elif intent == "ADJUST_DEAL_FLOOR":
         _deal_floor(draft, proposal, suppressed, replaced)
     elif intent == "SUPPRESS_DEALS":
-        _suppress(draft, proposal)
+        _suppress(draft, proposal, suppressed)
     elif intent == "ACTIVATE_DEALS":
         _activate(draft, proposal, config, suppressed)
     elif intent == "ADD_METRICS":
@@ -218,7 +221,14 @@ def _segments(draft: _Draft, proposal: Proposal, spec: AgentSpec, signals: Signa
         raise _Rejected("privacy")
     user = draft.user or draft.request.user or User()
     data = list(user.data or [])
-    mine = next((i for i, d in enumerate(data) if d.id == spec.name), None)
+    mine = next(
+        (
+            i
+            for i, d in enumerate(data)
+            if d.id == spec.name and (d.ext or {}).get("segtax") == spec.segtax
+        ),
+        None,
+    )
     have = {s.id for s in (data[mine].segment or [])} if mine is not None else set()
     new = [Segment(id=segment_id) for segment_id in ids if segment_id not in have]
     if not new:
@@ -235,41 +245,33 @@ def _segments(draft: _Draft, proposal: Proposal, spec: AgentSpec, signals: Signa
 def _deal_floor(
     draft: _Draft,
     proposal: Proposal,
-    suppressed: frozenset[tuple[str, str]],
+    suppressed: set[tuple[str, str]],
     replaced: set[tuple[str, str]],
 ) -> None:
     match = _DEAL_PATH.match(proposal.path)
     if match is None:
         raise _Rejected("bad_path")
     imp_id, deal_id = match.groups()
+    draft.imp(imp_id)
+    if (imp_id, deal_id) in suppressed:
+        raise _Rejected("conflict")
     deals = draft.deals(imp_id)
     index = next((i for i, deal in enumerate(deals) if deal.id == deal_id), None)
     if index is None:
         raise _Rejected("unknown_deal")
     floor = proposal.number
-    if floor is None or floor < 0 or floor > MAX_FLOOR_CPM:
+    if floor is None or not math.isfinite(floor) or floor < 0 or floor > MAX_FLOOR_CPM:
         raise _Rejected("bad_value")
-    if (imp_id, deal_id) in suppressed or (imp_id, deal_id) in replaced:
+    if (imp_id, deal_id) in replaced:
         raise _Rejected("conflict")
-    publisher = _publisher_floor(draft.request, imp_id, deal_id)
-    if floor < publisher:
+    if floor < draft.minimum_floor(imp_id, deal_id):
         raise _Rejected("below_publisher_floor")
     replaced.add((imp_id, deal_id))
     deals[index] = deals[index].model_copy(update={"bidfloor": floor})
     draft.set_deals(imp_id, deals)
 
 
-def _publisher_floor(request: BidRequest, imp_id: str, deal_id: str) -> float:
-    """The deal's floor as the request came in (no agent change counts)."""
-    for imp in request.imp:
-        if imp.id == imp_id and imp.pmp is not None:
-            for deal in imp.pmp.deals or []:
-                if deal.id == deal_id:
-                    return deal.bidfloor
-    return 0.0
-
-
-def _suppress(draft: _Draft, proposal: Proposal) -> None:
+def _suppress(draft: _Draft, proposal: Proposal, suppressed: set[tuple[str, str]]) -> None:
     match = _IMP_PATH.match(proposal.path)
     if match is None:
         raise _Rejected("bad_path")
@@ -278,6 +280,7 @@ def _suppress(draft: _Draft, proposal: Proposal) -> None:
     deals = draft.deals(imp_id)
     if not ids <= {deal.id for deal in deals}:
         raise _Rejected("unknown_deal")
+    suppressed.update((imp_id, deal_id) for deal_id in ids)
     draft.set_deals(imp_id, [deal for deal in deals if deal.id not in ids])
 
 
@@ -285,7 +288,7 @@ def _activate(
     draft: _Draft,
     proposal: Proposal,
     config: AgentsConfig,
-    suppressed: frozenset[tuple[str, str]],
+    suppressed: set[tuple[str, str]],
 ) -> None:
     match = _IMP_PATH.match(proposal.path)
     if match is None:
@@ -308,6 +311,7 @@ def _activate(
             if deal.bidfloorcur != imp.bidfloorcur:
                 raise _Rejected("currency")
             floor = max(floor, imp.bidfloor)
+        draft.floors[imp_id, deal.id] = floor
         deals.append(
             Deal(
                 id=deal.id,
@@ -367,6 +371,9 @@ def _cids(draft: _Draft, proposal: Proposal) -> None:
         added.append(Data.model_validate(item))
     holder = getattr(request, channel)
     content = draft.content or holder.content or Content()
+    have = [d.model_dump(exclude_none=True) for d in content.data or []]
+    if any(d.model_dump(exclude_none=True) in have for d in added):
+        raise _Rejected("duplicate")
     draft.content = content.model_copy(update={"data": [*(content.data or []), *added]})
     draft.changed = True
 
@@ -404,7 +411,7 @@ def judge_bids(
             if target is None:
                 raise _Rejected("unknown_bid")
             price = proposal.number
-            if price is None or price <= 0:
+            if price is None or not math.isfinite(price) or price <= 0:
                 raise _Rejected("bad_value")
             micros = rates.to_exchange_micros(price, currency, rounding="down")
             if micros >= target.price_micros:

@@ -523,12 +523,6 @@ def test_content_data_of_an_app_goes_to_the_apps_content() -> None:
     assert dump(change.request) == dump(decoded(expected))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug: the docstring says additions including content data are unions in "
-    "which a duplicate is rejected, but _cids has no duplicate check: the same Data is "
-    "appended once per proposal",
-)
 def test_the_same_content_data_twice_is_a_duplicate() -> None:
     change = judge(
         decoded(raw_request()), cids("context", CONTEXT_DATA), cids("context2", CONTEXT_DATA)
@@ -606,7 +600,9 @@ REJECTIONS: list[tuple[str, Proposal, str]] = [
     ),
     (
         "floor-with-add",
-        Proposal("floors", "ADJUST_DEAL_FLOOR", "ADD", "/imp/1/pmp/deals/d1", "adjust_deal", 4.0),
+        Proposal(
+            "floors", "ADJUST_DEAL_FLOOR", "ADD", "/imp/1/pmp/deals/d1", "adjust_deal", number=4.0
+        ),
         "bad_op",
     ),
     (
@@ -670,7 +666,12 @@ REJECTIONS: list[tuple[str, Proposal, str]] = [
     (
         "floor-path",
         Proposal(
-            "floors", "ADJUST_DEAL_FLOOR", "REPLACE", "/imp/1/pmp/deal/d1", "adjust_deal", 4.0
+            "floors",
+            "ADJUST_DEAL_FLOOR",
+            "REPLACE",
+            "/imp/1/pmp/deal/d1",
+            "adjust_deal",
+            number=4.0,
         ),
         "bad_path",
     ),
@@ -749,12 +750,6 @@ def test_a_suppression_beats_a_floor_change_listed_before_it() -> None:
     assert dump(change.request) == dump(decoded(expected))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug: a floor change after the suppression of its deal is rejected as "
-    "unknown_deal (the suppression already removed the deal from the draft), not conflict "
-    "as the docstring says ('whichever agent came first')",
-)
 def test_a_suppression_beats_a_floor_change_listed_after_it() -> None:
     request = decoded(raw_request())
     change = judge(request, suppress("curator", "1", "d1"), floor("floors2", "1", "d1", 4.0))
@@ -776,11 +771,10 @@ def test_a_suppression_blocks_only_its_own_deal_on_its_own_imp() -> None:
 def test_a_suppression_beats_an_activation_whichever_comes_first() -> None:
     request = decoded(raw_request())
     first = judge(request, activate("curator", "2", "sports"), suppress("floors", "2", "sports"))
-    # the activation is refused; the deal is then not on the imp for the suppression to remove
-    assert reasons(first) == ["conflict", "unknown_deal"]
-    assert first.request is request
-    later = judge(request, suppress("floors", "1", "d1"), activate("curator", "1", "d1"))
-    assert reasons(later) == ["applied", "unknown_deal"]  # d1 is not curated
+    # suppressions are judged first: the deal is not on the imp yet, so the suppression is
+    # refused, suppresses nothing, and the activation goes ahead
+    assert reasons(first) == ["applied", "unknown_deal"]
+    assert [deal.id for deal in first.request.imp[1].pmp.deals] == ["sports"]
     raw = raw_request()
     raw["imp"][1]["pmp"] = {"deals": [{"id": "sports", "bidfloor": 3.0}]}
     with_deal = decoded(raw)
@@ -796,12 +790,6 @@ def test_a_suppression_by_an_agent_not_declaring_it_blocks_nothing() -> None:
     assert deal_floors(change.request) == {("1", "d1"): 4.0, ("1", "d2"): 3.0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug: _suppressed collects the pairs of every SUPPRESS_DEALS proposal, "
-    "including one the policy then rejects (here unknown_deal: d9 is not on the imp), so d1 "
-    "stays on the imp and its floor change is still refused as a conflict",
-)
 def test_a_rejected_suppression_blocks_no_floor_change() -> None:
     request = decoded(raw_request())
     change = judge(request, suppress("curator", "1", "d1", "d9"), floor("floors2", "1", "d1", 4.0))
@@ -830,13 +818,6 @@ def test_a_rejected_floor_change_does_not_take_the_target() -> None:
     assert deal_floors(change.request) == {("1", "d1"): 6.0, ("1", "d2"): 3.0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug: the publisher floor of a deal an agent activated in the same request "
-    "is taken as 0 (_publisher_floor finds it only in the incoming request), so a second "
-    "agent may lower it below the curated floor and the imp's bidfloor, which _activate "
-    "had just enforced",
-)
 def test_an_activated_deals_floor_cannot_then_be_lowered() -> None:
     request = decoded(raw_request())
     change = judge(
@@ -846,12 +827,6 @@ def test_an_activated_deals_floor_cannot_then_be_lowered() -> None:
     assert deal_floors(change.request)[("2", "sports")] == 2.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy bug (defence in depth): a Proposal whose number is NaN passes every "
-    "comparison in _deal_floor and becomes the deal's floor (model_copy does not validate); "
-    "proposals_of turns a wire NaN into None, but the pure function accepts it",
-)
 def test_a_nan_floor_is_a_bad_value() -> None:
     request = decoded(raw_request())
     change = judge(request, floor("floors", "1", "d1", math.nan))
@@ -1064,14 +1039,6 @@ def test_a_non_finite_shade_from_the_wire_is_a_bad_value(price: float) -> None:
     assert reasons(decisions) == ["bad_value"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="policy bug (defence in depth): judge_bids passes a non-finite number to "
-    "CurrencyRates.to_exchange_micros, which raises ValueError ('amount must be finite') "
-    "instead of the proposal being rejected as bad_value; only proposals_of's filtering "
-    "keeps it from happening",
-)
 @pytest.mark.parametrize("price", [math.inf, math.nan])
 def test_a_non_finite_shade_is_a_bad_value(price: float) -> None:
     prices, decisions = bids(shade("shader", price))

@@ -1,0 +1,936 @@
+"""Agents section: what an ARTF agent stage costs the exchange, side by side with no agents.
+
+The reference agent (``python -m agents.reference`` on ``agents/reference/demo_rules.json``)
+runs as its own processes pinned to core 1; the exchange side runs on core 0. The request
+is ``bench.payloads``' banner with ``site.cat ["IAB17"]`` and a ``pmp`` deal ``pmp-1`` at
+1.00 USD: the agent proposes one segment (``artf-sports``) and raises the deal's floor to
+1.50, so every call carries mutations the policy applies.
+
+1. In process (``python -m bench.agents --micro``, a child pinned to core 0):
+   ``AgentHost.on_request`` awaited back to back with 1 agent and with 3 agents at the
+   bid-request stage (3 reference agent processes, one port each), and as a baseline the
+   same loop with no call at all (``judge_request`` on zero proposals). Per stage: this
+   process's CPU (``time.process_time``: every thread, grpc's own included, the agent's
+   process not) p50 and mean, and wall p50/p99.
+2. The whole exchange (``rtb serve``, demo-like routers of ``bench.bidders``, memory store,
+   screening off) on core 0, load (``bench.loadgen``) on core 1 with the agents: without
+   ``RTB_AGENTS_FILE``, with 1 agent and with 3. A closed loop (8 connections) per
+   configuration for saturation and CPU per auction (``/proc``), then an open loop at one
+   rate for all of them (half the lowest saturation) for p50/p99. CPU per agent call =
+   (µs/auction with k agents − without) ÷ k; the latency an agent stage adds = p50/p99
+   with agents − without. ``rtb_agent_calls_total`` and ``rtb_agent_mutations_total`` are
+   read from ``/metrics`` around every run; a run with agents where no mutation was
+   applied raises (a benchmark of an agent that does nothing measures nothing).
+3. The targets: ≤ 100 µs exchange CPU per agent call, p99 added ≤ the agent's deadline
+   (5 ms) + 1 ms.
+
+``python -m bench.agents`` runs the section alone; ``--profile`` runs the in-process
+1-agent loop under cProfile (main thread CPU) and prints where the time goes.
+"""
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import http.client
+import io
+import json
+import os
+import pstats
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+import uvloop
+from prometheus_client import CollectorRegistry
+
+from agents.config import NO_AGENTS, load_agents
+from agents.host import AgentHost
+from agents.metrics import AgentMetrics
+from agents.policy import judge_request
+from bench.bidders import demo_like
+from bench.exchange_fanout import _rtb
+from bench.loadgen import LoadResult
+from bench.payloads import AUCTION_PATH, banner_request
+from bench.processes import Pinning, cpu_seconds, pinning, serve_on_free_port, spawn, tail
+from bench.scrape import Counters, scrape
+from bench.section import Options, Report, Table, median_p99, progress
+from bench.serving import SCREEN_OFF, _background_load, _loadgen
+from openrtb.codec import decode_request
+from openrtb.privacy import privacy_signals
+
+__all__ = ["AGENT_COUNTS", "AGENT_REQUEST", "agent_request", "agents_spec", "main", "run"]
+
+AGENT_COUNTS: Final = (1, 3)
+"""Agents on the bid-request stage, beside the run without any."""
+DEADLINE_MS: Final = 5
+TARGET_US_PER_CALL: Final = 100.0
+TARGET_ADDED_P99_MS: Final = DEADLINE_MS + 1.0
+STAGE_TIMEOUT_S: Final = 0.05
+"""What is left of the auction's time when the in-process stage starts (the agent's own
+deadline, 5 ms, is the tighter limit)."""
+CONNECT_TIMEOUT_S: Final = 2.0
+CLOSED_CONNECTIONS: Final = 8
+"""Auctions in flight in the closed loop: enough to keep one worker busy while each waits
+for its agents, few enough that none waits ``RTB_SHED_AFTER_MS`` (20) and is shed."""
+OPEN_LOOP_LOAD: Final = 0.50
+"""The open loops' rate as a share of the *lowest* saturation among the configurations,
+so that every configuration is well under its own (half the no-agent saturation would
+overload the exchange with 3 agents when a call costs as much CPU as an auction)."""
+MAX_CALLS: Final = 200_000
+"""Cap on the in-process loop's samples (the baseline runs ~1 µs per turn)."""
+PROFILE_CALLS: Final = 3_000
+RULES: Final = Path(__file__).resolve().parents[1] / "agents" / "reference" / "demo_rules.json"
+REPO_ROOT: Final = Path(__file__).resolve().parents[1]
+FIELDS: Final = ("site", "app", "device.geo", "imp.banner", "imp.pmp")
+INTENTS: Final = ("ACTIVATE_SEGMENTS", "ADJUST_DEAL_FLOOR")
+SEGTAX: Final = 4
+DEAL_ID: Final = "pmp-1"
+NO_BREAKER: Final = 1000
+"""The agents' ``failure_threshold`` (the file's maximum): a burst of timeouts never opens a
+breaker, so every auction calls every agent and the CPU per call is that of calls made (a
+skipped call costs nothing); the timeouts still show in ``rtb_agent_calls_total``."""
+HEALTHY_SHARE: Final = 0.99
+"""A run's CPU per call counts as measured when this share of its calls answered ``ok``."""
+_START_TIMEOUT_S: Final = 30.0
+_PROBE_TIMEOUT_S: Final = 15.0
+_CORE_BUSY_WARNING: Final = 0.90
+_OTHER_LOAD_WARNING: Final = 0.10
+_SHORT: Final = {"ACTIVATE_SEGMENTS": "segments", "ADJUST_DEAL_FLOOR": "floor"}
+
+
+def agent_request() -> dict[str, Any]:
+    """The bench banner request on a sports page with a ``pmp-`` deal: the reference agent's
+    demo rules activate a segment for it and raise the deal's floor from 1.00 to 1.50."""
+    request = banner_request()
+    request["site"]["cat"] = ["IAB17"]
+    request["imp"][0]["pmp"] = {"deals": [{"id": DEAL_ID, "bidfloor": 1.0, "bidfloorcur": "USD"}]}
+    return request
+
+
+AGENT_REQUEST: Final[bytes] = orjson.dumps(agent_request())
+
+
+def agents_spec(targets: Sequence[str]) -> dict[str, Any]:
+    """An agents file naming one agent per target (``ref-1``, ``ref-2`` …), all at the
+    bid-request stage with the same fields, intents and deadline."""
+    return {
+        "allowed_segtax": [SEGTAX],
+        "agents": [
+            {
+                "name": f"ref-{index}",
+                "target": target,
+                "stages": ["bid_request"],
+                "intents": list(INTENTS),
+                "fields": list(FIELDS),
+                "deadline_ms": DEADLINE_MS,
+                "segtax": SEGTAX,
+                "failure_threshold": NO_BREAKER,
+            }
+            for index, target in enumerate(targets, start=1)
+        ],
+    }
+
+
+def _write_agents_file(work: Path, targets: Sequence[str]) -> Path:
+    path = work / f"agents-{len(targets)}.json"
+    path.write_text(json.dumps(agents_spec(targets), indent=1))
+    return path
+
+
+def _child_env() -> dict[str, str]:
+    """This environment without ``RTB_*``, with the repository importable (``bench``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTB_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+# -- the reference agents -------------------------------------------------------------------
+
+
+def _listening(process: subprocess.Popen[bytes], log: Path) -> str:
+    """The ``host:port`` of the agent's ``listening on HOST:PORT`` line."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"reference agent silent after {_START_TIMEOUT_S:g} s")
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        chunk = os.read(fd, 4096) if ready else b""
+        if (ready and not chunk) or (not ready and process.poll() is not None):
+            raise RuntimeError(f"reference agent exited ({process.poll()}):\n{tail(log)}")
+        buf += chunk
+    line = buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+    if not line.startswith("listening on "):
+        raise RuntimeError(f"reference agent printed {line!r}:\n{tail(log)}")
+    return line.removeprefix("listening on ")
+
+
+@dataclass(frozen=True, slots=True)
+class Agents:
+    """The reference agent processes: ``host:port`` and pid of each."""
+
+    targets: list[str]
+    pids: list[int]
+
+    def cpu_s(self, count: int) -> float:
+        """User + system CPU of the first ``count`` agents so far."""
+        return sum(cpu_seconds(pid) for pid in self.pids[:count])
+
+
+@contextlib.contextmanager
+def reference_agents(count: int, pins: Pinning, work: Path) -> Iterator[Agents]:
+    """``count`` reference agent processes on the load generator's core, one port each,
+    until the block ends."""
+    with contextlib.ExitStack() as stack:
+        started = []
+        for index in range(1, count + 1):
+            log_path = work / f"agent-{index}.log"
+            log = stack.enter_context(log_path.open("wb"))
+            argv = [*pins.loadgen, sys.executable, "-m", "agents.reference"]
+            argv += ["--listen", "127.0.0.1:0", "--rules", str(RULES), "--log-level", "warning"]
+            process = stack.enter_context(
+                spawn(argv, stdout=subprocess.PIPE, stderr=log, env=_child_env())
+            )
+            started.append((process, log_path))
+        targets = [_listening(process, log_path) for process, log_path in started]
+        pids = [process.pid for process, _ in started]
+        progress(f"reference agents: {', '.join(targets)} (pids {pids})")
+        yield Agents(targets, pids)
+
+
+# -- 1. in process: the host side of one stage ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """One in-process loop: ``agents`` agents on the stage (0: the baseline)."""
+
+    agents: int
+    calls: int
+    cpu_p50_us: float
+    cpu_mean_us: float
+    main_mean_us: float
+    """The main thread's CPU alone (the rest is grpc's threads)."""
+    wall_p50_ms: float
+    wall_p99_ms: float
+    wall_max_ms: float
+    outcomes: dict[str, int]
+    decisions: dict[str, int]
+    """``INTENT reason`` → count over the measured calls."""
+
+    @property
+    def applied(self) -> int:
+        return sum(n for key, n in self.decisions.items() if key.endswith(" applied"))
+
+    def per_call_us(self, baseline: "InProcess | None") -> float | None:
+        if not self.agents:
+            return None
+        floor = baseline.cpu_mean_us if baseline is not None else 0.0
+        return (self.cpu_mean_us - floor) / self.agents
+
+
+def _stage(agents_file: Path | None) -> tuple[Callable[[int], Awaitable[Any]], Any]:
+    """The coroutine one turn of the loop awaits, and the host (None for the baseline)."""
+    full = decode_request(AGENT_REQUEST)
+    signals = privacy_signals(full)
+    if agents_file is None:
+
+        async def nothing(_: int) -> Any:
+            return judge_request(full, (), {}, NO_AGENTS, signals), ()
+
+        return nothing, None
+    host = AgentHost(load_agents(agents_file), AgentMetrics(CollectorRegistry()))
+    ids = [f"bench-{i:07d}" for i in range(MAX_CALLS + 1)]
+
+    async def call(i: int) -> Any:
+        return await host.on_request(full, signals, ids[i], timeout_s=STAGE_TIMEOUT_S)
+
+    return call, host
+
+
+async def _in_process(
+    agents_file: Path | None, warmup_s: float, duration_s: float, profile: bool
+) -> dict[str, Any]:
+    stage, host = _stage(agents_file)
+    if host is not None:
+        ready = await host.connect(CONNECT_TIMEOUT_S)
+        if not all(ready.values()):
+            raise RuntimeError(f"agents not ready: {ready}")
+    gc.collect()
+    gc.freeze()  # as app.main does after start-up
+    clock, cpu = time.perf_counter, time.process_time
+    until = clock() + warmup_s
+    turn = 0
+    while clock() < until or turn < 10:
+        await stage(turn % MAX_CALLS)
+        turn += 1
+    walls: list[float] = []
+    cpus: list[float] = []
+    outcomes: Counter[str] = Counter()
+    decisions: Counter[str] = Counter()
+    started_cpu, started_main = cpu(), time.thread_time()
+    until = clock() + duration_s
+    calls = 0
+    while calls < MAX_CALLS and (calls < 10 or clock() < until):
+        c0 = cpu()
+        w0 = clock()
+        _, reports = await stage(calls)
+        w1 = clock()
+        c1 = cpu()
+        walls.append(w1 - w0)
+        cpus.append(c1 - c0)
+        for report in reports:
+            outcomes[report.outcome] += 1
+            for decision in report.decisions:
+                decisions[f"{decision.intent} {decision.reason}"] += 1
+        calls += 1
+    total_cpu, total_main = cpu() - started_cpu, time.thread_time() - started_main
+    out: dict[str, Any] = {}
+    if profile:
+        out["profile"] = await _profiled(stage)
+    if host is not None:
+        await host.close()
+    cpu_p50, _ = median_p99(cpus)
+    wall_p50, wall_p99 = median_p99(walls)
+    out["result"] = {
+        "agents": 0 if host is None else len(host.config.agents),
+        "calls": calls,
+        "cpu_p50_us": cpu_p50 * 1e6,
+        "cpu_mean_us": total_cpu / calls * 1e6,
+        "main_mean_us": total_main / calls * 1e6,
+        "wall_p50_ms": wall_p50 * 1e3,
+        "wall_p99_ms": wall_p99 * 1e3,
+        "wall_max_ms": max(walls) * 1e3,
+        "outcomes": dict(outcomes),
+        "decisions": dict(decisions),
+    }
+    return out
+
+
+async def _profiled(stage: Callable[[int], Awaitable[Any]]) -> str:
+    """``PROFILE_CALLS`` stages under cProfile on the main thread's CPU clock (waiting for
+    the agent costs nothing there), the top functions by cumulative and by own time."""
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.enable()
+    for i in range(PROFILE_CALLS):
+        await stage(i)
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+    return text.getvalue()
+
+
+def measure_in_process(
+    pins: Pinning, agents_file: Path | None, options: Options, profile: bool = False
+) -> tuple[InProcess, str]:
+    """One in-process loop in a child on the server's core: its figures (and profile)."""
+    argv = [*pins.server, sys.executable, "-m", "bench.agents", "--micro"]
+    argv += ["--duration", str(options.duration_s), "--warmup", str(options.warmup_s)]
+    if agents_file is not None:
+        argv += ["--agents-file", str(agents_file)]
+    if profile:
+        argv.append("--profile")
+    timeout_s = options.warmup_s + options.duration_s + 120.0
+    with spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env()) as child:
+        out, err = child.communicate(timeout=timeout_s)
+    if child.returncode != 0:
+        raise RuntimeError(f"in-process loop failed ({child.returncode}):\n{err.decode()[-3000:]}")
+    data = json.loads(out.decode().strip().splitlines()[-1])
+    measured = InProcess(**data["result"])
+    if measured.agents and not measured.applied:
+        raise RuntimeError(
+            f"in process, {measured.agents} agent(s): no mutation applied "
+            f"(calls {measured.outcomes}, decisions {measured.decisions})"
+        )
+    return measured, data.get("profile", "")
+
+
+# -- 2. the whole exchange over HTTP --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRun:
+    """One load run of ``rtb serve`` with ``agents`` agents on the bid-request stage."""
+
+    agents: int
+    result: LoadResult
+    counters: Counters
+    """The exchange's counters over the run, warm-up included."""
+
+    @property
+    def closed(self) -> bool:
+        return self.result.target_rate is None
+
+    @property
+    def auctions(self) -> float:
+        return self.counters.total("rtb_auction_requests_total")
+
+    @property
+    def calls(self) -> dict[str, float]:
+        return {k: v for k, v in self.counters.by("rtb_agent_calls_total", "outcome").items() if v}
+
+    @property
+    def mutations(self) -> dict[tuple[str, str], float]:
+        """(intent, reason) → proposals over the run."""
+        out: dict[tuple[str, str], float] = {}
+        for (name, labels), value in self.counters.samples.items():
+            if name == "rtb_agent_mutations_total" and value:
+                label = dict(labels)
+                key = (label.get("intent", ""), label.get("reason", ""))
+                out[key] = out.get(key, 0.0) + value
+        return out
+
+    @property
+    def applied(self) -> float:
+        return sum(n for (_, reason), n in self.mutations.items() if reason == "applied")
+
+    @property
+    def good_share(self) -> float:
+        statuses = self.result.statuses
+        total = sum(statuses.values())
+        return statuses.get("200", 0) / total if total else 0.0
+
+    @property
+    def core1_share(self) -> float | None:
+        """Core 1 busy over the window: the generator plus the rest (the agents, mostly)."""
+        other = self.result.client_core_other
+        return None if other is None else self.result.client_cpu_share + other
+
+
+def _server_env(work: Path, agents_file: Path | None) -> dict[str, str]:
+    env = _child_env()
+    env.update(SCREEN_OFF)
+    env.update(
+        RTB_BIDDERS_FILE=str(demo_like().write(work)),
+        RTB_STORE="memory",
+        RTB_LOG_LEVEL="warning",
+    )
+    if agents_file is not None:
+        env["RTB_AGENTS_FILE"] = str(agents_file)
+    return env
+
+
+@contextlib.contextmanager
+def exchange(
+    pins: Pinning, work: Path, agents: int, agents_file: Path | None
+) -> Iterator[tuple[int, int]]:
+    """(pid, port) of ``rtb serve`` on the server's core, probed, until the block ends."""
+    command = [*pins.server, _rtb(), "serve", "--host", "127.0.0.1", "--port"]
+    log_path = work / f"exchange-{agents}.log"
+    with serve_on_free_port(
+        lambda port: [*command, str(port)],
+        _server_env(work, agents_file),
+        log_path,
+        f"rtb serve ({agents} agents)",
+    ) as (process, port):
+        _probe(port, agents, log_path)
+        yield process.pid, port
+
+
+def _post(port: int) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request(
+            "POST", AUCTION_PATH, AGENT_REQUEST, {"content-type": "application/json"}
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _probe(port: int, agents: int, log_path: Path) -> None:
+    """Auctions until one answers 200 with a bid and, with agents, until the exchange counts
+    an applied mutation: otherwise the runs would time an error path or an idle agent."""
+    deadline = time.monotonic() + _PROBE_TIMEOUT_S
+    while True:
+        status, body = _post(port)
+        bids = []
+        if status == 200:
+            bids = [b for s in json.loads(body).get("seatbid") or [] for b in s.get("bid", [])]
+        counters = scrape(port)
+        applied = counters.total("rtb_agent_mutations_total", reason="applied")
+        if bids and (not agents or applied):
+            break
+        if time.monotonic() > deadline:
+            calls = counters.by("rtb_agent_calls_total", "outcome")
+            raise RuntimeError(
+                f"rtb serve with {agents} agents: status {status}, {len(bids)} bids, "
+                f"agent calls {calls}, {applied:g} mutations applied after "
+                f"{_PROBE_TIMEOUT_S:g} s: {body[:300]!r}\n{tail(log_path)}"
+            )
+        time.sleep(0.1)
+    progress(
+        f"rtb serve, {agents} agents: probe OK, winner {bids[0].get('crid')} at "
+        f"{bids[0].get('price')} CPM" + (f", {applied:g} mutations applied" if agents else "")
+    )
+
+
+def _timed(
+    pins: Pinning,
+    port: int,
+    pid: int,
+    body_file: Path,
+    agents: int,
+    options: Options,
+    rate: float | None,
+) -> ExchangeRun:
+    before = scrape(port)
+    result = _loadgen(pins, port, body_file, pid, options, rate)
+    run = ExchangeRun(agents, result, scrape(port).minus(before))
+    if agents and not run.applied:
+        raise RuntimeError(
+            f"rtb serve with {agents} agents ({_loop(run)}): no agent mutation applied; "
+            f"agent calls {run.calls}, mutations {run.mutations}"
+        )
+    return run
+
+
+# -- the section ----------------------------------------------------------------------------
+
+
+def run(options: Options, counts: Sequence[int] = AGENT_COUNTS) -> Report:
+    """Start the agents; the in-process loops, then every exchange configuration."""
+    pins = pinning()
+    configs = (0, *counts)
+    micro = replace(options, duration_s=max(0.3, options.duration_s / 2))
+    per_micro_s = micro.warmup_s + micro.duration_s + 2.0
+    per_http_s = options.warmup_s + options.duration_s + 4.0
+    estimate = len(configs) * (per_micro_s + 2 * per_http_s) + 5
+    progress(f"agents: {len(configs)} configurations, about {estimate:.0f} s")
+    progress(pins.description)
+    context = [*_context(pins, options, micro, max(counts)), _background_load()]
+    with tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp:
+        work = Path(tmp)
+        body_file = work / "request.json"
+        body_file.write_bytes(AGENT_REQUEST)
+        with reference_agents(max(counts), pins, work) as targets:
+            files = {k: _write_agents_file(work, targets[:k]) for k in counts}
+            in_process = []
+            for k in configs:
+                progress(f"in process, {k} agents: {micro.duration_s:g} s")
+                in_process.append(measure_in_process(pins, files.get(k), micro)[0])
+            closed_options = replace(options, connections=CLOSED_CONNECTIONS)
+            closed = []
+            for k in configs:
+                with exchange(pins, work, k, files.get(k)) as (pid, port):
+                    progress(f"rtb serve, {k} agents: closed loop, {CLOSED_CONNECTIONS} conn.")
+                    closed.append(_timed(pins, port, pid, body_file, k, closed_options, None))
+            rate = OPEN_LOOP_LOAD * min(r.result.rps * r.good_share for r in closed)
+            opened = []
+            for k in configs:
+                with exchange(pins, work, k, files.get(k)) as (pid, port):
+                    progress(f"rtb serve, {k} agents: open loop at {rate:,.0f} auctions/s")
+                    opened.append(_timed(pins, port, pid, body_file, k, options, rate))
+    return _report(context, in_process, closed, opened)
+
+
+def _context(pins: Pinning, options: Options, micro: Options, agents: int) -> list[str]:
+    return [
+        f"CPU pinning: {pins.description} ({os.cpu_count()} CPUs); exchange side = core 0, "
+        "reference agents AND load generator share core 1",
+        f"agents: python -m agents.reference on {RULES.relative_to(REPO_ROOT)}, {agents} "
+        "processes (one port each; k agents = the first k), at the bid_request stage: "
+        f"fields {', '.join(FIELDS)}; intents {', '.join(INTENTS)}; segtax {SEGTAX}; "
+        f"deadline {DEADLINE_MS} ms",
+        f"request: {len(AGENT_REQUEST):,} B: bench/payloads.py's banner with site.cat IAB17 "
+        f"and pmp deal {DEAL_ID} at 1.00 USD (the agent adds segment artf-sports and raises "
+        "the floor to 1.50)",
+        f"in process: python -m bench.agents --micro (uvloop), {micro.warmup_s:g} s warm-up + "
+        f"{micro.duration_s:g} s of AgentHost.on_request back to back (timeout_s "
+        f"{STAGE_TIMEOUT_S:g}); baseline: judge_request on zero proposals",
+        "exchange: rtb serve (1 worker), bidders file bench.bidders.demo_like (the demo "
+        "routers without dayparting and age gates), RTB_STORE=memory, screening off, "
+        "RTB_LOG_LEVEL=warning, other RTB_* removed; a fresh process per run",
+        f"load: bench.loadgen, {options.warmup_s:g} s warm-up + {options.duration_s:g} s per "
+        f"run; closed loop {CLOSED_CONNECTIONS} connections; open loop "
+        f"{options.connections} connections at {OPEN_LOOP_LOAD:.0%} of the lowest saturation",
+    ]
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _us(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _us1(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _loop(run: ExchangeRun) -> str:
+    return "closed" if run.closed else f"{run.result.target_rate or 0:,.0f}/s"
+
+
+def _outcomes(counts: Mapping[str, float]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "–"
+    return ", ".join(f"{k} {n / total:.1%}" for k, n in sorted(counts.items(), key=lambda i: -i[1]))
+
+
+def _decisions(counts: Mapping[tuple[str, str], float], per: float) -> str:
+    """``segments applied 1.00, floor conflict 2.00`` … per auction (or per stage)."""
+    if not counts or not per:
+        return "–"
+    items = sorted(counts.items())
+    return ", ".join(f"{_SHORT.get(i, i)} {r} {n / per:.2f}" for (i, r), n in items)
+
+
+def _micro_decisions(m: InProcess) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = {}
+    for key, n in m.decisions.items():
+        intent, _, reason = key.partition(" ")
+        out[(intent, reason)] = float(n)
+    return out
+
+
+def _micro_table(rows: Sequence[InProcess]) -> Table:
+    base = next((m for m in rows if not m.agents), None)
+    body = []
+    for m in rows:
+        body.append(
+            [
+                "baseline: no call" if not m.agents else f"{m.agents} agent{'s' * (m.agents > 1)}",
+                f"{m.calls:,}",
+                _us1(m.cpu_p50_us),
+                _us1(m.cpu_mean_us),
+                _us1(m.main_mean_us),
+                _us1(m.per_call_us(base)),
+                _ms(m.wall_p50_ms),
+                _ms(m.wall_p99_ms),
+                _ms(m.wall_max_ms),
+                _outcomes(m.outcomes) if m.agents else "–",
+                _decisions(_micro_decisions(m), m.calls) if m.agents else "–",
+            ]
+        )
+    return Table(
+        "In process: the host side of one bid_request stage (this process on core 0, the "
+        "agents on core 1; CPU = time.process_time, every thread of this process; µs/call = "
+        "(mean − baseline mean) ÷ agents; mutations per stage)",
+        [
+            "stage",
+            "stages",
+            "CPU p50 µs",
+            "CPU mean µs",
+            "main thread µs",
+            "µs/call",
+            "wall p50 ms",
+            "wall p99 ms",
+            "wall max ms",
+            "agent calls",
+            "mutations/stage",
+        ],
+        body,
+    )
+
+
+def _per_call(run: ExchangeRun, base: ExchangeRun | None) -> float | None:
+    us = run.result.server_us_per_request
+    floor = base.result.server_us_per_request if base is not None else None
+    if not run.agents or us is None or floor is None:
+        return None
+    return (us - floor) / run.agents
+
+
+def _by_agents(runs: Sequence[ExchangeRun]) -> dict[int, ExchangeRun]:
+    return {r.agents: r for r in runs}
+
+
+def _exchange_table(closed: Sequence[ExchangeRun], opened: Sequence[ExchangeRun]) -> Table:
+    sat, ope = _by_agents(closed), _by_agents(opened)
+    base_sat, base_open = sat.get(0), ope.get(0)
+    rows = []
+    for k in sorted(sat):
+        s, o = sat[k], ope.get(k)
+        added50 = added99 = None
+        if o is not None and base_open is not None and k:
+            added50 = o.result.p50_ms - base_open.result.p50_ms
+            added99 = o.result.p99_ms - base_open.result.p99_ms
+        rows.append(
+            [
+                "no agents" if not k else f"{k} agent{'s' * (k > 1)}",
+                f"{s.result.rps * s.good_share:,.0f}",
+                _us(s.result.server_us_per_request),
+                _us(o.result.server_us_per_request if o else None),
+                _us(_per_call(s, base_sat)),
+                _us(_per_call(o, base_open) if o else None),
+                f"{o.result.target_rate or 0:,.0f}" if o else "–",
+                _ms(o.result.p50_ms if o else None),
+                _ms(o.result.p99_ms if o else None),
+                _ms(added50),
+                _ms(added99),
+                f"{min(s.good_share, o.good_share if o else 1.0):.1%}",
+            ]
+        )
+    return Table(
+        "Whole exchange over HTTP (rtb serve on core 0; saturation = closed loop, "
+        f"{CLOSED_CONNECTIONS} in flight; latency = open loop at one rate for all; µs/call = "
+        "(µs/auction with k agents − without) ÷ k; added = with − without, same rate)",
+        [
+            "agents",
+            "sat auctions/s",
+            "µs/auction sat",
+            "µs/auction open",
+            "µs/call sat",
+            "µs/call open",
+            "open rate/s",
+            "p50 ms",
+            "p99 ms",
+            "p50 added ms",
+            "p99 added ms",
+            "200s",
+        ],
+        rows,
+    )
+
+
+def _agents_table(runs: Sequence[ExchangeRun]) -> Table:
+    rows = []
+    for r in runs:
+        if not r.agents:
+            continue
+        calls = r.calls
+        rows.append(
+            [
+                f"{r.agents} agent{'s' * (r.agents > 1)}",
+                _loop(r),
+                f"{r.auctions:,.0f}",
+                f"{sum(calls.values()) / r.auctions:.2f}" if r.auctions else "–",
+                _outcomes(calls),
+                _decisions(r.mutations, r.auctions),
+            ]
+        )
+    return Table(
+        "The exchange's agent counters per run (/metrics, warm-up included): "
+        "rtb_agent_calls_total by outcome, rtb_agent_mutations_total per auction by intent "
+        "and reason",
+        ["agents", "loop", "auctions", "calls/auction", "calls by outcome", "mutations/auction"],
+        rows,
+    )
+
+
+def _flag(run: ExchangeRun) -> str:
+    notes = []
+    r = run.result
+    if run.core1_share is not None and run.core1_share >= _CORE_BUSY_WARNING:
+        notes.append("CORE 1 SATURATED")
+    if r.server_core_other is not None and r.server_core_other > _OTHER_LOAD_WARNING:
+        notes.append("other load on core 0")
+    if r.target_rate and r.sent_rps < 0.97 * r.target_rate:
+        notes.append("rate not reached")
+    if r.unfinished:
+        notes.append(f"{r.unfinished} unfinished")
+    if run.good_share < 1.0:
+        notes.append("not all 200")
+    if run.calls.get("timeout"):
+        notes.append("agent timeouts")
+    return ", ".join(notes)
+
+
+def _detail(runs: Sequence[ExchangeRun]) -> Table:
+    rows = []
+    for run in runs:
+        r = run.result
+        rows.append(
+            [
+                str(run.agents),
+                _loop(run),
+                f"{r.rps:,.0f}",
+                _ms(r.p50_ms),
+                _ms(r.p99_ms),
+                _ms(r.p999_ms),
+                _ms(r.max_ms),
+                " ".join(f"{k}:{v}" for k, v in sorted(r.statuses.items())),
+                f"{r.non_2xx}/{r.errors}",
+                _share(r.server_cpu_share),
+                _share(r.server_core_other),
+                _share(r.client_cpu_share),
+                _share(run.core1_share),
+                _us(r.server_us_per_request),
+                _flag(run),
+            ]
+        )
+    return Table(
+        "Every run (CPU shares of one core over the window; core 1 = generator + agents)",
+        [
+            "agents",
+            "loop",
+            "auctions/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "statuses",
+            "non-2xx/err",
+            "exchange CPU",
+            "core-0 others",
+            "gen CPU",
+            "core 1",
+            "µs/auction",
+            "note",
+        ],
+        rows,
+    )
+
+
+def _verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "–"
+    return "met" if value <= target else "NOT MET"
+
+
+def _targets_table(
+    in_process: Sequence[InProcess], closed: Sequence[ExchangeRun], opened: Sequence[ExchangeRun]
+) -> Table:
+    rows: list[list[str]] = []
+    base = next((m for m in in_process if not m.agents), None)
+    cpu_target = f"≤ {TARGET_US_PER_CALL:g} µs"
+    p99_target = f"≤ {TARGET_ADDED_P99_MS:g} ms"
+    for m in in_process:
+        if m.agents:
+            value = m.per_call_us(base)
+            label = f"CPU per agent call, in process, {m.agents} agent(s)"
+            rows.append([label, _us1(value), cpu_target, _verdict(value, TARGET_US_PER_CALL)])
+    sat, ope = _by_agents(closed), _by_agents(opened)
+    for name, runs in (("saturation", sat), ("open loop", ope)):
+        for k, r in sorted(runs.items()):
+            if k:
+                value = _per_call(r, runs.get(0))
+                label = f"exchange CPU per agent call, {name}, {k} agent(s)"
+                rows.append([label, _us(value), cpu_target, _verdict(value, TARGET_US_PER_CALL)])
+    for m in in_process:
+        if m.agents and base is not None:
+            value = m.wall_p99_ms - base.wall_p99_ms
+            label = f"p99 added, in process (stage wall), {m.agents} agent(s)"
+            rows.append([label, _ms(value), p99_target, _verdict(value, TARGET_ADDED_P99_MS)])
+    base_open = ope.get(0)
+    for k, r in sorted(ope.items()):
+        if k and base_open is not None:
+            value = r.result.p99_ms - base_open.result.p99_ms
+            label = f"p99 added, exchange at {r.result.target_rate or 0:,.0f}/s, {k} agent(s)"
+            rows.append([label, _ms(value), p99_target, _verdict(value, TARGET_ADDED_P99_MS)])
+    return Table(
+        f"Targets (issue 17): ≤ {TARGET_US_PER_CALL:g} µs exchange CPU per agent call; "
+        f"p99 added ≤ the deadline ({DEADLINE_MS} ms) + 1 ms",
+        ["figure", "value", "target", "verdict"],
+        rows,
+    )
+
+
+def _notes(in_process: Sequence[InProcess], runs: Sequence[ExchangeRun]) -> list[str]:
+    notes = []
+    for m in in_process:
+        failed = {k: v for k, v in m.outcomes.items() if k != "ok"}
+        if m.agents and failed:
+            notes.append(f"in process, {m.agents} agent(s): calls not ok: {failed}")
+    for run in runs:
+        flag = _flag(run)
+        if flag:
+            notes.append(f"{run.agents} agents, {_loop(run)}: {flag}")
+    notes.append(
+        "The exchange's µs/call also carries, once per auction, the plan made again from the "
+        "mutated request (exchange.core _request_agents), divided by k; the in-process rows "
+        "do not."
+    )
+    notes.append(
+        "With 3 agents the 3 reference processes share core 1 with the generator: the stage "
+        "waits for the slowest, so its wall time includes their queueing there."
+    )
+    return notes
+
+
+def _report(
+    context: list[str],
+    in_process: Sequence[InProcess],
+    closed: Sequence[ExchangeRun],
+    opened: Sequence[ExchangeRun],
+) -> Report:
+    runs = [*closed, *opened]
+    return Report(
+        "agents",
+        context,
+        [
+            _micro_table(in_process),
+            _exchange_table(closed, opened),
+            _agents_table(runs),
+            _targets_table(in_process, closed, opened),
+            _detail(runs),
+        ],
+        _notes(in_process, runs),
+    )
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def _profile(options: Options, agents: int) -> str:
+    """The in-process loop with ``agents`` agents under cProfile: where its time goes."""
+    pins = pinning()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp,
+        reference_agents(agents, pins, Path(tmp)) as targets,
+    ):
+        agents_file = _write_agents_file(Path(tmp), targets)
+        measured, profile = measure_in_process(pins, agents_file, options, profile=True)
+    head = (
+        f"{agents} agent(s): {measured.calls:,} stages, CPU mean {measured.cpu_mean_us:.1f} µs "
+        f"(main thread {measured.main_mean_us:.1f}), wall p50 {measured.wall_p50_ms:.2f} ms; "
+        f"cProfile of {PROFILE_CALLS:,} more stages, main-thread CPU clock:\n"
+    )
+    return head + profile
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.agents``: the section alone; ``--profile``: the in-process loop
+    under cProfile; ``--micro``: one in-process loop (the section's child, JSON out)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.agents",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.split("\n\n", 1)[0],
+    )
+    parser.add_argument("--duration", type=float, default=8.0, help="measured s per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured s before each")
+    parser.add_argument("--connections", type=int, default=32, help="open-loop connections")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process loop")
+    parser.add_argument("--agents", type=int, default=1, help="agents when profiling")
+    parser.add_argument("--micro", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--agents-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    options = Options(duration_s=args.duration, warmup_s=args.warmup, connections=args.connections)
+    if args.micro:
+        out = uvloop.run(_in_process(args.agents_file, args.warmup, args.duration, args.profile))
+        print(json.dumps({"result": out["result"], "profile": out.get("profile", "")}))
+        return 0
+    if args.profile:
+        sys.stdout.write(_profile(options, args.agents))
+        return 0
+    sys.stdout.write(run(options).render())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
