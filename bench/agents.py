@@ -229,6 +229,10 @@ class InProcess:
     outcomes: dict[str, int]
     decisions: dict[str, int]
     """``INTENT reason`` → count over the measured calls."""
+    stages_run: int
+    """Every stage the child ran (warm-up and profile included)."""
+    agent_us_per_call: float | None = None
+    """The agent processes' CPU per call over the child's whole run (set by the parent)."""
 
     @property
     def applied(self) -> int:
@@ -300,6 +304,7 @@ async def _in_process(
     out: dict[str, Any] = {}
     if profile:
         out["profile"] = await _profiled(stage)
+        turn += PROFILE_CALLS
     if host is not None:
         await host.close()
     cpu_p50, _ = median_p99(cpus)
@@ -315,6 +320,7 @@ async def _in_process(
         "wall_max_ms": max(walls) * 1e3,
         "outcomes": dict(outcomes),
         "decisions": dict(decisions),
+        "stages_run": turn + calls,
     }
     return out
 
@@ -335,9 +341,14 @@ async def _profiled(stage: Callable[[int], Awaitable[Any]]) -> str:
 
 
 def measure_in_process(
-    pins: Pinning, agents_file: Path | None, options: Options, profile: bool = False
+    pins: Pinning,
+    agents: Agents | None,
+    agents_file: Path | None,
+    options: Options,
+    profile: bool = False,
 ) -> tuple[InProcess, str]:
-    """One in-process loop in a child on the server's core: its figures (and profile)."""
+    """One in-process loop in a child on the server's core: its figures (and profile), with
+    the CPU the agent processes spent meanwhile."""
     argv = [*pins.server, sys.executable, "-m", "bench.agents", "--micro"]
     argv += ["--duration", str(options.duration_s), "--warmup", str(options.warmup_s)]
     if agents_file is not None:
@@ -345,12 +356,17 @@ def measure_in_process(
     if profile:
         argv.append("--profile")
     timeout_s = options.warmup_s + options.duration_s + 120.0
+    k = len(load_agents(agents_file).agents) if agents_file is not None else 0
+    agents_before = agents.cpu_s(k) if agents is not None else 0.0
     with spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_child_env()) as child:
         out, err = child.communicate(timeout=timeout_s)
+    agents_cpu = agents.cpu_s(k) - agents_before if agents is not None else 0.0
     if child.returncode != 0:
         raise RuntimeError(f"in-process loop failed ({child.returncode}):\n{err.decode()[-3000:]}")
     data = json.loads(out.decode().strip().splitlines()[-1])
     measured = InProcess(**data["result"])
+    if k and measured.stages_run:
+        measured = replace(measured, agent_us_per_call=agents_cpu / measured.stages_run / k * 1e6)
     if measured.agents and not measured.applied:
         raise RuntimeError(
             f"in process, {measured.agents} agent(s): no mutation applied "
@@ -370,6 +386,8 @@ class ExchangeRun:
     result: LoadResult
     counters: Counters
     """The exchange's counters over the run, warm-up included."""
+    agents_cpu_s: float = 0.0
+    """CPU the agent processes spent over the same span."""
 
     @property
     def closed(self) -> bool:
@@ -397,6 +415,31 @@ class ExchangeRun:
     @property
     def applied(self) -> float:
         return sum(n for (_, reason), n in self.mutations.items() if reason == "applied")
+
+    @property
+    def calls_made(self) -> float:
+        """Calls sent (not those skipped: breaker open, no time left)."""
+        calls = self.calls
+        return sum(calls.values()) - calls.get("breaker_open", 0) - calls.get("no_time", 0)
+
+    @property
+    def ok_share(self) -> float:
+        total = sum(self.calls.values())
+        return self.calls.get("ok", 0) / total if total else 0.0
+
+    @property
+    def healthy(self) -> bool:
+        """Every auction called every agent and ``HEALTHY_SHARE`` of the calls were ok: the
+        run's CPU per call is that of calls made and answered."""
+        if not self.agents:
+            return True
+        enough = self.calls_made >= HEALTHY_SHARE * self.auctions * self.agents
+        return enough and self.ok_share >= HEALTHY_SHARE
+
+    @property
+    def agent_us_per_call(self) -> float | None:
+        made = self.calls_made
+        return self.agents_cpu_s / made * 1e6 if made else None
 
     @property
     def good_share(self) -> float:
@@ -486,12 +529,14 @@ def _timed(
     pid: int,
     body_file: Path,
     agents: int,
+    processes: Agents,
     options: Options,
     rate: float | None,
 ) -> ExchangeRun:
-    before = scrape(port)
+    before, agents_before = scrape(port), processes.cpu_s(agents)
     result = _loadgen(pins, port, body_file, pid, options, rate)
-    run = ExchangeRun(agents, result, scrape(port).minus(before))
+    agents_cpu = processes.cpu_s(agents) - agents_before
+    run = ExchangeRun(agents, result, scrape(port).minus(before), agents_cpu)
     if agents and not run.applied:
         raise RuntimeError(
             f"rtb serve with {agents} agents ({_loop(run)}): no agent mutation applied; "
@@ -518,24 +563,26 @@ def run(options: Options, counts: Sequence[int] = AGENT_COUNTS) -> Report:
         work = Path(tmp)
         body_file = work / "request.json"
         body_file.write_bytes(AGENT_REQUEST)
-        with reference_agents(max(counts), pins, work) as targets:
-            files = {k: _write_agents_file(work, targets[:k]) for k in counts}
+        with reference_agents(max(counts), pins, work) as processes:
+            files = {k: _write_agents_file(work, processes.targets[:k]) for k in counts}
             in_process = []
             for k in configs:
                 progress(f"in process, {k} agents: {micro.duration_s:g} s")
-                in_process.append(measure_in_process(pins, files.get(k), micro)[0])
+                in_process.append(measure_in_process(pins, processes, files.get(k), micro)[0])
             closed_options = replace(options, connections=CLOSED_CONNECTIONS)
             closed = []
             for k in configs:
                 with exchange(pins, work, k, files.get(k)) as (pid, port):
                     progress(f"rtb serve, {k} agents: closed loop, {CLOSED_CONNECTIONS} conn.")
-                    closed.append(_timed(pins, port, pid, body_file, k, closed_options, None))
+                    closed.append(
+                        _timed(pins, port, pid, body_file, k, processes, closed_options, None)
+                    )
             rate = OPEN_LOOP_LOAD * min(r.result.rps * r.good_share for r in closed)
             opened = []
             for k in configs:
                 with exchange(pins, work, k, files.get(k)) as (pid, port):
                     progress(f"rtb serve, {k} agents: open loop at {rate:,.0f} auctions/s")
-                    opened.append(_timed(pins, port, pid, body_file, k, options, rate))
+                    opened.append(_timed(pins, port, pid, body_file, k, processes, options, rate))
     return _report(context, in_process, closed, opened)
 
 
@@ -892,10 +939,10 @@ def _profile(options: Options, agents: int) -> str:
     pins = pinning()
     with (
         tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp,
-        reference_agents(agents, pins, Path(tmp)) as targets,
+        reference_agents(agents, pins, Path(tmp)) as processes,
     ):
-        agents_file = _write_agents_file(Path(tmp), targets)
-        measured, profile = measure_in_process(pins, agents_file, options, profile=True)
+        agents_file = _write_agents_file(Path(tmp), processes.targets)
+        measured, profile = measure_in_process(pins, processes, agents_file, options, profile=True)
     head = (
         f"{agents} agent(s): {measured.calls:,} stages, CPU mean {measured.cpu_mean_us:.1f} µs "
         f"(main thread {measured.main_mean_us:.1f}), wall p50 {measured.wall_p50_ms:.2f} ms; "
