@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Final
 
 from bench import (
+    agents,
     exchange_fanout,
     fanout,
     loop_turns,
@@ -39,6 +40,7 @@ SECTIONS: Final[dict[str, Section]] = {
     "store-node": store_node.run,
     "fanout": fanout.run,
     "exchange-fanout": exchange_fanout.run,
+    "agents": agents.run,
     "overload": overload.run,
     "loop-turns": loop_turns.run,
     "notice-load": notice_load.run,

@@ -85,6 +85,8 @@ class AuctionRecorder:
             ivt=_screening(result.screening),
             # JSON: imp and bid ids are the client's strings, any character in them.
             variants=orjson.dumps(result.variant_bids).decode() if result.variant_bids else None,
+            # The audit of the ARTF agents: [agent, stage, outcome, [[intent, path, reason]]].
+            agents=_agents(result) if result.agents else None,
             **supply_path(request).fields(),
         )
         if result.winners and self._campaigns:
@@ -156,3 +158,18 @@ def _screening(verdict: Verdict) -> str | None:
     if verdict.blocked is not None:
         found.append(f"block:{verdict.blocked.check.value}")
     return ",".join(found) or None
+
+
+def _agents(result: AuctionResult) -> str:
+    """Each agent call of the auction and what became of every mutation it proposed."""
+    return orjson.dumps(
+        [
+            [
+                report.agent,
+                report.stage.value,
+                report.outcome,
+                [[d.intent, d.path, d.reason] for d in report.decisions],
+            ]
+            for report in result.agents
+        ]
+    ).decode()

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.protos import artf_pb2
@@ -65,9 +66,9 @@ def exchange_with(
         )
         agents_file = directory / "agents.json"
         agents_file.write_bytes(orjson.dumps({"allowed_segtax": [4], "agents": agents}))
+        settings.setdefault("store", "memory")
         app = create_app(
             Settings(
-                store="memory",
                 bidders_file=bidders,
                 agents_file=agents_file,
                 debug_allowed=True,
@@ -359,3 +360,47 @@ def test_the_reference_agent_shades_a_first_price_bid(tmp_path: Path, service: s
             (report,) = agent_reports(response)
             assert report["stage"] == "bid_response"
             assert [m["reason"] for m in report["mutations"]] == ["applied"]
+
+
+@pytest.mark.redis
+def test_the_auction_event_keeps_the_agents_audit(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    peer = AgentPeer("audience", mutations=[segments("seg-1"), deal_floor("/imp/1/x", 2.0)])
+    with (
+        AgentPeerServer([peer]),
+        exchange_with(
+            tmp_path,
+            [agent_entry("audience", peer.target)],
+            store="redis",
+            ledger_init="auto",
+            redis_url=redis_url,
+            key_prefix=key_prefix,
+            notice_secret="a-notice-secret-of-the-test-32-bytes!",
+        ) as (_, client),
+    ):
+        response, _ = auction(client, sports_request())
+        assert response.status_code == 200
+        stream = redis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            found: list[dict[str, str]] = []
+            for _poll in range(250):
+                entries = stream.xrange(f"{key_prefix}events")
+                found = [fields for _, fields in entries if fields.get("kind") == "auction"]
+                if found:
+                    break
+                time.sleep(0.02)
+        finally:
+            stream.close()
+    (event,) = found
+    assert orjson.loads(event["agents"]) == [
+        [
+            "audience",
+            "bid_request",
+            "ok",
+            [
+                ["ACTIVATE_SEGMENTS", "/user/data/segment", "applied"],
+                ["ADJUST_DEAL_FLOOR", "/imp/1/x", "bad_path"],
+            ],
+        ]
+    ]
