@@ -16,6 +16,8 @@ RUN useradd --create-home --uid 10001 rtb
 WORKDIR /srv/rtb
 
 COPY pyproject.toml README.md ./
+# Every package of pyproject.toml's packages.find (tests/test_dockerfile.py checks the list).
+COPY agents ./agents
 COPY app ./app
 COPY openrtb ./openrtb
 COPY auction ./auction
@@ -24,6 +26,9 @@ COPY budget ./budget
 COPY fraud ./fraud
 COPY exchange ./exchange
 COPY simulation ./simulation
+COPY experiments ./experiments
+COPY attribution ./attribution
+COPY supply ./supply
 # The runtime dependencies only (no extras: the dev and bench tools stay out), as `make run`
 # installs them; on Linux that is xgboost-cpu, not the CUDA build with its 469 MB
 # nvidia-nccl-cu12 (docs/decisions.md, "xgboost-cpu"), and the build fails if either came in.
