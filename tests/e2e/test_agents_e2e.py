@@ -235,6 +235,23 @@ def test_a_slow_agent_is_left_behind_at_its_deadline(tmp_path: Path) -> None:
         assert metric(client, "rtb_agent_calls_total", {"agent": "slow", "outcome": "timeout"})
 
 
+def test_a_slow_agent_costs_the_others_nothing(tmp_path: Path) -> None:
+    slow = AgentPeer("slow", AgentBehaviour.HANG)
+    quick = AgentPeer("quick", mutations=[segments("seg-q")])
+    with AgentPeerServer([slow, quick]):
+        agents = [
+            agent_entry("slow", slow.target, deadline_ms=15),
+            agent_entry("quick", quick.target, deadline_ms=15),
+        ]
+        with exchange_with(tmp_path, agents) as (dsp, client):
+            response, elapsed_s = auction(client, sports_request())
+            assert elapsed_s < 0.12 + SLACK_S
+            outcomes = {r["agent"]: r["outcome"] for r in agent_reports(response)}
+            assert outcomes == {"slow": "timeout", "quick": "ok"}
+            assert segments_of(dsp.seen[-1].body, "quick") == ["seg-q"]
+            assert segments_of(dsp.seen[-1].body, "slow") == []
+
+
 def test_hostile_agents_change_nothing_and_are_counted(tmp_path: Path) -> None:
     hostile = [
         AgentPeer("garbage", AgentBehaviour.GARBAGE),
