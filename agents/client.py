@@ -78,6 +78,11 @@ class AgentClient:
                 options=[
                     ("grpc.max_receive_message_length", spec.max_response_bytes),
                     ("grpc.enable_retries", 0),
+                    # A restarted agent is found again within a second, not gRPC's default
+                    # backoff of up to two minutes.
+                    ("grpc.initial_reconnect_backoff_ms", 100),
+                    ("grpc.min_reconnect_backoff_ms", 100),
+                    ("grpc.max_reconnect_backoff_ms", 1000),
                     ("grpc.keepalive_time_ms", 30_000),
                 ],
             )
@@ -106,15 +111,21 @@ class AgentClient:
         """False while the breaker is open (reading it may let the probe through)."""
         return self.breaker.allow()
 
-    async def call(self, payload: bytes, request_id: str, timeout_s: float) -> CallOutcome:
+    async def call(
+        self, payload: bytes, request_id: str, timeout_s: float, *, blame_timeout: bool = True
+    ) -> CallOutcome:
         """Send ``payload`` (an encoded RTBRequest for ``request_id``) and judge the answer's
-        form; never raises but for cancellation."""
+        form; never raises but for cancellation. ``blame_timeout`` False: the exchange cut
+        the deadline short, so a timeout does not count against the breaker."""
         started = self._clock()
         spec = self.spec
         try:
             answer = await self._call()(payload, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
-            return self._failed(_STATUS_OUTCOME.get(exc.code(), "error"), started)
+            outcome = _STATUS_OUTCOME.get(exc.code(), "error")
+            if outcome == "timeout" and not blame_timeout:
+                return CallOutcome(spec.name, outcome, self._elapsed_ms(started))
+            return self._failed(outcome, started)
         except grpc.aio.UsageError:
             return self._failed("error", started)
         response = artf_pb2.RTBResponse()

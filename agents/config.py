@@ -17,6 +17,7 @@ An agent is granted nothing by default: it sees the request's ``id``, ``tmax``, 
 it belongs to. The file is checked whole at startup; every problem names the file and field.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "AgentsFileError",
     "CuratedDeal",
     "Stage",
+    "cross_problems",
     "load_agents",
     "parse_agents",
 ]
@@ -118,7 +120,8 @@ class AgentSpec:
     vendor: str = ""
     """The ``vendor`` of the metrics it adds (its name unless set)."""
     bidders: frozenset[str] | None = None
-    """Bidders whose bids it sees at the bid-response stage; None: all."""
+    """Bidders whose bids it sees at the bid-response stage (required for BID_SHADE: an agent
+    shades for its buyers and sees no one else's prices); None: all."""
     max_response_bytes: int = 64 * 1024
     max_mutations: int = 200
     failure_threshold: int = 5
@@ -183,6 +186,10 @@ class _AgentFile(BaseModel):
                 raise ValueError(f"intent {intent} applies at stage {stage.value}, not listed")
         if "ACTIVATE_SEGMENTS" in self.intents and self.segtax is None:
             raise ValueError("ACTIVATE_SEGMENTS needs the segtax of the segment ids")
+        if "BID_SHADE" in self.intents and not self.bidders:
+            raise ValueError(
+                "BID_SHADE needs bidders: the bidders it shades for (it sees only their bids)"
+            )
         for path in self.fields:
             problem = _field_problem(path)
             if problem:
@@ -259,6 +266,22 @@ def parse_agents(data: bytes, source: str) -> AgentsConfig:
             for deal in parsed.deals
         ),
     )
+
+
+def cross_problems(
+    config: AgentsConfig, source: str, currencies: Collection[str], bidders: Collection[str]
+) -> list[str]:
+    """What the agents file names that the rest of the configuration does not have: a
+    curated deal's currency without an exchange rate, a bidder that does not exist."""
+    problems = [
+        f"{source}: deals[{i}].bidfloorcur: no exchange rate for {deal.bidfloorcur}"
+        for i, deal in enumerate(config.deals)
+        if deal.bidfloorcur not in currencies
+    ]
+    for agent in config.agents:
+        for name in sorted((agent.bidders or frozenset()) - set(bidders)):
+            problems.append(f"{source}: agent {agent.name}: bidders: no bidder named {name!r}")
+    return problems
 
 
 def _spec(agent: _AgentFile) -> AgentSpec:

@@ -10,6 +10,7 @@ garbage changes nothing: its call is counted and the auction goes on without it.
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -108,8 +109,17 @@ class AgentHost:
         cut from it) with the accepted mutations applied."""
         agents = self._stages[Stage.BID_REQUEST]
         views = _Views(full, signals, auction_id)
-        payloads = {spec.name: views.request_bytes(spec, self._trees[spec.name]) for spec in agents}
-        outcomes = await self._call_all(Stage.BID_REQUEST, agents, payloads, auction_id, timeout_s)
+        payloads: dict[str, bytes] = {}
+        skipped: list[CallOutcome] = []
+        for spec in agents:
+            try:
+                payloads[spec.name] = views.request_bytes(spec, self._trees[spec.name])
+            except ValueError:  # a value the proto cannot hold, in a field it may see
+                skipped.append(CallOutcome(spec.name, "unencodable", 0.0))
+        called = [spec for spec in agents if spec.name in payloads]
+        outcomes = await self._call_all(
+            Stage.BID_REQUEST, called, payloads, auction_id, timeout_s, skipped
+        )
         proposals = [p for outcome in outcomes for p in outcome.proposals]
         change = judge_request(full, proposals, self._specs, self.config, signals)
         return change, self._reports(Stage.BID_REQUEST, outcomes, change.decisions)
@@ -122,28 +132,44 @@ class AgentHost:
         auction_id: str,
         timeout_s: float,
         rates: CurrencyRates,
-    ) -> tuple[dict[tuple[str, str], int], tuple[AgentReport, ...]]:
-        """The bid-response stage: new prices in micros by (seat, bid id) for the bids the
-        agents shaded and the policy accepted."""
+    ) -> tuple[dict[int, int], tuple[AgentReport, ...]]:
+        """The bid-response stage: new prices in micros, by the bid's index in ``bids``, for
+        the bids the agents shaded and the policy accepted."""
         agents = self._stages[Stage.BID_RESPONSE]
         views = _Views(request, signals, auction_id)
+        # A (seat, bid id) two bidders share names no one bid: it is shown to no agent.
+        keys = Counter((bid.seat, bid.bid_id) for bid in bids)
+        index = {(bid.seat, bid.bid_id): i for i, bid in enumerate(bids)}
         payloads: dict[str, bytes] = {}
         shown: dict[str, dict[tuple[str, str], BidTarget]] = {}
+        skipped: list[CallOutcome] = []
         for spec in agents:
-            seen = [bid for bid in bids if spec.bidders is None or bid.bidder in spec.bidders]
-            targets: dict[tuple[str, str], BidTarget] = {}
-            for bid in seen:
-                targets.setdefault(
-                    (bid.seat, bid.bid_id), BidTarget(bid.seat, bid.bid_id, bid.price_micros)
-                )
-            shown[spec.name] = targets
-            payloads[spec.name] = views.request_bytes(
-                spec, self._trees[spec.name]
-            ) + _response_bytes(auction_id, rates.exchange_currency, seen)
-        outcomes = await self._call_all(Stage.BID_RESPONSE, agents, payloads, auction_id, timeout_s)
+            seen = [
+                bid
+                for bid in bids
+                if keys[bid.seat, bid.bid_id] == 1
+                and (spec.bidders is None or bid.bidder in spec.bidders)
+            ]
+            try:
+                payload = views.request_bytes(spec, self._trees[spec.name])
+            except ValueError:
+                skipped.append(CallOutcome(spec.name, "unencodable", 0.0))
+                continue
+            shown[spec.name] = {
+                (bid.seat, bid.bid_id): BidTarget(bid.seat, bid.bid_id, bid.price_micros)
+                for bid in seen
+            }
+            payloads[spec.name] = payload + _response_bytes(
+                auction_id, rates.exchange_currency, seen
+            )
+        called = [spec for spec in agents if spec.name in payloads]
+        outcomes = await self._call_all(
+            Stage.BID_RESPONSE, called, payloads, auction_id, timeout_s, skipped
+        )
         proposals = [p for outcome in outcomes for p in outcome.proposals]
         prices, decisions = judge_bids(proposals, self._specs, shown, rates)
-        return prices, self._reports(Stage.BID_RESPONSE, outcomes, decisions)
+        by_index = {index[key]: price for key, price in prices.items()}
+        return by_index, self._reports(Stage.BID_RESPONSE, outcomes, decisions)
 
     async def _call_all(
         self,
@@ -152,10 +178,10 @@ class AgentHost:
         payloads: Mapping[str, bytes],
         auction_id: str,
         timeout_s: float,
+        skipped: list[CallOutcome],
     ) -> list[CallOutcome]:
         """Every agent of ``stage`` at once, each until its own deadline or ``timeout_s``."""
         calls: list[tuple[AgentSpec, float]] = []
-        skipped: list[CallOutcome] = []
         for spec in agents:
             limit_s = min(spec.deadline_ms / _MS, timeout_s)
             if limit_s <= 0:
@@ -174,7 +200,10 @@ class AgentHost:
             spec, limit_s = calls[0]
             done = [
                 await self._clients[spec.name].call(
-                    header[spec.name] + payloads[spec.name], auction_id, limit_s
+                    header[spec.name] + payloads[spec.name],
+                    auction_id,
+                    limit_s,
+                    blame_timeout=_full_deadline(spec, limit_s),
                 )
             ]
         else:
@@ -203,7 +232,10 @@ class AgentHost:
         tasks = [
             asyncio.create_task(
                 self._clients[spec.name].call(
-                    header[spec.name] + payloads[spec.name], auction_id, limit_s
+                    header[spec.name] + payloads[spec.name],
+                    auction_id,
+                    limit_s,
+                    blame_timeout=_full_deadline(spec, limit_s),
                 )
             )
             for spec, limit_s in calls
@@ -211,13 +243,14 @@ class AgentHost:
         longest = max(limit_s for _, limit_s in calls)
         await asyncio.wait(tasks, timeout=longest)
         done = []
-        for task, (spec, _) in zip(tasks, calls, strict=True):
+        for task, (spec, limit_s) in zip(tasks, calls, strict=True):
             if task.done() and not task.cancelled():
                 done.append(task.result())
             else:
                 task.cancel()
                 latency = (self._clock() - started) * _MS
-                self._clients[spec.name].breaker.record_failure()
+                if _full_deadline(spec, limit_s):
+                    self._clients[spec.name].breaker.record_failure()
                 done.append(CallOutcome(spec.name, "timeout", latency))
         return done
 
@@ -289,6 +322,12 @@ class _Views:
         shown = artf_pb2.RTBRequest(bid_request=dict_to_request(cut(dump, tree)))
         found = self._encoded[key] = shown.SerializeToString()
         return found
+
+
+def _full_deadline(spec: AgentSpec, limit_s: float) -> bool:
+    """Whether the call had (nearly) its whole deadline: only then is a timeout the agent's
+    fault and counted against its breaker (a short ``tmax`` must not switch agents off)."""
+    return limit_s * _MS >= 0.9 * spec.deadline_ms
 
 
 def _response_bytes(auction_id: str, currency: str, bids: Sequence[BidView]) -> bytes:

@@ -2,10 +2,12 @@
 
 Pure functions. Each proposal is judged on its own and applied or rejected whole (ARTF:
 mutations are atomic and independent); the reason of every rejection is counted and shown.
-What no proposal can do, whatever it says: add a deal the exchange does not curate, lower a
-deal's floor below the publisher's, raise a bid, touch a bid or imp it was not shown, add
-audience segments where the user's privacy signals forbid a profile, or name a taxonomy or
-vendor other than its own. Floors still go through the exchange's floor rules afterwards
+What no proposal can do, whatever it says: add a deal the exchange does not curate (or any
+deal to a private auction, whose buyers the publisher chose), lower a deal's floor below the
+publisher's, sell a curated deal below the imp's open floor, raise a bid, touch a bid or imp
+it was not shown, add audience segments where the user's privacy signals forbid a profile,
+name a taxonomy or vendor other than its own, or add more than its allowance per auction
+(``MAX_ADDED``). Floors still go through the exchange's floor rules afterwards
 (the plan is made again from the mutated request), and budgets stay the bidders' own.
 
 Conflicts, settled in one documented order:
@@ -20,26 +22,35 @@ Conflicts, settled in one documented order:
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final
+
+import orjson
 
 from agents.config import REQUEST_INTENTS, RESPONSE_INTENTS, AgentsConfig, AgentSpec
 from agents.proposals import Decision, Proposal
 from auction.currency import CurrencyRates
+from auction.types import ImpTerms
 from openrtb.audience import Data, Segment, User
 from openrtb.imp import Deal, Imp, Metric, Pmp
 from openrtb.inventory import Content
 from openrtb.privacy import Signals
 from openrtb.request import BidRequest
 
-__all__ = ["BidTarget", "RequestChange", "judge_bids", "judge_request"]
+__all__ = ["BidTarget", "RequestChange", "judge_bids", "judge_request", "raise_activated_floors"]
 
 MAX_IDS: Final = 100
 MAX_METRICS: Final = 20
 MAX_DATA: Final = 10
 MAX_FLOOR_CPM: Final = 1000.0
-_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+"""Ids and codes agents add (``fullmatch``: no trailing newline slips through)."""
+MAX_TEXT: Final = 128
+"""Longest name or value of a Data or Segment an agent adds."""
+MAX_ADDED: Final = {"segments": 100, "metrics": 40, "data": 10, "deals": 10}
+"""What one agent may add to one auction in all, whatever the number of its mutations: an
+answer within its size limit cannot make judging or encoding it cost more than this."""
 _PROBABILITIES: Final = frozenset({"viewability", "click_through_rate", "video_completion_rate"})
 
 _OP_OF: Final = {
@@ -88,6 +99,25 @@ class _Draft:
     content: Content | None = None
     changed: bool = False
     floors: dict[tuple[str, str], float] = field(default_factory=dict)
+    activated: set[tuple[str, str]] = field(default_factory=set)
+    """(imp, deal) of the curated deals agents added."""
+    added: dict[tuple[str, str], int] = field(default_factory=dict)
+    """What each agent added so far, by kind (``MAX_ADDED``)."""
+    content_keys: set[bytes] | None = None
+    """The content data already there, as canonical JSON (duplicates are refused)."""
+
+    def room(self, agent: str, kind: str, count: int) -> None:
+        """Refuse at once what would exceed ``agent``'s allowance (before any work on it)."""
+        if self.added.get((agent, kind), 0) + count > MAX_ADDED[kind]:
+            raise _Rejected("limit")
+
+    def take(self, agent: str, kind: str, count: int) -> None:
+        """Count ``count`` additions of ``kind`` for ``agent``; refused past its allowance."""
+        used = self.added.get((agent, kind), 0) + count
+        if used > MAX_ADDED[kind]:
+            raise _Rejected("limit")
+        self.added[agent, kind] = used
+
     """The lowest floor a deal may get: the publisher's, or the curated one's as activated."""
 
     def minimum_floor(self, imp_id: str, deal_id: str) -> float:
@@ -139,6 +169,9 @@ class RequestChange:
 
     request: BidRequest
     decisions: tuple[Decision, ...]
+    activated: frozenset[tuple[str, str]] = frozenset()
+    """(imp, deal) of the curated deals agents added (their floors are raised to the imp's
+    open floor once the exchange's floor rules are known: ``raise_activated_floors``)."""
 
     @property
     def changed(self) -> bool:
@@ -176,7 +209,9 @@ def judge_request(
         else:
             decisions[index] = Decision.of(proposal, "applied")
     ordered = tuple(decisions[index] for index in range(len(proposals)))
-    return RequestChange(draft.build() if draft.changed else request, ordered)
+    return RequestChange(
+        draft.build() if draft.changed else request, ordered, frozenset(draft.activated)
+    )
 
 
 def _apply(
@@ -205,7 +240,7 @@ def _apply(
 
 def _ids(proposal: Proposal) -> tuple[str, ...]:
     ids = proposal.ids
-    if not ids or len(ids) > MAX_IDS or not all(_ID.match(i) for i in ids):
+    if not ids or len(ids) > MAX_IDS or not all(_ID.fullmatch(i) for i in ids):
         raise _Rejected("bad_value")
     if len(set(ids)) != len(ids):
         raise _Rejected("duplicate")
@@ -215,6 +250,7 @@ def _ids(proposal: Proposal) -> tuple[str, ...]:
 def _segments(draft: _Draft, proposal: Proposal, spec: AgentSpec, signals: Signals) -> None:
     if proposal.path != "/user/data/segment":
         raise _Rejected("bad_path")
+    draft.room(spec.name, "segments", 1)
     ids = _ids(proposal)
     grant = signals.grant(spec.gvl_vendor_id)
     if not (grant.ids and grant.user_data):  # a segment is a profile of the user
@@ -233,6 +269,7 @@ def _segments(draft: _Draft, proposal: Proposal, spec: AgentSpec, signals: Signa
     new = [Segment(id=segment_id) for segment_id in ids if segment_id not in have]
     if not new:
         raise _Rejected("duplicate")
+    draft.take(spec.name, "segments", len(new))
     if mine is None:
         data.append(Data(id=spec.name, name=spec.name, segment=new, ext={"segtax": spec.segtax}))
     else:
@@ -301,9 +338,12 @@ def _activate(
     if any((imp_id, deal_id) in suppressed for deal_id in ids):
         raise _Rejected("conflict")
     imp = draft.imp(imp_id)
+    if imp.pmp is not None and imp.pmp.private_auction == 1:
+        raise _Rejected("private_auction")  # the publisher chose its buyers for this imp
     deals = draft.deals(imp_id)
     if any(deal.id in ids for deal in deals):
         raise _Rejected("duplicate")
+    floors = {}
     for deal_id in ids:
         deal = curated[deal_id]
         floor = deal.bidfloor
@@ -311,11 +351,16 @@ def _activate(
             if deal.bidfloorcur != imp.bidfloorcur:
                 raise _Rejected("currency")
             floor = max(floor, imp.bidfloor)
-        draft.floors[imp_id, deal.id] = floor
+        floors[deal_id] = floor
+    draft.take(proposal.agent, "deals", len(ids))
+    for deal_id in ids:
+        deal = curated[deal_id]
+        draft.floors[imp_id, deal_id] = floors[deal_id]
+        draft.activated.add((imp_id, deal_id))
         deals.append(
             Deal(
                 id=deal.id,
-                bidfloor=floor,
+                bidfloor=floors[deal_id],
                 bidfloorcur=deal.bidfloorcur,
                 wseat=list(deal.wseat) or None,
                 at=deal.at,
@@ -333,13 +378,14 @@ def _metrics(draft: _Draft, proposal: Proposal, spec: AgentSpec) -> None:
     metrics = proposal.metrics
     if not metrics or len(metrics) > MAX_METRICS:
         raise _Rejected("bad_value")
+    draft.room(spec.name, "metrics", len(metrics))
     have = {(m.type, m.vendor) for m in imp.metric or []}
     added = []
     for metric in metrics:
         if metric.vendor is not None and metric.vendor != spec.vendor:
             raise _Rejected("vendor_mismatch")
         limit = 1.0 if metric.type in _PROBABILITIES else 1e9
-        if not _ID.match(metric.type) or not (
+        if not _ID.fullmatch(metric.type) or not (
             math.isfinite(metric.value) and 0 <= metric.value <= limit
         ):
             raise _Rejected("bad_value")
@@ -348,6 +394,7 @@ def _metrics(draft: _Draft, proposal: Proposal, spec: AgentSpec) -> None:
             raise _Rejected("duplicate")
         have.add(key)
         added.append(Metric(type=metric.type, value=metric.value, vendor=spec.vendor))
+    draft.take(spec.name, "metrics", len(added))
     draft.imps[imp_id] = imp.model_copy(update={"metric": [*(imp.metric or []), *added]})
     draft.changed = True
 
@@ -360,22 +407,58 @@ def _cids(draft: _Draft, proposal: Proposal) -> None:
     data = proposal.data
     if not data or len(data) > MAX_DATA:
         raise _Rejected("bad_value")
+    draft.room(proposal.agent, "data", len(data))
     added = []
+    keys = []
     for item in data:
         cids = (item.get("ext") or {}).get("cids") or []
         segments = item.get("segment") or []
-        if not cids or len(cids) > MAX_IDS or not all(_ID.match(c) for c in cids):
+        if not cids or len(cids) > MAX_IDS or not all(_ID.fullmatch(c) for c in cids):
             raise _Rejected("bad_value")
-        if len(segments) > MAX_IDS or not all(_ID.match(s.get("id") or "") for s in segments):
+        if len(segments) > MAX_IDS or not all(_ID.fullmatch(s.get("id") or "") for s in segments):
             raise _Rejected("bad_value")
-        added.append(Data.model_validate(item))
+        texts = [item.get("id"), item.get("name")]
+        texts += [s.get(key) for s in segments for key in ("name", "value")]
+        if any(text is not None and len(text) > MAX_TEXT for text in texts):
+            raise _Rejected("bad_value")
+        entry = Data.model_validate(item)
+        added.append(entry)
+        keys.append(_canonical(entry))
     holder = getattr(request, channel)
     content = draft.content or holder.content or Content()
-    have = [d.model_dump(exclude_none=True) for d in content.data or []]
-    if any(d.model_dump(exclude_none=True) in have for d in added):
+    if draft.content_keys is None:
+        draft.content_keys = {_canonical(d) for d in content.data or []}
+    if len(set(keys)) != len(keys) or any(key in draft.content_keys for key in keys):
         raise _Rejected("duplicate")
+    draft.take(proposal.agent, "data", len(added))
+    draft.content_keys.update(keys)
     draft.content = content.model_copy(update={"data": [*(content.data or []), *added]})
     draft.changed = True
+
+
+def _canonical(data: Data) -> bytes:
+    return orjson.dumps(data.model_dump(exclude_none=True), option=orjson.OPT_SORT_KEYS)
+
+
+def raise_activated_floors(
+    terms: Mapping[str, ImpTerms], activated: Collection[tuple[str, str]]
+) -> dict[str, ImpTerms]:
+    """``terms`` with the floor of every deal agents activated raised to its imp's open
+    floor (the publisher's with the exchange's and the account's floor rules on top): a
+    curated deal never sells an impression for less than the open auction would."""
+    raised = dict(terms)
+    for imp_id, deal_id in activated:
+        imp = raised.get(imp_id)
+        if imp is None:
+            continue
+        deals = tuple(
+            replace(deal, floor_micros=max(deal.floor_micros, imp.floor_micros))
+            if deal.deal_id == deal_id
+            else deal
+            for deal in imp.deals
+        )
+        raised[imp_id] = replace(imp, deals=deals)
+    return raised
 
 
 @dataclass(frozen=True, slots=True)

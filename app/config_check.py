@@ -19,12 +19,12 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from agents.config import AgentsFileError, load_agents
+from agents.config import AgentsFileError, cross_problems, load_agents
 from bidding.campaigns import ConfigError
 from exchange.accounts import AccountBook, AccountsFileError
 from exchange.bidders.config import BiddersFileError, load_bidders
 from exchange.canary_watch import CanaryFileError, load_canary_file
-from exchange.rates_reload import initial_table
+from exchange.rates_reload import exchange_rates, initial_table
 from exchange.settings import Settings
 from exchange.wiring import build_brand_safety, build_screen
 from openrtb.errors import field_path
@@ -84,13 +84,22 @@ def data_file_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def agents_problems(path: Path | None) -> list[str]:
-    """The agents file's problems (none without one)."""
+def agents_problems(settings: Settings) -> list[str]:
+    """The agents file's problems (none without one), with what it names that the bidders
+    file or the currency rates do not have."""
     try:
-        load_agents(path)
+        config = load_agents(settings.agents_file)
     except AgentsFileError as exc:
         return list(exc.problems)
-    return []
+    if not config.agents:
+        return []
+    try:
+        bidders = load_bidders(settings.bidders_file)
+        currencies = exchange_rates(settings, initial_table(settings)).rates
+    except (ConfigError, ValueError):
+        return []  # reported on their own
+    names = [r.name for r in bidders.routers] + [d.name for d in bidders.dsps]
+    return cross_problems(config, str(settings.agents_file), currencies, names)
 
 
 def canary_problems(path: Path | None) -> list[str]:
@@ -124,7 +133,7 @@ def serve_problems() -> tuple[Settings | None, list[str]]:
         + accounts_problems(settings.accounts_file)
         + data_file_problems(settings)
         + canary_problems(settings.canary_file)
-        + agents_problems(settings.agents_file)
+        + agents_problems(settings)
     )
 
 

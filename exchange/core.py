@@ -21,6 +21,7 @@ import structlog
 
 from agents.config import Stage
 from agents.host import AgentHost, AgentReport, BidView
+from agents.policy import raise_activated_floors
 from auction.currency import CurrencyRates, UnknownCurrency, answer_currency
 from auction.mechanism import run_imp
 from auction.page import page_slots, run_page
@@ -77,6 +78,8 @@ __all__ = [
 log = structlog.get_logger("exchange.core")
 
 _MS: Final = 1000.0
+AGENT_SHARE: Final = 0.5
+"""The share of the bidders' time the bid-request agents may take (the rest is the fan-out)."""
 
 
 class Exchange:
@@ -318,10 +321,16 @@ class Exchange:
         reports: tuple[AgentReport, ...] = ()
         agents = self._agents
         if agents is not None and agents.active(Stage.BID_REQUEST):
+            # At most half of what the bidders would have: they are the auction.
             plan, reports = await self._request_agents(
-                agents, plan, config, account, auction_id, timeout_s
+                agents, plan, config, account, auction_id, timeout_s * AGENT_SHARE
             )
             request = plan.request
+            timeout_s = self.bidder_timeout_s(request, received_at)
+            if timeout_s <= 0:
+                return AuctionResult(
+                    None, NoBid.NO_TIME, (), (), (), seen=request, screening=verdict, agents=reports
+                )
         sends = self._sends(plan, auction_id)
         if any(self._external(bidder) for bidder, _, _ in sends):
             timeout_s = self.bidder_timeout_s(request, received_at, external=True)
@@ -428,7 +437,11 @@ class Exchange:
         accepted mutations left it, so floors, deals and privacy rules are the exchange's
         own once more; the plan as it was when the new one would lose an imp."""
         full = plan.full or plan.request
-        change, reports = await agents.on_request(full, plan.signals, auction_id, timeout_s)
+        try:
+            change, reports = await agents.on_request(full, plan.signals, auction_id, timeout_s)
+        except Exception as exc:  # a bug in the agent stage must never fail the auction
+            log.error("agents_failed", stage="bid_request", error=repr(exc))
+            return plan, ()
         if not change.changed:
             return plan, reports
         try:
@@ -438,6 +451,13 @@ class Exchange:
         if changed is None or len(changed.request.imp) != len(plan.request.imp):
             log.warning("agent_changes_dropped", auction_id=auction_id)
             return plan, reports
+        if change.activated:
+            raised = raise_activated_floors(changed.terms, change.activated)
+            page = changed.page
+            if page is not None:  # its slots carry their position's CTR: raised apart
+                slots = raise_activated_floors({s.imp_id: s for s in page}, change.activated)
+                page = [slots[slot.imp_id] for slot in page]
+            changed = replace(changed, terms=raised, page=page)
         return changed, reports
 
     async def _bid_agents(
@@ -464,17 +484,22 @@ class Exchange:
             )
             for entry in entries
         ]
-        prices, reports = await agents.on_bids(
-            plan.full or plan.request, plan.signals, bids, auction_id, timeout_s, config.rates
-        )
+        try:
+            prices, reports = await agents.on_bids(
+                plan.full or plan.request, plan.signals, bids, auction_id, timeout_s, config.rates
+            )
+        except Exception as exc:  # a bug in the agent stage must never fail the auction
+            log.error("agents_failed", stage="bid_response", error=repr(exc))
+            return entries, ()
         if not prices:
             return entries, reports
-        shaded = []
-        for entry in entries:
-            price = prices.get((entry.seat, entry.bid.id))
-            if price is not None:
-                entry = entry._replace(candidate=replace(entry.candidate, price_micros=price))
-            shaded.append(entry)
+        shaded = list(entries)
+        for index, price in prices.items():
+            entry = shaded[index]
+            if 1 <= price < entry.candidate.price_micros:  # only ever down
+                shaded[index] = entry._replace(
+                    candidate=replace(entry.candidate, price_micros=price)
+                )
         return shaded, reports
 
     async def _duplicate(self, request: BidRequest, window_s: float) -> bool:

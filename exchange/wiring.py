@@ -15,7 +15,7 @@ import hmac
 import random
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import structlog
 
-from agents.config import AgentsFileError, load_agents
+from agents.config import AgentsFileError, cross_problems, load_agents
 from agents.host import AgentHost
 from agents.metrics import AgentMetrics
 from auction.currency import CurrencyRates
@@ -332,17 +332,17 @@ def _ppm(score: float) -> int:
     return int(Decimal(str(score)) * QUALITY_ONE)
 
 
-def _agent_host(settings: Settings, metrics: Metrics, rates: CurrencyRates) -> AgentHost | None:
-    """The ARTF agents of ``RTB_AGENTS_FILE`` (None when unset or empty); an agents file
-    whose curated deals are in a currency without a rate is refused (AgentsFileError)."""
+def _agent_host(
+    settings: Settings, metrics: Metrics, rates: CurrencyRates, bidders: Collection[str]
+) -> AgentHost | None:
+    """The ARTF agents of ``RTB_AGENTS_FILE`` (None when unset or empty); AgentsFileError
+    when it names a bidder or a currency the exchange does not have."""
     config = load_agents(settings.agents_file)
     if not config.agents:
         return None
-    unknown = sorted({d.bidfloorcur for d in config.deals if d.bidfloorcur not in rates.rates})
-    if unknown:
-        raise AgentsFileError(
-            [f"{settings.agents_file}: deals: no exchange rate for {', '.join(unknown)}"]
-        )
+    problems = cross_problems(config, str(settings.agents_file), rates.rates, bidders)
+    if problems:
+        raise AgentsFileError(problems)
     return AgentHost(config, AgentMetrics(metrics.registry))
 
 
@@ -483,7 +483,7 @@ def build_services(settings: Settings, parts: Injected | None = None) -> Service
         sampler=random.Random(seed),
         clock=clock,
     )
-    agents = _agent_host(settings, metrics, config.rates)
+    agents = _agent_host(settings, metrics, config.rates, registry.bidders)
     exchange = Exchange(
         registry.bidders,
         signer,

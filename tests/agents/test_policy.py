@@ -16,10 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.config import AgentsConfig, AgentSpec, CuratedDeal, Stage
-from agents.policy import MAX_IDS, BidTarget, RequestChange, judge_bids, judge_request
+from agents.policy import (
+    MAX_IDS,
+    BidTarget,
+    RequestChange,
+    judge_bids,
+    judge_request,
+    raise_activated_floors,
+)
 from agents.proposals import Decision, Metric, Proposal, proposals_of
 from agents.protos import artf_pb2
 from auction.currency import CurrencyRates
+from auction.types import DealTerms, ImpTerms
 from openrtb.codec import decode_request
 from openrtb.privacy import privacy_signals
 from openrtb.request import BidRequest
@@ -327,11 +335,15 @@ def test_a_curated_deal_is_added_to_an_imp_without_pmp() -> None:
 
 
 def test_curated_deals_are_appended_never_below_the_imps_floor() -> None:
-    request = decoded(raw_request())
+    raw = raw_request()
+    raw["imp"][0]["pmp"]["private_auction"] = 0
+    request = decoded(raw)
     # "open" is curated at 0.25, below imp 1's 0.50: it joins at the imp's floor.
     change = judge(request, activate("curator", "1", "open", "sports"))
     assert reasons(change) == ["applied"]
+    assert change.activated == {("1", "open"), ("1", "sports")}
     expected = raw_request()
+    expected["imp"][0]["pmp"]["private_auction"] = 0
     expected["imp"][0]["pmp"]["deals"] += [
         {"id": "open", "bidfloor": 0.5, "bidfloorcur": "USD"},
         {
@@ -343,6 +355,14 @@ def test_curated_deals_are_appended_never_below_the_imps_floor() -> None:
         },
     ]
     assert dump(change.request) == dump(decoded(expected))
+
+
+def test_no_deal_is_added_to_a_private_auction() -> None:
+    request = decoded(raw_request())  # imp 1 is a private auction of the publisher's deals
+    change = judge(request, activate("curator", "1", "sports"))
+    assert reasons(change) == ["private_auction"]
+    assert change.request is request
+    assert change.activated == frozenset()
 
 
 def test_a_curated_deal_in_another_currency_joins_an_imp_without_floor() -> None:
@@ -1090,3 +1110,48 @@ def _lower(price: float | None, original: int) -> bool:
         return False
     micros = int((Decimal(str(price)) * 10**6).to_integral_value(ROUND_FLOOR))
     return 1 <= micros < original
+
+
+def test_an_agent_adds_at_most_its_allowance_per_auction() -> None:
+    request = decoded(raw_request())
+    hundred = [f"s{n}" for n in range(100)]
+    change = judge(
+        request,
+        segments("audience", *hundred[:60]),
+        segments("audience", *hundred[60:]),  # 100 in all: still within the allowance
+        segments("audience", "one-more"),
+        segments("audience", "and-another"),
+        segments("audience2", "theirs"),  # another agent has an allowance of its own
+    )
+    assert reasons(change) == ["applied", "applied", "limit", "limit", "applied"]
+    data = {d.id: [s.id for s in d.segment or []] for d in change.request.user.data or []}
+    assert data["audience"] == hundred
+    assert data["audience2"] == ["theirs"]
+
+
+def test_an_id_with_a_trailing_newline_is_refused() -> None:
+    request = decoded(raw_request())
+    change = judge(request, segments("audience", "seg\n"))
+    assert reasons(change) == ["bad_value"]
+    viewability = Metric("viewability\n", 55.0, None)
+    change = judge(request, metrics("measure", "/imp/1/metric", viewability))
+    assert reasons(change) == ["bad_value"]
+
+
+def test_content_data_with_overlong_text_or_twice_in_one_mutation_is_refused() -> None:
+    request = decoded(raw_request())
+    item = {"name": "x" * 129, "ext": {"cids": ["c1"]}}
+    assert reasons(judge(request, cids("context", item))) == ["bad_value"]
+    twice = {"name": "ctx", "ext": {"cids": ["c1"]}}
+    assert reasons(judge(request, cids("context", twice, twice))) == ["duplicate"]
+
+
+def test_activated_deals_are_floored_at_the_imps_open_floor() -> None:
+    terms = {
+        "1": ImpTerms("1", 900_000, (DealTerms("pub", 100_000), DealTerms("cur", 250_000))),
+        "2": ImpTerms("2", 100_000, (DealTerms("cur", 2_500_000),)),
+    }
+    raised = raise_activated_floors(terms, {("1", "cur"), ("2", "cur"), ("9", "cur")})
+    assert [d.floor_micros for d in raised["1"].deals] == [100_000, 900_000]  # only "cur"
+    assert [d.floor_micros for d in raised["2"].deals] == [2_500_000]  # already above
+    assert terms["1"].deals[1].floor_micros == 250_000  # the input is left alone

@@ -365,6 +365,7 @@ def test_the_reference_agent_shades_a_first_price_bid(tmp_path: Path, service: s
         intents=["BID_SHADE"],
         service=name,
         fields=["imp.banner"],
+        bidders=["dsp"],
     )
     del entry["segtax"]
     with reference_agent_process(REFERENCE_RULES) as target:
