@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
+import structlog
 from google.protobuf.message import DecodeError
 
 from agents.config import AgentSpec
@@ -30,12 +31,15 @@ from budget.breaker import BreakerState, CircuitBreaker
 
 __all__ = ["AgentClient", "CallOutcome"]
 
+log = structlog.get_logger("agents.client")
+
 _MS: Final = 1000.0
 WARMUP_CALLS: Final = 3
 _STATUS_OUTCOME: Final = {
     grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
     grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
     grpc.StatusCode.UNAVAILABLE: "unavailable",
+    grpc.StatusCode.UNIMPLEMENTED: "unimplemented",
 }
 
 
@@ -62,6 +66,7 @@ class AgentClient:
         self.spec = spec
         self._metrics = metrics
         self._clock = clock
+        self._told_unimplemented = False
         self._channel: Any = None
         self._method: Any = None
         self.breaker = CircuitBreaker(spec.failure_threshold, spec.cooldown_s, clock, self._moved)
@@ -123,6 +128,14 @@ class AgentClient:
             answer = await self._call()(payload, timeout=timeout_s)
         except grpc.aio.AioRpcError as exc:
             outcome = _STATUS_OUTCOME.get(exc.code(), "error")
+            if outcome == "unimplemented" and not self._told_unimplemented:
+                self._told_unimplemented = True  # once: a configuration error, not load
+                log.warning(
+                    "agent_service_unimplemented",
+                    agent=spec.name,
+                    service=spec.service,
+                    hint="set the agent's service to the name its server registers",
+                )
             if outcome == "timeout" and not blame_timeout:
                 return CallOutcome(spec.name, outcome, self._elapsed_ms(started))
             return self._failed(outcome, started)

@@ -26,8 +26,9 @@ class AgentMetrics:
         self.calls = Counter(
             "rtb_agent_calls",
             "ARTF agent calls by agent, stage and outcome: ok, timeout, error, unavailable, "
-            "too_large, garbage, wrong_id, too_many (an answer refused whole), "
-            "breaker_open and no_time (not called).",
+            "unimplemented (the agent does not serve that service name), too_large, garbage, "
+            "wrong_id, too_many (an answer refused whole), breaker_open, no_time and "
+            "unencodable (not called).",
             ["agent", "stage", "outcome"],
             registry=registry,
         )

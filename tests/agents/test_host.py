@@ -12,6 +12,7 @@ from agents.config import parse_agents
 from agents.host import AgentHost, BidView
 from agents.metrics import AgentMetrics
 from agents.protos import artf_pb2
+from agents.reference.server import REFERENCE_REPO_SERVICE
 from auction.currency import CurrencyRates
 from budget.breaker import BreakerState
 from openrtb.codec import decode_request
@@ -144,3 +145,16 @@ async def test_the_agents_request_carries_its_deadline_and_intents() -> None:
         "BID_SHADE",
     ]
     assert call.originator.type == artf_pb2.Originator.TYPE_EXCHANGE
+
+
+async def test_an_agent_serving_another_service_name_is_told_apart() -> None:
+    peer = AgentPeer("other", services=(REFERENCE_REPO_SERVICE,))
+    with AgentPeerServer([peer]):
+        async with host_of(entry(peer)) as host:
+            full = request()
+            _, reports = await host.on_request(full, privacy_signals(full), "auction-8", 0.05)
+        assert [r.outcome for r in reports] == ["unimplemented"]
+        service = {"service": REFERENCE_REPO_SERVICE}
+        async with host_of(entry(peer, **service)) as host:
+            _, reports = await host.on_request(full, privacy_signals(full), "auction-9", 0.05)
+        assert [r.outcome for r in reports] == ["ok"]
