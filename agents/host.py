@@ -31,6 +31,10 @@ from openrtb.request import BidRequest
 __all__ = ["AgentHost", "AgentReport", "BidView"]
 
 _MS: Final = 1000.0
+GUARD_FACTOR: Final = 2.0
+GUARD_S: Final = 0.005
+"""The stage's guard timer: twice its longest deadline plus 5 ms (gRPC's deadline ends
+every call long before, unless grpc itself is stuck)."""
 _LIFECYCLE: Final = {
     Stage.BID_REQUEST: artf_pb2.LIFECYCLE_PUBLISHER_BID_REQUEST,
     Stage.BID_RESPONSE: artf_pb2.LIFECYCLE_DSP_BID_RESPONSE,
@@ -228,7 +232,10 @@ class AgentHost:
         auction_id: str,
         started: float,
     ) -> list[CallOutcome]:
-        """The calls as tasks; the stage wakes at the longest deadline and leaves the late."""
+        """The calls as tasks, each ended by gRPC's own deadline (enforced off the loop, so
+        an answer that came in time counts even when a busy loop reads it late; a loop timer
+        at the deadline would fire first and throw such answers away). The stage's own timer,
+        well past the longest deadline, only guards against a call that never ends."""
         tasks = [
             asyncio.create_task(
                 self._clients[spec.name].call(
@@ -241,7 +248,7 @@ class AgentHost:
             for spec, limit_s in calls
         ]
         longest = max(limit_s for _, limit_s in calls)
-        await asyncio.wait(tasks, timeout=longest)
+        await asyncio.wait(tasks, timeout=longest * GUARD_FACTOR + GUARD_S)
         done = []
         for task, (spec, limit_s) in zip(tasks, calls, strict=True):
             if task.done() and not task.cancelled():

@@ -1189,7 +1189,8 @@ def _profile(options: Options, agents: int) -> str:
     head = (
         f"{agents} agent(s): {measured.calls:,} stages, CPU mean {measured.cpu_mean_us:.1f} µs "
         f"(main thread {measured.main_mean_us:.1f}), wall p50 {measured.wall_p50_ms:.2f} ms; "
-        f"cProfile of {PROFILE_CALLS:,} more stages, main-thread CPU clock:\n"
+        "then the CPU of each part of one stage, and a cProfile of "
+        f"{PROFILE_CALLS:,} more stages on the main thread's CPU clock:\n"
     )
     return head + profile
 
