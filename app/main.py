@@ -15,12 +15,12 @@ from app.admission import InFlightLimit
 from app.errors import install_error_handlers
 from app.http_limits import LIMITS_STATE_KEY, HttpLimits
 from app.lifespan import lifespan_for
-from app.logs import configure_logging
 from app.openapi import add_redoc, build_openapi
 from app.rejections import Rejections
 from app.request_metrics import RequestMetrics
 from app.routes import admin, auction, health, notices, status, tracking
 from app.services import services_of
+from exchange.log_setup import configure_logging
 from exchange.metrics import Metrics
 from exchange.settings import Settings
 

@@ -506,7 +506,7 @@ class CampaignRouter:
         for bucket, positions in by_bucket.items():  # one grid search per landscape
             shaded = shade_many(
                 np.array([out[i] for i in positions], dtype=np.int64),
-                self.landscapes.get(bucket),
+                self.landscapes.peek(bucket),
                 np.array([slots[i].floor_micros for i in positions], dtype=np.int64),
             )
             for i, bid in zip(positions, shaded.tolist(), strict=True):

@@ -240,6 +240,16 @@ class LandscapeBook:
             self._buckets.move_to_end(bucket)
         return landscape
 
+    def peek(self, bucket: str) -> Landscape:
+        """The bucket's landscape to read (shading a bid): a new bucket's prior is not kept,
+        so a bucket is made only by feedback, as ``rtb landscapes`` makes it from the log (a
+        bucket made when a bid was shaded that then never came to feedback would start from
+        an older router-wide landscape than the log's)."""
+        landscape = self._buckets.get(bucket)
+        if landscape is None:
+            return self.global_landscape.copy(self.prior_strength)
+        return landscape
+
     def put(self, bucket: str, landscape: Landscape) -> None:
         """Set the bucket's landscape (the most recently used)."""
         self._buckets[bucket] = landscape

@@ -10,7 +10,6 @@ timings; never user ids, IPs or other personal data from the bid request.
 """
 
 import asyncio
-import logging
 import re
 import signal
 import sys
@@ -24,6 +23,7 @@ import structlog
 
 from agents.protos import artf_pb2
 from agents.reference.rules import API_VERSION, Rules, RulesError, evaluate, load_rules
+from exchange.log_setup import configure_logging
 
 SPEC_SERVICE = "com.iabtechlab.bidstream.mutation.v1.RTBExtensionPoint"
 """The service's full name in the ARTF v1.0 spec (and this project's generated code)."""
@@ -172,22 +172,6 @@ async def serve(
     return EXIT_OK
 
 
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr, filtered at ``level``; stdout stays for the ``listening`` line."""
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
-
 def check_services(names: Sequence[str]) -> list[str]:
     """Validated, de-duplicated service names; ValueError names the bad one."""
     for name in names:
@@ -198,7 +182,7 @@ def check_services(names: Sequence[str]) -> list[str]:
 
 def run(rules_path: Path, listen: str, services: Sequence[str], log_level: str) -> int:
     """Load the rules and serve; the exit status (2 for a bad rules file or argument)."""
-    configure_logging(log_level)
+    configure_logging(log_level, json=True)  # stdout stays for the `listening` line
     try:
         split_listen(listen)
         names = check_services(services)

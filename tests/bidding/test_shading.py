@@ -122,3 +122,14 @@ def test_bad_landscapes_are_refused() -> None:
         Landscape.log_normal(decay=0)
     with pytest.raises(ValueError, match="points"):
         Landscape(np.array([1.0, 2.0]), np.array([1.0, 1.0]))
+
+
+def test_reading_a_bucket_to_shade_does_not_make_it() -> None:
+    book = LandscapeBook()
+    prior = book.peek("pub|300x250|USA")
+    assert len(book) == 0  # only feedback makes a bucket, as the log's replay does
+    book.global_landscape.observe(2_000_000, True)
+    book.observe("pub|300x250|USA", 1_000_000, False)
+    assert len(book) == 1
+    assert book.peek("pub|300x250|USA") is book.get("pub|300x250|USA")
+    assert not np.allclose(prior.weights, book.peek("pub|300x250|USA").weights)

@@ -1,7 +1,8 @@
 """structlog configuration: JSON lines in production, readable console on a terminal.
 
-Configured once by the app factory. Logs never carry raw personal data: callers log ids of
-auctions and campaigns, never IPs, user ids or user agents.
+Configured once per process: by the app factory, and by the reference ARTF agent. Logs never
+carry raw personal data: callers log ids of auctions and campaigns, never IPs, user ids or
+user agents.
 """
 
 import logging
