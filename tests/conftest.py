@@ -1,12 +1,19 @@
-"""Shared fixtures: a real Redis for the tests that need one.
+"""Shared fixtures: a real Redis for the tests that need one; a heap like a server's.
 
 Redis is used for real, never mocked. ``REDIS_URL`` (default redis://127.0.0.1:6379/0) is
 tried first; if nothing answers there and a ``redis-server`` binary exists, a throwaway one is
 started on a free port for the session; otherwise the run stops with a message saying how
 to get one. Every test gets its own key prefix and its keys are deleted afterwards, so the
 suite can share a Redis with other users.
+
+The exchange's tests run servers in threads of the test process, whose heap holds every
+library and test module: a full collection of it stalls every thread for as long as a few
+auction deadlines (docs/decisions.md, "A frozen heap in the test process"). ``rtb serve``
+freezes its start-up heap (``app.main``), and so does the test process: after collection
+and at each test module.
 """
 
+import gc
 import os
 import shutil
 import subprocess
@@ -40,6 +47,23 @@ def _answers(url: str) -> bool:
             client.close()
     except redis.RedisError:
         return False
+
+
+def _freeze_heap() -> None:
+    """What lives now is out of the collector's view from here on (as ``app.main`` does)."""
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _freeze_heap()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def heap_frozen_per_module() -> None:
+    """The previous module's leftovers (its fixtures are gone by now) collected once, and the
+    rest frozen, so the collector never scans the whole session's heap."""
+    _freeze_heap()
 
 
 @pytest.fixture(autouse=True)
