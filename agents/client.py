@@ -1,11 +1,8 @@
 """One agent service over gRPC: its channel, its circuit breaker, one bounded call.
 
-Bytes go in and out unchanged by grpcio (no serializers on the method): the host encodes a
-view once for every agent that shares it, and parsing the answer here lets garbage be told
-from a transport error. The channel is made on first use, on the loop that uses it (grpc's
-asyncio objects belong to the thread that made them), with retries off (a retry would
-outlive the deadline) and the agent's receive limit (an answer larger than that is refused
-by grpc before it is parsed).
+The channel (``agents.channels``: the lean client by default, or grpcio's) is made on first
+use, on the loop that uses it (both belong to the loop that made them). Parsing the answer
+here lets garbage be told from a transport error.
 
 What counts against the breaker: a timeout, any error status, an answer that does not parse,
 one for another request or one over the agent's mutation limit. While it is open the agent
@@ -13,16 +10,15 @@ is not called, so an agent that is down costs no time.
 """
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-import grpc
 import structlog
 from google.protobuf.message import DecodeError
 
+from agents.channels import CallFailed, UnaryChannel, channel_for
 from agents.config import AgentSpec
 from agents.metrics import AgentMetrics
 from agents.proposals import Proposal, proposals_of
@@ -35,12 +31,8 @@ log = structlog.get_logger("agents.client")
 
 _MS: Final = 1000.0
 WARMUP_CALLS: Final = 3
-_STATUS_OUTCOME: Final = {
-    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "too_large",
-    grpc.StatusCode.UNAVAILABLE: "unavailable",
-    grpc.StatusCode.UNIMPLEMENTED: "unimplemented",
-}
+_RETRY_S: Final = 0.05
+DEFAULT_ENGINE: Final = "lean"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,51 +54,47 @@ class AgentClient:
         spec: AgentSpec,
         metrics: AgentMetrics,
         clock: Callable[[], float] = time.monotonic,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self.spec = spec
         self._metrics = metrics
         self._clock = clock
+        self._engine = engine
         self._told_unimplemented = False
-        self._channel: Any = None
-        self._method: Any = None
+        self._channel: UnaryChannel | None = None
         self.breaker = CircuitBreaker(spec.failure_threshold, spec.cooldown_s, clock, self._moved)
         metrics.breaker_moved(spec.name, BreakerState.CLOSED)
 
     def _moved(self, _old: BreakerState, new: BreakerState) -> None:
         self._metrics.breaker_moved(self.spec.name, new)
 
-    def _call(self) -> Any:
-        if self._method is None:
+    def _open(self) -> UnaryChannel:
+        if self._channel is None:
             spec = self.spec
-            self._channel = grpc.aio.insecure_channel(
-                spec.target,
-                options=[
-                    ("grpc.max_receive_message_length", spec.max_response_bytes),
-                    ("grpc.enable_retries", 0),
-                    # A restarted agent is found again within a second, not gRPC's default
-                    # backoff of up to two minutes.
-                    ("grpc.initial_reconnect_backoff_ms", 100),
-                    ("grpc.min_reconnect_backoff_ms", 100),
-                    ("grpc.max_reconnect_backoff_ms", 1000),
-                    ("grpc.keepalive_time_ms", 30_000),
-                ],
+            self._channel = channel_for(
+                self._engine, spec.target, spec.service, spec.max_response_bytes
             )
-            self._method = self._channel.unary_unary(f"/{spec.service}/GetMutations")
-        return self._method
+        return self._channel
 
     async def connect(self, timeout_s: float) -> bool:
         """Open the connection now (at start-up) and warm it with a few calls that carry no
         bid request, so the first auctions do not pay for the connection and the first
         calls' slowness on either side; False when the agent did not answer within
         ``timeout_s`` (its calls will say). The warm-up counts nowhere."""
-        method = self._call()
+        channel = self._open()
         warmup = artf_pb2.RTBRequest(id="warmup", tmax=int(timeout_s * _MS)).SerializeToString()
         try:
             async with asyncio.timeout(timeout_s):
-                await self._channel.channel_ready()
-                for _ in range(WARMUP_CALLS):
-                    with contextlib.suppress(grpc.aio.AioRpcError):
-                        await method(warmup, timeout=timeout_s)
+                await channel.ready(timeout_s)
+                answers = 0
+                while answers < WARMUP_CALLS:
+                    try:
+                        await channel.call(warmup, timeout_s)
+                    except CallFailed as failed:
+                        if failed.outcome == "unavailable":  # not listening yet
+                            await asyncio.sleep(_RETRY_S)
+                            continue
+                    answers += 1
         except TimeoutError:
             return False
         return True
@@ -125,9 +113,9 @@ class AgentClient:
         started = self._clock()
         spec = self.spec
         try:
-            answer = await self._call()(payload, timeout=timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            outcome = _STATUS_OUTCOME.get(exc.code(), "error")
+            answer = await self._open().call(payload, timeout_s)
+        except CallFailed as failed:
+            outcome = failed.outcome
             if outcome == "unimplemented" and not self._told_unimplemented:
                 self._told_unimplemented = True  # once: a configuration error, not load
                 log.warning(
@@ -139,8 +127,6 @@ class AgentClient:
             if outcome == "timeout" and not blame_timeout:
                 return CallOutcome(spec.name, outcome, self._elapsed_ms(started))
             return self._failed(outcome, started)
-        except grpc.aio.UsageError:
-            return self._failed("error", started)
         response = artf_pb2.RTBResponse()
         try:
             response.ParseFromString(answer)
@@ -169,5 +155,5 @@ class AgentClient:
     async def close(self) -> None:
         """Close the channel (at shutdown)."""
         if self._channel is not None:
-            channel, self._channel, self._method = self._channel, None, None
-            await channel.close(grace=None)
+            channel, self._channel = self._channel, None
+            await channel.close()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agents.client import AgentClient, CallOutcome
+from agents.client import DEFAULT_ENGINE, AgentClient, CallOutcome
 from agents.config import ALWAYS_SHOWN, AgentsConfig, AgentSpec, Stage
 from agents.convert import dict_to_request, dict_to_response
 from agents.metrics import AgentMetrics
@@ -24,6 +24,7 @@ from agents.proposals import Decision
 from agents.protos import artf_pb2
 from agents.views import Tree, cut, tree_of
 from auction.currency import CurrencyRates
+from exchange.read_first import wait_reading_first
 from openrtb.money import micros_to_cpm
 from openrtb.privacy import Grant, Signals, restrict
 from openrtb.request import BidRequest
@@ -33,8 +34,8 @@ __all__ = ["AgentHost", "AgentReport", "BidView"]
 _MS: Final = 1000.0
 GUARD_FACTOR: Final = 2.0
 GUARD_S: Final = 0.005
-"""The stage's guard timer: twice its longest deadline plus 5 ms (gRPC's deadline ends
-every call long before, unless grpc itself is stuck)."""
+"""The stage's guard timer: twice its longest deadline plus 5 ms (the channels' own
+deadlines end every call long before, unless one is stuck)."""
 _LIFECYCLE: Final = {
     Stage.BID_REQUEST: artf_pb2.LIFECYCLE_PUBLISHER_BID_REQUEST,
     Stage.BID_RESPONSE: artf_pb2.LIFECYCLE_DSP_BID_RESPONSE,
@@ -84,14 +85,16 @@ class AgentHost:
         metrics: AgentMetrics,
         clock: Callable[[], float] = time.monotonic,
         clients: Mapping[str, AgentClient] | None = None,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self.config = config
+        self.engine = engine
         self._metrics = metrics
         self._clock = clock
         self._clients = (
             dict(clients)
             if clients is not None
-            else {spec.name: AgentClient(spec, metrics, clock) for spec in config.agents}
+            else {spec.name: AgentClient(spec, metrics, clock, engine) for spec in config.agents}
         )
         self._specs = {spec.name: spec for spec in config.agents}
         self._stages = {stage: config.at(stage) for stage in Stage}
@@ -232,10 +235,12 @@ class AgentHost:
         auction_id: str,
         started: float,
     ) -> list[CallOutcome]:
-        """The calls as tasks, each ended by gRPC's own deadline (enforced off the loop, so
-        an answer that came in time counts even when a busy loop reads it late; a loop timer
-        at the deadline would fire first and throw such answers away). The stage's own timer,
-        well past the longest deadline, only guards against a call that never ends."""
+        """The calls as tasks, each ended by its channel's own deadline (grpcio's off the
+        loop; the lean client's once the loop has read its socket), so an answer that came in
+        time counts even when a busy loop reads it late: a loop timer at the deadline would
+        fire first and throw such answers away. The stage's own timer, well past the longest
+        deadline (``GUARD_FACTOR``), only guards against a call that never ends, and it too
+        lets the loop read first (``exchange.read_first``)."""
         tasks = [
             asyncio.create_task(
                 self._clients[spec.name].call(
@@ -248,7 +253,7 @@ class AgentHost:
             for spec, limit_s in calls
         ]
         longest = max(limit_s for _, limit_s in calls)
-        await asyncio.wait(tasks, timeout=longest * GUARD_FACTOR + GUARD_S)
+        await wait_reading_first(tasks, longest * GUARD_FACTOR + GUARD_S)
         done = []
         for task, (spec, limit_s) in zip(tasks, calls, strict=True):
             if task.done() and not task.cancelled():

@@ -56,7 +56,7 @@ import orjson
 import uvloop
 from prometheus_client import CollectorRegistry
 
-from agents.client import CallOutcome
+from agents.client import DEFAULT_ENGINE, CallOutcome
 from agents.config import ALWAYS_SHOWN, NO_AGENTS, Stage, load_agents
 from agents.convert import dict_to_request
 from agents.host import AgentHost, _Views
@@ -246,6 +246,14 @@ class InProcess:
     """Every stage the child ran (warm-up and profile included)."""
     agent_us_per_call: float | None = None
     """The agent processes' CPU per call over the child's whole run (set by the parent)."""
+    engine: str = DEFAULT_ENGINE
+    """How the host called its agents (``agents.channels``)."""
+
+    @property
+    def label(self) -> str:
+        if not self.agents:
+            return "baseline: no call"
+        return f"{self.agents} agent{'s' * (self.agents > 1)}, {self.engine}"
 
     @property
     def applied(self) -> int:
@@ -258,7 +266,9 @@ class InProcess:
         return (self.cpu_mean_us - floor) / self.agents
 
 
-def _stage(agents_file: Path | None) -> tuple[Callable[[int], Awaitable[Any]], Any]:
+def _stage(
+    agents_file: Path | None, engine: str = DEFAULT_ENGINE
+) -> tuple[Callable[[int], Awaitable[Any]], Any]:
     """The coroutine one turn of the loop awaits, and the host (None for the baseline)."""
     full = decode_request(AGENT_REQUEST)
     signals = privacy_signals(full)
@@ -268,7 +278,7 @@ def _stage(agents_file: Path | None) -> tuple[Callable[[int], Awaitable[Any]], A
             return judge_request(full, (), {}, NO_AGENTS, signals), ()
 
         return nothing, None
-    host = AgentHost(load_agents(agents_file), AgentMetrics(CollectorRegistry()))
+    host = AgentHost(load_agents(agents_file), AgentMetrics(CollectorRegistry()), engine=engine)
     ids = [f"bench-{i:07d}" for i in range(MAX_CALLS + 1)]
 
     async def call(i: int) -> Any:
@@ -278,9 +288,9 @@ def _stage(agents_file: Path | None) -> tuple[Callable[[int], Awaitable[Any]], A
 
 
 async def _in_process(
-    agents_file: Path | None, warmup_s: float, duration_s: float, profile: bool
+    agents_file: Path | None, warmup_s: float, duration_s: float, profile: bool, engine: str
 ) -> dict[str, Any]:
-    stage, host = _stage(agents_file)
+    stage, host = _stage(agents_file, engine)
     if host is not None:
         ready = await host.connect(CONNECT_TIMEOUT_S)
         if not all(ready.values()):
@@ -334,6 +344,7 @@ async def _in_process(
         "outcomes": dict(outcomes),
         "decisions": dict(decisions),
         "stages_run": turn + calls,
+        "engine": engine,
     }
     return out
 
@@ -356,8 +367,8 @@ async def _pieces(host: AgentHost) -> str:
     message = dict_to_request(shown)
     payload = _Views(full, signals, "bench").request_bytes(spec, tree)
     header = host._header(Stage.BID_REQUEST, spec, "bench", DEADLINE_MS / 1e3)
-    method = client._call()
-    answer = await method(header + payload, timeout=STAGE_TIMEOUT_S)
+    channel = client._open()
+    answer = await channel.call(header + payload, STAGE_TIMEOUT_S)
     response = artf_pb2.RTBResponse.FromString(answer)
     proposals = proposals_of(spec.name, response.mutations)
     change = judge_request(full, proposals, host._specs, host.config, signals)
@@ -403,8 +414,8 @@ async def _pieces(host: AgentHost) -> str:
         lines.append(f"  {label:<52} {(time.process_time() - started) / _PIECE_CALLS * 1e6:8.1f}")
     awaited: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         (
-            "grpc: the bare unary call (bytes in and out)",
-            lambda: method(header + payload, timeout=STAGE_TIMEOUT_S),
+            f"channel ({host.engine}): the bare unary call (bytes in and out)",
+            lambda: channel.call(header + payload, STAGE_TIMEOUT_S),
         ),
         (
             "client: AgentClient.call (+ parse, breaker)",
@@ -446,11 +457,13 @@ def measure_in_process(
     agents_file: Path | None,
     options: Options,
     profile: bool = False,
+    engine: str = DEFAULT_ENGINE,
 ) -> tuple[InProcess, str]:
     """One in-process loop in a child on the server's core: its figures (and profile), with
     the CPU the agent processes spent meanwhile."""
     argv = [*pins.server, sys.executable, "-m", "bench.agents", "--micro"]
     argv += ["--duration", str(options.duration_s), "--warmup", str(options.warmup_s)]
+    argv += ["--engine", engine]
     if agents_file is not None:
         argv += ["--agents-file", str(agents_file)]
     if profile:
@@ -713,9 +726,11 @@ def run(options: Options, counts: Sequence[int] = AGENT_COUNTS) -> Report:
         with reference_agents(max(counts), pins, work) as processes:
             files = {k: _write_agents_file(work, processes.targets[:k]) for k in counts}
             in_process = []
-            for k in configs:
-                progress(f"in process, {k} agents: {micro.duration_s:g} s")
-                in_process.append(measure_in_process(pins, processes, files.get(k), micro)[0])
+            loops = [(k, DEFAULT_ENGINE) for k in configs] + [(k, "grpcio") for k in counts]
+            for k, engine in loops:
+                progress(f"in process, {k} agents ({engine}): {micro.duration_s:g} s")
+                measured = measure_in_process(pins, processes, files.get(k), micro, engine=engine)
+                in_process.append(measured[0])
             for k in configs:
                 with exchange(pins, work, k, files.get(k)) as server:
                     progress(f"rtb serve, {k} agents: closed loop, 1 connection")
@@ -817,7 +832,7 @@ def _micro_table(rows: Sequence[InProcess]) -> Table:
     for m in rows:
         body.append(
             [
-                "baseline: no call" if not m.agents else f"{m.agents} agent{'s' * (m.agents > 1)}",
+                m.label,
                 f"{m.calls:,}",
                 _us1(m.cpu_p50_us),
                 _us1(m.cpu_mean_us),
@@ -1101,7 +1116,7 @@ def _targets_table(in_process: Sequence[InProcess], runs: Sequence[ExchangeRun])
     for m in in_process:
         if m.agents:
             value = m.per_call_us(base)
-            label = f"host CPU per agent call, in process, {m.agents} agent(s)"
+            label = f"host CPU per agent call, in process, {m.label}"
             rows.append([label, _us1(value), cpu_target, _verdict(value, TARGET_US_PER_CALL)])
     for role in ("sequential", "saturation", "open"):
         for k in _configs(runs):
@@ -1114,7 +1129,7 @@ def _targets_table(in_process: Sequence[InProcess], runs: Sequence[ExchangeRun])
     for m in in_process:
         if m.agents and base is not None:
             value = m.wall_p99_ms - base.wall_p99_ms
-            label = f"p99 added, in process (stage wall), {m.agents} agent(s)"
+            label = f"p99 added, in process (stage wall), {m.label}"
             rows.append([label, _ms(value), p99_target, _verdict(value, TARGET_ADDED_P99_MS)])
     for k in _configs(runs):
         run = _find(runs, k, "open")
@@ -1136,7 +1151,7 @@ def _notes(in_process: Sequence[InProcess], runs: Sequence[ExchangeRun]) -> list
     for m in in_process:
         failed = {k: v for k, v in m.outcomes.items() if k != "ok"}
         if m.agents and failed:
-            notes.append(f"in process, {m.agents} agent(s): calls not ok: {failed}")
+            notes.append(f"in process, {m.label}: calls not ok: {failed}")
     for run in runs:
         flag = _flag(run)
         if flag:
@@ -1177,7 +1192,7 @@ def _report(
 # -- command line -----------------------------------------------------------------------------
 
 
-def _profile(options: Options, agents: int) -> str:
+def _profile(options: Options, agents: int, engine: str) -> str:
     """The in-process loop with ``agents`` agents under cProfile: where its time goes."""
     pins = pinning()
     with (
@@ -1185,9 +1200,11 @@ def _profile(options: Options, agents: int) -> str:
         reference_agents(agents, pins, Path(tmp)) as processes,
     ):
         agents_file = _write_agents_file(Path(tmp), processes.targets)
-        measured, profile = measure_in_process(pins, processes, agents_file, options, profile=True)
+        measured, profile = measure_in_process(
+            pins, processes, agents_file, options, profile=True, engine=engine
+        )
     head = (
-        f"{agents} agent(s): {measured.calls:,} stages, CPU mean {measured.cpu_mean_us:.1f} µs "
+        f"{measured.label}: {measured.calls:,} stages, CPU mean {measured.cpu_mean_us:.1f} µs "
         f"(main thread {measured.main_mean_us:.1f}), wall p50 {measured.wall_p50_ms:.2f} ms; "
         "then the CPU of each part of one stage, and a cProfile of "
         f"{PROFILE_CALLS:,} more stages on the main thread's CPU clock:\n"
@@ -1208,16 +1225,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32, help="open-loop connections")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process loop")
     parser.add_argument("--agents", type=int, default=1, help="agents when profiling")
+    parser.add_argument(
+        "--engine", choices=("lean", "grpcio"), default=DEFAULT_ENGINE, help="how agents are called"
+    )
     parser.add_argument("--micro", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--agents-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = Options(duration_s=args.duration, warmup_s=args.warmup, connections=args.connections)
     if args.micro:
-        out = uvloop.run(_in_process(args.agents_file, args.warmup, args.duration, args.profile))
+        out = uvloop.run(
+            _in_process(args.agents_file, args.warmup, args.duration, args.profile, args.engine)
+        )
         print(json.dumps({"result": out["result"], "profile": out.get("profile", "")}))
         return 0
     if args.profile:
-        sys.stdout.write(_profile(options, args.agents))
+        sys.stdout.write(_profile(options, args.agents, args.engine))
         return 0
     report = run(options)
     sys.stdout.write(report.render())

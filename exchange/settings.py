@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     agents_file: Path | None = None
     """The agent services called at the auction's stages over gRPC, what each may see and
     propose (``agents.config``; docs/agents.md); None: no agents."""
+    agent_grpc_engine: Literal["lean", "grpcio"] = "lean"
+    """How agents are called: gRPC on the exchange's own HTTP/2 engine, or grpcio's asyncio
+    client (``agents.channels``; docs/decisions.md)."""
 
     # In-process bidding models (bidding.models)
     model_dir: Path | None = None

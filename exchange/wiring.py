@@ -343,7 +343,7 @@ def _agent_host(
     problems = cross_problems(config, str(settings.agents_file), rates.rates, bidders)
     if problems:
         raise AgentsFileError(problems)
-    return AgentHost(config, AgentMetrics(metrics.registry))
+    return AgentHost(config, AgentMetrics(metrics.registry), engine=settings.agent_grpc_engine)
 
 
 def build_services(settings: Settings, parts: Injected | None = None) -> Services:

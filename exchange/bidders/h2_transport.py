@@ -19,7 +19,8 @@ It handles flow control both ways, SETTINGS, PING, GOAWAY (refused streams are r
 a fresh connection), RST_STREAM, connection loss (the affected requests fail at once with an
 ``httpx.TransportError``), cancellation (a cancelled request resets its stream and leaves
 nothing behind), TLS with ALPN ``h2`` for ``https://`` and prior knowledge (h2c) for
-``http://``. Responses report ``http_version`` ``HTTP/2``.
+``http://``. Responses report ``http_version`` ``HTTP/2``; trailers follow the header
+fields in the response's headers (where gRPC's status is: ``agents.channels``).
 
 A DSP is a peer we do not control, so nothing it sends may cost more than its own calls:
 
@@ -44,15 +45,17 @@ import functools
 import ssl
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final, NamedTuple, cast
 
 import hpack
 import httpx
 from hpack.table import HeaderTable
 
-__all__ = ["BODY_LIMIT_EXTENSION", "BodyTooLarge", "h2_transport"]
+from exchange.read_first import call_later_after_a_read
+
+__all__ = ["BODY_LIMIT_EXTENSION", "BodyTooLarge", "H2Transport", "RawResponse", "h2_transport"]
 
 BODY_LIMIT_EXTENSION: Final = "max_response_bytes"
 """Request extension (an int): the most response-body bytes this request may receive."""
@@ -122,7 +125,7 @@ def h2_transport(
     connections_per_origin: int = 1,
     ping_timeout_s: float = 1.0,
     idle_ping_s: float | None = 30.0,
-) -> httpx.AsyncBaseTransport:
+) -> H2Transport:
     """The HTTP/2 engine as an httpx transport: ``httpx.AsyncClient(transport=h2_transport())``.
 
     ``https://`` URLs use TLS and must negotiate ``h2`` by ALPN; ``http://`` URLs speak h2c
@@ -137,7 +140,7 @@ def h2_transport(
     if connections_per_origin < 1 or max_response_bytes < 0 or max_header_list_size < 1:
         raise ValueError("connections_per_origin and max_header_list_size ≥ 1, a limit ≥ 0")
     limits = _Limits(max_header_list_size, max_response_bytes, ping_timeout_s, idle_ping_s)
-    return _H2Transport(_ssl_context(verify), connect_timeout, limits, connections_per_origin)
+    return H2Transport(_ssl_context(verify), connect_timeout, limits, connections_per_origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,7 +624,8 @@ class _Connection(asyncio.Protocol):
         elif not flags & _END_STREAM:
             self._reject(stream_id, stream, "trailers without END_STREAM")
             return
-        # else: trailers, which the caller does not need
+        else:  # trailers (gRPC's status): after the headers, in a new list (one may be cached)
+            stream.fields = stream.fields + fields
         if flags & _END_STREAM:
             self._finish(stream_id, stream)
 
@@ -783,7 +787,9 @@ class _Connection(asyncio.Protocol):
                 self._send_body(stream_id, stream)
         timer = None
         if read_timeout is not None:
-            timer = self._loop.call_later(read_timeout, self._expire, stream_id, stream)
+            # A busy loop reads the response that came in time before the timeout fails it.
+            loop = self._loop
+            timer = call_later_after_a_read(loop, read_timeout, self._expire, stream_id, stream)
         try:
             await stream.done
         except asyncio.CancelledError:
@@ -1077,7 +1083,16 @@ class _Pool:
             self.connections.remove(connection)
 
 
-class _H2Transport(httpx.AsyncBaseTransport):
+class RawResponse(NamedTuple):
+    """A whole response without httpx's models (``H2Transport.send_raw``)."""
+
+    status: int
+    fields: _Fields
+    """The header fields as received (names lower case), the trailers' after them."""
+    body: bytes
+
+
+class H2Transport(httpx.AsyncBaseTransport):
     """Connections by origin, opened on first use, replaced when closed or GOAWAY'd."""
 
     def __init__(
@@ -1099,46 +1114,67 @@ class _H2Transport(httpx.AsyncBaseTransport):
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("the HTTP/2 transport is closed")
-        url = request.url
-        scheme, authority = url.raw_scheme, url.netloc
-        origin = (scheme, authority)
         try:
             body = request.content
         except httpx.RequestNotRead:
             body = await request.aread()
-        block = self._encoder.block(
-            request.method, scheme, authority, url.raw_path, request.headers.raw
-        )
         extensions = request.extensions
-        timeouts = extensions.get("timeout") or {}
-        limit: int = extensions.get(BODY_LIMIT_EXTENSION, self._limits.body_bytes)
+        status, fields, body_out = await self.send_raw(
+            request.method,
+            request.url,
+            request.headers.raw,
+            body,
+            extensions.get(BODY_LIMIT_EXTENSION, self._limits.body_bytes),
+            extensions.get("timeout") or {},
+        )
+        return httpx.Response(
+            status,
+            headers=fields,
+            stream=httpx.ByteStream(body_out),
+            extensions={"http_version": b"HTTP/2"},
+        )
+
+    async def send_raw(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: _Fields,
+        body: bytes,
+        limit: int,
+        timeouts: Mapping[str, float | None],
+    ) -> RawResponse:
+        """One request and its whole response, without building httpx's request and
+        response objects (a caller that speaks a protocol over HTTP/2 itself: gRPC);
+        ``limit``: the most body bytes; ``timeouts``: httpx's ``connect``, ``read``, ``pool``,
+        where ``read`` is for the whole response and counts the time spent connecting."""
+        if self._closed:
+            raise RuntimeError("the HTTP/2 transport is closed")
+        scheme, authority = url.raw_scheme, url.netloc
+        origin = (scheme, authority)
+        block = self._encoder.block(method, scheme, authority, url.raw_path, headers)
         pool = self._pools.get(origin)
         if pool is None:
             pool = self._pools[origin] = _Pool()
+        read_s = timeouts.get("read")
         for attempt in range(2):
             connection = pool.least_loaded()
             if connection is None:
+                loop = asyncio.get_running_loop()
+                connecting = loop.time()
                 connection = await self._connect(pool, url, timeouts.get("connect"))
+                if read_s is not None:  # the read timeout bounds the request from its start
+                    read_s = max(0.0, read_s - (loop.time() - connecting))
             elif connection._streams and len(pool.connections) < self.connections_per_origin:
                 self._grow(pool, url, timeouts.get("connect"))
             try:
-                stream = await connection.request(
-                    block, body, limit, timeouts.get("read"), timeouts.get("pool")
-                )
+                stream = await connection.request(block, body, limit, read_s, timeouts.get("pool"))
             except _Refused as refused:
                 if attempt == 0:
                     continue
                 raise httpx.RemoteProtocolError(str(refused)) from None
             body_out = stream.body[0] if len(stream.body) == 1 else b"".join(stream.body)
             assert stream.status is not None
-            return httpx.Response(
-                stream.status,
-                headers=stream.fields,
-                stream=httpx.ByteStream(body_out),
-                extensions={"http_version": b"HTTP/2"},
-            )
+            return RawResponse(stream.status, stream.fields, body_out)
         raise AssertionError("unreachable")
 
     def _grow(self, pool: _Pool, url: httpx.URL, limit_s: float | None) -> None:

@@ -106,6 +106,8 @@ class AgentPeer:
     many: int = 20_000
     services: tuple[str, ...] = (SPEC_SERVICE,)
     model_version: str = "peer-1"
+    port: int = 0
+    """The port to serve on (0: a free one)."""
     target: str = ""
     seen: list[AgentSeen] = field(default_factory=list)
 
@@ -240,7 +242,7 @@ class AgentPeerServer:
                     server.add_generic_rpc_handlers(
                         (grpc.method_handlers_generic_handler(service, {METHOD: method}),)
                     )
-                port = server.add_insecure_port("127.0.0.1:0")
+                port = server.add_insecure_port(f"127.0.0.1:{peer.port}")
                 peer.target = f"127.0.0.1:{port}"
                 await server.start()
             self._started.set()

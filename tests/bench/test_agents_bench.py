@@ -65,16 +65,18 @@ def column(t: Table, name: str) -> int:
 def test_the_in_process_loop_has_a_baseline_and_the_agents(report: Report) -> None:
     t = table(report, "In process")
     by = rows(t)
-    assert list(by) == ["baseline: no call", f"{AGENTS} agents"]
+    engines = [f"{AGENTS} agents, lean", f"{AGENTS} agents, grpcio"]  # side by side
+    assert list(by) == ["baseline: no call", *engines]
     for row in by.values():
         assert number(row[column(t, "stages")]) > 0
         assert number(row[column(t, "CPU mean µs")]) > 0
-    agents = by[f"{AGENTS} agents"]
-    assert number(agents[column(t, "µs/call")]) > 0
-    assert number(agents[column(t, "wall p50 ms")]) > 0
-    assert number(agents[column(t, "agent µs/call")]) > 0
-    assert "ok" in agents[column(t, "agent calls")]
-    assert "segments applied" in agents[column(t, "mutations/stage")]
+    for engine in engines:
+        agents = by[engine]
+        assert number(agents[column(t, "µs/call")]) > 0
+        assert number(agents[column(t, "wall p50 ms")]) > 0
+        assert number(agents[column(t, "agent µs/call")]) > 0
+        assert "ok" in agents[column(t, "agent calls")]
+        assert "segments applied" in agents[column(t, "mutations/stage")]
 
 
 def test_the_exchange_rows_have_cpu_and_latency(report: Report) -> None:
@@ -113,8 +115,8 @@ def test_the_exchange_counted_agent_calls_and_mutations(report: Report) -> None:
 def test_every_target_has_a_verdict(report: Report) -> None:
     t = table(report, "Targets")
     figures = [row[0] for row in t.rows]
-    assert sum("CPU per agent call" in f for f in figures) == 4  # in process + 3 loops
-    assert sum("p99 added" in f for f in figures) == 2
+    assert sum("CPU per agent call" in f for f in figures) == 5  # 2 in process + 3 loops
+    assert sum("p99 added" in f for f in figures) == 3  # 2 in process + the open loop
     for row in t.rows:
         assert row[column(t, "verdict")].startswith(("met", "NOT MET", "not judged")), row
 

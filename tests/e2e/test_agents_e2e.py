@@ -1,7 +1,8 @@
 """The exchange over a real socket as an ARTF host: agents over real gRPC (the reference agent
 as its own process, scripted peers), an external DSP over real HTTP/2 that records what it
 was sent. What the agents proposed and the policy accepted is what the DSP sees; what was
-late, hostile or not allowed changes nothing."""
+late, hostile or not allowed changes nothing. Every test runs with both ways of calling an
+agent (``agents.channels``: the lean client, grpcio's)."""
 
 import time
 from collections.abc import Iterator
@@ -34,6 +35,14 @@ JSON_HEADERS = {"content-type": "application/json"}
 SLACK_S = 1.0
 """How far past its deadline an auction may end: a bound, not a speed claim."""
 REQUEST_FIELDS = ["site", "app", "device.geo", "imp.banner", "imp.video", "imp.pmp"]
+
+
+@pytest.fixture(params=["lean", "grpcio"], autouse=True)
+def agent_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the exchange calls its agents, as an operator would choose it."""
+    engine: str = request.param
+    monkeypatch.setenv("RTB_AGENT_GRPC_ENGINE", engine)
+    return engine
 
 
 def agent_entry(name: str, target: str, **overrides: Any) -> dict[str, Any]:
