@@ -84,6 +84,8 @@ class NoticeSpool:
 
     async def append(self, kind: NoticeKind, token: str, received_at_s: float) -> None:
         """Keep one notice; returns once it is on disk. SpoolFull when it cannot be kept."""
+        if self._writer is None:  # never started: the first notice starts the writer, never
+            self.start()  # waits for ever for one that does not exist
         record = orjson.dumps([kind.value, token, received_at_s]) + b"\n"
         if self._bytes + len(record) > self._max_bytes:
             raise SpoolFull(f"notice spool holds {self._bytes} bytes (limit {self._max_bytes})")

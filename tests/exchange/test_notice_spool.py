@@ -46,6 +46,15 @@ async def test_a_queued_notice_is_on_disk_when_append_returns(tmp_path: Path) ->
     await kept.aclose()
 
 
+async def test_a_spool_nobody_started_starts_its_writer_for_the_first_notice(
+    tmp_path: Path,
+) -> None:
+    kept = NoticeSpool(tmp_path / "spool", max_bytes=1 << 20)
+    await asyncio.wait_for(kept.append(NoticeKind.BILLING, "token-1", 1.5), timeout=5)
+    assert b'"token-1"' in b"".join(files(tmp_path / "spool", "*"))
+    await kept.aclose()
+
+
 async def test_concurrent_notices_are_all_kept_and_drained_once_in_order(tmp_path: Path) -> None:
     kept = await spool(tmp_path)
     await asyncio.gather(*(kept.append(NoticeKind.WIN, f"t{n}", float(n)) for n in range(200)))
