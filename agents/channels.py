@@ -128,6 +128,7 @@ class LeanChannel:
             connect_timeout=1.0, max_header_list_size=16_384, max_response_bytes=self._limit
         )
         self._headers: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._closed = False
 
     def _headers_for(self, timeout_ms: int) -> list[tuple[bytes, bytes]]:
         """The request's headers; the timeout in whole milliseconds, so that their encoding
@@ -149,6 +150,8 @@ class LeanChannel:
     async def call(self, payload: bytes, timeout_s: float) -> bytes:
         """The deadline is the engine's read timeout (connecting included), which lets a busy
         loop read an answer that came in time (``exchange.read_first``)."""
+        if self._closed:  # as grpcio's closed channel: an error, not an exception
+            raise CallFailed("error", "the channel is closed")
         timeouts = {"connect": timeout_s, "read": timeout_s, "pool": timeout_s}
         headers = self._headers_for(max(1, math.ceil(timeout_s * 1000)))
         try:
@@ -171,6 +174,7 @@ class LeanChannel:
         return message_of(status, fields, body)
 
     async def close(self) -> None:
+        self._closed = True
         with contextlib.suppress(httpx.TransportError):
             await self._transport.aclose()
 

@@ -221,6 +221,16 @@ async def test_a_restarted_agent_is_found_again(engine: str) -> None:
     assert [seen.request.id for seen in second.seen] == ["after"]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_closed_channel_fails_its_calls_without_raising(engine: str) -> None:
+    peer = AgentPeer("closed")
+    with AgentPeerServer([peer]):
+        async with channel_to(engine, peer.target) as channel:
+            await channel.call(payload("open"), 1.0)
+            await channel.close()
+            assert await outcome_of(channel) == "error"
+
+
 def test_an_answer_without_status_or_with_a_bad_frame_is_refused() -> None:
     ok = [(b"content-type", b"application/grpc"), (b"grpc-status", b"0")]
     assert message_of(200, ok, b"\x00\x00\x00\x00\x02hi") == b"hi"
