@@ -14,7 +14,8 @@ Why per origin and not one shared ``httpx.AsyncClient``:
 * the bidders call the transport (``handle_async_request``) rather than a client's
   ``send``: the client's per-call work (cookie jar, auth flow, redirect loop, header
   merging) buys nothing for a POST to a fixed URL, and the transport interface is the seam
-  an alternative HTTP/2 engine plugs into.
+  an alternative HTTP/2 engine plugs into (the exchange's own is called through
+  ``send_raw``, without httpx's request and response objects at all).
 
 Each pool gets its own ``ssl.SSLContext``: httpcore sets the ALPN list on the context it is
 given at every connect, so pools with different protocols must not share one.

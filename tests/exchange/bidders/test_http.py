@@ -1,5 +1,7 @@
 """HttpBidder against real HTTP/2 peers (hypercorn, h2c and TLS): protocol, deadlines, every
-scripted failure, gzip, headers, breaker, throttling, the shared encoded body."""
+scripted failure, gzip, headers, breaker, throttling, the shared encoded body; each through
+both HTTP/2 engines (httpcore behind httpx's interface, and the exchange's own, called
+without httpx's objects)."""
 
 import asyncio
 import contextlib
@@ -27,6 +29,7 @@ from exchange.bidders.errors import (
     ResponseTooLarge,
     Throttled,
 )
+from exchange.bidders.h2_transport import h2_transport
 from exchange.bidders.http import BodyCache, HttpBidder, HttpBidderMetrics
 from exchange.bidders.transport import DspTransports, TransportOptions
 from openrtb.codec import encode_request
@@ -66,6 +69,19 @@ PEERS = [
     Peer("second"),
 ]
 BY_NAME = {peer.name: peer for peer in PEERS}
+ENGINE = {"h2": "httpcore"}
+"""The HTTP/2 engine ``bidders`` builds its pools with (``h2_engine`` sets it)."""
+
+
+@pytest.fixture(scope="module", params=["httpcore", "lean"], autouse=True)
+def h2_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    ENGINE["h2"] = request.param
+    yield request.param
+    ENGINE["h2"] = "httpcore"
+
+
+def _lean(tls: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    return h2_transport(verify=tls, connect_timeout=1.0)
 
 
 def state_of(bidder: HttpBidder) -> BreakerState:
@@ -82,7 +98,8 @@ class FakeClock:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[PeerServer]:
+def server(h2_engine: str) -> Iterator[PeerServer]:
+    """Peers of their own for each engine (the router peer remembers what it bid on)."""
     with PeerServer(PEERS) as peers:
         yield peers
 
@@ -113,7 +130,11 @@ async def bidders(
         else BY_NAME[entry["peer"]].spec(**{k: v for k, v in entry.items() if k != "peer"})
         for entry in specs
     ]
-    transports = DspTransports(dsp_specs, TransportOptions(ca_file=server.ca_file))
+    transports = DspTransports(
+        dsp_specs,
+        TransportOptions(ca_file=server.ca_file),
+        http2_engine=_lean if ENGINE["h2"] == "lean" else None,
+    )
     cache = options.pop("bodies", BodyCache())
     try:
         yield [
